@@ -1,0 +1,13 @@
+"""The lab's environments. Importing this package registers them with gymnasium under ``lab/``.
+
+No torch here: these environments are plain gymnasium + numpy (+ pygame for windows), usable
+from any RL library.
+"""
+
+from envs.errors import EnvError, InvalidActionError, MapError
+from envs.grid import GridVectorEnv, GridWorld
+from envs.registry import ENTRIES, register_all
+
+register_all()
+
+__all__ = ["ENTRIES", "EnvError", "GridVectorEnv", "GridWorld", "InvalidActionError", "MapError"]

@@ -1,0 +1,28 @@
+"""Grid-world MDPs: ASCII maps, an exact transition model, single and batched environments."""
+
+from envs.grid.layout import Layout, Tile, parse_map
+from envs.grid.maze import generate_maze
+from envs.grid.model import ACTION_NAMES, GridModel, TransitionModel
+from envs.grid.observations import OBS_TYPES
+from envs.grid.presets import CliffWalk, FourRooms, IceLake, KeyDoor, Maze, WindyGrid
+from envs.grid.vector import GridVectorEnv
+from envs.grid.world import GridWorld
+
+__all__ = [
+    "ACTION_NAMES",
+    "OBS_TYPES",
+    "CliffWalk",
+    "FourRooms",
+    "GridModel",
+    "GridVectorEnv",
+    "GridWorld",
+    "IceLake",
+    "KeyDoor",
+    "Layout",
+    "Maze",
+    "Tile",
+    "TransitionModel",
+    "WindyGrid",
+    "generate_maze",
+    "parse_map",
+]

@@ -1,0 +1,74 @@
+"""Counter-based random numbers for the grid worlds.
+
+Every random draw of a grid world is a pure function of three integers: the seed, the episode
+number since that seed, and the step number within the episode. A single environment evaluates it
+with Python integers; :class:`~envs.grid.vector.GridVectorEnv` evaluates the same function on
+arrays of thousands of environments at once. That is what lets the batched environment reproduce
+N single environments exactly, bit for bit, without a Python loop over them.
+
+The mixing function is SplitMix64's finalizer (Steele, Lea & Flood, 2014), a bijection on 64-bit
+integers with good avalanche; uniforms take its top 53 bits, as numpy's generators do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MASK64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, SplitMix64's increment
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_U53 = 2.0**-53
+
+
+def mix64(z: int) -> int:
+    """SplitMix64's finalizer on a Python integer."""
+    z &= MASK64
+    z = ((z ^ (z >> 30)) * _M1) & MASK64
+    z = ((z ^ (z >> 27)) * _M2) & MASK64
+    return z ^ (z >> 31)
+
+
+def seed_key(seed: int) -> int:
+    """The stream key for a user's seed."""
+    return mix64((seed + 1) * GOLDEN)
+
+
+def episode_key(base: int, episode: int) -> int:
+    """The key of one episode: the seed's key mixed with the episode number."""
+    return mix64(base ^ mix64((episode + 1) * GOLDEN))
+
+
+def uniform(key: int, counter: int) -> float:
+    """A uniform float in [0, 1) for draw number ``counter`` of the episode ``key``."""
+    return (mix64(key + (counter + 1) * GOLDEN) >> 11) * _U53
+
+
+# --- the same functions on uint64 arrays (wrap-around arithmetic is numpy's for unsigned arrays) ---
+
+_S30, _S27, _S31, _S11 = (np.uint64(k) for k in (30, 27, 31, 11))
+_AM1, _AM2, _AGOLDEN = np.uint64(_M1), np.uint64(_M2), np.uint64(GOLDEN)
+_ONE = np.uint64(1)
+
+
+def mix64_array(z: np.ndarray) -> np.ndarray:
+    """:func:`mix64` element-wise on a uint64 array (returns a new array)."""
+    z = z ^ (z >> _S30)
+    z *= _AM1
+    z ^= z >> _S27
+    z *= _AM2
+    z ^= z >> _S31
+    return z
+
+
+def seed_key_array(seeds: np.ndarray) -> np.ndarray:
+    return mix64_array((seeds.astype(np.uint64) + _ONE) * _AGOLDEN)
+
+
+def episode_key_array(base: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    return mix64_array(base ^ mix64_array((episode.astype(np.uint64) + _ONE) * _AGOLDEN))
+
+
+def uniform_array(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """:func:`uniform` element-wise: float64 array in [0, 1)."""
+    bits = mix64_array(keys + (counters.astype(np.uint64) + _ONE) * _AGOLDEN)
+    return (bits >> _S11).astype(np.float64) * _U53

@@ -1,0 +1,175 @@
+"""A batched grid world: N copies stepped together with numpy array operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.errors import EnvError, InvalidActionError
+from envs.grid import rng
+from envs.grid.world import GridWorld
+
+
+class GridVectorEnv(VectorEnv):
+    """N copies of one grid world, stepped in lockstep without a Python loop over copies.
+
+    It reads the same outcome tables and the same counter-based random numbers as
+    :class:`GridWorld`, so for the same seeds and actions it returns exactly what N single
+    environments (e.g. in a ``SyncVectorEnv``) return: observations, rewards, flags and
+    ``info["state"]``. Autoreset follows gymnasium's next-step convention: the step after a copy
+    terminates or truncates resets it (its action is ignored) and returns the first observation of
+    the new episode with reward 0. ``reset(seed=s)`` seeds copy ``i`` with ``s + i``.
+
+    Made by ``gymnasium.make_vec("lab/...", num_envs=N, vectorization_mode="vector_entry_point")``
+    or directly: ``GridVectorEnv(CliffWalk(obs_type="coords"), num_envs=1024, max_episode_steps=500)``.
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"]}
+
+    def __init__(self, env: GridWorld, num_envs: int, max_episode_steps: int | None = None) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise EnvError(f"num_envs must be a positive integer; got {num_envs!r}")
+        if max_episode_steps is not None and (not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+            raise EnvError(f"max_episode_steps must be a positive integer or None; got {max_episode_steps!r}")
+        if env.render_mode not in (None, "rgb_array"):
+            raise EnvError(f"GridVectorEnv renders only 'rgb_array'; got render_mode={env.render_mode!r}")
+        self.env = env
+        self.model = model = env.model
+        self.encoder = env.encoder
+        self.num_envs = int(num_envs)
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = env.render_mode
+        self.metadata = {**self.metadata, "render_fps": env.metadata["render_fps"]}
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.observation_space = batch_space(env.observation_space, self.num_envs)
+        self.action_space = batch_space(env.action_space, self.num_envs)
+
+        self._n_actions = model.n_actions
+        self._next, self._reward, self._cdf = model.next_state, model.reward, model.cdf
+        self._stochastic = bool((model.n_outcomes > 1).any())
+        self._terminal = model.terminal
+        self._starts = model.start_states
+
+        n = self.num_envs
+        self._state = np.zeros(n, dtype=np.int64)
+        self._t = np.zeros(n, dtype=np.int64)
+        self._base = np.zeros(n, dtype=np.uint64)
+        self._episode = np.zeros(n, dtype=np.int64)
+        self._key = np.zeros(n, dtype=np.uint64)
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self._seeded = False
+        self._all = np.ones(n, dtype=bool)
+
+    @classmethod
+    def entry_point(cls, env_class: Callable[..., GridWorld]) -> Callable[..., GridVectorEnv]:
+        """A ``vector_entry_point`` for gymnasium's registry: ``(num_envs, max_episode_steps, **kwargs)``."""
+
+        def make(num_envs: int = 1, max_episode_steps: int | None = None, **kwargs: Any) -> GridVectorEnv:
+            return cls(env_class(**kwargs), num_envs=num_envs, max_episode_steps=max_episode_steps)
+
+        make.__name__ = f"make_{getattr(env_class, '__name__', 'grid')}_vector"
+        return make
+
+    @property
+    def states(self) -> np.ndarray:
+        """The current state index of every copy (a copy)."""
+        return self._state.copy()
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        n = self.num_envs
+        if seed is None:
+            super().reset()
+            if not self._seeded:
+                self._base = self.np_random.integers(2**63, size=n).astype(np.uint64)
+                self._episode[:] = 0
+                self._seeded = True
+            else:
+                self._episode += 1
+        else:
+            if isinstance(seed, (int, np.integer)):
+                super().reset(seed=int(seed))
+                seeds = int(seed) + np.arange(n, dtype=np.int64)
+            else:
+                seeds = np.asarray(seed)
+                if seeds.shape != (n,) or seeds.dtype.kind not in "iu":
+                    raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints (one per copy)")
+                super().reset()
+            self._base = rng.seed_key_array(seeds)
+            self._episode[:] = 0
+            self._seeded = True
+        self._key = rng.episode_key_array(self._base, self._episode)
+        self._state = self._start_states(self._key)
+        self._t[:] = 0
+        self._needs_reset[:] = False
+        return self.encoder.encode(self._state), {"state": self._state.copy(), "_state": self._all.copy()}
+
+    def _start_states(self, keys: np.ndarray) -> np.ndarray:
+        if len(self._starts) == 1:
+            return np.full(len(keys), self._starts[0], dtype=np.int64)
+        draw = rng.uniform_array(keys, np.zeros(len(keys), dtype=np.int64))
+        return self._starts[(draw * len(self._starts)).astype(np.int64)]
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
+            raise InvalidActionError(
+                f"step() takes {self.num_envs} integer actions (shape ({self.num_envs},)); "
+                f"got shape {actions.shape} of dtype {actions.dtype}"
+            )
+        bad = (actions < 0) | (actions >= self._n_actions)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidActionError(
+                f"action {actions[i]} of copy {i} is outside the action space Discrete({self._n_actions})"
+            )
+        return actions
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = self._check_actions(actions)
+        i = self._state * self._n_actions + actions
+        t = self._t + 1
+        if self._stochastic:
+            u = rng.uniform_array(self._key, t)
+            k = (u[:, None] >= self._cdf[i]).sum(axis=1)
+            state = self._next[i, k]
+            reward = self._reward[i, k]
+        else:
+            state = self._next[i, 0]
+            reward = self._reward[i, 0]
+        terminated = self._terminal[state]
+        if self.max_episode_steps is not None:
+            truncated = t >= self.max_episode_steps
+        else:
+            truncated = np.zeros(self.num_envs, dtype=bool)
+
+        done = self._needs_reset
+        if done.any():
+            self._episode[done] += 1
+            self._key[done] = rng.episode_key_array(self._base[done], self._episode[done])
+            state[done] = self._start_states(self._key[done])
+            reward[done] = 0.0
+            terminated[done] = False
+            truncated[done] = False
+            t[done] = 0
+        self._state, self._t = state, t
+        self._needs_reset = terminated | truncated
+        info = {"state": state.copy(), "_state": self._all.copy()}
+        return self.encoder.encode(state), reward, terminated, truncated, info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One RGB frame per copy (``render_mode="rgb_array"``)."""
+        if self.render_mode is None:
+            return None
+        m = self.model
+        frames = self.env.painter().frames(m.state_row[self._state], m.state_col[self._state], m.state_phase[self._state])
+        return tuple(frames)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.env.close()

@@ -1,0 +1,278 @@
+"""The grid-world environment: one class, any ASCII map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.errors import InvalidActionError
+from envs.grid import rng
+from envs.grid.layout import TILE_CHAR, Tile, parse_map
+from envs.grid.model import ACTION_NAMES, Dynamics, GridModel, TransitionModel
+from envs.grid.observations import ObservationEncoder, check_obs_type
+
+if TYPE_CHECKING:
+    from envs.grid.painter import GridPainter
+
+DEFAULT_MAP = (
+    "#######",
+    "#S....#",
+    "#.##..#",
+    "#..H..#",
+    "#.#..G#",
+    "#######",
+)
+
+
+def check_action(action: Any, n_actions: int) -> int:
+    """The action as an int, or :class:`InvalidActionError` saying why it is not one."""
+    if isinstance(action, np.ndarray) and action.shape in ((), (1,)):
+        action = action.reshape(())[()]
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise InvalidActionError(
+            f"an action is an integer in [0, {n_actions - 1}]; got {action!r} of type {type(action).__name__}"
+        )
+    if not 0 <= action < n_actions:
+        raise InvalidActionError(f"action {action} is outside the action space Discrete({n_actions})")
+    return int(action)
+
+
+def default_render_tile(shape: tuple[int, int]) -> int:
+    """Pixels per cell for display: big cells for small maps, the frame about 600 px on its long side."""
+    return int(np.clip(600 // max(shape), 12, 64))
+
+
+class GridWorld(gym.Env):
+    """A grid world built from an ASCII map, with an exact transition model.
+
+    ## Description
+    The agent walks a grid of cells drawn from an ASCII map. Tiles: ``.`` floor, ``#`` wall,
+    ``S`` start, ``G`` goal, ``H`` pit (hole, lava, cliff), ``~`` ice, ``K`` key, ``D`` door.
+    On ice a move slips sideways with probability ``slip_prob`` (FrozenLake's rule by default);
+    a per-column wind pushes the agent up (Sutton & Barto's windy gridworld); the door opens only
+    when the agent walks into it carrying the key. The dynamics are compiled into tables that the
+    environment samples from and that :meth:`transition_model` returns exactly, so planners in
+    ``agents.planning`` compute true optimal values. Random draws are counter-based
+    (see ``envs.grid.rng``), which lets ``GridVectorEnv`` reproduce single environments exactly.
+
+    ## Action Space
+    ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. With ``king_moves=True``, ``Discrete(8)``
+    adding 4 up-right, 5 down-right, 6 down-left, 7 up-left.
+
+    ## Observation Space
+    Chosen with ``obs_type``: ``index`` is ``Discrete(n_states)``, the state number
+    (``phase * n_cells + cell``, walkable cells in row-major order; the phase is 0, 1 or 2 for key
+    on the floor, key carried, door open, on maps with a key). ``coords`` is float32
+    ``[row, col]`` (plus ``[key carried, door open]`` with a key). ``onehot`` is a float32 one-hot
+    of the state number. ``symbolic`` is ``(H, W, 8)`` uint8 planes: wall, goal, pit, ice, wind
+    strength, key, closed door, agent. ``pixels`` is an RGB uint8 image, ``obs_tile_size`` pixels
+    per cell.
+
+    ## Starting State
+    A start cell ``S`` (uniformly at random when the map has several), key on the floor.
+
+    ## Rewards
+    ``goal_reward`` for a step that ends on a goal, ``pit_reward`` for one that ends in a pit,
+    ``step_reward`` for every other step.
+
+    ## Episode End
+    Terminated on reaching a goal or falling into a pit (unless ``pit_terminal=False``, where a
+    pit sends the agent back to the start). Truncated after ``max_episode_steps`` steps when made
+    with ``gymnasium.make(..., max_episode_steps=N)`` (the registered presets set a limit).
+
+    ## Arguments
+    ``ascii_map`` (list of rows or one multi-line string), ``obs_type="index"``,
+    ``render_mode=None`` (``"human"``, ``"rgb_array"``, ``"ansi"``), ``slippery=False`` (every
+    walkable cell is ice), ``slip_prob=2/3``, ``wind=None`` (one upward push per column),
+    ``stochastic_wind=False``, ``king_moves=False``, ``step_reward=0.0``, ``goal_reward=1.0``,
+    ``pit_reward=-1.0``, ``pit_terminal=True``, ``obs_tile_size=8`` (pixels per cell of ``pixels``
+    observations), ``render_tile_size=None`` (pixels per cell of rendered frames; chosen from the
+    map size when ``None``).
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 8}
+
+    def __init__(
+        self,
+        ascii_map: Sequence[str] | str = DEFAULT_MAP,
+        *,
+        obs_type: str = "index",
+        render_mode: str | None = None,
+        slippery: bool = False,
+        slip_prob: float = 2.0 / 3.0,
+        wind: Sequence[int] | None = None,
+        stochastic_wind: bool = False,
+        king_moves: bool = False,
+        step_reward: float = 0.0,
+        goal_reward: float = 1.0,
+        pit_reward: float = -1.0,
+        pit_terminal: bool = True,
+        obs_tile_size: int = 8,
+        render_tile_size: int | None = None,
+    ) -> None:
+        check_obs_type(obs_type)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; choose one of: {', '.join(self.metadata['render_modes'])}"
+            )
+        layout = parse_map(ascii_map, slippery=slippery)
+        dynamics = Dynamics(
+            slip_prob=float(slip_prob),
+            wind=None if wind is None else tuple(wind),
+            stochastic_wind=bool(stochastic_wind),
+            king_moves=bool(king_moves),
+            step_reward=float(step_reward),
+            goal_reward=float(goal_reward),
+            pit_reward=float(pit_reward),
+            pit_terminal=bool(pit_terminal),
+        )
+        self.model = GridModel(layout, dynamics)
+        self.obs_type = obs_type
+        self.render_mode = render_mode
+        self.encoder = ObservationEncoder(self.model, obs_type, obs_tile_size)
+        self.observation_space = self.encoder.space
+        self.action_space = spaces.Discrete(self.model.n_actions)
+        self.render_tile_size = render_tile_size or default_render_tile(layout.shape)
+
+        # Hot-path copies of the outcome tables as Python lists: scalar list indexing is several
+        # times faster than numpy scalar indexing.
+        model = self.model
+        self._n_actions = model.n_actions
+        self._n_outcomes = model.n_outcomes.tolist()
+        self._next = model.next_state.tolist()
+        self._reward = model.reward.tolist()
+        self._cdf = model.cdf.tolist()
+        self._terminal = model.terminal.tolist()
+        self._starts = model.start_states.tolist()
+
+        self._base_key: int | None = None
+        self._episode = 0
+        self._episode_key = 0
+        self._state: int | None = None
+        self._t = 0
+        self._return = 0.0
+        self._last_action: int | None = None
+        self._painter: GridPainter | None = None
+        self._window = None
+
+    # ----- the MDP -----
+
+    def transition_model(self) -> TransitionModel:
+        """The exact MDP: ``P[S, A, S']``, ``R[S, A]``, terminal flags and start distribution."""
+        return self.model.transition_model()
+
+    @property
+    def state(self) -> int | None:
+        """The current state index (``None`` before the first reset)."""
+        return self._state
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._base_key, self._episode = rng.seed_key(seed), 0
+        elif self._base_key is None:
+            self._base_key, self._episode = int(self.np_random.integers(2**63)), 0
+        else:
+            self._episode += 1
+        self._episode_key = rng.episode_key(self._base_key, self._episode)
+        starts = self._starts
+        self._state = starts[0] if len(starts) == 1 else starts[int(rng.uniform(self._episode_key, 0) * len(starts))]
+        self._t = 0
+        self._return = 0.0
+        self._last_action = None
+        if self.render_mode == "human":
+            self.render()
+        return self.encoder.encode_one(self._state), {"state": self._state}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        a = action if type(action) is int and 0 <= action < self._n_actions else check_action(action, self._n_actions)
+        i = self._state * self._n_actions + a
+        self._t += 1
+        k = 0
+        if self._n_outcomes[i] > 1:
+            u = rng.uniform(self._episode_key, self._t)
+            cdf = self._cdf[i]
+            while u >= cdf[k]:
+                k += 1
+        state = self._next[i][k]
+        reward = self._reward[i][k]
+        self._state = state
+        self._return += reward
+        self._last_action = a
+        if self.render_mode == "human":
+            self.render()
+        return self.encoder.encode_one(state), reward, self._terminal[state], False, {"state": state}
+
+    # ----- rendering -----
+
+    def _agent(self) -> tuple[int, int, int]:
+        s = self._state if self._state is not None else self._starts[0]
+        m = self.model
+        return int(m.state_row[s]), int(m.state_col[s]), int(m.state_phase[s])
+
+    def painter(self) -> GridPainter:
+        """The painter of display frames (``render_tile_size`` pixels per cell), made on first use."""
+        if self._painter is None:
+            from envs.grid.painter import GridPainter
+
+            layout = self.model.layout
+            self._painter = GridPainter(layout.tiles, layout.ice, self.model.wind, self.render_tile_size)
+        return self._painter
+
+    def frame(self) -> np.ndarray:
+        """The current frame as an RGB array, without any window."""
+        return self.painter().frame(*self._agent())
+
+    def status_lines(self) -> list[str]:
+        """A short text status: step, last action, return, and the key/door phase on maps with a key."""
+        action = "-" if self._last_action is None else ACTION_NAMES[self._last_action]
+        line = f"step {self._t}   action {action}   return {self._return:g}"
+        if self.model.n_phases > 1:
+            line += ["   key on floor", "   key carried", "   door open"][self._agent()[2]]
+        return [line]
+
+    def ansi(self) -> str:
+        """The map as text with the agent drawn as ``@``."""
+        row, col, phase = self._agent()
+        grid = [[TILE_CHAR[Tile(v)] for v in r] for r in self.model.layout.tiles]
+        ice = self.model.layout.ice
+        for r, c in zip(*np.nonzero(ice & (self.model.layout.tiles == Tile.FLOOR)), strict=True):
+            grid[r][c] = "~"
+        if phase >= 1:
+            for r, c in zip(*np.nonzero(self.model.layout.tiles == Tile.KEY), strict=True):
+                grid[r][c] = "."
+        if phase == 2:
+            for r, c in zip(*np.nonzero(self.model.layout.tiles == Tile.DOOR), strict=True):
+                grid[r][c] = "/"
+        grid[row][col] = "@"
+        return "\n".join("".join(r) for r in grid) + "\n" + self.status_lines()[0] + "\n"
+
+    def render(self) -> np.ndarray | str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode= to the constructor")
+            return None
+        if self.render_mode == "ansi":
+            return self.ansi()
+        if self.render_mode == "rgb_array":
+            return self.frame()
+        if self._window is None:
+            from envs.window import FrameWindow
+
+            name = self.spec.id if self.spec is not None else type(self).__name__
+            self._window = FrameWindow(name, fps=self.metadata["render_fps"])
+        self._window.show(self.frame(), self.status_lines())
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
