@@ -88,7 +88,9 @@ def _policy_matrix(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
         if (policy < 0).any() or not np.allclose(policy.sum(axis=1), 1.0):
             raise PlanningError("a stochastic policy's rows must be probabilities summing to 1")
         return policy.astype(np.float64)
-    raise PlanningError(f"a policy has shape ({n},) (actions) or ({n}, {a}) (probabilities); got {policy.shape}")
+    raise PlanningError(
+        f"a policy has shape ({n},) (actions) or ({n}, {a}) (probabilities); got {policy.shape}"
+    )
 
 
 def policy_evaluation(model: TransitionModel, policy: np.ndarray, gamma: float = 0.99) -> np.ndarray:

@@ -142,6 +142,14 @@ class FrameWindow:
 
         pygame.image.save(self._screen, str(path))
 
+    def snapshot(self) -> np.ndarray:
+        """The window's pixels, status bar included, as an ``(H, W, 3)`` uint8 array (for GIFs and tests)."""
+        if self._screen is None:
+            raise RuntimeError("the window has not shown a frame yet")
+        pygame = _pygame()
+
+        return pygame.surfarray.array3d(self._screen).swapaxes(0, 1).copy()
+
     def close(self) -> None:
         """Close the window; safe to call more than once."""
         self.closed = True

@@ -50,14 +50,23 @@ _AM1, _AM2, _AGOLDEN = np.uint64(_M1), np.uint64(_M2), np.uint64(GOLDEN)
 _ONE = np.uint64(1)
 
 
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """:func:`mix64` element-wise, overwriting the uint64 array ``z`` (one scratch array, no other temporaries)."""
+    scratch = np.empty_like(z)  # an array even for 0-d z (a ufunc would return a scalar, unusable as out=)
+    np.right_shift(z, _S30, out=scratch)
+    z ^= scratch
+    z *= _AM1
+    np.right_shift(z, _S27, out=scratch)
+    z ^= scratch
+    z *= _AM2
+    np.right_shift(z, _S31, out=scratch)
+    z ^= scratch
+    return z
+
+
 def mix64_array(z: np.ndarray) -> np.ndarray:
     """:func:`mix64` element-wise on a uint64 array (returns a new array)."""
-    z = z ^ (z >> _S30)
-    z *= _AM1
-    z ^= z >> _S27
-    z *= _AM2
-    z ^= z >> _S31
-    return z
+    return _mix64_inplace(np.array(z, dtype=np.uint64))
 
 
 def seed_key_array(seeds: np.ndarray) -> np.ndarray:
@@ -68,7 +77,35 @@ def episode_key_array(base: np.ndarray, episode: np.ndarray) -> np.ndarray:
     return mix64_array(base ^ mix64_array((episode.astype(np.uint64) + _ONE) * _AGOLDEN))
 
 
+def bits_array(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """The 64 random bits behind :func:`uniform`, element-wise (uint64)."""
+    bits = np.array(counters, dtype=np.uint64)  # a new array, also for scalars, so the in-place steps stick
+    bits += _ONE
+    bits *= _AGOLDEN
+    bits += keys
+    return _mix64_inplace(bits)
+
+
 def uniform_array(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
     """:func:`uniform` element-wise: float64 array in [0, 1)."""
-    bits = mix64_array(keys + (counters.astype(np.uint64) + _ONE) * _AGOLDEN)
-    return (bits >> _S11).astype(np.float64) * _U53
+    bits = bits_array(keys, counters)
+    bits >>= _S11
+    out = bits.astype(np.float64)
+    out *= _U53
+    return out
+
+
+def bits_thresholds(cdf: np.ndarray) -> np.ndarray:
+    """Integer thresholds ``T`` with ``bits > T`` exactly when ``uniform >= cdf`` for the same draw.
+
+    ``uniform`` is ``(bits >> 11) * 2**-53`` exactly, so ``uniform >= c`` holds iff
+    ``bits >= ceil(c * 2**53) * 2**11``; entries ``>= 1`` (never reached) map to the largest uint64.
+    Comparing raw bits saves the batched sampler a shift, a conversion and a multiply per draw.
+    """
+    cdf = np.asarray(cdf, dtype=np.float64)
+    if (cdf <= 0).any():
+        raise ValueError("cumulative probabilities of real outcomes are > 0")
+    steps = np.ceil(np.minimum(cdf, 1.0) * 2.0**53).astype(np.uint64)
+    thresholds = (steps << _S11) - _ONE
+    thresholds[cdf >= 1.0] = np.uint64(MASK64)
+    return thresholds

@@ -50,8 +50,12 @@ class GridVectorEnv(VectorEnv):
         self.action_space = batch_space(env.action_space, self.num_envs)
 
         self._n_actions = model.n_actions
-        self._next, self._reward, self._cdf = model.next_state, model.reward, model.cdf
-        self._stochastic = bool((model.n_outcomes > 1).any())
+        # Flat outcome tables (index (s * A + a) * K + k) and one contiguous column per cdf entry:
+        # 1-D gathers are several times faster than 2-D fancy indexing on the hot path.
+        self._k = model.next_state.shape[1]
+        self._next = model.next_state.ravel()
+        self._reward = model.reward.ravel()
+        self._cdf_columns = [rng.bits_thresholds(model.cdf[:, j]) for j in range(self._k - 1)]
         self._terminal = model.terminal
         self._starts = model.start_states
 
@@ -123,9 +127,8 @@ class GridVectorEnv(VectorEnv):
                 f"step() takes {self.num_envs} integer actions (shape ({self.num_envs},)); "
                 f"got shape {actions.shape} of dtype {actions.dtype}"
             )
-        bad = (actions < 0) | (actions >= self._n_actions)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+        if actions.min() < 0 or actions.max() >= self._n_actions:
+            i = int(np.flatnonzero((actions < 0) | (actions >= self._n_actions))[0])
             raise InvalidActionError(
                 f"action {actions[i]} of copy {i} is outside the action space Discrete({self._n_actions})"
             )
@@ -133,32 +136,34 @@ class GridVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = self._check_actions(actions)
-        i = self._state * self._n_actions + actions
-        t = self._t + 1
-        if self._stochastic:
-            u = rng.uniform_array(self._key, t)
-            k = (u[:, None] >= self._cdf[i]).sum(axis=1)
-            state = self._next[i, k]
-            reward = self._reward[i, k]
-        else:
-            state = self._next[i, 0]
-            reward = self._reward[i, 0]
-        terminated = self._terminal[state]
+        i = self._state * self._n_actions
+        i += actions
+        self._t += 1
+        t = self._t
+        flat = i * self._k
+        if self._cdf_columns:  # some outcome is random: sample by inverse cdf, on raw random bits
+            bits = rng.bits_array(self._key, t)
+            for thresholds in self._cdf_columns:
+                flat += bits > np.take(thresholds, i)
+        state = np.take(self._next, flat)
+        reward = np.take(self._reward, flat)
+        terminated = np.take(self._terminal, state)
         if self.max_episode_steps is not None:
             truncated = t >= self.max_episode_steps
         else:
             truncated = np.zeros(self.num_envs, dtype=bool)
 
-        done = self._needs_reset
-        if done.any():
+        if self._needs_reset.any():
+            done = np.flatnonzero(self._needs_reset)  # integer indices: cheaper than repeated boolean masks
             self._episode[done] += 1
-            self._key[done] = rng.episode_key_array(self._base[done], self._episode[done])
-            state[done] = self._start_states(self._key[done])
+            keys = rng.episode_key_array(self._base[done], self._episode[done])
+            self._key[done] = keys
+            state[done] = self._start_states(keys)
             reward[done] = 0.0
             terminated[done] = False
             truncated[done] = False
             t[done] = 0
-        self._state, self._t = state, t
+        self._state = state
         self._needs_reset = terminated | truncated
         info = {"state": state.copy(), "_state": self._all.copy()}
         return self.encoder.encode(state), reward, terminated, truncated, info

@@ -1,0 +1,128 @@
+"""The ``lab`` command. Each subcommand imports what it needs inside its handler, so start-up stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lab.errors import LabError
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    from rich.console import Console
+    from rich.table import Table
+
+    import envs
+
+    table = Table(title="The lab's environments (gymnasium.make(ID) after 'import envs')")
+    table.add_column("id", style="bold cyan", no_wrap=True)
+    table.add_column("states x actions", justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("description")
+    for entry in envs.ENTRIES:
+        env = gym.make(entry.id)
+        model = env.unwrapped.model
+        table.add_row(
+            entry.id, f"{model.n_states} x {model.n_actions}", str(entry.max_episode_steps), entry.summary
+        )
+        env.close()
+    Console().print(table)
+    print("Observation types (obs_type=): index, coords, onehot, symbolic, pixels. Play one: lab play ID")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from lab.environments import parse_kwargs
+    from lab.play import play
+
+    returns = play(args.env_id, parse_kwargs(args.kwargs), seed=args.seed, scale=args.scale)
+    if returns:
+        print(f"played {len(returns)} episode(s); returns: {', '.join(f'{r:g}' for r in returns)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lab.demo import run_demo
+    from lab.environments import parse_kwargs
+
+    path = run_demo(
+        env_id=args.env,
+        kwargs=parse_kwargs(args.kwargs),
+        policy=args.policy,
+        episodes=args.episodes,
+        fps=args.fps,
+        seed=args.seed,
+        gif=args.gif,
+    )
+    if path is not None:
+        print(
+            f"no window shown: wrote the demo to {path} (open it in any image viewer)"
+            if args.gif is None
+            else f"wrote {path}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="An RL and generative simulation lab.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("envs", help="list the registered environments")
+    p.set_defaults(handler=cmd_envs)
+
+    kwargs_help = "an environment argument, e.g. -k size=15 -k king_moves=true (repeatable)"
+    p = sub.add_parser("play", help="play a grid world yourself with the arrow keys")
+    p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0 or Maze")
+    p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
+    p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.set_defaults(handler=cmd_play)
+
+    p = sub.add_parser(
+        "demo", help="watch the optimal policy walk a tour of grid worlds (a GIF when headless)"
+    )
+    p.add_argument("--env", default=None, metavar="ENV_ID", help="show only this environment")
+    p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
+    p.add_argument("--policy", choices=("optimal", "random"), default="optimal")
+    p.add_argument("--episodes", type=int, default=1, help="episodes per environment")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
+    p.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the user; --debug shows the traceback
+        if args.debug:
+            raise
+        if not isinstance(exc, LabError) and not _is_user_error(exc):
+            print(
+                f"lab: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors that describe bad input (a map, an id, an argument) rather than a bug in the lab."""
+    import gymnasium
+
+    from envs.errors import EnvError
+
+    return isinstance(exc, (EnvError, gymnasium.error.Error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

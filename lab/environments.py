@@ -1,0 +1,65 @@
+"""Finding and making the lab's environments from the command line, with errors a person can act on."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+import gymnasium as gym
+import yaml
+
+from lab.errors import LabError
+
+
+def known_ids() -> list[str]:
+    import envs
+
+    return [entry.id for entry in envs.ENTRIES]
+
+
+def resolve_env_id(name: str) -> str:
+    """A full id from what a person typed: ``lab/Maze-v0``, ``Maze-v0`` or ``Maze`` (any case)."""
+    ids = known_ids()
+    if name in gym.registry:
+        return name
+    wanted = name.lower().removeprefix("lab/")
+    for env_id in ids:
+        short = env_id.removeprefix("lab/").lower()
+        if wanted in (short, short.rsplit("-v", 1)[0]):
+            return env_id
+    close = difflib.get_close_matches(
+        name, ids + [i.removeprefix("lab/").rsplit("-v", 1)[0] for i in ids], n=1
+    )
+    hint = f"; did you mean {close[0]!r}?" if close else "; run 'lab envs' to list them"
+    raise LabError(f"unknown environment {name!r}{hint}")
+
+
+def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
+    """``["size=15", "king_moves=true"]`` -> ``{"size": 15, "king_moves": True}`` (YAML scalars)."""
+    kwargs: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise LabError(f"environment arguments are key=value; got {pair!r}")
+        try:
+            kwargs[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            kwargs[key] = value
+    return kwargs
+
+
+def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) -> gym.Env:
+    """``gymnasium.make`` with the lab's environments registered and argument errors reworded."""
+    import envs  # noqa: F401  (registers the lab/ ids)
+
+    env_id = resolve_env_id(env_id)
+    try:
+        return gym.make(env_id, **(kwargs or {}), **extra)
+    except TypeError as exc:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if bad:
+            raise LabError(
+                f"{env_id} takes no argument {bad.group(1)!r}; see 'lab envs' and the class docstring"
+            ) from None
+        raise

@@ -1,0 +1,77 @@
+"""``lab play``: a person plays a grid world with the keyboard, one move per key press."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.environments import make_env
+from lab.errors import LabError
+
+# pygame key names -> action (0 up, 1 right, 2 down, 3 left, 4 up-right, 5 down-right, 6 down-left, 7 up-left)
+MOVE_KEYS: dict[str, int] = {
+    "up": 0, "w": 0, "k": 0, "[8]": 0,
+    "right": 1, "d": 1, "l": 1, "[6]": 1,
+    "down": 2, "s": 2, "j": 2, "[2]": 2,
+    "left": 3, "a": 3, "h": 3, "[4]": 3,
+    "u": 4, "[9]": 4,
+    "n": 5, "[3]": 5,
+    "b": 6, "[1]": 6,
+    "y": 7, "[7]": 7,
+}  # fmt: skip
+QUIT_KEYS = {"escape", "q"}
+RESTART_KEYS = {"r"}
+
+
+def controls(n_actions: int) -> str:
+    moves = "arrows/WASD move" + (", y u b n diagonals" if n_actions == 8 else "")
+    return f"{moves}, r restart, q quit"
+
+
+def play(
+    env_id: str, kwargs: dict[str, Any] | None = None, seed: int | None = None, scale: int = 1
+) -> list[float]:
+    """Let the user play episodes in a window until they quit; returns the finished episodes' returns."""
+    from envs.window import FrameWindow
+
+    env = make_env(env_id, kwargs, render_mode="rgb_array")
+    grid = env.unwrapped
+    if not hasattr(grid, "status_lines"):
+        raise LabError(f"{env_id} is not a grid world; lab play drives the lab's grid worlds")
+    n_actions = int(env.action_space.n)
+    name = env.spec.id if env.spec is not None else env_id
+    window = FrameWindow(f"lab play - {name}", scale=scale)
+    returns: list[float] = []
+    env.reset(seed=seed)
+    steps, total, over, message = 0, 0.0, False, "your move"
+    try:
+        while not window.closed:
+            lines = [f"{name}   step {steps}   return {total:g}   {message}", controls(n_actions)]
+            window.show(env.render(), lines)
+            key = window.wait_key(100)
+            if key is None:
+                continue
+            import pygame
+
+            key_name = pygame.key.name(key)
+            if key_name in QUIT_KEYS:
+                break
+            if key_name in RESTART_KEYS:
+                env.reset()
+                steps, total, over, message = 0, 0.0, False, "new episode"
+                continue
+            action = MOVE_KEYS.get(key_name)
+            if over or action is None or action >= n_actions:
+                continue
+            _, reward, terminated, truncated, _ = env.step(action)
+            steps += 1
+            total += float(reward)
+            message = f"reward {reward:+g}"
+            if terminated or truncated:
+                over = True
+                returns.append(total)
+                ending = "reached the end" if terminated else "ran out of steps"
+                message = f"{ending}: press r to play again, q to quit"
+    finally:
+        window.close()
+        env.close()
+    return returns
