@@ -134,9 +134,7 @@ def main() -> int:
     print("\nFrames (ms each):")
     print(f"  pixels observation {pixel_shape}   {pixel_ms:8.4f}")
     print(f"  rgb_array frame {frame_shape}      {ours_ms:8.4f}")
-    print(
-        f"  FrozenLake rgb_array {lake_shape}  {lake_ms:8.4f}   ({lake_ms / pixel_ms:.0f}x a pixels obs)"
-    )
+    print(f"  FrozenLake rgb_array {lake_shape}  {lake_ms:8.4f}   ({lake_ms / pixel_ms:.0f}x a pixels obs)")
 
     if args.json:
         with open(args.json, "w") as f:

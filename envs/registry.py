@@ -28,13 +28,39 @@ class EnvEntry:
 
 
 ENTRIES: tuple[EnvEntry, ...] = (
-    EnvEntry("lab/GridWorld-v0", GridWorld, "Any ASCII map (ascii_map=[...]): walls, pits, ice, wind, key and door", 500),
-    EnvEntry("lab/CliffWalk-v0", presets.CliffWalk, "Sutton & Barto's 4x12 cliff: -1 a step, -100 and back to start for a fall", 500),
-    EnvEntry("lab/WindyGrid-v0", presets.WindyGrid, "Sutton & Barto's 7x10 windy grid (king_moves=, stochastic_wind=)", 500),
-    EnvEntry("lab/IceLake-v0", presets.IceLake, "FrozenLake's slippery 4x4 lake (map_name='8x8' for the big one)", 100),
-    EnvEntry("lab/IceLake8x8-v0", presets.IceLake, "FrozenLake's slippery 8x8 lake", 200, {"map_name": "8x8"}),
-    EnvEntry("lab/FourRooms-v0", presets.FourRooms, "Sutton, Precup & Singh's four rooms joined by hallways", 500),
-    EnvEntry("lab/Maze-v0", presets.Maze, "A generated perfect maze (size= odd, maze_seed= fixes the layout)", 1000),
+    EnvEntry(
+        "lab/GridWorld-v0",
+        GridWorld,
+        "Any ASCII map (ascii_map=[...]): walls, pits, ice, wind, key and door",
+        500,
+    ),
+    EnvEntry(
+        "lab/CliffWalk-v0",
+        presets.CliffWalk,
+        "Sutton & Barto's 4x12 cliff: -1 a step, -100 and back to start for a fall",
+        500,
+    ),
+    EnvEntry(
+        "lab/WindyGrid-v0",
+        presets.WindyGrid,
+        "Sutton & Barto's 7x10 windy grid (king_moves=, stochastic_wind=)",
+        500,
+    ),
+    EnvEntry(
+        "lab/IceLake-v0",
+        presets.IceLake,
+        "FrozenLake's slippery 4x4 lake (map_name='8x8' for the big one)",
+        100,
+    ),
+    EnvEntry(
+        "lab/IceLake8x8-v0", presets.IceLake, "FrozenLake's slippery 8x8 lake", 200, {"map_name": "8x8"}
+    ),
+    EnvEntry(
+        "lab/FourRooms-v0", presets.FourRooms, "Sutton, Precup & Singh's four rooms joined by hallways", 500
+    ),
+    EnvEntry(
+        "lab/Maze-v0", presets.Maze, "A generated perfect maze (size= odd, maze_seed= fixes the layout)", 1000
+    ),
     EnvEntry("lab/KeyDoor-v0", presets.KeyDoor, "Fetch the key, open the door, reach the goal", 300),
 )
 

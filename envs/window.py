@@ -34,17 +34,19 @@ def _pygame() -> ModuleType:
 class FrameWindow:
     """Shows ``(H, W, 3)`` uint8 frames, upscaled ``scale`` times (nearest neighbour).
 
-    The window opens on the first :meth:`show` and follows the frame's size; the status bar grows to
+    The window opens on the first :meth:`show` and follows the frame's size (at least ``min_width``
+    wide, a narrower frame centred); the status bar grows to
     the most lines shown so far and never shrinks, so the window does not jump. ``closed`` turns true
     when the user closes it or :meth:`close` is called; :meth:`show` then does nothing.
     """
 
-    def __init__(self, title: str, fps: float | None = None, scale: int = 1) -> None:
+    def __init__(self, title: str, fps: float | None = None, scale: int = 1, min_width: int = 480) -> None:
         if scale < 1:
             raise ValueError(f"scale must be a positive integer; got {scale}")
         self.title = title
         self.fps = fps
         self.scale = int(scale)
+        self.min_width = int(min_width)
         self.closed = False
         self._screen: pygame.Surface | None = None
         self._font: pygame.font.Font | None = None
@@ -64,7 +66,7 @@ class FrameWindow:
         self._frame_size = size
         self._bar_lines = max(self._bar_lines, n_lines)
         w, h = size
-        self._screen = pygame.display.set_mode((w, h + self._bar_height()))
+        self._screen = pygame.display.set_mode((max(w, self.min_width), h + self._bar_height()))
 
     def _bar_height(self) -> int:
         if self._bar_lines == 0 or self._font is None:
@@ -88,9 +90,12 @@ class FrameWindow:
         surface = pygame.surfarray.make_surface(frame.astype(np.uint8, copy=False).swapaxes(0, 1))
         if self.scale != 1:
             surface = pygame.transform.scale(surface, size)
-        self._screen.blit(surface, (0, 0))
+        width = self._screen.get_width()
+        if width > size[0]:  # a narrow frame sits centred on the bar colour, so the status text fits
+            self._screen.fill(BAR_BG, pygame.Rect(0, 0, width, size[1]))
+        self._screen.blit(surface, ((width - size[0]) // 2, 0))
         if self._bar_lines:
-            bar = pygame.Rect(0, size[1], size[0], self._bar_height())
+            bar = pygame.Rect(0, size[1], width, self._bar_height())
             self._screen.fill(BAR_BG, bar)
             y = bar.top + PAD
             for line in lines:

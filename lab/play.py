@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envs.grid.layout import Tile
 from lab.environments import make_env
 from lab.errors import LabError
 
@@ -27,6 +28,15 @@ def controls(n_actions: int) -> str:
     return f"{moves}, r restart, q quit"
 
 
+def ending(grid: Any, state: int, terminated: bool) -> str:
+    """How an episode ended, in words."""
+    if not terminated:
+        return "out of time"
+    model = grid.model
+    tile = model.layout.tiles[model.state_row[state], model.state_col[state]]
+    return "goal reached!" if tile == Tile.GOAL else "fell into a pit"
+
+
 def play(
     env_id: str, kwargs: dict[str, Any] | None = None, seed: int | None = None, scale: int = 1
 ) -> list[float]:
@@ -42,10 +52,10 @@ def play(
     window = FrameWindow(f"lab play - {name}", scale=scale)
     returns: list[float] = []
     env.reset(seed=seed)
-    steps, total, over, message = 0, 0.0, False, "your move"
+    total, over, message = 0.0, False, "your move"
     try:
         while not window.closed:
-            lines = [f"{name}   step {steps}   return {total:g}   {message}", controls(n_actions)]
+            lines = [f"{name}: {message}", grid.status_lines()[0], controls(n_actions)]
             window.show(env.render(), lines)
             key = window.wait_key(100)
             if key is None:
@@ -57,20 +67,18 @@ def play(
                 break
             if key_name in RESTART_KEYS:
                 env.reset()
-                steps, total, over, message = 0, 0.0, False, "new episode"
+                total, over, message = 0.0, False, "new episode"
                 continue
             action = MOVE_KEYS.get(key_name)
             if over or action is None or action >= n_actions:
                 continue
-            _, reward, terminated, truncated, _ = env.step(action)
-            steps += 1
+            _, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             message = f"reward {reward:+g}"
             if terminated or truncated:
                 over = True
                 returns.append(total)
-                ending = "reached the end" if terminated else "ran out of steps"
-                message = f"{ending}: press r to play again, q to quit"
+                message = f"{ending(grid, info['state'], terminated)} - r to play again, q to quit"
     finally:
         window.close()
         env.close()

@@ -100,7 +100,9 @@ def parse_map(rows: Sequence[str] | str, *, slippery: bool = False) -> Layout:
             )
         for j, char in enumerate(row):
             if char not in CHARS:
-                raise MapError(f"unknown map character {char!r} at row {i}, column {j}; valid tiles: {LEGEND}")
+                raise MapError(
+                    f"unknown map character {char!r} at row {i}, column {j}; valid tiles: {LEGEND}"
+                )
     tiles = np.array([[CHARS[c] for c in row] for row in rows], dtype=np.uint8)
     counts = {tile: int((tiles == tile).sum()) for tile in Tile}
     if counts[Tile.START] == 0:

@@ -1,4 +1,4 @@
-"""Procedural mazes: perfect mazes (exactly one path between any two cells) by randomized depth-first search."""
+"""Procedural perfect mazes (exactly one path between any two cells) by randomized depth-first search."""
 
 from __future__ import annotations
 

@@ -38,7 +38,16 @@ from envs.grid.layout import Layout, Tile
 
 # Action order: the four compass moves clockwise from up, then the diagonals clockwise from up-right.
 MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))
-ACTION_NAMES: tuple[str, ...] = ("up", "right", "down", "left", "up-right", "down-right", "down-left", "up-left")
+ACTION_NAMES: tuple[str, ...] = (
+    "up",
+    "right",
+    "down",
+    "left",
+    "up-right",
+    "down-right",
+    "down-left",
+    "up-left",
+)
 
 PHASE_NAMES = ("key on the floor", "key carried", "door open")
 
@@ -84,9 +93,14 @@ class Dynamics:
             raise MapError(f"slip_prob must lie in [0, 1]; got {self.slip_prob}")
         if self.wind is not None:
             if len(self.wind) != width:
-                raise MapError(f"wind needs one strength per column: the map has {width} columns, wind has {len(self.wind)}")
+                raise MapError(
+                    "wind needs one strength per column: "
+                    f"the map has {width} columns, wind has {len(self.wind)}"
+                )
             if any(int(w) != w or w < 0 for w in self.wind):
-                raise MapError(f"wind strengths are whole numbers >= 0 (cells pushed up); got {list(self.wind)}")
+                raise MapError(
+                    f"wind strengths are whole numbers >= 0 (cells pushed up); got {list(self.wind)}"
+                )
         for name in ("step_reward", "goal_reward", "pit_reward"):
             value = getattr(self, name)
             if not np.isfinite(value):
@@ -103,14 +117,16 @@ class GridModel:
     """
 
     def __init__(self, layout: Layout, dynamics: Dynamics) -> None:
-        height, width = layout.shape
-        dynamics.validate(width)
+        dynamics.validate(layout.shape[1])
+        width = layout.shape[1]
         self.layout = layout
         self.dynamics = dynamics
         tiles = layout.tiles
         self.moves = MOVES if dynamics.king_moves else MOVES[:4]
         self.n_actions = len(self.moves)
-        self.wind = np.zeros(width, dtype=np.int64) if dynamics.wind is None else np.asarray(dynamics.wind, np.int64)
+        self.wind = (
+            np.zeros(width, dtype=np.int64) if dynamics.wind is None else np.asarray(dynamics.wind, np.int64)
+        )
 
         walkable = tiles != Tile.WALL
         self.cell_index = np.full(tiles.shape, -1, dtype=np.int64)

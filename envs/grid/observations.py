@@ -42,7 +42,9 @@ class ObservationEncoder:
             table = np.stack([model.state_row, model.state_col], axis=1)
             high = [height - 1, width - 1]
             if model.n_phases > 1:
-                table = np.concatenate([table, np.stack([model.state_phase >= 1, model.state_phase >= 2], 1)], 1)
+                table = np.concatenate(
+                    [table, np.stack([model.state_phase >= 1, model.state_phase >= 2], 1)], 1
+                )
                 high += [1, 1]
             self._table = table.astype(np.float32)
             self.space = spaces.Box(0.0, np.array(high, np.float32), dtype=np.float32)

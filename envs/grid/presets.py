@@ -26,7 +26,7 @@ WINDY_MAP = (
 )
 WINDY_WIND = (0, 0, 0, 1, 1, 1, 2, 2, 1, 0)
 
-# FrozenLake's maps (gymnasium.envs.toy_text.frozen_lake.MAPS) in our alphabet: F -> '.', the whole lake is ice.
+# FrozenLake's maps (gymnasium.envs.toy_text.frozen_lake.MAPS) in our alphabet: F -> '.', all of it ice.
 ICE_MAPS: dict[str, tuple[str, ...]] = {
     "4x4": ("S...", ".H.H", "...H", "H..G"),
     "8x8": (
@@ -193,7 +193,9 @@ class IceLake(GridWorld):
     """
     )
 
-    def __init__(self, map_name: str = "4x4", slippery: bool = True, slip_prob: float = 2.0 / 3.0, **kwargs: Any) -> None:
+    def __init__(
+        self, map_name: str = "4x4", slippery: bool = True, slip_prob: float = 2.0 / 3.0, **kwargs: Any
+    ) -> None:
         if map_name not in ICE_MAPS:
             raise MapError(f"unknown IceLake map_name {map_name!r}; choose one of: {', '.join(ICE_MAPS)}")
         options = dict(step_reward=0.0, goal_reward=1.0, pit_reward=0.0)

@@ -51,7 +51,7 @@ _ONE = np.uint64(1)
 
 
 def _mix64_inplace(z: np.ndarray) -> np.ndarray:
-    """:func:`mix64` element-wise, overwriting the uint64 array ``z`` (one scratch array, no other temporaries)."""
+    """:func:`mix64` element-wise, overwriting the uint64 array ``z``; one scratch array."""
     scratch = np.empty_like(z)  # an array even for 0-d z (a ufunc would return a scalar, unusable as out=)
     np.right_shift(z, _S30, out=scratch)
     z ^= scratch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -28,12 +28,17 @@ class GridVectorEnv(VectorEnv):
     or directly: ``GridVectorEnv(CliffWalk(obs_type="coords"), num_envs=1024, max_episode_steps=500)``.
     """
 
-    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"]}
+    metadata: ClassVar[dict[str, Any]] = {
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["rgb_array"],
+    }
 
     def __init__(self, env: GridWorld, num_envs: int, max_episode_steps: int | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise EnvError(f"num_envs must be a positive integer; got {num_envs!r}")
-        if max_episode_steps is not None and (not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+        if max_episode_steps is not None and (
+            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
+        ):
             raise EnvError(f"max_episode_steps must be a positive integer or None; got {max_episode_steps!r}")
         if env.render_mode not in (None, "rgb_array"):
             raise EnvError(f"GridVectorEnv renders only 'rgb_array'; got render_mode={env.render_mode!r}")
@@ -132,7 +137,7 @@ class GridVectorEnv(VectorEnv):
             raise InvalidActionError(
                 f"action {actions[i]} of copy {i} is outside the action space Discrete({self._n_actions})"
             )
-        return actions
+        return actions.astype(np.int64, copy=False)  # uint64 + int64 would promote to float64
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = self._check_actions(actions)
@@ -173,7 +178,9 @@ class GridVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         m = self.model
-        frames = self.env.painter().frames(m.state_row[self._state], m.state_col[self._state], m.state_phase[self._state])
+        frames = self.env.painter().frames(
+            m.state_row[self._state], m.state_col[self._state], m.state_phase[self._state]
+        )
         return tuple(frames)
 
     def close_extras(self, **kwargs: Any) -> None:

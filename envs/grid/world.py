@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import InvalidActionError
+from envs.errors import EnvError, InvalidActionError
 from envs.grid import rng
 from envs.grid.layout import TILE_CHAR, Tile, parse_map
 from envs.grid.model import ACTION_NAMES, Dynamics, GridModel, TransitionModel
@@ -43,7 +43,7 @@ def check_action(action: Any, n_actions: int) -> int:
 
 def default_render_tile(shape: tuple[int, int]) -> int:
     """Pixels per cell for display: big cells for small maps, the frame about 600 px on its long side."""
-    return int(np.clip(600 // max(shape), 12, 64))
+    return int(np.clip(600 // max(shape), 12, 96))
 
 
 class GridWorld(gym.Env):
@@ -97,7 +97,7 @@ class GridWorld(gym.Env):
     * v0: initial version.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 8}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 8}
 
     def __init__(
         self,
@@ -118,10 +118,9 @@ class GridWorld(gym.Env):
         render_tile_size: int | None = None,
     ) -> None:
         check_obs_type(obs_type)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"unknown render_mode {render_mode!r}; choose one of: {', '.join(self.metadata['render_modes'])}"
-            )
+        modes = self.metadata["render_modes"]
+        if render_mode is not None and render_mode not in modes:
+            raise EnvError(f"unknown render_mode {render_mode!r}; choose one of: {', '.join(modes)}")
         layout = parse_map(ascii_map, slippery=slippery)
         dynamics = Dynamics(
             slip_prob=float(slip_prob),
@@ -183,7 +182,9 @@ class GridWorld(gym.Env):
             self._episode += 1
         self._episode_key = rng.episode_key(self._base_key, self._episode)
         starts = self._starts
-        self._state = starts[0] if len(starts) == 1 else starts[int(rng.uniform(self._episode_key, 0) * len(starts))]
+        self._state = (
+            starts[0] if len(starts) == 1 else starts[int(rng.uniform(self._episode_key, 0) * len(starts))]
+        )
         self._t = 0
         self._return = 0.0
         self._last_action = None
@@ -194,7 +195,11 @@ class GridWorld(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        a = action if type(action) is int and 0 <= action < self._n_actions else check_action(action, self._n_actions)
+        a = (
+            action
+            if type(action) is int and 0 <= action < self._n_actions
+            else check_action(action, self._n_actions)
+        )
         i = self._state * self._n_actions + a
         self._t += 1
         k = 0

@@ -1,0 +1,45 @@
+"""Shared test setup: headless SDL before anything can import pygame, and small shared helpers."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ["SDL_AUDIODRIVER"] = "dummy"
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import gymnasium as gym
+import pytest
+from hypothesis import settings
+
+import envs  # registers the lab/ ids
+
+settings.register_profile("lab", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("lab")
+
+ALL_IDS = tuple(entry.id for entry in envs.ENTRIES)
+
+# Every registered id plus the variants whose dynamics differ: (id, kwargs).
+VARIANTS: tuple[tuple[str, dict], ...] = (
+    *((entry.id, {}) for entry in envs.ENTRIES),
+    ("lab/WindyGrid-v0", {"king_moves": True}),
+    ("lab/WindyGrid-v0", {"stochastic_wind": True}),
+    ("lab/WindyGrid-v0", {"king_moves": True, "stochastic_wind": True}),
+    ("lab/IceLake-v0", {"map_name": "8x8"}),
+    *(("lab/Maze-v0", {"size": size, "maze_seed": seed}) for size in range(5, 16, 2) for seed in (0, 3)),
+)
+
+
+def variant_id(variant: tuple[str, dict]) -> str:
+    env_id, kwargs = variant
+    args = ",".join(f"{k}={v}" for k, v in kwargs.items())
+    return env_id.removeprefix("lab/") + (f"[{args}]" if args else "")
+
+
+def make_unwrapped(env_id: str, **kwargs) -> envs.GridWorld:
+    return gym.make(env_id, **kwargs).unwrapped
+
+
+@pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
+def variant(request) -> tuple[str, dict]:
+    return request.param

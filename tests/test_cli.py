@@ -1,0 +1,154 @@
+"""The ``lab`` command: listing, playing (keys fed to the real loop), the demo GIF, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import envs
+from envs.window import FrameWindow
+from lab.cli import main
+from lab.environments import parse_kwargs, resolve_env_id
+from lab.errors import LabError
+
+
+def run_lab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_envs_lists_every_registered_id():
+    result = run_lab("envs")
+    assert result.returncode == 0, result.stderr
+    for entry in envs.ENTRIES:
+        assert entry.id in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("play", "Nope"), "unknown environment 'Nope'"),
+        (("play", "Maz"), "did you mean"),
+        (("play", "Maze", "-k", "size=4"), "maze size must be an odd integer >= 5"),
+        (("play", "Maze", "-k", "bogus=1"), "takes no argument 'bogus'"),
+        (("play", "Maze", "-k", "obs_type=rgb"), "unknown observation type 'rgb'"),
+        (("play", "Maze", "-k", "size"), "environment arguments are key=value"),
+        (("play", "GridWorld", "-k", "ascii_map=[S.G, .x.G]"), "ragged map"),
+        (("play", "GridWorld", "-k", "ascii_map=[S.x, ..G]"), "unknown map character 'x' at row 0, column 2"),
+        (("play", "GridWorld", "-k", "ascii_map=[S#G]"), "no goal can be reached"),
+        (("play", "GridWorld", "-k", "ascii_map=[..G]"), "no start"),
+        (("demo", "--env", "Nope", "--gif", "x.gif"), "unknown environment"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, message):
+    result = run_lab(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = run_lab("--debug", "play", "Maze", "-k", "size=4")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "MapError" in result.stderr
+
+
+def test_resolve_env_id_accepts_short_names():
+    assert resolve_env_id("lab/Maze-v0") == "lab/Maze-v0"
+    assert resolve_env_id("Maze-v0") == "lab/Maze-v0"
+    assert resolve_env_id("icelake8x8") == "lab/IceLake8x8-v0"
+    assert resolve_env_id("FrozenLake-v1") == "FrozenLake-v1"  # any gymnasium id passes through
+    with pytest.raises(LabError, match="did you mean 'KeyDoor'"):
+        resolve_env_id("KeyDor")
+
+
+def test_parse_kwargs_reads_yaml_scalars():
+    assert parse_kwargs(["size=15", "king_moves=true", "slip_prob=0.5", "map_name=8x8"]) == {
+        "size": 15,
+        "king_moves": True,
+        "slip_prob": 0.5,
+        "map_name": "8x8",
+    }
+
+
+def feed_keys(monkeypatch, names: list[str]) -> list[np.ndarray]:
+    """Make the play window return these keys (then quit) and record the frames it shows."""
+    import pygame
+
+    codes = [getattr(pygame, "K_" + (name.upper() if len(name) > 1 else name)) for name in [*names, "q"]]
+    shown: list[np.ndarray] = []
+    original_show = FrameWindow.show
+
+    def show(self, frame, lines=()):
+        shown.append((np.array(frame), list(lines)))
+        original_show(self, frame, lines)
+
+    monkeypatch.setattr(FrameWindow, "show", show)
+    monkeypatch.setattr(FrameWindow, "wait_key", lambda self, timeout_ms=50: codes.pop(0))
+    return shown
+
+
+def test_play_walks_the_key_door_world_to_the_goal(monkeypatch):
+    from lab.play import play
+
+    # from (2,2): down, down picks up the key at (4,2); up, then right x6 opens the door, reaches the goal
+    keys = ["down", "down", "up", *["right"] * 6]
+    shown = feed_keys(monkeypatch, keys)
+    returns = play("KeyDoor", seed=0)
+    assert returns == [pytest.approx(1.0 - 0.01 * 8)]
+    last_lines = shown[-1][1]
+    assert "goal reached!" in last_lines[0]
+    assert "door open" in last_lines[1]
+    assert "step 9" in last_lines[1]
+
+
+def test_play_is_turn_based_and_restarts(monkeypatch):
+    from lab.play import play
+
+    # unknown keys and a diagonal on a 4-action env do not step; r restarts the episode
+    shown = feed_keys(monkeypatch, ["x", "y", "right", "r", "down"])
+    assert play("CliffWalk", seed=0) == []
+    steps = [lines[1].split()[1] for _, lines in shown]
+    assert steps == ["0", "0", "0", "1", "0", "1"]
+
+
+def test_play_diagonals_with_king_moves(monkeypatch):
+    from lab.play import play
+
+    shown = feed_keys(monkeypatch, ["u"])
+    play("WindyGrid", {"king_moves": True}, seed=0)
+    assert "action up-right" in shown[-1][1][1]
+
+
+def test_demo_writes_a_gif_of_the_window(tmp_path):
+    out = tmp_path / "tour.gif"
+    result = run_lab("demo", "--env", "Maze", "-k", "size=7", "--gif", str(out))
+    assert result.returncode == 0, result.stderr
+    frames = iio.imread(out)
+    # one frame at the start and one per step (the held last frame merges into one GIF frame)
+    from agents.planning import value_iteration
+
+    maze = envs.grid.Maze(size=7)
+    optimal_steps = (
+        round((1.0 - value_iteration(maze.transition_model(), 1.0).V[maze.model.start_states[0]]) / 0.01) + 1
+    )
+    assert frames.shape[0] == 1 + optimal_steps
+    assert frames.shape[-1] == 3
+    assert not np.array_equal(frames[0], frames[-1])  # the agent moved
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
+
+
+def test_demo_gif_needs_a_gif_path(tmp_path):
+    result = run_lab("demo", "--env", "Maze", "--gif", str(tmp_path / "tour.png"))
+    assert result.returncode == 2
+    assert "ending in .gif" in result.stderr
+
+
+def test_main_returns_exit_codes():
+    assert main(["play", "Nope"]) == 2
