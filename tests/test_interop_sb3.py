@@ -54,8 +54,8 @@ def test_ppo_trains(env_id, obs_type):
         policy_kwargs={"net_arch": [16]},
     )
     before = [p.detach().clone() for p in model.policy.parameters()]
-    model.learn(total_timesteps=128)
-    assert model.num_timesteps == 128
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps == 256
     after = list(model.policy.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True)), "no parameter changed"
     obs, _ = env.reset(seed=0)
