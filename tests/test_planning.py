@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import make_unwrapped
+from conftest import ALL_IDS, make_unwrapped
 
 from agents.planning import (
     PlanningError,
@@ -89,16 +89,7 @@ def test_cliff_optimal_path_walks_the_edge():
     assert plan.policy[m.state_of(2, 11)] == 2  # down onto the goal
 
 
-PRESETS = [
-    "lab/CliffWalk-v0",
-    "lab/WindyGrid-v0",
-    "lab/IceLake-v0",
-    "lab/IceLake8x8-v0",
-    "lab/FourRooms-v0",
-    "lab/Maze-v0",
-    "lab/KeyDoor-v0",
-    "lab/GridWorld-v0",
-]
+PRESETS = ALL_IDS
 
 
 @pytest.mark.parametrize("env_id", PRESETS)
