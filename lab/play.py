@@ -1,7 +1,16 @@
-"""``lab play``: a person plays a grid world with the keyboard, one move per key press."""
+"""``lab play``: a person plays a grid world with the keyboard, one move per key press.
+
+With ``record_dir`` every finished episode is saved there as a replay (source ``"human"``). Each
+episode starts with ``reset(seed=...)`` and an explicit seed (``seed``, ``seed + 1``, ... or a
+random first seed) so the replay can be re-simulated and verified.
+"""
 
 from __future__ import annotations
 
+import itertools
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from envs.grid.layout import Tile
@@ -38,10 +47,18 @@ def ending(grid: Any, state: int, terminated: bool) -> str:
 
 
 def play(
-    env_id: str, kwargs: dict[str, Any] | None = None, seed: int | None = None, scale: int = 1
+    env_id: str,
+    kwargs: dict[str, Any] | None = None,
+    seed: int | None = None,
+    scale: int = 1,
+    record_dir: str | Path | None = None,
 ) -> list[float]:
-    """Let the user play episodes in a window until they quit; returns the finished episodes' returns."""
+    """Let the user play episodes in a window until they quit; returns the finished episodes' returns.
+
+    With ``record_dir``, each finished episode is saved there as a replay; the paths are printed on exit.
+    """
     from envs.window import FrameWindow
+    from lab.replays import EpisodeRecorder, replay_path, save_episode
 
     env = make_env(env_id, kwargs, render_mode="rgb_array")
     grid = env.unwrapped
@@ -51,7 +68,19 @@ def play(
     name = env.spec.id if env.spec is not None else env_id
     window = FrameWindow(f"lab play - {name}", scale=scale)
     returns: list[float] = []
-    env.reset(seed=seed)
+    saved: list[Path] = []
+    seeds = _episode_seeds(seed)
+    recorder: EpisodeRecorder | None = None
+
+    def new_episode() -> None:
+        nonlocal recorder
+        episode_seed = next(seeds)
+        obs, info = env.reset(seed=episode_seed)
+        if record_dir is not None:
+            recorder = EpisodeRecorder.for_env(env, episode_seed, "human", env_kwargs=kwargs or {})
+            recorder.start(obs, info)
+
+    new_episode()
     total, over, message = 0.0, False, "your move"
     try:
         while not window.closed:
@@ -66,20 +95,34 @@ def play(
             if key_name in QUIT_KEYS:
                 break
             if key_name in RESTART_KEYS:
-                env.reset()
+                new_episode()
                 total, over, message = 0.0, False, "new episode"
                 continue
             action = MOVE_KEYS.get(key_name)
             if over or action is None or action >= n_actions:
                 continue
-            _, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             message = f"reward {reward:+g}"
+            if recorder is not None:
+                recorder.step(action, obs, reward, terminated, truncated, info)
             if terminated or truncated:
                 over = True
                 returns.append(total)
                 message = f"{ending(grid, info['state'], terminated)} - r to play again, q to quit"
+                if recorder is not None and record_dir is not None:
+                    saved.append(save_episode(recorder.finish(), replay_path(record_dir, name, "human")))
+                    recorder = None
+                    message = message.replace(" - r to", " - replay saved - r to")
     finally:
         window.close()
         env.close()
+        for path in saved:
+            print(f"saved replay {path} (watch it: lab replay {path})")
     return returns
+
+
+def _episode_seeds(seed: int | None) -> Iterator[int]:
+    """``seed``, ``seed + 1``, ...; from a random first seed when ``seed`` is None."""
+    first = secrets.randbelow(2**31) if seed is None else int(seed)
+    return itertools.count(first)

@@ -1,0 +1,234 @@
+"""``lab replay FILE`` (watch, export or verify a replay) and ``lab replays [FOLDER]`` (list them).
+
+:func:`add_commands` adds both to the ``lab`` command's subparsers; :func:`export_video` writes
+an episode as a GIF or MP4 without a window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab.errors import LabError
+
+if TYPE_CHECKING:  # numpy and the replay format load with the commands, so `lab --help` stays fast
+    import numpy as np
+
+    from lab.replays import Episode
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+GIF_HOLD_SECONDS = 1.0  # the last frame of a GIF stays this long before it loops
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``replay`` and ``replays`` to the ``lab`` command's subparsers."""
+    p = sub.add_parser(
+        "replay",
+        help="watch a saved episode (keys: space, arrows, +/-, r, s, v, q), export it, or verify it",
+        description="Watch a replay, export it as a GIF or MP4 (--to), or re-simulate it (--verify).",
+    )
+    p.add_argument("file", metavar="FILE", help="a replay (.npz), e.g. replays/examples/Maze-v0.npz")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--to", metavar="OUT", default=None, help="write a video (.gif or .mp4) instead of a window"
+    )
+    what.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-simulate it and check every step (exit status 1 if it differs)",
+    )
+    p.add_argument("--fps", type=float, default=None, help="frames per second (default: the environment's)")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the window this many times")
+    p.add_argument("--paused", action="store_true", help="open the window paused on the first frame")
+    p.set_defaults(handler=cmd_replay)
+
+    p = sub.add_parser("replays", help="list saved replays: environment, source, length, return")
+    p.add_argument("folder", metavar="FOLDER", nargs="?", default="replays", help="default: ./replays")
+    p.set_defaults(handler=cmd_replays)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from lab.replays import env_fps, load_episode, verify_episode
+
+    if args.fps is not None and args.fps <= 0:
+        raise LabError(f"--fps must be positive; got {args.fps:g}")
+    episode = load_episode(args.file)
+    if args.verify:
+        result = verify_episode(episode)
+        print(f"{args.file}: {result}")
+        return 0 if result.ok else 1
+    fps = args.fps or env_fps(episode.env_id)
+    if args.to is not None:
+        path = export_video(episode, args.to, fps)
+        print(f"wrote {path} ({episode.length + 1} frames at {fps:g} fps)")
+        return 0
+    from lab.demo import has_display
+
+    if not has_display():
+        raise LabError(
+            f"no display to open a window on; export a video instead: lab replay {args.file} --to out.gif"
+        )
+    play_replay(episode, Path(args.file), fps=fps, scale=args.scale, paused=args.paused)
+    return 0
+
+
+def play_replay(
+    episode: Episode, path: Path | None = None, fps: float = 8.0, **viewer_args: Any
+) -> list[Path]:
+    """Show ``episode`` in the viewer until the user quits; returns the screenshots taken.
+
+    ``viewer_args`` go to :class:`lab.viewer.Viewer` (``scale``, ``paused``, ``window``, ``keys``...).
+    """
+    from lab.viewer import Viewer
+
+    source, overlays = replay_source(episode, path)
+    viewer_args.setdefault("screenshot_dir", path.parent if path is not None else None)
+    viewer_args.setdefault("screenshot_stem", path.stem if path is not None else None)
+    viewer = Viewer(source, fps, overlays=overlays, **viewer_args)
+    viewer.run()
+    return viewer.screenshots
+
+
+def replay_source(episode: Episode, path: Path | None = None) -> tuple[Any, list[Any]]:
+    """The viewer's :class:`~lab.viewer.ReplaySource` for ``episode``, and its overlays.
+
+    On the lab's grid worlds the HUD names actions and how the episode ended, and ``v`` shows the
+    optimal values and greedy actions (value iteration, gamma 0.99) over the frame.
+    """
+    from lab.replays import episode_frames, make_replay_env
+    from lab.viewer import ReplaySource, cached, value_overlay
+
+    frames = episode_frames(episode)
+    names: Sequence[str] = ()
+    ending = "out of time" if episode.truncated else ("episode over" if episode.terminated else "")
+    overlays = []
+    try:
+        env = make_replay_env(episode)
+    except LabError:
+        env = None
+    grid = getattr(env, "unwrapped", None)
+    if grid is not None and hasattr(grid, "model") and hasattr(grid, "transition_model"):
+        from envs.grid.model import ACTION_NAMES
+        from lab.play import ending as ending_words
+
+        names = ACTION_NAMES
+        states = episode.infos.get("state")
+        if states is not None and states.ndim == 1 and episode.terminated:
+            ending = ending_words(grid, int(states[-1]), True)
+        model = grid.model
+
+        def plan() -> tuple[np.ndarray, np.ndarray]:  # computed the first time v is pressed
+            from agents.planning import value_iteration
+
+            result = value_iteration(grid.transition_model(), gamma=0.99)
+            return result.V, result.policy
+
+        overlays.append(value_overlay(model, cached(plan), name="optimal values"))
+    if env is not None:
+        env.close()
+    label = f"{episode.source}, seed {episode.seed}"
+    title = episode.env_id.removeprefix("lab/") + (f" - {path.name}" if path is not None else "")
+    return ReplaySource(episode, frames, names, ending, title=title, label=label), overlays
+
+
+def export_video(episode: Episode, out: str | Path, fps: float) -> Path:
+    """Write the episode's frames (stored, or re-rendered by re-simulation) as a GIF or an MP4, atomically."""
+    from lab.files import atomic_path
+    from lab.replays import episode_frames
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise LabError(f"videos are .gif or .mp4; got {out.name!r}")
+    if fps <= 0:
+        raise LabError(f"the frame rate must be positive; got {fps:g}")
+    frames = episode_frames(episode)
+    with atomic_path(out) as tmp:
+        if suffix == ".gif":
+            _write_gif(frames, tmp, fps)
+        else:
+            _write_mp4(frames, tmp, fps)
+    return out
+
+
+def _write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
+    import imageio.v3 as iio
+    import numpy as np
+
+    step_ms = round(1000 / fps)
+    durations = [step_ms] * len(frames)
+    durations[-1] = max(step_ms, round(1000 * GIF_HOLD_SECONDS))
+    iio.imwrite(path, [np.asarray(f) for f in frames], extension=".gif", duration=durations, loop=0)
+
+
+def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
+    """H.264 in yuv420p (plays everywhere), so odd frame sizes are padded by one pixel."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    first = np.asarray(frames[0])
+    h, w = first.shape[:2]
+    ph, pw = h + h % 2, w + w % 2
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (pw, ph),
+        fps=fps,
+        codec="libx264",
+        macro_block_size=1,
+        quality=8,
+        output_params=["-f", "mp4"],
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    try:
+        for frame in frames:
+            frame = np.asarray(frame, dtype=np.uint8)
+            if frame.shape[:2] != (h, w):
+                raise LabError(f"the episode's frames change size ({first.shape} then {frame.shape})")
+            if (ph, pw) != (h, w):
+                frame = np.pad(frame, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+
+
+def cmd_replays(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from lab.replays import list_replays
+
+    folder = Path(args.folder)
+    rows = list_replays(folder)
+    if not rows:
+        print(f"no replays in {folder} (lab play records them; lab replay FILE plays one)")
+        return 0
+    table = Table(title=f"Replays in {folder} (lab replay FILE to watch one)")
+    for name, justify in (("file", "left"), ("env", "left"), ("source", "left"), ("steps", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("return", justify="right")
+    table.add_column("created")
+    bad = 0
+    for path, s in rows:
+        name = escape(str(path.relative_to(folder)))
+        if s.error is not None:
+            bad += 1
+            table.add_row(name, f"[red]unreadable: {escape(s.error)}[/red]", "", "", "", "")
+            continue
+        env = s.env_id.removeprefix("lab/") + (" (frames)" if s.has_frames else "")
+        table.add_row(
+            name,
+            escape(env),
+            escape(s.source),
+            str(s.length),
+            f"{s.total_return:g}",
+            s.created[:16].replace("T", " "),
+        )
+    Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False).print(table)
+    if bad:
+        print(f"{bad} file(s) could not be read; they are listed with the reason")
+    return 0

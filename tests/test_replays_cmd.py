@@ -1,0 +1,189 @@
+"""``lab replay`` (export, verify, watch) and ``lab replays``, through the ``lab`` command's own main()."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import gymnasium as gym
+import imageio.v3 as iio
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from lab import cli
+from lab.replay_cmd import add_commands
+from lab.replays import EpisodeRecorder, episode_frames, load_episode, save_episode
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "replays" / "examples"
+
+
+@pytest.fixture(autouse=True)
+def replay_commands(monkeypatch):
+    """``lab replay`` and ``lab replays`` on the parser (a no-op once lab/cli.py adds them itself)."""
+    build = cli.build_parser
+
+    def build_with_replays() -> argparse.ArgumentParser:
+        parser = build()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "replay" not in sub.choices:
+            add_commands(sub)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build_with_replays)
+
+
+def lab(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def distinct_runs(frames) -> int:
+    """GIF writers merge identical consecutive frames into one longer frame."""
+    return 1 + sum(not np.array_equal(frames[i], frames[i - 1]) for i in range(1, len(frames)))
+
+
+def test_gif_export_works_out_of_the_box(tmp_path, capsys):
+    replay = EXAMPLES / "KeyDoor-v0.npz"
+    code, out, err = lab(capsys, "replay", replay, "--to", tmp_path / "kd.gif")
+    assert code == 0, err
+    assert "wrote" in out and "10 frames at 8 fps" in out
+    gif = iio.imread(tmp_path / "kd.gif")
+    expected = episode_frames(load_episode(replay))
+    assert gif.shape == (distinct_runs(expected), *expected[0].shape)
+    np.testing.assert_allclose(gif[-1].astype(float).mean(), expected[-1].astype(float).mean(), atol=2)
+    assert iio.immeta(tmp_path / "kd.gif", index=0)["duration"] in (120, 130)  # 8 fps, in GIF's 10 ms units
+    assert iio.immeta(tmp_path / "kd.gif", index=len(gif) - 1)["duration"] == 1000  # the ending holds
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kd.gif"]  # written atomically
+
+
+def test_mp4_export_has_one_frame_per_step_at_the_chosen_rate(tmp_path, capsys):
+    replay = EXAMPLES / "IceLake-v0.npz"
+    expected = episode_frames(load_episode(replay))
+    code, _, err = lab(capsys, "replay", replay, "--to", tmp_path / "ice.mp4", "--fps", 16)
+    assert code == 0, err
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "ice.mp4"))
+    meta = next(reader)
+    frames = list(reader)
+    assert len(frames) == len(expected) and meta["fps"] == 16
+    h, w = expected[0].shape[:2]
+    assert meta["size"] == (w, h)
+    decoded = np.frombuffer(frames[-1], np.uint8).reshape(h, w, 3)
+    assert np.abs(decoded.astype(int) - expected[-1].astype(int)).mean() < 4  # H.264 is close, not exact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ice.mp4"]
+
+
+def test_export_uses_stored_frames_and_pads_odd_sizes_for_mp4(tmp_path, capsys):
+    env = gym.make("lab/CliffWalk-v0", render_mode="rgb_array", render_tile_size=7)
+    rec = EpisodeRecorder.for_env(env, 0, "test", record_frames=True)
+    obs, info = env.reset(seed=0)
+    rec.start(obs, info, env.render())
+    for action in (0, 1, 1):
+        rec.step(action, *env.step(action), frame=env.render())
+    episode = rec.finish()
+    assert episode.frames.shape[1:] == (28, 84, 3)
+    path = save_episode(episode, tmp_path / "cliff.npz")
+    code, _, err = lab(capsys, "replay", path, "--to", tmp_path / "cliff.mp4")
+    assert code == 0, err
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "cliff.mp4"))
+    assert next(reader)["size"] == (84, 28)
+    assert len(list(reader)) == 4
+    code, _, err = lab(capsys, "replay", path, "--to", tmp_path / "cliff.gif")
+    gif = iio.imread(tmp_path / "cliff.gif")
+    assert code == 0 and gif.shape == (4, 28, 84, 3)
+    assert np.abs(gif.astype(int) - episode.frames.astype(int)).mean() < 3  # GIF palettes are near-exact
+
+
+def test_verify_prints_the_result_and_sets_the_exit_status(tmp_path, capsys):
+    code, out, _ = lab(capsys, "replay", EXAMPLES / "Maze-v0.npz", "--verify")
+    assert (code, out.strip()) == (0, f"{EXAMPLES / 'Maze-v0.npz'}: matches exactly (24 steps)")
+    episode = load_episode(EXAMPLES / "Maze-v0.npz")
+    episode.rewards[10] = 0.5
+    tampered = save_episode(episode, tmp_path / "tampered.npz")
+    code, out, _ = lab(capsys, "replay", tampered, "--verify")
+    assert code == 1
+    assert "differs at step 11: rewards recorded 0.5, re-simulated -0.01" in out
+
+
+def test_export_refuses_a_replay_that_no_longer_matches(tmp_path, capsys):
+    episode = load_episode(EXAMPLES / "Maze-v0.npz")
+    episode.observations[5] += 1
+    tampered = save_episode(episode, tmp_path / "tampered.npz")
+    code, _, err = lab(capsys, "replay", tampered, "--to", tmp_path / "t.gif")
+    assert code == 2 and "no longer matches its environment at step 5: observations" in err
+    assert not (tmp_path / "t.gif").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("replay", "nope.npz"), "no replay at nope.npz"),
+        (("replay", "{garbage}"), "not an .npz archive"),
+        (("replay", EXAMPLES / "Maze-v0.npz", "--to", "out.png"), "videos are .gif or .mp4"),
+        (("replay", EXAMPLES / "Maze-v0.npz", "--fps", "0", "--to", "x.gif"), "--fps must be positive"),
+        (("replay", EXAMPLES / "Maze-v0.npz"), "no display to open a window on; export a video instead"),
+        (("replay", "{unknown_env}", "--verify"), "'lab/Gone-v0' is not registered here"),
+        (("replays", "{missing}"), "no replay folder"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip at all")
+    episode = load_episode(EXAMPLES / "Maze-v0.npz")
+    episode.env_id = "lab/Gone-v0"
+    unknown = save_episode(episode, tmp_path / "gone.npz")
+    fill = {"{garbage}": str(garbage), "{unknown_env}": str(unknown), "{missing}": str(tmp_path / "missing")}
+    code, _, err = lab(capsys, *(fill.get(str(a), a) for a in args))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_replay_opens_the_viewer_when_there_is_a_display(monkeypatch, capsys, tmp_path):
+    import pygame
+
+    from envs.window import FrameWindow
+
+    monkeypatch.setattr("lab.demo.has_display", lambda: True)
+    replay = tmp_path / "kd.npz"
+    replay.write_bytes((EXAMPLES / "KeyDoor-v0.npz").read_bytes())
+    codes = [pygame.K_END, pygame.K_v, pygame.K_s, pygame.K_ESCAPE]
+    monkeypatch.setattr(FrameWindow, "wait_key", lambda self, timeout_ms=50: codes.pop(0))
+    code, out, err = lab(capsys, "replay", replay, "--paused")
+    assert code == 0, err
+    assert (tmp_path / "kd_step0009.png").exists() and "screenshot: " in out and not codes
+
+
+def test_replays_lists_a_table_with_corrupt_files_and_their_reason(tmp_path, capsys):
+    folder = tmp_path / "replays"
+    (folder / "examples").mkdir(parents=True)
+    for name in ("KeyDoor-v0.npz", "CliffWalk-v0.npz"):
+        (folder / "examples" / name).write_bytes((EXAMPLES / name).read_bytes())
+    half = (EXAMPLES / "Maze-v0.npz").read_bytes()
+    (folder / "cut.npz").write_bytes(half[: len(half) // 2])
+    (folder / "notes.npz").write_text("hello")
+    before = {p: p.read_bytes() for p in folder.rglob("*.npz")}
+    code, out, err = lab(capsys, "replays", folder)
+    assert code == 0, err
+    for word in ("file", "env", "source", "steps", "return", "created"):
+        assert word in out
+    lines = {line.split()[1]: line for line in out.splitlines() if ".npz" in line}
+    assert "KeyDoor-v0" in lines["examples/KeyDoor-v0.npz"] and " 9 " in lines["examples/KeyDoor-v0.npz"]
+    assert (
+        "0.92" in lines["examples/KeyDoor-v0.npz"]
+        and "agent:value_iteration" in lines["examples/KeyDoor-v0.npz"]
+    )
+    assert "-13" in lines["examples/CliffWalk-v0.npz"]
+    assert "unreadable" in lines["cut.npz"] and "damaged or incomplete" in lines["cut.npz"]
+    assert "unreadable" in lines["notes.npz"] and "not an .npz archive" in lines["notes.npz"]
+    assert "2 file(s) could not be read" in out
+    assert {p: p.read_bytes() for p in folder.rglob("*.npz")} == before
+
+
+def test_replays_of_an_empty_folder_and_the_default_folder(tmp_path, capsys, monkeypatch):
+    code, out, _ = lab(capsys, "replays", tmp_path)
+    assert code == 0 and "no replays in" in out
+    monkeypatch.chdir(EXAMPLES.parents[1])
+    code, out, _ = lab(capsys, "replays")
+    assert code == 0 and "examples/Maze-v0.npz" in out
