@@ -119,6 +119,39 @@ def policy_evaluation(model: TransitionModel, policy: np.ndarray, gamma: float =
     return V
 
 
+def reachable_states(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
+    """A mask of the states the policy can visit from the start distribution."""
+    pi = _policy_matrix(model, policy)
+    P_pi = np.einsum("sa,sat->st", pi, model.P) > 0
+    seen = model.initial > 0
+    frontier = seen.copy()
+    while frontier.any():
+        new = P_pi[frontier].any(axis=0) & ~seen
+        seen |= new
+        frontier = new
+    return seen
+
+
+def policy_start_value(model: TransitionModel, policy: np.ndarray, gamma: float = 0.99) -> float:
+    """The exact expected return of a policy from the start distribution.
+
+    Only the states the policy can reach from the start matter, so at ``gamma=1`` a greedy policy
+    that loops forever in some state it never visits still has a finite value here (where
+    :func:`policy_evaluation`, which values every state, would raise).
+    """
+    gamma = _check_gamma(gamma)
+    pi = _policy_matrix(model, policy)
+    keep = reachable_states(model, pi)
+    index = np.flatnonzero(keep)
+    sub = TransitionModel(
+        P=model.P[np.ix_(index, np.arange(model.n_actions), index)],
+        R=model.R[index],
+        terminal=model.terminal[index],
+        initial=model.initial[index],
+    )
+    return float(sub.initial @ policy_evaluation(sub, pi[index], gamma))
+
+
 def policy_iteration(model: TransitionModel, gamma: float = 0.99, max_iterations: int = 1_000) -> Plan:
     """Optimal values and policy by alternating exact evaluation and greedy improvement.
 

@@ -37,7 +37,10 @@ def cmd_play(args: argparse.Namespace) -> int:
     from lab.environments import parse_kwargs
     from lab.play import play
 
-    returns = play(args.env_id, parse_kwargs(args.kwargs), seed=args.seed, scale=args.scale)
+    record_dir = None if args.no_record else args.replays
+    returns = play(
+        args.env_id, parse_kwargs(args.kwargs), seed=args.seed, scale=args.scale, record_dir=record_dir
+    )
     if returns:
         print(f"played {len(returns)} episode(s); returns: {', '.join(f'{r:g}' for r in returns)}")
     return 0
@@ -65,6 +68,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from lab.train import resume, spec_from_args, train
+
+    if args.resume:
+        if args.spec or args.env or args.agent:
+            raise LabError(
+                "--resume continues a run from its own spec.yaml; give no spec, --env or --agent with it"
+            )
+        runs = [resume(args.resume, progress=not args.no_progress)]
+    else:
+        if not args.spec and not (args.env and args.agent):
+            raise LabError("give a spec file (lab train SPEC.yaml) or both --env and --agent")
+        spec = spec_from_args(
+            args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or []
+        )
+        runs = train(spec, runs_dir=args.runs_dir, progress=not args.no_progress)
+    for run, result in runs:
+        print(f"{run.path}: {result.summary()}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lab.targets import evaluate_target
+
+    result = evaluate_target(args.target, env_id=args.env, episodes=args.episodes, seed=args.seed)
+    print(result.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -79,7 +111,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
     p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.add_argument(
+        "--replays", default="replays", metavar="DIR", help="save finished episodes here (default: replays)"
+    )
+    p.add_argument("--no-record", action="store_true", help="do not save the episodes as replays")
     p.set_defaults(handler=cmd_play)
+
+    from lab.replay_cmd import add_commands as add_replay_commands
+
+    add_replay_commands(sub)
+
+    p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
+    p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")
+    p.add_argument("--env", default=None, metavar="ENV_ID")
+    p.add_argument("--agent", default=None, help="e.g. q_learning, sarsa, expected_sarsa, double_q_learning")
+    p.add_argument("--steps", type=int, default=None, help="total environment steps (total_timesteps)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a spec key (hyperparameters.epsilon=0.2)",
+    )
+    p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.add_argument(
+        "--resume", default=None, metavar="RUN_DIR", help="continue a killed run from its last checkpoint"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run or a saved model: returns, success rate, optimality gap")
+    p.add_argument("target", metavar="RUN_OR_MODEL", help="a run directory or a model .npz")
+    p.add_argument(
+        "--env", default=None, metavar="ENV_ID", help="evaluate on this env instead of the trained one"
+    )
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser(
         "demo", help="watch the optimal policy walk a tour of grid worlds (a GIF when headless)"

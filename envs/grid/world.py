@@ -217,6 +217,13 @@ class GridWorld(gym.Env):
             self.render()
         return self.encoder.encode_one(state), reward, self._terminal[state], False, {"state": state}
 
+    def at_goal(self) -> bool:
+        """Whether the agent stands on a goal tile (the episode was a success)."""
+        if self._state is None:
+            return False
+        m = self.model
+        return bool(m.layout.tiles[m.state_row[self._state], m.state_col[self._state]] == Tile.GOAL)
+
     # ----- rendering -----
 
     def _agent(self) -> tuple[int, int, int]:

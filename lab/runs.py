@@ -1,0 +1,177 @@
+"""Run directories: everything a training run writes, in one folder it can be resumed from.
+
+runs/<name>/
+  spec.yaml            the resolved spec (defaults filled in, the agent's hyperparameters resolved)
+  run.json             status: running / finished, timesteps, times, lab version
+  metrics.csv          one row per training episode: timestep, episode, return, length
+  eval.csv             one row per evaluation: mean/std return, success rate, exact optimality gap
+  tb/                  the same figures as TensorBoard events
+  checkpoints/         ckpt-<timestep>.npz, written atomically at episode boundaries
+  model.npz            the final model
+  replays/             episodes recorded at evaluation time
+  learning_curve.png   returns against timesteps, with evaluations and the optimum
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.files import atomic_path, write_text_atomic
+
+EPISODE_FIELDS = ("timestep", "episode", "return", "length")
+EVAL_FIELDS = (
+    "timestep",
+    "mean_return",
+    "std_return",
+    "success_rate",
+    "optimal_value",
+    "policy_value",
+    "gap",
+)
+_CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
+
+
+class RunDir:
+    """The paths of one run directory, and the small files that describe it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.spec = self.path / "spec.yaml"
+        self.status_file = self.path / "run.json"
+        self.metrics = self.path / "metrics.csv"
+        self.evals = self.path / "eval.csv"
+        self.tensorboard = self.path / "tb"
+        self.checkpoints = self.path / "checkpoints"
+        self.model = self.path / "model.npz"
+        self.replays = self.path / "replays"
+        self.curve = self.path / "learning_curve.png"
+
+    @classmethod
+    def new(cls, runs_dir: str | Path, name: str) -> RunDir:
+        """A run directory that does not exist yet (nothing is written until the run starts)."""
+        run = cls(Path(runs_dir) / name)
+        if run.path.exists() and any(run.path.iterdir()):
+            raise LabError(
+                f"{run.path} already exists; continue it with 'lab train --resume {run.path}' "
+                "or pick another name (--name)"
+            )
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        run = cls(path)
+        if not run.path.is_dir():
+            raise LabError(f"{run.path} is not a directory")
+        if not run.spec.is_file():
+            raise LabError(f"{run.path} is not a run directory (it has no spec.yaml)")
+        return run
+
+    def checkpoint_path(self, timestep: int) -> Path:
+        return self.checkpoints / f"ckpt-{timestep:09d}.npz"
+
+    def latest_checkpoint(self) -> Path | None:
+        if not self.checkpoints.is_dir():
+            return None
+        found = [(int(m.group(1)), p) for p in self.checkpoints.iterdir() if (m := _CKPT.match(p.name))]
+        return max(found)[1] if found else None
+
+    def best_model(self) -> Path:
+        """The final model, or the latest checkpoint of an unfinished run."""
+        if self.model.is_file():
+            return self.model
+        latest = self.latest_checkpoint()
+        if latest is None:
+            raise LabError(f"{self.path} has no model.npz and no checkpoint yet")
+        return latest
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_status(self, **fields: Any) -> None:
+        status = {**self.read_status(), **fields, "updated": now()}
+        write_text_atomic(self.status_file, json.dumps(status, indent=2))
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class MetricsLog:
+    """Episode and evaluation figures, to CSV and TensorBoard.
+
+    Opening a log at ``start_timestep > 0`` (a resumed run) first drops the rows a killed run wrote
+    after its last checkpoint, so the files read as one uninterrupted run.
+    """
+
+    def __init__(self, run: RunDir, start_timestep: int = 0) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.run = run
+        for path, fields in ((run.metrics, EPISODE_FIELDS), (run.evals, EVAL_FIELDS)):
+            self._truncate(path, fields, start_timestep)
+        self._episodes = run.metrics.open("a", newline="")
+        self._evals = run.evals.open("a", newline="")
+        self._episode_writer = csv.writer(self._episodes)
+        self._eval_writer = csv.writer(self._evals)
+        self.tb = SummaryWriter(str(run.tensorboard), purge_step=start_timestep or None)
+
+    @staticmethod
+    def _truncate(path: Path, fields: tuple[str, ...], start: int) -> None:
+        rows: list[list[str]] = []
+        if path.is_file() and start > 0:
+            with path.open(newline="") as f:
+                rows = [r for r in csv.reader(f)][1:]
+            rows = [r for r in rows if r and int(r[0]) <= start]
+        if path.is_file() and start == 0:
+            rows = []
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(fields)
+            writer.writerows(rows)
+
+    def episode(self, timestep: int, episode: int, ret: float, length: int) -> None:
+        self._episode_writer.writerow((timestep, episode, repr(float(ret)), length))
+        self.tb.add_scalar("episode/return", ret, timestep)
+        self.tb.add_scalar("episode/length", length, timestep)
+
+    def evaluation(self, timestep: int, row: dict[str, Any]) -> None:
+        self._eval_writer.writerow(
+            [timestep, *("" if row[k] is None else repr(float(row[k])) for k in EVAL_FIELDS[1:])]
+        )
+        self._evals.flush()
+        for key, value in row.items():
+            if value is not None and math.isfinite(value):  # TensorBoard takes finite numbers only
+                self.tb.add_scalar(f"eval/{key}", value, timestep)
+
+    def flush(self) -> None:
+        self._episodes.flush()
+        self._evals.flush()
+        self.tb.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._episodes.close()
+        self._evals.close()
+        self.tb.close()
+
+
+def read_csv(path: Path) -> dict[str, list[float]]:
+    """A metrics CSV as columns of floats (empty cells as NaN)."""
+    columns: dict[str, list[float]] = {}
+    if not path.is_file():
+        return columns
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                columns.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
+    return columns

@@ -1,0 +1,174 @@
+"""Run specs: what a training run is, as a typed, validated record read from YAML and flags.
+
+A spec file looks like this (every key but ``env`` and ``agent`` has a default)::
+
+    name: cliff-q               # the run directory: runs/<name>/
+    env: lab/CliffWalk-v0
+    env_kwargs: {}
+    max_episode_steps: null     # null: the registered limit
+    agent: q_learning
+    hyperparameters: {learning_rate: 0.5, epsilon: 0.1, gamma: 1.0}
+    total_timesteps: 50000
+    seed: 0                     # or seeds: [0, 1, 2] for one run per seed (runs/<name>-seed<k>/)
+    eval_interval: 5000         # timesteps between evaluations (0: only at the end)
+    eval_episodes: 20
+    record_episodes: 1          # evaluation episodes saved as replays at each evaluation
+    checkpoint_interval: 10000  # timesteps between checkpoints (0: only at the end)
+
+Unknown keys are errors that name the closest valid key; values are checked for type and range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+
+
+class SpecError(LabError):
+    """A spec that cannot describe a run: a typo, a wrong type, a value out of range."""
+
+
+@dataclass
+class RunSpec:
+    env: str
+    agent: str
+    name: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    total_timesteps: int = 50_000
+    seed: int = 0
+    seeds: list[int] | None = None
+    eval_interval: int = 5_000
+    eval_episodes: int = 20
+    record_episodes: int = 1
+    checkpoint_interval: int = 10_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def per_seed(self) -> list[RunSpec]:
+        """One spec per seed: ``seeds: [0, 1]`` gives runs ``<name>-seed0`` and ``<name>-seed1``."""
+        if not self.seeds:
+            return [self]
+        return [
+            dataclasses.replace(self, seed=s, seeds=None, name=f"{self.name}-seed{s}") for s in self.seeds
+        ]
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunSpec)}
+_INT_FIELDS = (
+    "total_timesteps",
+    "seed",
+    "eval_interval",
+    "eval_episodes",
+    "record_episodes",
+    "checkpoint_interval",
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _closest(key: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(options)}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
+    """Validate a parsed spec and fill its defaults."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
+    for key in data:
+        if key not in FIELDS:
+            raise SpecError(f"unknown key {key!r} in {source}{_closest(str(key), list(FIELDS))}")
+    for required in ("env", "agent"):
+        if data.get(required) in (None, ""):
+            raise SpecError(f"{source} needs {required!r} (e.g. env: lab/CliffWalk-v0, agent: q_learning)")
+    for key in ("env", "agent", "name"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise SpecError(f"{key} must be a string; got {data[key]!r}")
+    for key in _INT_FIELDS:
+        if key in data and (not _is_int(data[key]) or data[key] < 0):
+            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
+    if data.get("total_timesteps", 1) == 0:
+        raise SpecError("total_timesteps must be at least 1")
+    if data.get("max_episode_steps") is not None and (
+        not _is_int(data["max_episode_steps"]) or data["max_episode_steps"] < 1
+    ):
+        raise SpecError(
+            f"max_episode_steps must be a whole number >= 1 or null; got {data['max_episode_steps']!r}"
+        )
+    for key in ("env_kwargs", "hyperparameters"):
+        if key in data and data[key] is not None and not isinstance(data[key], dict):
+            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
+    seeds = data.get("seeds")
+    if seeds is not None and (
+        not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds)
+    ):
+        raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {seeds!r}")
+    values = {k: v for k, v in data.items() if v is not None or k in ("name", "max_episode_steps", "seeds")}
+    for key in ("env_kwargs", "hyperparameters"):
+        values[key] = dict(values.get(key) or {})
+    spec = RunSpec(**values)
+    if spec.name is None:
+        short_env = spec.env.removeprefix("lab/").rsplit("-v", 1)[0]
+        spec.name = f"{short_env}-{spec.agent}"
+    if not _NAME.match(spec.name):
+        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    return spec
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a YAML spec file, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"no spec file at {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SpecError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise SpecError(f"{path} is empty")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Apply ``--set key=value`` pairs; dotted keys reach into mappings (``hyperparameters.epsilon=0.2``)."""
+    data = {**data}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set takes key=value; got {pair!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        head, _, rest = key.partition(".")
+        if head not in FIELDS:
+            raise SpecError(f"unknown key {head!r} in --set{_closest(head, list(FIELDS))}")
+        if rest:
+            if head not in ("env_kwargs", "hyperparameters"):
+                raise SpecError(f"--set {key}: only env_kwargs and hyperparameters hold nested keys")
+            data[head] = {**(data.get(head) or {}), rest: value}
+        else:
+            data[head] = value
+    return data
+
+
+def save_spec(spec: RunSpec, path: Path) -> None:
+    from lab.files import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))

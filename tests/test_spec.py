@@ -1,0 +1,106 @@
+"""Run specs: defaults, overrides, and a clear error for every kind of mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.runs import RunDir
+from lab.spec import RunSpec, SpecError, apply_overrides, load_spec_file, spec_from_dict
+
+BASE = {"env": "lab/CliffWalk-v0", "agent": "q_learning"}
+
+
+def test_defaults_and_name():
+    spec = spec_from_dict(BASE)
+    assert spec == RunSpec(env="lab/CliffWalk-v0", agent="q_learning", name="CliffWalk-q_learning")
+    assert spec.total_timesteps == 50_000 and spec.seed == 0 and spec.seeds is None
+
+
+def test_seeds_make_one_spec_per_seed():
+    specs = spec_from_dict({**BASE, "name": "cliff", "seeds": [3, 5]}).per_seed()
+    assert [(s.name, s.seed, s.seeds) for s in specs] == [("cliff-seed3", 3, None), ("cliff-seed5", 5, None)]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {**BASE, "total_timestep": 1},
+            "unknown key 'total_timestep' in the spec; did you mean 'total_timesteps'?",
+        ),
+        ({**BASE, "hyperparameter": {}}, "did you mean 'hyperparameters'?"),
+        ({**BASE, "zzz": 1}, "unknown key 'zzz' in the spec; valid keys:"),
+        ({"agent": "q_learning"}, "needs 'env'"),
+        ({"env": "lab/CliffWalk-v0"}, "needs 'agent'"),
+        ({**BASE, "total_timesteps": "many"}, "total_timesteps must be a whole number >= 0; got 'many'"),
+        ({**BASE, "total_timesteps": 0}, "total_timesteps must be at least 1"),
+        ({**BASE, "seed": -1}, "seed must be a whole number >= 0"),
+        ({**BASE, "eval_episodes": 2.5}, "eval_episodes must be a whole number"),
+        ({**BASE, "checkpoint_interval": True}, "checkpoint_interval must be a whole number"),
+        ({**BASE, "max_episode_steps": 0}, "max_episode_steps must be a whole number >= 1 or null"),
+        ({**BASE, "hyperparameters": [1, 2]}, "hyperparameters must be a mapping"),
+        ({**BASE, "env_kwargs": "size=3"}, "env_kwargs must be a mapping"),
+        ({**BASE, "seeds": []}, "seeds must be a non-empty list"),
+        ({**BASE, "seeds": [1, "x"]}, "seeds must be a non-empty list"),
+        ({**BASE, "name": "../evil"}, "name '../evil' must be letters, digits"),
+        ({**BASE, "env": 3}, "env must be a string"),
+        ([1, 2], "must be a mapping of keys to values"),
+    ],
+)
+def test_bad_specs_name_the_problem(data, message):
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(data)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_overrides_reach_nested_keys():
+    data = apply_overrides(
+        {**BASE, "hyperparameters": {"epsilon": 0.1}},
+        ["hyperparameters.learning_rate=0.5", "total_timesteps=1000", "env_kwargs.size=15", "name=x"],
+    )
+    assert data["hyperparameters"] == {"epsilon": 0.1, "learning_rate": 0.5}
+    assert data["total_timesteps"] == 1000 and data["env_kwargs"] == {"size": 15} and data["name"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("total_timestep=5", "did you mean 'total_timesteps'?"),
+        ("seed.x=1", "only env_kwargs and hyperparameters hold nested keys"),
+        ("novalue", "--set takes key=value"),
+    ],
+)
+def test_bad_overrides(pair, message):
+    with pytest.raises(SpecError, match=message):
+        apply_overrides(BASE, [pair])
+
+
+def test_spec_files(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(SpecError, match="no spec file at"):
+        load_spec_file(missing)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [unclosed\n")
+    with pytest.raises(SpecError, match="is not valid YAML"):
+        load_spec_file(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(SpecError, match="is empty"):
+        load_spec_file(empty)
+
+
+def test_run_directories_refuse_to_clobber_and_to_resume_non_runs(tmp_path):
+    from lab.errors import LabError
+
+    run = RunDir.new(tmp_path, "a")
+    run.path.mkdir()
+    (run.path / "spec.yaml").write_text("env: x\n")
+    with pytest.raises(LabError, match="already exists; continue it with 'lab train --resume"):
+        RunDir.new(tmp_path, "a")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(LabError, match="is not a run directory"):
+        RunDir.open(tmp_path / "plain")
+    with pytest.raises(LabError, match="is not a directory"):
+        RunDir.open(tmp_path / "missing")
+    assert (run.path / "spec.yaml").read_text() == "env: x\n"

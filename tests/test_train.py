@@ -1,0 +1,182 @@
+"""``lab train``, ``--resume`` and ``lab eval``: what a run writes, exact resumption, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from agents import load_agent
+from lab.errors import LabError
+from lab.replays import load_episode, verify_episode
+from lab.runs import RunDir
+from lab.spec import spec_from_dict
+from lab.targets import evaluate_target
+from lab.train import Trainer, resume, train
+
+SPEC = {
+    "name": "cliff",
+    "env": "lab/CliffWalk-v0",
+    "agent": "q_learning",
+    "hyperparameters": {"learning_rate": 0.5, "epsilon": 0.1, "gamma": 1.0},
+    "total_timesteps": 6000,
+    "seed": 3,
+    "eval_interval": 2000,
+    "eval_episodes": 3,
+    "record_episodes": 1,
+    "checkpoint_interval": 1000,
+}
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_a_run_writes_everything_it_promises(tmp_path):
+    [(run, result)] = train(spec_from_dict(SPEC), runs_dir=tmp_path, progress=False)
+    assert run.path == tmp_path / "cliff"
+    for path in (run.spec, run.status_file, run.metrics, run.evals, run.model, run.curve):
+        assert path.is_file(), path
+    assert any(run.tensorboard.iterdir())
+    assert run.read_status()["status"] == "finished"
+    episodes = rows(run.metrics)
+    assert episodes[0] == ["timestep", "episode", "return", "length"]
+    steps = [int(r[0]) for r in episodes[1:]]
+    assert steps == sorted(steps) and steps[-1] <= 6000
+    assert sum(int(r[3]) for r in episodes[1:]) == steps[-1]  # every step belongs to one logged episode
+    evals = rows(run.evals)[1:]
+    assert [int(r[0]) for r in evals][-1] == 6000 and len(evals) == 3  # 2 periodic + the final one
+    checkpoints = sorted(p.name for p in run.checkpoints.iterdir())
+    assert len(checkpoints) == 6 and checkpoints[-1] == "ckpt-000006000.npz"
+    # the resolved spec records the agent's defaults as well as what was given
+    resolved = spec_from_dict(__import__("yaml").safe_load(run.spec.read_text()))
+    assert resolved.hyperparameters["learning_rate"] == 0.5 and "initial_q" in resolved.hyperparameters
+    # recorded evaluation episodes replay exactly
+    replays = sorted(run.replays.iterdir())
+    assert len(replays) == 3
+    for path in replays:
+        assert verify_episode(load_episode(path)).ok
+    # the model is the final agent, and it is optimal on the cliff by now: the exact gap is 0
+    agent = load_agent(run.model)
+    assert agent.num_timesteps == 6000
+    assert result.optimal_value == -13.0 and result.gap == 0.0 and result.success_rate == 1.0
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    [(whole, _)] = train(spec_from_dict(SPEC), runs_dir=tmp_path / "a", progress=False)
+
+    original = Trainer.on_episode
+
+    def dies_after_3500(self, event):
+        if event["timestep"] > 3500:
+            raise Killed
+        return original(self, event)
+
+    monkeypatch.setattr(Trainer, "on_episode", dies_after_3500)
+    with pytest.raises(Killed):
+        train(spec_from_dict(SPEC), runs_dir=tmp_path / "b", progress=False)
+    monkeypatch.setattr(Trainer, "on_episode", original)
+    killed = RunDir(tmp_path / "b" / "cliff")
+    assert not killed.model.is_file()
+    assert 3000 <= int(killed.latest_checkpoint().stem.removeprefix("ckpt-")) <= 3500
+    assert killed.read_status()["status"] == "running"
+
+    resumed, _ = resume(killed.path, progress=False)
+    np.testing.assert_array_equal(load_agent(resumed.model).q_table, load_agent(whole.model).q_table)
+    assert rows(resumed.metrics) == rows(whole.metrics)  # rows after the checkpoint were dropped and redone
+    assert rows(resumed.evals) == rows(whole.evals)
+
+
+def test_resume_refuses_what_is_not_a_run(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(LabError, match="is not a run directory"):
+        resume(tmp_path / "plain", progress=False)
+
+
+def test_resume_of_a_corrupt_checkpoint_is_a_clear_error_and_damages_nothing(tmp_path):
+    spec = spec_from_dict({**SPEC, "total_timesteps": 2000})
+    [(run, _)] = train(spec, runs_dir=tmp_path, progress=False)
+    run.model.unlink()
+    latest = run.latest_checkpoint()
+    latest.write_bytes(latest.read_bytes()[:100])
+    before = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    with pytest.raises(LabError, match="truncated"):
+        resume(run.path, progress=False)
+    after = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_lab_eval_on_a_run_and_on_a_model(tmp_path):
+    [(run, _)] = train(spec_from_dict({**SPEC, "total_timesteps": 6000}), runs_dir=tmp_path, progress=False)
+    by_run = evaluate_target(run.path, episodes=5)
+    by_model = evaluate_target(run.model, episodes=5)
+    assert by_run.returns == by_model.returns == [-13.0] * 5
+    assert by_run.gap == 0.0
+    with pytest.raises(
+        LabError, match="trained on Discrete\\(48\\) observations; this env has Discrete\\(16\\)"
+    ):
+        evaluate_target(run.model, env_id="IceLake", episodes=1)
+
+
+def run_lab(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train",), "give a spec file"),
+        (
+            ("train", "--env", "CliffWalk", "--agent", "q_lerning"),
+            "unknown agent 'q_lerning'; did you mean 'q_learning'?",
+        ),
+        (
+            ("train", "--env", "CliffWalk", "--agent", "sarsa", "--set", "total_timestep=5"),
+            "did you mean 'total_timesteps'?",
+        ),
+        (("train", "--env", "Nope", "--agent", "sarsa"), "unknown environment 'Nope'"),
+        (("train", "missing.yaml"), "no spec file at missing.yaml"),
+        (("train", "--resume", "."), "is not a run directory"),
+        (
+            ("train", "--env", "CliffWalk", "--agent", "sarsa", "--set", "hyperparameters.epsiln=0.1"),
+            "epsilon",
+        ),
+        (("train", "--env", "Maze", "--agent", "sarsa", "--set", "env_kwargs.size=4"), "maze size"),
+        (("train", "--env", "Maze", "--agent", "sarsa", "--set", "env_kwargs.obs_type=pixels"), "Discrete"),
+        (("eval", "nothing-here"), "neither a run directory nor a model file"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    result = run_lab(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cli_train_from_a_spec_file_then_eval(tmp_path):
+    import yaml
+
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({**SPEC, "total_timesteps": 3000}))
+    result = run_lab("train", "spec.yaml", "--no-progress", "--set", "eval_episodes=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "runs/cliff:" in result.stdout
+    again = run_lab("train", "spec.yaml", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    evaluated = run_lab("eval", "runs/cliff", "--episodes", "3", cwd=tmp_path)
+    assert evaluated.returncode == 0 and "over 3 episodes" in evaluated.stdout
