@@ -97,6 +97,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from lab.watch import watch
+
+    saved = watch(
+        args.target,
+        env_id=args.env,
+        episodes=args.episodes,
+        fps=args.fps,
+        seed=args.seed,
+        record_dir=args.replays if args.record else None,
+        scale=args.scale,
+    )
+    for path in saved:
+        print(f"recorded {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -149,6 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("watch", help="watch a trained agent play (keys: space, right, +/-, r, s, v, q)")
+    p.add_argument("target", metavar="RUN_OR_MODEL", help="a run directory or a model .npz")
+    p.add_argument(
+        "--env", default=None, metavar="ENV_ID", help="watch it on this env instead of the trained one"
+    )
+    p.add_argument(
+        "--episodes", type=int, default=None, help="stop after this many episodes (default: go on)"
+    )
+    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.add_argument("--record", action="store_true", help="save the watched episodes as replays")
+    p.add_argument(
+        "--replays", default="replays", metavar="DIR", help="where --record saves (default: replays)"
+    )
+    p.set_defaults(handler=cmd_watch)
 
     p = sub.add_parser(
         "demo", help="watch the optimal policy walk a tour of grid worlds (a GIF when headless)"

@@ -113,41 +113,28 @@ def evaluate(
     source: str = "eval",
 ) -> EvalResult:
     """Run ``episodes`` greedy episodes; save the first ``record`` of them as replays in ``record_dir``."""
-    from lab.replays import EpisodeRecorder, replay_path, save_episode
+    from lab.recording import RecordEpisodes
 
     grid = grid_world(env)
+    recording = record > 0 and record_dir is not None
+    runner = RecordEpisodes(env, record_dir, source, limit=record) if recording else env
     returns: list[float] = []
     lengths: list[int] = []
     successes: list[bool] = []
-    saved: list[Path] = []
-    env_id = env.spec.id if env.spec is not None else None
-    env_kwargs = dict(env.spec.kwargs) if env.spec is not None else {}
-    max_steps = env.spec.max_episode_steps if env.spec is not None else None
     for k in range(episodes):
-        s = eval_seed(seed, round_index, k)
-        obs, info = env.reset(seed=s)
-        recorder = None
-        if k < record and record_dir is not None and env_id is not None:
-            recorder = EpisodeRecorder(env_id, env_kwargs, s, source, max_steps)
-            recorder.start(obs, info)
-        total, length, done = 0.0, 0, False
-        terminated = False
+        obs, _ = runner.reset(seed=eval_seed(seed, round_index, k))
+        total, length, done, terminated = 0.0, 0, False, False
         while not done:
             action, _ = agent.predict(obs, deterministic=True)
-            action = int(np.asarray(action).reshape(()))
-            obs, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, _ = runner.step(int(np.asarray(action).reshape(())))
             total += float(reward)
             length += 1
             done = terminated or truncated
-            if recorder is not None:
-                recorder.step(action, obs, reward, terminated, truncated, info)
         returns.append(total)
         lengths.append(length)
         if grid is not None:
             successes.append(bool(terminated) and grid.at_goal())
-        if recorder is not None:
-            path = replay_path(record_dir, env_id, source)
-            saved.append(save_episode(recorder.finish(), path))
+    saved = list(runner.saved) if recording else []
     result = EvalResult(returns, lengths, successes if grid is not None else None, replays=saved)
     if grid is not None and hasattr(agent, "gamma"):
         result.optimal_value, result.policy_value = exact_values(agent, grid, float(agent.gamma))

@@ -1,0 +1,67 @@
+"""``lab watch``: a trained agent in the viewer (fed keys, headless), recording, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.errors import LabError
+from lab.replays import load_episode, verify_episode
+from lab.spec import spec_from_dict
+from lab.train import train
+from lab.watch import watch
+
+SPEC = {
+    "name": "cliff",
+    "env": "lab/CliffWalk-v0",
+    "agent": "q_learning",
+    "hyperparameters": {"learning_rate": 0.5, "epsilon": 0.1, "gamma": 1.0},
+    "total_timesteps": 6000,
+    "eval_interval": 0,
+    "eval_episodes": 1,
+    "record_episodes": 0,
+    "checkpoint_interval": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    [(run, _)] = train(spec_from_dict(SPEC), runs_dir=tmp_path_factory.mktemp("runs"), progress=False)
+    return run.path
+
+
+def keys(*names):
+    queue = list(names)
+    return lambda timeout_ms: queue.pop(0) if queue else "q"
+
+
+def test_watch_records_the_episodes_it_shows(run_dir, tmp_path):
+    # playing at a high frame rate, an idle key reader lets the 13-step optimal episode finish
+    saved = watch(run_dir, episodes=1, fps=1000, record_dir=tmp_path, keys=keys(*[None] * 60))
+    assert len(saved) == 1
+    episode = load_episode(saved[0])
+    assert episode.length == 13 and episode.total_return == -13.0 and episode.source == "watch:q_learning"
+    assert verify_episode(episode).ok
+
+
+def test_watch_screenshot_shows_the_value_overlay(run_dir, tmp_path):
+    import imageio.v3 as iio
+
+    watch(run_dir, paused=True, keys=keys("right", "right", "s"), screenshot_dir=tmp_path)
+    [shot] = tmp_path.glob("*.png")
+    with_values = iio.imread(shot)
+    shot.unlink()
+    watch(run_dir, paused=True, keys=keys("right", "right", "v", "s"), screenshot_dir=tmp_path)
+    [shot] = tmp_path.glob("*.png")
+    assert with_values.shape == iio.imread(shot).shape
+    assert (with_values != iio.imread(shot)).any()  # 'v' toggled the heatmap off
+
+
+def test_watch_on_an_env_with_other_spaces_is_a_clear_error(run_dir):
+    with pytest.raises(
+        LabError, match=r"trained on Discrete\(48\) observations; this env has Discrete\(16\)"
+    ):
+        watch(run_dir, env_id="IceLake", keys=keys())
+    with pytest.raises(
+        LabError, match=r"trained on Discrete\(48\) observations; this env has Discrete\(123\)"
+    ):
+        watch(run_dir / "model.npz", env_id="KeyDoor", keys=keys())
