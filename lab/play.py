@@ -58,7 +58,7 @@ def play(
     With ``record_dir``, each finished episode is saved there as a replay; the paths are printed on exit.
     """
     from envs.window import FrameWindow
-    from lab.replays import EpisodeRecorder, replay_path, save_episode
+    from lab.recording import RecordEpisodes
 
     env = make_env(env_id, kwargs, render_mode="rgb_array")
     grid = env.unwrapped
@@ -68,17 +68,12 @@ def play(
     name = env.spec.id if env.spec is not None else env_id
     window = FrameWindow(f"lab play - {name}", scale=scale)
     returns: list[float] = []
-    saved: list[Path] = []
     seeds = _episode_seeds(seed)
-    recorder: EpisodeRecorder | None = None
+    if record_dir is not None:
+        env = RecordEpisodes(env, record_dir, "human")
 
     def new_episode() -> None:
-        nonlocal recorder
-        episode_seed = next(seeds)
-        obs, info = env.reset(seed=episode_seed)
-        if record_dir is not None:
-            recorder = EpisodeRecorder.for_env(env, episode_seed, "human", env_kwargs=kwargs or {})
-            recorder.start(obs, info)
+        env.reset(seed=next(seeds))
 
     new_episode()
     total, over, message = 0.0, False, "your move"
@@ -101,23 +96,19 @@ def play(
             action = MOVE_KEYS.get(key_name)
             if over or action is None or action >= n_actions:
                 continue
-            obs, reward, terminated, truncated, info = env.step(action)
+            _, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             message = f"reward {reward:+g}"
-            if recorder is not None:
-                recorder.step(action, obs, reward, terminated, truncated, info)
             if terminated or truncated:
                 over = True
                 returns.append(total)
                 message = f"{ending(grid, info['state'], terminated)} - r to play again, q to quit"
-                if recorder is not None and record_dir is not None:
-                    saved.append(save_episode(recorder.finish(), replay_path(record_dir, name, "human")))
-                    recorder = None
+                if record_dir is not None:
                     message = message.replace(" - r to", " - replay saved - r to")
     finally:
         window.close()
         env.close()
-        for path in saved:
+        for path in env.saved if isinstance(env, RecordEpisodes) else []:
             print(f"saved replay {path} (watch it: lab replay {path})")
     return returns
 
