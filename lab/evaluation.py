@@ -62,10 +62,9 @@ class EvalResult:
         if self.success_rate is not None:
             parts.append(f"success {100 * self.success_rate:.1f}%")
         if self.gap is not None:
-            parts.append(
-                f"greedy value {self.policy_value:.6g} vs optimal {self.optimal_value:.6g} "
-                f"(gap {self.gap:.3g}, {100 * self.relative_gap:.2f}%)"
-            )
+            exact = abs(self.relative_gap) < 1e-9
+            gap = "optimal" if exact else f"gap {self.gap:.3g}, {100 * self.relative_gap:.2f}%"
+            parts.append(f"greedy value {self.policy_value:.6g} vs optimal {self.optimal_value:.6g} ({gap})")
         return "; ".join(parts)
 
 

@@ -1,0 +1,43 @@
+"""Every example spec in configs/ is valid, and a short run of each cheap one lands on the optimum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.runs import RunDir
+from lab.spec import load_spec_file, spec_from_dict
+from lab.train import Trainer, spec_from_args, train
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+PRESETS_COVERED = {"CliffWalk", "WindyGrid", "IceLake", "IceLake8x8", "FourRooms", "Maze", "KeyDoor"}
+
+
+def test_every_preset_has_an_example_spec():
+    envs_in_configs = {
+        spec_from_dict(load_spec_file(p)).env.removeprefix("lab/").rsplit("-v", 1)[0] for p in CONFIGS
+    }
+    assert envs_in_configs >= PRESETS_COVERED
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_is_valid_and_builds_its_agent(path, tmp_path):
+    spec = spec_from_args(str(path), None, None, None, None, None, [])
+    trainer = Trainer(spec, RunDir.new(tmp_path, spec.name), progress=False)
+    assert trainer.agent.hyperparameters["gamma"] == spec.hyperparameters["gamma"]
+
+
+@pytest.mark.parametrize("name", ["cliffwalk-q_learning", "windygrid-sarsa", "keydoor-q_learning"])
+def test_cheap_configs_reach_the_exact_optimum(name, tmp_path):
+    spec = spec_from_args(
+        str(Path(__file__).parent.parent / "configs" / f"{name}.yaml"),
+        None,
+        None,
+        None,
+        None,
+        None,
+        ["eval_interval=0", "checkpoint_interval=0", "record_episodes=0"],
+    )
+    [(_, result)] = train(spec, runs_dir=tmp_path, progress=False)
+    assert abs(result.relative_gap) < 1e-9
