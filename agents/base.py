@@ -1,0 +1,348 @@
+"""The API every agent shares: construction with checked hyperparameters, the episode loop of
+``learn``, ``predict``, and checkpoints that resume exactly.
+
+Reproducibility is by construction. Episode ``k`` of an agent's life starts with
+``env.reset(seed=episode_seed(agent.seed, k))``, a pure function of the two numbers, and the
+agent's own random numbers come from one :class:`~agents.random_stream.RandomStream` whose state is
+saved. So an agent stopped at an episode boundary, saved, loaded and trained on continues exactly as
+if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import json
+import math
+import os
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from agents.checkpoint import read_checkpoint, write_checkpoint
+from agents.errors import AgentError
+from agents.random_stream import RandomStream
+from envs.grid.rng import GOLDEN, MASK64, mix64
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+Callback = Callable[[dict[str, Any]], "bool | None"]
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The ``reset`` seed of episode ``episode`` (0-based, over the agent's life) of an agent seeded ``seed``.
+
+    A pure function (SplitMix64 mixing of the two numbers, 32 bits out): no state to save, so resuming
+    at episode ``k`` needs only ``k``. Seeds are taken modulo 2**64.
+    """
+    return mix64(mix64((seed + 1) * GOLDEN) ^ mix64(((episode & MASK64) + 1) * GOLDEN)) >> 32
+
+
+def lab_version() -> str:
+    """The installed rl-lab version (the ``lab`` package is the CLI's, which agents never import)."""
+    try:
+        return importlib.metadata.version("rl-lab")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def describe_space(space: gym.Space) -> dict[str, Any]:
+    """A JSON description of a space, enough to tell whether two spaces fit the same model."""
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    return {"type": type(space).__name__, "repr": str(space)}
+
+
+def space_name(description: dict[str, Any]) -> str:
+    """``Discrete(48)``-style text for a :func:`describe_space` dict."""
+    if description.get("type") == "Discrete":
+        start = description.get("start", 0)
+        return f"Discrete({description.get('n')}" + (f", start={start})" if start else ")")
+    return str(description.get("repr", description.get("type")))
+
+
+def _json_or_none(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+class Agent(ABC):
+    """An RL agent on one gymnasium environment.
+
+    Subclasses set ``name`` (the registry key), ``defaults`` (every hyperparameter other than
+    ``seed`` and ``gamma``, with its default) and implement the hooks below the public API.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    env: gym.Env
+    seed: int
+    gamma: float
+    hyperparameters: dict[str, Any]
+    num_timesteps: int
+    num_episodes: int
+
+    def __init__(
+        self, env: gym.Env, *, seed: int | None = None, gamma: float = 0.99, **hyperparameters: Any
+    ) -> None:
+        self.check_env(env)
+        self.env = env
+        self.seed = self._resolve_seed(seed)
+        self.gamma = self._resolve_gamma(gamma)
+        resolved = self._resolve_hyperparameters(hyperparameters)
+        self.hyperparameters = {"seed": self.seed, "gamma": self.gamma, **resolved}
+        self.num_timesteps = 0
+        self.num_episodes = 0
+        self._total_timesteps: int | None = None  # what the latest learn() trains up to
+        self._stream = RandomStream(self.seed)
+        self._setup()
+
+    # ----- hyperparameters -----
+
+    @classmethod
+    def hyperparameter_names(cls) -> list[str]:
+        return ["seed", "gamma", *cls.defaults]
+
+    @staticmethod
+    def _resolve_seed(seed: Any) -> int:
+        if seed is None:
+            return secrets.randbits(32)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise AgentError(f"seed must be a whole number >= 0 (or None for a random one); got {seed!r}")
+        return int(seed)
+
+    @staticmethod
+    def _resolve_gamma(gamma: Any) -> float:
+        if (
+            isinstance(gamma, bool)
+            or not isinstance(gamma, (int, float, np.floating))
+            or not math.isfinite(gamma)
+            or not 0.0 <= gamma <= 1.0
+        ):
+            raise AgentError(f"gamma (the discount) must be a number in [0, 1]; got {gamma!r}")
+        return float(gamma)
+
+    def _resolve_hyperparameters(self, given: dict[str, Any]) -> dict[str, Any]:
+        names = self.hyperparameter_names()
+        for key in given:
+            if key not in self.defaults:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise AgentError(
+                    f"{type(self).__name__} has no hyperparameter {key!r}{hint} "
+                    f"(its hyperparameters: {', '.join(names)})"
+                )
+        return {
+            name: self._check_hyperparameter(name, given.get(name, default))
+            for name, default in self.defaults.items()
+        }
+
+    def _check_hyperparameter(self, name: str, value: Any) -> Any:
+        """The resolved, JSON-able value of one hyperparameter, or an :class:`AgentError`."""
+        return value
+
+    # ----- learning -----
+
+    def learn(
+        self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
+    ) -> Self:
+        """Train until ``num_timesteps == total_timesteps`` (counted over the agent's life when resuming).
+
+        ``callback(event)`` runs at the end of every episode with ``{"agent", "timestep", "episode",
+        "return", "length", "terminated"}``; returning ``False`` stops learning there. An episode cut
+        short by ``total_timesteps`` is abandoned: it is not counted, and the next ``learn`` starts a
+        new episode with its index. ``reset_num_timesteps=True`` starts both counts (and so the episode
+        seeds) from 0, keeping what was learned; with ``False`` the counts carry on (resume), and a
+        ``total_timesteps`` already reached is nothing to do.
+        """
+        if (
+            isinstance(total_timesteps, bool)
+            or not isinstance(total_timesteps, (int, np.integer))
+            or total_timesteps < 0
+        ):
+            raise AgentError(f"total_timesteps must be a whole number >= 0; got {total_timesteps!r}")
+        total = int(total_timesteps)
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self.num_episodes = 0
+        self._total_timesteps = total
+        env = self.env
+        self._start_learning(total)
+        try:
+            while self.num_timesteps < total:
+                episode = self.num_episodes
+                observation, _ = env.reset(seed=episode_seed(self.seed, episode))
+                episode_return, length, terminated, finished = self._run_episode(
+                    observation, total - self.num_timesteps
+                )
+                self.num_timesteps += length
+                if not finished:
+                    break
+                self.num_episodes = episode + 1
+                if callback is not None:
+                    event = {
+                        "agent": self,
+                        "timestep": self.num_timesteps,
+                        "episode": episode,
+                        "return": float(episode_return),
+                        "length": length,
+                        "terminated": bool(terminated),
+                    }
+                    keep_going = callback(event)
+                    self._after_callback()
+                    if keep_going is False:
+                        break
+        finally:
+            self._stop_learning()
+        return self
+
+    # ----- hooks for subclasses -----
+
+    @classmethod
+    @abstractmethod
+    def check_env(cls, env: gym.Env) -> None:
+        """Raise :class:`AgentError` when this algorithm cannot work on ``env``."""
+
+    @abstractmethod
+    def _setup(self) -> None:
+        """Build the learned state from ``self.hyperparameters`` (the end of ``__init__``)."""
+
+    def _start_learning(self, total_timesteps: int) -> None:  # noqa: B027  (optional hook)
+        """Before the first episode of a ``learn`` call."""
+
+    @abstractmethod
+    def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
+        """Play and learn from one episode of at most ``max_steps`` steps, starting at ``observation``.
+
+        Returns ``(return, length, terminated, finished)``; ``finished`` is ``False`` when the episode
+        was cut at ``max_steps`` before it terminated or was truncated.
+        """
+
+    def _after_callback(self) -> None:  # noqa: B027  (optional hook)
+        """After the callback ran (it may have looked at or changed the agent)."""
+
+    def _stop_learning(self) -> None:  # noqa: B027  (optional hook)
+        """When ``learn`` returns or raises."""
+
+    @abstractmethod
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray | int, None]:
+        """Actions for one observation or a batch (stable-baselines3's signature; no recurrent state)."""
+
+    def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays to save."""
+        return {}
+
+    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:  # noqa: B027  (optional hook)
+        """Put saved arrays back (``AgentError`` when they do not fit)."""
+
+    # ----- checkpoints -----
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write one ``.npz`` checkpoint (``.npz`` appended if missing), atomically; returns its path."""
+        spec = self.env.spec
+        env_meta = None
+        if spec is not None:
+            env_meta = {
+                "id": spec.id,
+                "kwargs": _json_or_none(dict(spec.kwargs)),
+                "max_episode_steps": spec.max_episode_steps,
+            }
+        meta = {
+            "algorithm": self.name,
+            "lab_version": lab_version(),
+            "hyperparameters": self.hyperparameters,
+            "env": env_meta,
+            "observation_space": describe_space(self.env.observation_space),
+            "action_space": describe_space(self.env.action_space),
+            "num_timesteps": self.num_timesteps,
+            "num_episodes": self.num_episodes,
+            "total_timesteps": self._total_timesteps,
+            "rng": self._stream.get_state(),
+        }
+        return write_checkpoint(path, meta, self._checkpoint_arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None) -> Agent:
+        """An agent from a checkpoint, ready to predict or to ``learn(..., reset_num_timesteps=False)``.
+
+        ``Agent.load`` (or :func:`agents.load_agent`) returns the saved algorithm's class; a subclass's
+        ``load`` insists on its own algorithm. Without ``env`` the saved env id and kwargs make one.
+        """
+        from agents.registry import AGENTS  # the registry imports the algorithms, which import this
+
+        meta, arrays = read_checkpoint(path)
+        try:
+            algorithm = meta["algorithm"]
+            hyperparameters = dict(meta["hyperparameters"])
+            saved_spaces = (meta["observation_space"], meta["action_space"])
+            counts = (int(meta["num_timesteps"]), int(meta["num_episodes"]))
+            total = meta.get("total_timesteps")
+            rng_state = meta["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AgentError(f"{path} is not a complete agent checkpoint (missing or bad {exc})") from None
+        target = AGENTS.get(algorithm)
+        if target is None:
+            raise AgentError(
+                f"{path} holds a {algorithm!r} agent, which this lab does not know "
+                f"(known: {', '.join(AGENTS)})"
+            )
+        if not issubclass(target, cls):
+            raise AgentError(
+                f"{path} holds a {algorithm!r} agent ({target.__name__}), not a {cls.__name__}: "
+                f"load it with {target.__name__}.load or agents.load_agent"
+            )
+        if env is None:
+            env = _make_saved_env(meta.get("env"), path)
+        target.check_env(env)
+        for what, saved, space in zip(
+            ("observations", "actions"), saved_spaces, (env.observation_space, env.action_space), strict=True
+        ):
+            if describe_space(space) != saved:
+                raise AgentError(
+                    f"the model was trained on {space_name(saved)} {what}; "
+                    f"this env has {space_name(describe_space(space))}"
+                )
+        seed = hyperparameters.pop("seed", None)
+        gamma = hyperparameters.pop("gamma", 0.99)
+        agent = target(env, seed=seed, gamma=gamma, **hyperparameters)
+        agent._restore_arrays(arrays)
+        agent.num_timesteps, agent.num_episodes = counts
+        agent._total_timesteps = None if total is None else int(total)
+        agent._stream.set_state(rng_state)
+        return agent
+
+
+def _make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
+    """The env a checkpoint was trained on, made again from its id and kwargs."""
+    if not isinstance(env_meta, dict) or not env_meta.get("id"):
+        raise AgentError(f"{path} does not record which env it was trained on: pass env= to load it")
+    env_id = env_meta["id"]
+    kwargs = env_meta.get("kwargs")
+    if kwargs is None:
+        raise AgentError(
+            f"the env arguments of {env_id} could not be saved with {path}: pass env= to load it"
+        )
+    kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
+    if env_id.startswith("lab/"):
+        import envs  # noqa: F401  (registers the lab/ ids)
+    try:
+        return gym.make(env_id, max_episode_steps=env_meta.get("max_episode_steps"), **kwargs)
+    except Exception as exc:  # gymnasium raises many kinds; the user needs to know it failed and why
+        raise AgentError(f"could not make the saved env {env_id} ({exc}): pass env= to load {path}") from exc

@@ -1,0 +1,61 @@
+"""Expected SARSA (van Seijen et al., 2009): TD control on the expectation over the next action.
+
+The target averages ``Q(s', .)`` over the epsilon-greedy policy instead of sampling ``a'``::
+
+    Q(s, a) += alpha * (r + gamma * [(1 - eps) * max_a' Q(s', a') + eps * mean_a' Q(s', a')] - Q(s, a))
+
+(epsilon is the one used for this step's action). No bootstrap when ``s'`` is terminal; a
+truncated episode bootstraps. Removing the sampling noise of ``a'`` lets it use larger step sizes
+than SARSA; with epsilon at 0 it is Q-learning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from agents.tabular.base import TabularAgent
+
+
+class ExpectedSarsa(TabularAgent):
+    """Tabular Expected SARSA with an epsilon-greedy behaviour and target policy."""
+
+    name: ClassVar[str] = "expected_sarsa"
+
+    def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
+        q = self._rows[0]
+        counts = self._count_rows[0] if self._one_over_n else None
+        alpha_at = None if self._one_over_n else self._learning_rate_at
+        gamma = self.gamma
+        step = self.env.step
+        draw = self._stream.draw
+        epsilon_at = self._epsilon_at
+        n_actions, obs_start, action_start = self.n_actions, self._obs_start, self._action_start
+        t0 = self.num_timesteps
+
+        s = observation - obs_start
+        episode_return = 0.0
+        for i in range(max_steps):
+            row = q[s]
+            epsilon = epsilon_at(t0 + i)
+            a = int(draw() * n_actions) if draw() < epsilon else row.index(max(row))
+            observation, reward, terminated, truncated, _ = step(a + action_start)
+            s_next = observation - obs_start
+            episode_return += reward
+
+            if terminated:
+                target = reward
+            else:
+                row_next = q[s_next]
+                expected = (1.0 - epsilon) * max(row_next) + epsilon * sum(row_next) / n_actions
+                target = reward + gamma * expected
+            if counts is None:
+                row[a] += alpha_at(t0 + i) * (target - row[a])
+            else:
+                n = counts[s][a] + 1
+                counts[s][a] = n
+                row[a] += (target - row[a]) / n
+
+            if terminated or truncated:
+                return episode_return, i + 1, terminated, True
+            s = s_next
+        return episode_return, max_steps, False, False

@@ -1,0 +1,83 @@
+"""First-visit Monte Carlo control with an epsilon-soft policy (Sutton & Barto, section 5.4).
+
+The agent plays a whole episode epsilon-greedily, then walks it backwards accumulating the return
+``G``; at the first visit of each state-action pair in the episode::
+
+    Q(s, a) += alpha * (G - Q(s, a))
+
+With ``learning_rate="1/N"`` (the default here) ``Q(s, a)`` is the average of its first-visit
+returns, the textbook algorithm. Acting greedily on the updated Q is the policy improvement.
+
+A time limit is not part of the task, so a truncated episode's return is completed with the
+current estimate of its last state's value under the epsilon-greedy policy,
+``(1 - eps) * max_a Q(s_T, a) + eps * mean_a Q(s_T, a)``; a terminated episode's tail is 0. An
+episode cut short by ``learn``'s ``total_timesteps`` teaches nothing (its return is unknown).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from agents.tabular.base import TabularAgent
+
+
+class MonteCarlo(TabularAgent):
+    """On-policy first-visit Monte Carlo control, epsilon-soft (epsilon-greedy) policy."""
+
+    name: ClassVar[str] = "monte_carlo"
+    defaults: ClassVar[dict[str, Any]] = {**TabularAgent.defaults, "learning_rate": "1/N"}
+
+    def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
+        q = self._rows[0]
+        counts = self._count_rows[0] if self._one_over_n else None
+        alpha_at = None if self._one_over_n else self._learning_rate_at
+        gamma = self.gamma
+        step = self.env.step
+        draw = self._stream.draw
+        epsilon_at = self._epsilon_at
+        n_actions, obs_start, action_start = self.n_actions, self._obs_start, self._action_start
+        t0 = self.num_timesteps
+
+        # Play the episode, remembering (state, action, reward) and each pair's first visit.
+        s = observation - obs_start
+        states: list[int] = []
+        actions: list[int] = []
+        rewards: list[float] = []
+        first_visit: dict[int, int] = {}
+        terminated = truncated = False
+        for i in range(max_steps):
+            row = q[s]
+            epsilon = epsilon_at(t0 + i)
+            a = int(draw() * n_actions) if draw() < epsilon else row.index(max(row))
+            observation, reward, terminated, truncated, _ = step(a + action_start)
+            states.append(s)
+            actions.append(a)
+            rewards.append(reward)
+            first_visit.setdefault(s * n_actions + a, i)
+            s = observation - obs_start
+            if terminated or truncated:
+                break
+        length = len(rewards)
+        episode_return = float(sum(rewards))
+        if not (terminated or truncated):
+            return episode_return, length, False, False
+
+        # Walk it backwards: G_t = r_t + gamma * G_{t+1}, updating at first visits.
+        if terminated:
+            g = 0.0
+        else:
+            row = q[s]
+            g = (1.0 - epsilon) * max(row) + epsilon * sum(row) / n_actions
+        alpha = None if alpha_at is None else alpha_at(t0 + length - 1)
+        for t in range(length - 1, -1, -1):
+            g = rewards[t] + gamma * g
+            s, a = states[t], actions[t]
+            if first_visit[s * n_actions + a] == t:
+                row = q[s]
+                if counts is None:
+                    row[a] += alpha * (g - row[a])
+                else:
+                    n = counts[s][a] + 1
+                    counts[s][a] = n
+                    row[a] += (g - row[a]) / n
+        return episode_return, length, terminated, True

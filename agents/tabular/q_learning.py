@@ -1,0 +1,56 @@
+"""Q-learning (Watkins, 1989): off-policy TD control.
+
+After each step ``(s, a, r, s')`` of the epsilon-greedy behaviour policy::
+
+    Q(s, a) += alpha * (r + gamma * max_a' Q(s', a') - Q(s, a))
+
+with no bootstrap when ``s'`` is terminal. A truncated episode (a time limit) still bootstraps:
+the limit is not part of the task, so ``s'`` keeps its value. The greedy policy converges to the
+optimal one whatever the behaviour policy, given enough exploration and decaying step sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from agents.tabular.base import TabularAgent
+
+
+class QLearning(TabularAgent):
+    """Tabular Q-learning with epsilon-greedy exploration."""
+
+    name: ClassVar[str] = "q_learning"
+
+    def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
+        q = self._rows[0]
+        counts = self._count_rows[0] if self._one_over_n else None
+        alpha_at = None if self._one_over_n else self._learning_rate_at
+        gamma = self.gamma
+        step = self.env.step
+        draw = self._stream.draw
+        epsilon_at = self._epsilon_at
+        n_actions, obs_start, action_start = self.n_actions, self._obs_start, self._action_start
+        t0 = self.num_timesteps
+
+        s = observation - obs_start
+        episode_return = 0.0
+        for i in range(max_steps):
+            row = q[s]
+            # Epsilon-greedy: explore with probability epsilon, else the first action of highest value.
+            a = int(draw() * n_actions) if draw() < epsilon_at(t0 + i) else row.index(max(row))
+            observation, reward, terminated, truncated, _ = step(a + action_start)
+            s_next = observation - obs_start
+            episode_return += reward
+
+            target = reward if terminated else reward + gamma * max(q[s_next])
+            if counts is None:
+                row[a] += alpha_at(t0 + i) * (target - row[a])
+            else:
+                n = counts[s][a] + 1
+                counts[s][a] = n
+                row[a] += (target - row[a]) / n
+
+            if terminated or truncated:
+                return episode_return, i + 1, terminated, True
+            s = s_next
+        return episode_return, max_steps, False, False
