@@ -23,7 +23,8 @@ Greedy means the highest Q value, ties broken toward the lowest action index, al
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +35,20 @@ from agents.errors import AgentError
 from agents.schedules import Schedule, make_schedule
 
 ONE_OVER_N = "1/N"
+
+
+class EpisodeLocals(NamedTuple):
+    """The hot loop's view of the agent (see :meth:`TabularAgent._loop_locals`)."""
+
+    step: Callable[[Any], tuple[Any, Any, bool, bool, dict]]
+    draw: Callable[[], float]
+    epsilon_at: Callable[[int], float]
+    alpha_at: Callable[[int], float] | None
+    gamma: float
+    n_actions: int
+    obs_start: int
+    action_start: int
+    t0: int
 
 
 class TabularAgent(Agent):
@@ -204,6 +219,20 @@ class TabularAgent(Agent):
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         """One episode of the algorithm, on the lists ``self._rows`` (and ``self._count_rows``)."""
         raise NotImplementedError
+
+    def _loop_locals(self) -> EpisodeLocals:
+        """What an episode's loop reads every step, fetched once: locals are the fastest lookups."""
+        return EpisodeLocals(
+            step=self.env.step,
+            draw=self._stream.draw,
+            epsilon_at=self._epsilon_at,
+            alpha_at=None if self._one_over_n else self._learning_rate_at,
+            gamma=self.gamma,
+            n_actions=self.n_actions,
+            obs_start=self._obs_start,
+            action_start=self._action_start,
+            t0=self.num_timesteps,
+        )
 
     def _after_callback(self) -> None:
         if self._exposed and self._rows is not None:

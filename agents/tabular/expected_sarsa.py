@@ -24,13 +24,7 @@ class ExpectedSarsa(TabularAgent):
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         q = self._rows[0]
         counts = self._count_rows[0] if self._one_over_n else None
-        alpha_at = None if self._one_over_n else self._learning_rate_at
-        gamma = self.gamma
-        step = self.env.step
-        draw = self._stream.draw
-        epsilon_at = self._epsilon_at
-        n_actions, obs_start, action_start = self.n_actions, self._obs_start, self._action_start
-        t0 = self.num_timesteps
+        step, draw, epsilon_at, alpha_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
 
         s = observation - obs_start
         episode_return = 0.0
