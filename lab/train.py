@@ -82,7 +82,7 @@ class Trainer:
             spec.hyperparameters = dict(self.agent.hyperparameters)
         self.next_checkpoint = self._next(self.start, spec.checkpoint_interval)
         self.next_eval = self._next(self.start, spec.eval_interval)
-        self.eval_round = self.start // spec.eval_interval if spec.eval_interval else 0
+        self.eval_round = int(run.read_status().get("eval_round", 0)) if resume else 0
         self.recent: deque[float] = deque(maxlen=100)
         self.last_eval: EvalResult | None = None
         self.bar: Any = None
@@ -95,7 +95,9 @@ class Trainer:
     def checkpoint(self) -> Path:
         path = self.run.checkpoint_path(int(self.agent.num_timesteps))
         self.agent.save(path)
-        self.run.write_status(timesteps=int(self.agent.num_timesteps), last_checkpoint=path.name)
+        self.run.write_status(
+            timesteps=int(self.agent.num_timesteps), last_checkpoint=path.name, eval_round=self.eval_round
+        )
         return path
 
     def evaluate(self) -> EvalResult:
@@ -113,13 +115,15 @@ class Trainer:
         timestep = int(event["timestep"])
         self.log.episode(timestep, int(event["episode"]), float(event["return"]), int(event["length"]))
         self.recent.append(float(event["return"]))
+        # Evaluate before checkpointing: a checkpoint then always includes the evaluations before it,
+        # and a resumed run redoes exactly those after it.
+        if self.next_eval is not None and timestep >= self.next_eval:
+            self.evaluate()
+            self.next_eval = self._next(timestep, self.spec.eval_interval)
         if self.next_checkpoint is not None and timestep >= self.next_checkpoint:
             self.log.flush()
             self.checkpoint()
             self.next_checkpoint = self._next(timestep, self.spec.checkpoint_interval)
-        if self.next_eval is not None and timestep >= self.next_eval:
-            self.evaluate()
-            self.next_eval = self._next(timestep, self.spec.eval_interval)
         if self.bar is not None:
             mean = sum(self.recent) / len(self.recent)
             self.bar.update(

@@ -70,29 +70,46 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch):
-    [(whole, _)] = train(spec_from_dict(SPEC), runs_dir=tmp_path / "a", progress=False)
+@pytest.mark.parametrize("kill", ["between_episodes", "inside_a_checkpoint"])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, kill):
+    spec = {**SPEC, "eval_interval": 1000}  # evaluations and checkpoints fall on the same episode ends
+    [(whole, _)] = train(spec_from_dict(spec), runs_dir=tmp_path / "a", progress=False)
 
-    original = Trainer.on_episode
+    if kill == "between_episodes":
+        original = Trainer.on_episode
 
-    def dies_after_3500(self, event):
-        if event["timestep"] > 3500:
-            raise Killed
-        return original(self, event)
+        def dies(self, event):
+            if event["timestep"] > 3500:
+                raise Killed
+            return original(self, event)
 
-    monkeypatch.setattr(Trainer, "on_episode", dies_after_3500)
+        monkeypatch.setattr(Trainer, "on_episode", dies)
+    else:  # killed while writing the 4th checkpoint, after that episode's evaluation
+        original = Trainer.checkpoint
+        calls = []
+
+        def dies(self):
+            calls.append(1)
+            if len(calls) == 4:
+                raise Killed
+            return original(self)
+
+        monkeypatch.setattr(Trainer, "checkpoint", dies)
     with pytest.raises(Killed):
-        train(spec_from_dict(SPEC), runs_dir=tmp_path / "b", progress=False)
-    monkeypatch.setattr(Trainer, "on_episode", original)
+        train(spec_from_dict(spec), runs_dir=tmp_path / "b", progress=False)
+    monkeypatch.undo()
     killed = RunDir(tmp_path / "b" / "cliff")
     assert not killed.model.is_file()
-    assert 3000 <= int(killed.latest_checkpoint().stem.removeprefix("ckpt-")) <= 3500
+    assert 2000 <= int(killed.latest_checkpoint().stem.removeprefix("ckpt-")) <= 3500
     assert killed.read_status()["status"] == "running"
 
     resumed, _ = resume(killed.path, progress=False)
     np.testing.assert_array_equal(load_agent(resumed.model).q_table, load_agent(whole.model).q_table)
     assert rows(resumed.metrics) == rows(whole.metrics)  # rows after the checkpoint were dropped and redone
     assert rows(resumed.evals) == rows(whole.evals)
+    assert sorted(p.name for p in resumed.checkpoints.iterdir()) == sorted(
+        p.name for p in whole.checkpoints.iterdir()
+    )
 
 
 def test_resume_refuses_what_is_not_a_run(tmp_path):
