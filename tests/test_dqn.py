@@ -1,0 +1,150 @@
+"""DQN: the replay buffer's n-step targets, the target network, checkpoints, bad input, and learning."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401  (registers the lab/ ids)
+from agents import AGENTS, AgentError, load_agent
+from agents.replay_buffer import ReplayBuffer
+from lab.evaluation import exact_values
+
+FAST = {
+    "learning_rate": 1e-3,
+    "learning_starts": 1000,
+    "batch_size": 64,
+    "train_freq": 2,
+    "target_update_interval": 500,
+    "exploration_fraction": 0.3,
+    "exploration_final_eps": 0.02,
+    "buffer_size": 50_000,
+    "policy_kwargs": {"net_arch": [64]},
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_dqn(env_id="lab/Maze-v0", obs_type="onehot", **hp):
+    env = gym.make(env_id, obs_type=obs_type)
+    return AGENTS["dqn"](env, seed=0, **{**FAST, **hp})
+
+
+def test_n_step_targets_at_termination_and_truncation():
+    gamma = 0.5
+    for end in ("terminated", "truncated"):
+        buffer = ReplayBuffer(10, (), np.int64, n_step=2, gamma=gamma)
+        for t in range(3):  # rewards 1, 2, 3; the episode ends at the third step
+            last = t == 2
+            buffer.add(t, action=t, reward=t + 1.0, next_obs=t + 1, terminated=last and end == "terminated",
+                       truncated=last and end == "truncated")  # fmt: skip
+        assert len(buffer) == 3
+        np.testing.assert_array_equal(buffer.obs[:3], [0, 1, 2])
+        np.testing.assert_allclose(buffer.rewards[:3], [1 + 0.5 * 2, 2 + 0.5 * 3, 3])
+        np.testing.assert_array_equal(buffer.next_obs[:3], [2, 3, 3])
+        if end == "terminated":
+            np.testing.assert_allclose(buffer.discounts[:3], [0.25, 0.0, 0.0])
+        else:  # a time limit is not the end of the task: the last steps still bootstrap
+            np.testing.assert_allclose(buffer.discounts[:3], [0.25, 0.25, 0.5])
+
+
+def test_the_buffer_wraps_and_keeps_the_dtype():
+    buffer = ReplayBuffer(4, (2, 2), np.uint8, n_step=1, gamma=0.9)
+    for t in range(6):
+        buffer.add(np.full((2, 2), t), t, 0.0, np.full((2, 2), t + 1), False, False)
+    assert len(buffer) == 4 and buffer.obs.dtype == np.uint8
+    assert sorted(buffer.actions.tolist()) == [2, 3, 4, 5]
+    obs, actions, *_ = buffer.sample(16, np.random.default_rng(0))
+    assert obs.dtype == np.uint8 and set(actions.tolist()) <= {2, 3, 4, 5}
+    assert all((o == a).all() for o, a in zip(obs, actions, strict=True))
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.25])
+def test_target_update_is_a_copy_or_a_polyak_average(tau):
+    agent = make_dqn(tau=tau)
+    with torch.no_grad():
+        for p in agent.q_net.parameters():
+            p.add_(1.0)
+    before = [p.detach().clone() for p in agent.target_net.parameters()]
+    agent._update_target()
+    for old, new, online in zip(before, agent.target_net.parameters(), agent.q_net.parameters(), strict=True):
+        torch.testing.assert_close(new, (1 - tau) * old + tau * online)
+
+
+def test_dqn_learns_a_maze_to_the_exact_optimum():
+    agent = make_dqn()
+    agent.learn(20_000)
+    optimal, achieved = exact_values(agent, agent.env.unwrapped, agent.gamma)
+    assert achieved == pytest.approx(optimal, abs=1e-9)
+
+
+def test_save_load_round_trips_and_resumes_with_the_optimizer(tmp_path):
+    agent = make_dqn(learning_starts=100)
+    agent.learn(600)
+    path = agent.save(tmp_path / "dqn")
+    loaded = load_agent(path)
+    observations = np.eye(agent.env.observation_space.shape[0], dtype=np.float32)
+    np.testing.assert_array_equal(loaded.q_values(observations), agent.q_values(observations))
+    for a, b in zip(agent.target_net.parameters(), loaded.target_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    saved_state = agent.optimizer.state_dict()["state"]
+    loaded_state = loaded.optimizer.state_dict()["state"]
+    assert saved_state.keys() == loaded_state.keys() and saved_state
+    for i in saved_state:
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(torch.as_tensor(saved_state[i][key]), torch.as_tensor(loaded_state[i][key]))
+    loaded.learn(800, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 800
+
+
+def test_replay_buffer_saved_on_request(tmp_path):
+    agent = make_dqn(save_replay_buffer=True, learning_starts=100)
+    agent.learn(300)
+    loaded = load_agent(agent.save(tmp_path / "with-buffer"))
+    assert len(loaded.buffer) == len(agent.buffer) > 0
+    np.testing.assert_array_equal(
+        loaded.buffer.obs[: len(agent.buffer)], agent.buffer.obs[: len(agent.buffer)]
+    )
+
+
+def test_bad_input():
+    with pytest.raises(AgentError, match=r"DQN needs a Discrete action space; this env has Box"):
+        AGENTS["dqn"](gym.make("Pendulum-v1"))
+    with pytest.raises(AgentError, match="did you mean 'buffer_size'"):
+        make_dqn(bufer_size=10)
+    with pytest.raises(AgentError, match="learning_rate must be a positive number"):
+        make_dqn(learning_rate="fast")
+    with pytest.raises(AgentError, match="net_arch must be a list"):
+        make_dqn(policy_kwargs={"net_arch": "big"})
+
+
+def test_a_checkpoint_of_another_architecture_is_a_clear_error(tmp_path):
+    path = make_dqn().save(tmp_path / "small")
+    meta_swapped = make_dqn(policy_kwargs={"net_arch": [32, 32]})
+    with pytest.raises(AgentError, match="does not fit this DQN"):
+        meta_swapped._restore_arrays(dict(np.load(path, allow_pickle=False)))
+    with pytest.raises(AgentError, match="trained on Box"):
+        load_agent(path, env=gym.make("lab/Maze-v0", obs_type="index"))
+
+
+class NaNReward(gym.Wrapper):
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+def test_a_non_finite_loss_stops_learning_with_a_clear_error():
+    env = NaNReward(gym.make("lab/Maze-v0", obs_type="onehot"))
+    agent = AGENTS["dqn"](env, seed=0, **{**FAST, "learning_starts": 64})
+    before = [p.detach().clone() for p in agent.q_net.parameters()]
+    with pytest.raises(AgentError, match="non-finite loss"):
+        agent.learn(500)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters(), strict=True))
