@@ -148,3 +148,13 @@ def test_a_non_finite_loss_stops_learning_with_a_clear_error():
     with pytest.raises(AgentError, match="non-finite loss"):
         agent.learn(500)
     assert all(torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters(), strict=True))
+
+
+def test_importing_agents_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import agents, sys; assert 'torch' not in sys.modules; print(sorted(agents.AGENTS))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "dqn" in result.stdout

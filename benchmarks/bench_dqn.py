@@ -1,0 +1,139 @@
+"""Our DQN and stable-baselines3's side by side on CartPole-v1, rl-baselines3-zoo hyperparameters.
+
+    python benchmarks/bench_dqn.py               # 3 seeds each, 50k steps
+    python benchmarks/bench_dqn.py --seeds 1     # one seed each
+
+Every 1,000 environment steps (ours: at the first episode end after each multiple of 1,000) a
+10-episode deterministic evaluation runs on a separate env; the figures are the env steps and the
+training wall-clock seconds (evaluation time excluded) when it first reaches 475, and the final
+evaluation's mean return. One process, torch at one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+ZOO = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+    "policy_kwargs": {"net_arch": [256, 256]},
+}
+STEPS = 50_000
+TARGET = 475.0
+
+
+def evaluate(predict, seed: int) -> float:
+    env = gym.make("CartPole-v1")
+    returns = []
+    for k in range(10):
+        obs, _ = env.reset(seed=10_000 + seed * 100 + k)
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(int(predict(obs)))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+class Clock:
+    """Training time to the first evaluation >= TARGET, evaluation time excluded."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.paused = 0.0
+        self.reached: tuple[int, float] | None = None
+        self.last = float("nan")
+
+    def check(self, timestep: int, predict, seed: int) -> None:
+        pause = time.perf_counter()
+        self.last = evaluate(predict, seed)
+        if self.reached is None and self.last >= TARGET:
+            self.reached = (timestep, pause - self.start - self.paused)
+        self.paused += time.perf_counter() - pause
+
+
+def run_ours(seed: int) -> Clock:
+    from agents.dqn import DQN
+
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
+    agent = DQN(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], **hp)
+    clock, next_eval = Clock(), 1000
+
+    def on_episode(event):
+        nonlocal next_eval
+        if event["timestep"] >= next_eval:
+            clock.check(event["timestep"], lambda o: agent.predict(o)[0], seed)
+            next_eval = (event["timestep"] // 1000 + 1) * 1000
+
+    agent.learn(STEPS, callback=on_episode)
+    clock.check(STEPS, lambda o: agent.predict(o)[0], seed)
+    return clock
+
+
+def run_sb3(seed: int) -> Clock:
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    model = SB3DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, device="cpu", verbose=0, **ZOO)
+    clock = Clock()
+
+    class Every1000(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % 1000 == 0:
+                clock.check(self.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
+            return True
+
+    model.learn(STEPS, callback=Every1000())
+    return clock
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    table = {}
+    for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
+        clocks = [run(seed) for seed in range(args.seeds)]
+        for seed, clock in enumerate(clocks):
+            reached = (
+                f"{clock.reached[0]:>6,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
+            )
+            print(f"  {name:<18} seed {seed}: 475 at {reached}; final {clock.last:.1f}", flush=True)
+        got = [c.reached for c in clocks if c.reached]
+        table[name] = (
+            statistics.median([s for s, _ in got]) if got else None,
+            statistics.median([t for _, t in got]) if got else None,
+            len(got),
+            statistics.median([c.last for c in clocks]),
+        )
+    print("\nCartPole-v1, rl-zoo DQN hyperparameters, medians over seeds that reached 475:")
+    for name, (steps, seconds, n, final) in table.items():
+        shown = f"{steps:>8,.0f} steps {seconds:7.1f} s" if steps is not None else "     never reached    "
+        print(f"  {name:<18} {shown}  ({n}/{args.seeds} seeds)  final eval {final:.1f}")
+    ours, sb3 = table["ours"][1], table["stable-baselines3"][1]
+    if ours is not None and sb3 is not None:
+        print(f"  wall-clock ratio ours / sb3: {ours / sb3:.2f} (target <= 0.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
