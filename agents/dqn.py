@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from agents.base import Agent
 from agents.errors import AgentError
 from agents.replay_buffer import ReplayBuffer
+from agents.schedules import LinearSchedule
 
 
 class QNetwork(nn.Module):
@@ -140,6 +141,9 @@ class DQN(Agent):
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self._base_lr, self._lr_decays = linear_schedule_value(hp["learning_rate"])
+        self._epsilon = LinearSchedule(
+            hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
+        )
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr)
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
@@ -204,11 +208,7 @@ class DQN(Agent):
 
     def exploration_rate_at(self, t: int) -> float:
         """SB3's linear epsilon: from initial to final over the first ``exploration_fraction`` of training."""
-        hp = self.hyperparameters
-        total = self._total_timesteps or 1
-        progress = min(1.0, t / max(hp["exploration_fraction"] * total, 1e-9))
-        start, end = hp["exploration_initial_eps"], hp["exploration_final_eps"]
-        return start + progress * (end - start)
+        return self._epsilon.value(t, self._total_timesteps)
 
     def _update_target(self) -> None:
         tau = self.hyperparameters["tau"]
@@ -222,9 +222,9 @@ class DQN(Agent):
         hp = self.hyperparameters
         if len(self.buffer) < hp["batch_size"]:
             return
-        if self._lr_decays:
+        if self._lr_decays:  # rl-zoo's "lin_<x>": from x to 0 over training
             for group in self.optimizer.param_groups:
-                group["lr"] = self._base_lr * max(0.0, 1.0 - t / (self._total_timesteps or 1))
+                group["lr"] = LinearSchedule(self._base_lr, 0.0, 1.0).value(t, self._total_timesteps)
         loss_fn = F.smooth_l1_loss if hp["loss"] == "huber" else F.mse_loss
         for _ in range(gradient_steps):
             obs, actions, rewards, next_obs, discounts = (

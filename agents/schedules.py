@@ -98,6 +98,8 @@ class LinearSchedule(Schedule):
         if not total_steps:
             return lambda step: start
         span = self.fraction * total_steps
+        if span <= 0:  # no time to decay: straight to the end value
+            return lambda step: end
 
         def linear(step: int) -> float:
             progress = step / span

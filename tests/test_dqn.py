@@ -158,3 +158,12 @@ def test_importing_agents_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "dqn" in result.stdout
+
+
+def test_exploration_follows_sb3s_linear_schedule():
+    agent = make_dqn(exploration_fraction=0.5, exploration_initial_eps=1.0, exploration_final_eps=0.1)
+    agent._total_timesteps = 1000
+    assert [agent.exploration_rate_at(t) for t in (0, 250, 500, 900)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    no_decay = make_dqn(exploration_fraction=0.0, exploration_final_eps=0.1)
+    no_decay._total_timesteps = 1000
+    assert no_decay.exploration_rate_at(0) == 0.1
