@@ -134,6 +134,8 @@ class Trainer:
     def fit(self) -> EvalResult:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from agents.errors import AgentError
+
         spec = self.spec
         if self.start == 0:
             self.run.path.mkdir(parents=True, exist_ok=True)
@@ -159,9 +161,14 @@ class Trainer:
                     episodes=0,
                     mean_return=float("nan"),
                 )
-                self.agent.learn(
-                    spec.total_timesteps, callback=self.on_episode, reset_num_timesteps=self.start == 0
-                )
+                try:
+                    self.agent.learn(
+                        spec.total_timesteps, callback=self.on_episode, reset_num_timesteps=self.start == 0
+                    )
+                except AgentError as exc:  # e.g. a non-finite loss: the checkpoints so far stay as they are
+                    last = self.run.latest_checkpoint()
+                    kept = f"; the last good checkpoint is {last}" if last else ""
+                    raise LabError(f"training stopped: {exc}{kept}") from None
                 bar.update(self.task, completed=spec.total_timesteps)
             final = self.evaluate()
             model_path = self.agent.save(self.run.model)

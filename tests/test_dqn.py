@@ -167,3 +167,24 @@ def test_exploration_follows_sb3s_linear_schedule():
     no_decay = make_dqn(exploration_fraction=0.0, exploration_final_eps=0.1)
     no_decay._total_timesteps = 1000
     assert no_decay.exploration_rate_at(0) == 0.1
+
+
+def test_lab_train_turns_a_non_finite_loss_into_one_line_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+    import lab.train as train_module
+    from lab.errors import LabError
+    from lab.spec import spec_from_dict
+    from lab.train import train
+
+    original = train_module.make_run_env
+    monkeypatch.setattr(train_module, "make_run_env", lambda spec, **kw: NaNReward(original(spec, **kw)))
+    spec = spec_from_dict(
+        {"name": "nan", "env": "lab/Maze-v0", "env_kwargs": {"obs_type": "onehot"}, "agent": "dqn",
+         "hyperparameters": {**FAST, "learning_starts": 400}, "total_timesteps": 2000,
+         "checkpoint_interval": 100, "eval_interval": 0, "record_episodes": 0, "max_episode_steps": 50}
+    )  # fmt: skip
+    with pytest.raises(LabError, match=r"training stopped: non-finite loss .* the last good checkpoint is"):
+        train(spec, runs_dir=tmp_path, progress=False)
+    checkpoints = sorted((tmp_path / "nan" / "checkpoints").iterdir())
+    assert checkpoints and load_agent(
+        checkpoints[-1], env=NaNReward(gym.make("lab/Maze-v0", obs_type="onehot"))
+    )
