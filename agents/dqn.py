@@ -11,6 +11,10 @@ where ``discount`` is ``gamma ** n`` for an n-step return, 0 after a termination
 network is a copy of the online one, refreshed every ``target_update_interval`` steps (hard copy,
 ``tau=1``) or averaged in (Polyak, ``tau < 1``). Hyperparameters carry stable-baselines3's names,
 so an rl-baselines3-zoo DQN entry works unchanged.
+
+Speed: acting on one observation goes through a numpy copy of the MLP's forward pass (its weights
+are views of the torch parameters, so they never go stale), which is several times cheaper than a
+torch call at batch size 1; a training burst draws all its mini-batch indices at once.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from torch.nn import functional as F
 
 from agents.base import Agent
 from agents.errors import AgentError
-from agents.replay_buffer import ReplayBuffer
+from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.schedules import LinearSchedule
+
+MASK64 = (1 << 64) - 1
 
 
 class QNetwork(nn.Module):
@@ -38,36 +44,149 @@ class QNetwork(nn.Module):
         super().__init__()
         from lab.nets import MLP, encoder_for_space
 
-        if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        vector = isinstance(space, spaces.Box) and len(space.shape) == 1
+        if vector:  # the MLP itself reads the vector: SB3's architecture for the same net_arch
             self.encoder: nn.Module = nn.Flatten()
             features = space.shape[0]
         else:
             self.encoder = encoder_for_space(space, features=net_arch[0] if net_arch else 64)
             features = self.encoder.out_features
-        hidden = (
-            tuple(net_arch)
-            if isinstance(space, spaces.Box) and len(space.shape) == 1
-            else tuple(net_arch[1:])
-        )
+        hidden = tuple(net_arch) if vector else tuple(net_arch[1:])
+        self.vector = vector
         self.dueling = dueling
+        self.n_actions = n_actions
         self.head = MLP(features, n_actions + (1 if dueling else 0), hidden=hidden)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self.encoder(obs if obs.dtype != torch.float64 else obs.float())
+        x = self.encoder(obs)
         if x.dtype != torch.float32:
             x = x.float()
-        out = self.head(x)
+        return self._combine(self.head(x))
+
+    def _combine(self, out: torch.Tensor) -> torch.Tensor:
         if not self.dueling:
             return out
         value, advantage = out[:, :1], out[:, 1:]
         return value + advantage - advantage.mean(dim=1, keepdim=True)
 
+    def linear_layers(self) -> list[nn.Linear] | None:
+        """The Linear layers when the network is a plain Linear/ReLU MLP on a vector (not dueling), else
+        ``None``: the shape the hand-written fast paths below know."""
+        if not self.vector or self.dueling:
+            return None
+        leaves = [m for m in self.head.modules() if not list(m.children())]
+        linears = [m for m in leaves if isinstance(m, nn.Linear)]
+        expected = [nn.ReLU if i % 2 else nn.Linear for i in range(2 * len(linears) - 1)]
+        if [type(m) for m in leaves] != expected:
+            return None
+        return linears
 
-def linear_schedule_value(spec: Any) -> tuple[float, bool]:
+    def numpy_greedy(self) -> Any:
+        """A numpy function ``obs -> argmax_a Q(obs, a)`` for one vector observation (``None`` when the
+        network is not a plain MLP): several times cheaper than a torch call at batch size 1."""
+        linears = self.linear_layers()
+        if linears is None:
+            return None
+        # Views of the parameters: the optimizer updates them in place, so these stay current.
+        weights = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in linears]
+        *hidden, (w_out, b_out) = weights
+
+        def greedy(obs: np.ndarray) -> int:
+            x = np.asarray(obs).astype(np.float32, copy=False)
+            for w, b in hidden:
+                x = x @ w
+                x += b
+                np.maximum(x, 0.0, out=x)
+            return int((x @ w_out + b_out).argmax())
+
+        return greedy
+
+
+class MLPTrainer:
+    """The TD loss's forward and backward pass through a plain Linear/ReLU MLP, written out by hand.
+
+    The arithmetic is autograd's (the same matrix products, Huber or squared loss, ReLU masks), with
+    a third of the Python-level calls: for networks this small the per-call overhead is a large share
+    of a gradient step. Gradients land in each parameter's ``.grad``, ready for ``optimizer.step``.
+    """
+
+    def __init__(self, online: list[nn.Linear], target: list[nn.Linear]) -> None:
+        self.online = [(m.weight, m.bias) for m in online]
+        self.target = [(m.weight, m.bias) for m in target]
+        self.params = [p for pair in self.online for p in pair]
+
+    @torch.no_grad()
+    def target_values(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs if obs.dtype == torch.float32 else obs.float()
+        *hidden, (w_out, b_out) = self.target
+        for w, b in hidden:
+            x = torch.addmm(b, x, w.t()).relu_()
+        return torch.addmm(b_out, x, w_out.t())
+
+    @torch.no_grad()
+    def backward(
+        self, obs: torch.Tensor, actions: torch.Tensor, target: torch.Tensor, huber: bool,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Set the gradients of the mean (weighted) loss; returns the TD errors ``Q(s, a) - target``."""
+        x = obs if obs.dtype == torch.float32 else obs.float()
+        inputs = [x]
+        *hidden, (w_out, b_out) = self.online
+        for w, b in hidden:
+            x = torch.addmm(b, x, w.t()).relu_()
+            inputs.append(x)
+        q = torch.addmm(b_out, x, w_out.t())
+        column = actions.unsqueeze(1)
+        error = q.gather(1, column).squeeze(1) - target
+        slope = error.clamp(-1.0, 1.0) if huber else error * 2.0  # d loss / d error
+        if weights is not None:
+            slope = slope * weights
+        grad = torch.zeros_like(q).scatter_(1, column, (slope / len(error)).unsqueeze(1))
+        for layer in range(len(self.online) - 1, -1, -1):
+            w, b = self.online[layer]
+            below = inputs[layer]
+            if w.grad is None:
+                w.grad, b.grad = torch.empty_like(w), torch.empty_like(b)
+            torch.mm(grad.t(), below, out=w.grad)
+            torch.sum(grad, 0, out=b.grad)
+            if layer:  # through the ReLU: zero where its output was zero
+                grad = torch.ops.aten.threshold_backward(grad.mm(w), below, 0.0)
+        return error
+
+    @staticmethod
+    def loss(error: torch.Tensor, huber: bool, weights: torch.Tensor | None = None) -> torch.Tensor:
+        per_sample = (
+            F.huber_loss(error, torch.zeros_like(error), reduction="none") if huber else error.square()
+        )
+        return (per_sample if weights is None else weights * per_sample).mean()
+
+
+def learning_rate_spec(spec: Any) -> tuple[float, bool]:
     """An SB3/rl-zoo learning rate: a float, or ``"lin_<x>"`` (from x to 0 over training)."""
     if isinstance(spec, str) and spec.startswith("lin_"):
         return float(spec[4:]), True
+    if isinstance(spec, bool) or not isinstance(spec, (int, float)):
+        raise ValueError(spec)
     return float(spec), False
+
+
+def _pcg_state_array(generator: np.random.Generator) -> np.ndarray:
+    """A PCG64 generator's full state as six uint64 words (128-bit numbers split in two)."""
+    state = generator.bit_generator.state
+    words = []
+    for value in (state["state"]["state"], state["state"]["inc"]):
+        words += [value >> 64, value & MASK64]
+    return np.array([*words, state["has_uint32"], state["uinteger"]], dtype=np.uint64)
+
+
+def _set_pcg_state(generator: np.random.Generator, words: np.ndarray) -> None:
+    w = [int(x) for x in words]
+    generator.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
 
 
 class DQN(Agent):
@@ -91,6 +210,9 @@ class DQN(Agent):
         "double_q": False,
         "dueling": False,
         "n_step": 1,
+        "prioritized": False,
+        "per_alpha": 0.6,
+        "per_beta": 0.4,
         "loss": "huber",
         "save_replay_buffer": False,
     }
@@ -101,22 +223,49 @@ class DQN(Agent):
             raise AgentError(f"DQN needs a Discrete action space; this env has {env.action_space}")
 
     def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        positive_ints = ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step")
-        if name in positive_ints and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise AgentError(f"{name} must be a whole number >= 1; got {value!r}")
-        if name in ("learning_starts", "gradient_steps") and (not isinstance(value, int) or value < 0):
-            raise AgentError(f"{name} must be a whole number >= 0; got {value!r}")
-        if name in ("tau", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        def whole(v: Any) -> bool:
+            return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+        def number(v: Any) -> bool:
+            return not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and math.isfinite(v)
+
+        if name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step"):
+            if not whole(value) or value < 1:
+                raise AgentError(f"{name} must be a whole number >= 1; got {value!r}")
+            return int(value)
+        if name == "learning_starts":
+            if not whole(value) or value < 0:
+                raise AgentError(f"{name} must be a whole number >= 0; got {value!r}")
+            return int(value)
+        if name == "gradient_steps":  # SB3: -1 means as many gradient steps as env steps since the last
+            if not whole(value) or value < -1:
+                raise AgentError(
+                    f"gradient_steps must be a whole number >= 0, or -1 (= train_freq); got {value!r}"
+                )
+            return int(value)
+        if name in ("tau", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
+                    "per_alpha", "per_beta"):  # fmt: skip
+            if not number(value) or not 0.0 <= value <= 1.0:
                 raise AgentError(f"{name} must be a number in [0, 1]; got {value!r}")
+            if name == "tau" and value == 0.0:
+                raise AgentError("tau must be in (0, 1]: 0 would never update the target network")
+            return float(value)
+        if name == "max_grad_norm":
+            if not number(value) or value <= 0:
+                raise AgentError(f"max_grad_norm must be a positive number; got {value!r}")
             return float(value)
         if name == "learning_rate":
             try:
-                rate, _ = linear_schedule_value(value)
+                rate, _ = learning_rate_spec(value)
             except ValueError:
                 rate = -1.0
             if not (math.isfinite(rate) and rate > 0):
                 raise AgentError(f"learning_rate must be a positive number or 'lin_<number>'; got {value!r}")
+            return value if isinstance(value, str) else float(value)
+        if name in ("double_q", "dueling", "prioritized", "save_replay_buffer"):
+            if not isinstance(value, (bool, np.bool_)):
+                raise AgentError(f"{name} must be true or false; got {value!r}")
+            return bool(value)
         if name == "loss" and value not in ("huber", "mse"):
             raise AgentError(f"loss must be 'huber' or 'mse'; got {value!r}")
         if name == "policy_kwargs":
@@ -125,32 +274,49 @@ class DQN(Agent):
                     f"policy_kwargs takes net_arch only (e.g. dict(net_arch=[64, 64])); got {value!r}"
                 )
             arch = value.get("net_arch", [64, 64])
-            if not isinstance(arch, list) or not all(isinstance(w, int) and w > 0 for w in arch):
+            if not isinstance(arch, (list, tuple)) or not all(whole(w) and w > 0 for w in arch):
                 raise AgentError(f"net_arch must be a list of layer widths; got {arch!r}")
-            return {"net_arch": list(arch)}
+            return {"net_arch": [int(w) for w in arch]}
         return value
 
     def _setup(self) -> None:
         hp = self.hyperparameters
-        torch.manual_seed(self.seed)
         space = self.env.observation_space
         n_actions = int(self.env.action_space.n)
         arch = hp["policy_kwargs"]["net_arch"]
-        self.q_net = QNetwork(space, n_actions, arch, hp["dueling"])
-        self.target_net = QNetwork(space, n_actions, arch, hp["dueling"])
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights without touching torch's global RNG
+            torch.manual_seed(self.seed)
+            try:
+                self.q_net = QNetwork(space, n_actions, arch, hp["dueling"])
+            except ValueError as exc:
+                raise AgentError(f"DQN cannot read this env's observations: {exc}") from None
+            self.target_net = QNetwork(space, n_actions, arch, hp["dueling"])
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        self._base_lr, self._lr_decays = linear_schedule_value(hp["learning_rate"])
+        self._greedy = self.q_net.numpy_greedy()
+        linears = self.q_net.linear_layers()
+        self._trainer = (
+            None if linears is None else MLPTrainer(linears, self.target_net.linear_layers() or [])
+        )
+        self._params = list(self.q_net.parameters())
+        self._base_lr, self._lr_decays = learning_rate_spec(hp["learning_rate"])
         self._epsilon = LinearSchedule(
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
         )
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr)
+        self._epsilon_at = self._epsilon.bind(None)
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr, **_fast_adam())
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
-        self.buffer = ReplayBuffer(hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma)
+        if hp["prioritized"]:
+            self.buffer: ReplayBuffer = PrioritizedReplayBuffer(
+                hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma, alpha=hp["per_alpha"]
+            )
+        else:
+            self.buffer = ReplayBuffer(hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))
         self._n_actions = n_actions
         self._action_start = int(self.env.action_space.start)
+        self._obs_shape = tuple(shape)
 
     # ----- acting -----
 
@@ -158,18 +324,22 @@ class DQN(Agent):
         """The current epsilon (see :meth:`exploration_rate_at`)."""
         return self.exploration_rate_at(self.num_timesteps)
 
+    def exploration_rate_at(self, t: int) -> float:
+        """SB3's linear epsilon: from initial to final over the first ``exploration_fraction`` of training."""
+        return self._epsilon.value(t, self._total_timesteps)
+
     @torch.no_grad()
     def q_values(self, observation: Any) -> np.ndarray:
         """``Q(s, .)`` for one observation ``(n_actions,)`` or a batch ``(N, n_actions)``."""
         obs = np.asarray(observation)
-        single = obs.shape == tuple(self.env.observation_space.shape or ())
+        single = obs.shape == self._obs_shape
         batch = torch.as_tensor(obs[None] if single else obs)
         values = self.q_net(batch).numpy()
         return values[0] if single else values
 
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
-    ):
+    ) -> tuple[np.ndarray | int, None]:
         values = self.q_values(observation)
         greedy = values.argmax(axis=-1) + self._action_start
         if not deterministic:
@@ -182,73 +352,134 @@ class DQN(Agent):
 
     # ----- learning -----
 
+    def _start_learning(self, total_timesteps: int) -> None:
+        self._epsilon_at = self._epsilon.bind(total_timesteps)
+
     def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         hp = self.hyperparameters
-        step = self.env.step
-        draw = self._stream.draw
+        step, add, draw = self.env.step, self.buffer.add, self._stream.draw
+        epsilon_at, greedy, n_actions, start = (
+            self._epsilon_at,
+            self._greedy,
+            self._n_actions,
+            self._action_start,
+        )
+        learning_starts, train_freq, target_every = (
+            hp["learning_starts"],
+            hp["train_freq"],
+            hp["target_update_interval"],
+        )
+        gradient_steps = hp["gradient_steps"] if hp["gradient_steps"] >= 0 else train_freq
+        self.buffer.start_episode()
         episode_return = 0.0
+        t = self.num_timesteps
         for i in range(max_steps):
-            t = self.num_timesteps + i
-            if draw() < self.exploration_rate_at(t):
-                action = int(draw() * self._n_actions)
+            if draw() < epsilon_at(t):
+                action = int(draw() * n_actions)
+            elif greedy is not None:
+                action = greedy(observation)
             else:
                 action = int(self.q_values(observation).argmax())
-            next_observation, reward, terminated, truncated, _ = step(action + self._action_start)
+            next_observation, reward, terminated, truncated, _ = step(action + start)
             episode_return += float(reward)
-            self.buffer.add(observation, action, reward, next_observation, terminated, truncated)
+            add(observation, action, reward, next_observation, terminated, truncated)
             t += 1
-            if t > hp["learning_starts"] and t % hp["train_freq"] == 0:
-                self._train(hp["gradient_steps"], t)
-            if t % hp["target_update_interval"] == 0:
+            if t > learning_starts and t % train_freq == 0:
+                self._train(gradient_steps, t)
+            if t % target_every == 0:
                 self._update_target()
             if terminated or truncated:
                 return episode_return, i + 1, terminated, True
             observation = next_observation
         return episode_return, max_steps, False, False
 
-    def exploration_rate_at(self, t: int) -> float:
-        """SB3's linear epsilon: from initial to final over the first ``exploration_fraction`` of training."""
-        return self._epsilon.value(t, self._total_timesteps)
-
     def _update_target(self) -> None:
         tau = self.hyperparameters["tau"]
         with torch.no_grad():
-            for target, online in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
-                target.mul_(1.0 - tau).add_(online, alpha=tau)
+            targets, onlines = list(self.target_net.parameters()), list(self.q_net.parameters())
+            if tau == 1.0:
+                torch._foreach_copy_(targets, onlines)
+            else:
+                torch._foreach_lerp_(targets, onlines, tau)  # target + tau * (online - target)
             for target, online in zip(self.target_net.buffers(), self.q_net.buffers(), strict=True):
                 target.copy_(online)
 
     def _train(self, gradient_steps: int, t: int) -> None:
         hp = self.hyperparameters
-        if len(self.buffer) < hp["batch_size"]:
+        batch_size = hp["batch_size"]
+        buffer = self.buffer
+        if len(buffer) < batch_size or gradient_steps == 0:
             return
+        total = self._total_timesteps
         if self._lr_decays:  # rl-zoo's "lin_<x>": from x to 0 over training
+            rate = LinearSchedule(self._base_lr, 0.0, 1.0).value(t, total)
             for group in self.optimizer.param_groups:
-                group["lr"] = LinearSchedule(self._base_lr, 0.0, 1.0).value(t, self._total_timesteps)
-        loss_fn = F.smooth_l1_loss if hp["loss"] == "huber" else F.mse_loss
-        for _ in range(gradient_steps):
-            obs, actions, rewards, next_obs, discounts = (
-                torch.as_tensor(a) for a in self.buffer.sample(hp["batch_size"], self._sampler)
-            )
-            with torch.no_grad():
-                next_target = self.target_net(next_obs)
-                if hp["double_q"]:
-                    best = self.q_net(next_obs).argmax(dim=1, keepdim=True)
-                    next_value = next_target.gather(1, best).squeeze(1)
-                else:
-                    next_value = next_target.max(dim=1).values
-                target = rewards + discounts * next_value
-            predicted = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-            loss = loss_fn(predicted, target)
-            if not torch.isfinite(loss):
-                raise AgentError(
-                    f"non-finite loss ({loss.item()}) at step {t}: lower learning_rate or check the rewards "
-                    "and observations (the network keeps its last good weights)"
+                group["lr"] = rate
+        huber, double_q = hp["loss"] == "huber", hp["double_q"]
+        q_net, target_net, trainer = self.q_net, self.target_net, self._trainer
+        prioritized = isinstance(buffer, PrioritizedReplayBuffer)
+        beta = hp["per_beta"]
+        if prioritized and total:  # annealed to 1 over training, as in Schaul et al.
+            beta += (1.0 - beta) * min(1.0, t / total)
+        targets = None
+        if not prioritized:  # every mini-batch of the burst in one draw and one gather
+            index = buffer.sample_indices((gradient_steps, batch_size), self._sampler)
+            batches = [torch.from_numpy(a) for a in buffer.gather(index)]
+            if not double_q:  # the target network is fixed during a burst: all its values in one pass
+                _, _, rewards, next_obs, discounts = batches
+                with torch.no_grad():
+                    flat = next_obs.reshape(gradient_steps * batch_size, *next_obs.shape[2:])
+                    net = trainer.target_values if trainer else target_net
+                    best = torch.cat(
+                        [net(flat[i : i + 1024]).max(dim=1).values for i in range(0, len(flat), 1024)]
+                    )
+                    targets = rewards + discounts * best.view(gradient_steps, batch_size)
+        weights = None
+        for g in range(gradient_steps):
+            if prioritized:
+                index = buffer.sample_indices(batch_size, self._sampler)
+                obs, actions, rewards, next_obs, discounts = (
+                    torch.from_numpy(a) for a in buffer.gather(index)
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.q_net.parameters(), hp["max_grad_norm"])
-            self.optimizer.step()
+                weights = torch.from_numpy(buffer.weights(index, beta))
+            else:
+                obs, actions, rewards, next_obs, discounts = (b[g] for b in batches)
+            if targets is not None:
+                target = targets[g]
+            else:
+                with torch.no_grad():
+                    next_target = target_net(next_obs)
+                    if double_q:
+                        best = q_net(next_obs).argmax(dim=1, keepdim=True)
+                        next_value = next_target.gather(1, best).squeeze(1)
+                    else:
+                        next_value = next_target.max(dim=1).values
+                    target = rewards + discounts * next_value
+            if trainer is not None:
+                error = trainer.backward(obs, actions, target, huber, weights)
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                predicted = q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+                error = predicted - target
+                MLPTrainer.loss(error, huber, weights).backward()
+                error = error.detach()
+            self._clip_and_step(error, t, huber, weights)
+            if prioritized:
+                buffer.update_priorities(index, error.numpy())
+
+    def _clip_and_step(self, error: torch.Tensor, t: int, huber: bool, weights: torch.Tensor | None) -> None:
+        """Clip the gradient norm to max_grad_norm (as ``clip_grad_norm_``) and step, unless something is
+        not finite: then stop before the step, so the network keeps its last good weights."""
+        grads = [p.grad for p in self._params]
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if not torch.isfinite(norm + error.sum()):
+            loss = MLPTrainer.loss(error, huber, weights).item()
+            raise AgentError(
+                f"non-finite loss ({loss}) at step {t}: lower learning_rate or check the rewards "
+                "and observations (the network keeps its last good weights)"
+            )
+        torch._foreach_mul_(grads, (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
+        self.optimizer.step()
 
     # ----- checkpoints: weights, target and optimizer state as plain arrays -----
 
@@ -257,12 +488,10 @@ class DQN(Agent):
         arrays.update({f"target.{k}": v.numpy().copy() for k, v in self.target_net.state_dict().items()})
         for i, state in self.optimizer.state_dict()["state"].items():
             for key, value in state.items():
-                arrays[f"adam.{i}.{key}"] = np.asarray(value.numpy() if torch.is_tensor(value) else value)
+                arrays[f"adam.{i}.{key}"] = np.array(value.numpy() if torch.is_tensor(value) else value)
+        arrays["sampler"] = _pcg_state_array(self._sampler)
         if self.hyperparameters["save_replay_buffer"]:
-            b = self.buffer
-            arrays.update({"buffer.obs": b.obs[: b.size], "buffer.next_obs": b.next_obs[: b.size],
-                           "buffer.actions": b.actions[: b.size], "buffer.rewards": b.rewards[: b.size],
-                           "buffer.discounts": b.discounts[: b.size]})  # fmt: skip
+            arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -274,19 +503,31 @@ class DQN(Agent):
                     "the checkpoint's network does not fit this DQN (another net_arch, dueling setting or "
                     "observation space); load it with the hyperparameters it was saved with"
                 )
-            net.load_state_dict(saved)
+            net.load_state_dict(saved)  # copies into the existing tensors: the numpy views stay valid
         state = self.optimizer.state_dict()
         params = state["param_groups"][0]["params"]
-        state["state"] = {
-            i: {key: torch.as_tensor(arrays[f"adam.{i}.{key}"]) for key in ("step", "exp_avg", "exp_avg_sq")}
-            for i in params
-            if f"adam.{i}.exp_avg" in arrays
-        }
+        try:
+            state["state"] = {
+                i: {k: torch.as_tensor(arrays[f"adam.{i}.{k}"]) for k in ("step", "exp_avg", "exp_avg_sq")}
+                for i in params
+                if f"adam.{i}.exp_avg" in arrays
+            }
+        except KeyError as exc:
+            raise AgentError(f"the checkpoint's optimizer state is incomplete (no {exc})") from None
         self.optimizer.load_state_dict(state)
+        if "sampler" in arrays:
+            _set_pcg_state(self._sampler, arrays["sampler"])
         if "buffer.obs" in arrays:
-            b = self.buffer
-            n = min(len(arrays["buffer.obs"]), b.capacity)
-            b.obs[:n], b.next_obs[:n] = arrays["buffer.obs"][:n], arrays["buffer.next_obs"][:n]
-            b.actions[:n], b.rewards[:n] = arrays["buffer.actions"][:n], arrays["buffer.rewards"][:n]
-            b.discounts[:n] = arrays["buffer.discounts"][:n]
-            b.size, b._next = n, n % b.capacity
+            saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
+            if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:
+                raise AgentError("the checkpoint's replay buffer holds observations of another shape")
+            self.buffer.restore(saved_buffer)
+
+
+def _fast_adam() -> dict[str, Any]:
+    """Adam's fused CPU kernel where this torch has one (one call per step instead of one per tensor)."""
+    try:
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return {"foreach": True}
+    return {"fused": True}

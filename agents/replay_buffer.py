@@ -3,8 +3,13 @@
 Each stored transition is ``(obs, action, reward, next_obs, discount)`` where ``reward`` is the
 discounted sum of up to ``n`` rewards and ``discount`` is what multiplies the bootstrap value
 ``max_a Q(next_obs, a)``: ``gamma ** k`` after ``k`` steps, or 0 when the episode terminated inside
-them. A time limit (truncation) is not the task ending, so it keeps its bootstrap. Observations
-keep their dtype: uint8 pixels stay uint8 (a quarter of float32's memory).
+them. A time limit (truncation) is not the task ending, so it keeps its bootstrap from the
+observation the episode was cut at. Observations keep their dtype: uint8 pixels stay uint8 (a
+quarter of float32's memory).
+
+:class:`PrioritizedReplayBuffer` samples in proportion to ``priority ** alpha`` (Schaul et al., 2016,
+the proportional variant) through a sum-tree, so sampling and updating cost ``O(batch * log capacity)``
+in a handful of vectorised numpy operations.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from collections import deque
 
 import numpy as np
 
+FIELDS = ("obs", "next_obs", "actions", "rewards", "discounts")
+
 
 class ReplayBuffer:
     """Uniform replay of the last ``capacity`` transitions."""
 
     def __init__(
         self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: np.dtype, n_step: int, gamma: float
-    ):
+    ) -> None:
         if capacity < 1 or n_step < 1:
             raise ValueError(f"capacity and n_step must be >= 1; got {capacity} and {n_step}")
         self.capacity, self.n_step, self.gamma = int(capacity), int(n_step), float(gamma)
@@ -35,16 +42,22 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def _store(
-        self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, discount: float
-    ) -> None:
+    def _store(self, obs, action: int, reward: float, next_obs, discount: float) -> None:
         i = self._next
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.discounts[i] = next_obs, discount
-        self._next = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        self.obs[i] = obs  # a copy into the ring: the caller's array may be reused
+        self.actions[i] = action
+        self.rewards[i] = reward
+        self.next_obs[i] = next_obs
+        self.discounts[i] = discount
+        self._stored(i)
+        self._next = i + 1 if i + 1 < self.capacity else 0
+        if self.size < self.capacity:
+            self.size += 1
 
-    def _emit_oldest(self, next_obs: np.ndarray, terminated: bool) -> None:
+    def _stored(self, index: int) -> None:
+        """A transition went into slot ``index`` (the prioritized buffer gives it a priority)."""
+
+    def _emit_oldest(self, next_obs, terminated: bool) -> None:
         """Store the oldest pending step with the n-step return of the steps after it."""
         total, scale = 0.0, 1.0
         for _, _, r in self._pending:
@@ -55,16 +68,25 @@ class ReplayBuffer:
 
     def add(self, obs, action: int, reward: float, next_obs, terminated: bool, truncated: bool) -> None:
         """Add one environment step; at the episode's end every pending step is stored."""
+        if self.n_step == 1:  # the common case, without the queue
+            self._store(obs, action, reward, next_obs, 0.0 if terminated else self.gamma)
+            return
         self._pending.append((np.array(obs), int(action), float(reward)))
-        next_obs = np.asarray(next_obs)
         if terminated or truncated:
             while self._pending:
                 self._emit_oldest(next_obs, terminated)
         elif len(self._pending) == self.n_step:
             self._emit_oldest(next_obs, False)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        index = rng.integers(0, self.size, size=batch_size)
+    def start_episode(self) -> None:
+        """Forget the steps of an episode abandoned before it ended, so they never join the next one's."""
+        self._pending.clear()
+
+    def sample_indices(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, self.size, size=shape)
+
+    def gather(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(obs, actions, rewards, next_obs, discounts)`` at ``index`` (any shape)."""
         return (
             self.obs[index],
             self.actions[index],
@@ -72,3 +94,127 @@ class ReplayBuffer:
             self.next_obs[index],
             self.discounts[index],
         )
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        return self.gather(self.sample_indices(batch_size, rng))
+
+    # ----- checkpoints -----
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The stored transitions (oldest first) as arrays, for a checkpoint."""
+        order = self._order()
+        return {name: getattr(self, name)[order] for name in FIELDS}
+
+    def _order(self) -> np.ndarray:
+        if self.size < self.capacity:
+            return np.arange(self.size)
+        return (np.arange(self.capacity) + self._next) % self.capacity
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Put back :meth:`state_arrays` (the newest ``capacity`` transitions when it held more)."""
+        n = len(arrays["obs"])
+        keep = min(n, self.capacity)
+        for name in FIELDS:
+            getattr(self, name)[:keep] = arrays[name][n - keep :]
+        self.size, self._next = keep, keep % self.capacity
+        self._pending.clear()
+
+
+class SumTree:
+    """Sums over a binary tree of ``capacity`` leaf priorities (leaves padded to a power of two)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.leaves = 1 << max(0, (capacity - 1).bit_length())
+        self.tree = np.zeros(2 * self.leaves, dtype=np.float64)  # node i has children 2i, 2i+1; root 1
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def set(self, index: np.ndarray, value: np.ndarray) -> None:
+        nodes = np.asarray(index, dtype=np.int64) + self.leaves
+        self.tree[nodes] = value
+        nodes = np.unique(nodes >> 1)
+        while nodes[0] >= 1:
+            self.tree[nodes] = self.tree[2 * nodes] + self.tree[2 * nodes + 1]
+            if nodes[0] == 1:
+                break
+            nodes = np.unique(nodes >> 1)
+
+    def get(self, index: np.ndarray) -> np.ndarray:
+        return self.tree[np.asarray(index, dtype=np.int64) + self.leaves]
+
+    def find(self, mass: np.ndarray) -> np.ndarray:
+        """The leaf where each cumulative ``mass`` (in ``[0, total)``) falls."""
+        nodes = np.ones(len(mass), dtype=np.int64)
+        mass = np.array(mass, dtype=np.float64)
+        while nodes[0] < self.leaves:
+            left = 2 * nodes
+            left_sum = self.tree[left]
+            go_right = mass >= left_sum
+            mass -= np.where(go_right, left_sum, 0.0)
+            nodes = left + go_right
+        return nodes - self.leaves
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """Proportional prioritized replay: ``P(i) ∝ p_i ** alpha``, importance weights ``(N P(i)) ** -beta``
+    normalised by their maximum. New transitions get the largest priority seen so far."""
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        n_step: int,
+        gamma: float,
+        alpha: float = 0.6,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__(capacity, obs_shape, obs_dtype, n_step, gamma)
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.tree = SumTree(self.capacity)
+        self.max_priority = 1.0
+
+    def _stored(self, index: int) -> None:
+        tree = self.tree.tree
+        node = index + self.tree.leaves
+        tree[node] = self.max_priority**self.alpha
+        node >>= 1
+        while node:  # scalar walk to the root: far cheaper than the vectorised set for one leaf
+            tree[node] = tree[2 * node] + tree[2 * node + 1]
+            node >>= 1
+
+    def sample_indices(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Stratified: one draw in each of ``batch_size`` equal slices of the total priority."""
+        n = int(np.prod(shape))
+        total = self.tree.total
+        mass = (np.arange(n) + rng.random(n)) * (total / n)
+        index = np.minimum(self.tree.find(np.minimum(mass, np.nextafter(total, 0))), self.size - 1)
+        return index.reshape(shape)
+
+    def weights(self, index: np.ndarray, beta: float) -> np.ndarray:
+        """Importance-sampling weights ``(N P(i)) ** -beta / max``, as float32."""
+        probability = self.tree.get(index) / self.tree.total
+        weights = (self.size * probability) ** -beta
+        return (weights / weights.max()).astype(np.float32)
+
+    def update_priorities(self, index: np.ndarray, td_errors: np.ndarray) -> None:
+        priority = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.eps
+        self.max_priority = max(self.max_priority, float(priority.max()))
+        self.tree.set(index, priority**self.alpha)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super().state_arrays()
+        arrays["priorities"] = self.tree.get(self._order())
+        arrays["max_priority"] = np.array(self.max_priority)
+        return arrays
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        super().restore(arrays)
+        self.tree = SumTree(self.capacity)
+        if "priorities" in arrays:
+            self.tree.set(np.arange(self.size), arrays["priorities"][len(arrays["priorities"]) - self.size :])
+            self.max_priority = float(arrays["max_priority"])
+        elif self.size:
+            self.tree.set(np.arange(self.size), np.full(self.size, self.max_priority**self.alpha))

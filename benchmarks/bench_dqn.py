@@ -2,6 +2,7 @@
 
     python benchmarks/bench_dqn.py               # 3 seeds each, 50k steps
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
+    python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
 
 Every 1,000 environment steps (ours: at the first episode end after each multiple of 1,000) a
 10-episode deterministic evaluation runs on a separate env; the figures are the env steps and the
@@ -35,6 +36,7 @@ ZOO = {
 }
 STEPS = 50_000
 TARGET = 475.0
+QUICK = False  # --quick: stop a run at its first evaluation >= TARGET
 
 
 def evaluate(predict, seed: int) -> float:
@@ -80,9 +82,13 @@ def run_ours(seed: int) -> Clock:
         if event["timestep"] >= next_eval:
             clock.check(event["timestep"], lambda o: agent.predict(o)[0], seed)
             next_eval = (event["timestep"] // 1000 + 1) * 1000
+            if QUICK and clock.reached:
+                return False
+        return None
 
     agent.learn(STEPS, callback=on_episode)
-    clock.check(STEPS, lambda o: agent.predict(o)[0], seed)
+    if not (QUICK and clock.reached):
+        clock.check(STEPS, lambda o: agent.predict(o)[0], seed)
     return clock
 
 
@@ -97,7 +103,7 @@ def run_sb3(seed: int) -> Clock:
         def _on_step(self) -> bool:
             if self.num_timesteps % 1000 == 0:
                 clock.check(self.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
-            return True
+            return not (QUICK and clock.reached)
 
     model.learn(STEPS, callback=Every1000())
     return clock
@@ -108,7 +114,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one seed; stop each run once it reaches 475")
     args = parser.parse_args()
+    global QUICK
+    QUICK = args.quick
+    if args.quick:
+        args.seeds = 1
     torch.set_num_threads(1)
     table = {}
     for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):

@@ -188,3 +188,101 @@ def test_lab_train_turns_a_non_finite_loss_into_one_line_and_keeps_the_checkpoin
     assert checkpoints and load_agent(
         checkpoints[-1], env=NaNReward(gym.make("lab/Maze-v0", obs_type="onehot"))
     )
+
+
+def test_an_abandoned_episode_never_joins_the_next_ones_n_step_return():
+    buffer = ReplayBuffer(10, (), np.int64, n_step=3, gamma=0.5)
+    buffer.add(0, 0, 1.0, 1, False, False)
+    buffer.add(1, 1, 1.0, 2, False, False)  # cut here by total_timesteps: never stored
+    buffer.start_episode()
+    buffer.add(10, 2, 4.0, 11, True, False)
+    assert len(buffer) == 1
+    assert (buffer.obs[0], buffer.rewards[0], buffer.next_obs[0], buffer.discounts[0]) == (10, 4.0, 11, 0.0)
+
+
+def test_buffer_state_round_trips_after_wrapping_oldest_first():
+    buffer = ReplayBuffer(3, (), np.int64, n_step=1, gamma=0.9)
+    for t in range(5):
+        buffer.add(t, t, float(t), t + 1, False, False)
+    saved = buffer.state_arrays()
+    np.testing.assert_array_equal(saved["obs"], [2, 3, 4])
+    smaller = ReplayBuffer(2, (), np.int64, n_step=1, gamma=0.9)
+    smaller.restore(saved)  # keeps the newest
+    np.testing.assert_array_equal(smaller.obs, [3, 4])
+    smaller.add(9, 9, 9.0, 10, False, False)  # and carries on overwriting the oldest
+    np.testing.assert_array_equal(smaller.obs, [9, 4])
+
+
+def test_prioritized_replay_samples_in_proportion_and_weights_exactly():
+    from agents.replay_buffer import PrioritizedReplayBuffer
+
+    buffer = PrioritizedReplayBuffer(5, (), np.int64, n_step=1, gamma=0.9, alpha=1.0, eps=0.0)
+    for t in range(4):
+        buffer.add(t, t, 0.0, t + 1, False, False)
+    buffer.update_priorities(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert buffer.tree.total == pytest.approx(10.0)
+    index = buffer.sample_indices(20_000, np.random.default_rng(0))
+    np.testing.assert_allclose(np.bincount(index, minlength=4) / 20_000, [0.1, 0.2, 0.3, 0.4], atol=1e-3)
+    weights = buffer.weights(np.arange(4), beta=1.0)
+    np.testing.assert_allclose(
+        weights, (1 / (4 * np.array([0.1, 0.2, 0.3, 0.4]))) / (1 / (4 * 0.1)), rtol=1e-6
+    )
+    buffer.add(4, 4, 0.0, 5, False, False)  # new transitions get the largest priority seen
+    assert buffer.tree.get(np.array([4]))[0] == pytest.approx(4.0)
+
+
+def test_the_hand_written_backward_pass_matches_autograd():
+    from agents.dqn import MLPTrainer
+
+    agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, **{**FAST, "policy_kwargs": {"net_arch": [16, 8]}})
+    generator = torch.Generator().manual_seed(0)
+    obs = torch.randn(32, 4, generator=generator)
+    actions = torch.randint(0, 2, (32,), generator=generator)
+    target = 3 * torch.randn(32, generator=generator)  # errors on both sides of the Huber kink
+    weights = torch.rand(32, generator=generator)
+    for huber in (True, False):
+        for w in (None, weights):
+            agent.q_net.zero_grad(set_to_none=True)
+            error = agent.q_net(obs).gather(1, actions[:, None]).squeeze(1) - target
+            MLPTrainer.loss(error, huber, w).backward()
+            expected = [p.grad.clone() for p in agent.q_net.parameters()]
+            got_error = agent._trainer.backward(obs, actions, target, huber, w)
+            torch.testing.assert_close(got_error, error.detach())
+            for p, g in zip(agent.q_net.parameters(), expected, strict=True):
+                torch.testing.assert_close(p.grad, g)
+    observations = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    assert [agent._greedy(o) for o in observations] == agent.q_values(observations).argmax(1).tolist()
+
+
+def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_path):
+    hp = {"learning_starts": 100, "save_replay_buffer": True, "target_update_interval": 50}
+    straight = make_dqn(**hp)
+    straight.learn(400)
+    path = straight.save(tmp_path / "half")
+    straight.learn(800, reset_num_timesteps=False)
+    resumed = load_agent(path)
+    resumed.learn(800, reset_num_timesteps=False)
+    for a, b in zip(straight.q_net.state_dict().values(), resumed.q_net.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(straight.target_net.parameters(), resumed.target_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("options", [{"prioritized": True}, {"double_q": True, "dueling": True, "n_step": 3}])
+def test_the_variants_train_and_round_trip(tmp_path, options):
+    agent = make_dqn(learning_starts=100, save_replay_buffer=True, **options)
+    agent.learn(500)
+    loaded = load_agent(agent.save(tmp_path / "variant"))
+    observations = np.eye(agent.env.observation_space.shape[0], dtype=np.float32)
+    np.testing.assert_array_equal(loaded.q_values(observations), agent.q_values(observations))
+    assert len(loaded.buffer) == len(agent.buffer)
+
+
+def test_sb3_hyperparameter_forms():
+    agent = make_dqn(learning_rate="lin_1e-3", gradient_steps=-1, policy_kwargs={"net_arch": (32, 32)})
+    agent.learn(1100)
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * (1 - 1100 / 1100), abs=1e-5)
+    with pytest.raises(AgentError, match="double_q must be true or false"):
+        make_dqn(double_q="yes")
+    with pytest.raises(AgentError, match="gradient_steps"):
+        make_dqn(gradient_steps=-2)
