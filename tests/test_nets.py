@@ -1,231 +1,311 @@
-"""The supervised core: network shapes and properties, and fit() on real data shipped with scikit-learn."""
+"""The supervised core's networks: shapes, options, initialisation statistics, the causal property of
+the Transformer, recurrent state, and encoders on the lab's own observation spaces."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from gymnasium import spaces
 from torch import nn
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.nets import (
+    CNN,
     MLP,
     CausalTransformer,
     GridCNN,
     NatureCNN,
     RecurrentNet,
-    accuracy,
     encoder_for_space,
-    fit,
+    initialize,
 )
-from lab.nets.fit import predict
-from lab.nets.layers import initialize
+from lab.nets.encoders import DiscreteEncoder, ImageEncoder, VectorEncoder
 
 
 @pytest.fixture(autouse=True)
-def two_threads():
+def one_thread():
+    """One thread: small nets gain little from two, and lose a lot when the machine is busy."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
     yield
     torch.set_num_threads(previous)
 
 
-def digits_split():
-    data = load_digits()
-    X = (data.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
-    return train_test_split(X, data.target, test_size=0.25, random_state=0, stratify=data.target)
+def test_importing_the_cli_does_not_import_the_supervised_core():
+    code = "import sys, lab, lab.cli; print('lab.nets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
-def digits_cnn() -> nn.Module:
-    return nn.Sequential(GridCNN(1, 8, 8, out_features=64, channels=(32, 64)), nn.Linear(64, 10))
+# ----- MLP -----
 
 
-def test_cnn_classifies_held_out_digits_above_97_percent():
-    X_train, X_test, y_train, y_test = digits_split()
-    model = digits_cnn()
-    history = fit(model, X_train, y_train, epochs=15, batch_size=64, lr=2e-3, schedule="cosine", seed=0)
-    assert accuracy(model, X_test, y_test) >= 0.97
-    assert history.train_loss[-1] < history.train_loss[0]
-    assert len(history.val_accuracy) == 15 and history.samples_per_second > 0
+@pytest.mark.parametrize("norm", [None, "batch", "layer"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "silu", "elu", "leaky_relu"])
+def test_mlp_shapes_and_options(norm, activation):
+    net = MLP(5, 3, hidden=(16, 8), activation=activation, norm=norm, dropout=0.1, init="orthogonal")
+    assert net(torch.randn(4, 5)).shape == (4, 3)
+    assert (net.in_features, net.out_features) == (5, 3)
+    kinds = [type(m).__name__ for m in net.body]
+    assert kinds.count("Linear") == 2 and kinds.count("Dropout") == 2
+    if norm is not None:
+        assert kinds.count({"batch": "BatchNorm1d", "layer": "LayerNorm"}[norm]) == 2
 
 
-def test_mlp_fits_a_noisy_regression_to_the_noise_floor():
-    rng = np.random.default_rng(0)
-    sigma = 0.1
-
-    def sample(n):
-        x = rng.uniform(-1.5, 1.5, size=(n, 1)).astype(np.float32)
-        return x, (np.sin(3 * x) + 0.5 * x**2 + rng.normal(0, sigma, size=x.shape)).astype(np.float32)
-
-    X, y = sample(4000)
-    X_test, y_test = sample(4000)
-    torch.manual_seed(0)
-    model = MLP(1, 1, hidden=(64, 64), activation="relu", init="he")
-    fit(
-        model,
-        X,
-        y,
-        loss="mse",
-        epochs=100,
-        batch_size=64,
-        lr=1e-2,
-        weight_decay=0.0,
-        schedule="cosine",
-        seed=0,
-    )
-    mse = float(((predict(model, X_test) - torch.as_tensor(y_test)) ** 2).mean())
-    assert mse < 1.1 * sigma**2  # the noise's own variance is sigma**2: nothing left to learn
-
-
-def test_early_stopping_restores_the_best_weights():
-    X_train, _, y_train, _ = digits_split()
-    model = nn.Sequential(nn.Flatten(), MLP(64, 10, hidden=(256,)))
-    X_val, y_val = X_train[:100], y_train[:100]
-    history = fit(
-        model, X_train[100:400], y_train[100:400], validation=(X_val, y_val), epochs=200, lr=1e-2,
-        weight_decay=0.0, early_stopping_patience=3, seed=0,
-    )  # fmt: skip
-    assert history.stopped_early
-    best = min(history.val_loss)
-    assert history.val_loss[history.best_epoch] == best
-    restored = float(nn.functional.cross_entropy(predict(model, X_val), torch.as_tensor(y_val)))
-    assert restored == pytest.approx(best, rel=1e-6)
-
-
-def test_same_seed_same_weights():
-    X_train, _, y_train, _ = digits_split()
-    models = []
-    for _ in range(2):
-        torch.manual_seed(123)
-        model = nn.Sequential(nn.Flatten(), MLP(64, 10, hidden=(32,), dropout=0.1))
-        fit(model, X_train[:300], y_train[:300], epochs=2, seed=7)
-        models.append(model)
-    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
-        assert torch.equal(a, b)
-
-
-@pytest.mark.parametrize("optimizer", ["adamw", "adam", "sgd", "rmsprop"])
-@pytest.mark.parametrize("schedule", [None, "cosine", "step", "warmup_cosine"])
-def test_every_optimizer_and_schedule_learns(optimizer, schedule):
-    X_train, _, y_train, _ = digits_split()
-    model = nn.Sequential(nn.Flatten(), MLP(64, 10, hidden=(32,)))
-    lr = 0.05 if optimizer == "sgd" else 3e-3
-    history = fit(
-        model, X_train[:600], y_train[:600], epochs=4, lr=lr, optimizer=optimizer, schedule=schedule,
-        nesterov=optimizer == "sgd", warmup_steps=5, seed=0,
-    )  # fmt: skip
-    assert history.train_loss[-1] < history.train_loss[0]
-
-
-def test_gradient_clipping_bounds_the_update():
-    model = nn.Linear(4, 1, bias=False)
-    nn.init.zeros_(model.weight)
-    X = torch.full((8, 4), 100.0)
-    y = torch.full((8, 1), -100.0)
-    fit(model, X, y, loss="mse", epochs=1, batch_size=8, optimizer="sgd", lr=1.0, momentum=0.0,
-        weight_decay=0.0, grad_clip=0.5, val_fraction=0.0)  # fmt: skip
-    assert float(model.weight.detach().norm()) == pytest.approx(
-        0.5, rel=1e-5
-    )  # one step of a gradient clipped to 0.5
-
-
-def test_nan_loss_stops_with_a_clear_error_and_keeps_the_weights():
-    model = nn.Linear(2, 1)
-    before = [p.detach().clone() for p in model.parameters()]
-    X = torch.tensor([[1.0, float("nan")], [1.0, 2.0]])
-    with pytest.raises(FloatingPointError, match="the loss became nan at epoch 0, step 0"):
-        fit(model, X, torch.zeros(2, 1), loss="mse", batch_size=2, val_fraction=0.0)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+def test_mlp_without_hidden_layers_is_linear_and_out_init_scale_shrinks_the_head():
+    linear = MLP(4, 2, hidden=())
+    x, zero = torch.randn(6, 4), torch.zeros(1, 4)
+    assert torch.allclose(linear(2 * x) - linear(zero), 2 * (linear(x) - linear(zero)))
+    torch.manual_seed(1)
+    plain = MLP(8, 4, init="orthogonal")
+    torch.manual_seed(1)
+    small = MLP(8, 4, init="orthogonal", out_init_scale=0.01)
+    assert torch.allclose(small.head.weight, 0.01 * plain.head.weight)
+    assert torch.equal(small.body[0].weight, plain.body[0].weight)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("make", "message"),
     [
-        ({"optimizer": "adamm"}, "unknown optimizer 'adamm'; did you mean 'adam'?"),
-        ({"schedule": "cosin"}, "unknown schedule 'cosin'; did you mean 'cosine'?"),
-        ({"loss": "mae"}, "unknown loss 'mae'"),
+        (lambda: MLP(2, 2, activation="rleu"), "unknown activation 'rleu'; did you mean 'relu'"),
+        (lambda: MLP(2, 2, norm="batchnorm"), "unknown normalisation 'batchnorm'; did you mean 'batch'"),
+        (lambda: MLP(2, 2, init="orthogonl"), "unknown initialisation 'orthogonl'; did you mean 'orth"),
+        (lambda: MLP(2, 2, dropout=1.0), r"dropout must be a probability in \[0, 1\)"),
+        (lambda: MLP(0, 2), "MLP in_features must be a whole number >= 1; got 0"),
+        (lambda: MLP(2, 2, hidden=(8, 2.5)), "an MLP hidden size must be a whole number >= 1; got 2.5"),
+        (lambda: GridCNN(1, 8, 8, head="avg"), "unknown CNN head 'avg'"),
+        (lambda: NatureCNN(3, 16, 16), "at least 36x36; got 16x16"),
+        (lambda: RecurrentNet(3, kind="lstn"), "unknown recurrent kind 'lstn'; did you mean 'lstm'"),
+        (lambda: CausalTransformer(10, width=30, heads=4), r"width \(30\) must be divisible"),
     ],
 )
-def test_bad_names_are_clear_errors(kwargs, message):
+def test_bad_network_options_are_clear_errors(make, message):
     with pytest.raises(ValueError, match=message):
-        fit(nn.Linear(2, 2), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), epochs=1, **kwargs)
+        make()
 
 
-def test_bad_data_is_a_clear_error():
-    with pytest.raises(ValueError, match="X has 4 samples but y has 3"):
-        fit(nn.Linear(2, 2), torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="no training data"):
-        fit(nn.Linear(2, 2), torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
-    with pytest.raises(ValueError, match="unknown activation 'rleu'; did you mean 'relu'"):
-        MLP(2, 2, activation="rleu")
+# ----- initialisation -----
 
 
-def test_initialisations_have_their_statistics():
-    torch.manual_seed(0)
-    orthogonal = initialize(nn.Linear(256, 256), "orthogonal", "tanh")
-    w = orthogonal.weight.detach()
+def test_orthogonal_initialisation_gives_orthogonal_rows_scaled_by_the_gain():
+    w = initialize(nn.Linear(256, 256), "orthogonal", "linear").weight.detach()
     assert torch.allclose(w @ w.T, torch.eye(256), atol=1e-4)
-    he = initialize(nn.Linear(1024, 512), "he")
-    assert float(he.weight.detach().var()) == pytest.approx(2 / 1024, rel=0.05)
+    w = initialize(nn.Linear(128, 64), "orthogonal", "relu").weight.detach()  # gain sqrt(2)
+    assert torch.allclose(w @ w.T, 2 * torch.eye(64), atol=1e-4)
+    w = initialize(nn.Linear(64, 64), "orthogonal", gain_value=0.01).weight.detach()
+    assert torch.allclose(w @ w.T, 1e-4 * torch.eye(64), atol=1e-8)
+
+
+def test_he_and_xavier_initialisation_have_their_variances_and_zero_biases():
+    he = initialize(nn.Linear(1024, 512), "he", "relu")
+    assert float(he.weight.detach().var()) == pytest.approx(2 / 1024, rel=0.03)
+    conv = initialize(nn.Conv2d(32, 64, 3), "he", "relu")  # fan_in = 32 * 3 * 3
+    assert float(conv.weight.detach().var()) == pytest.approx(2 / (32 * 9), rel=0.03)
     xavier = initialize(nn.Linear(600, 400), "xavier", "tanh")
-    limit = (5 / 3) * np.sqrt(6 / (600 + 400))
-    assert float(xavier.weight.detach().abs().max()) <= limit + 1e-6
-    assert float(he.bias.detach().abs().max()) == 0.0
+    gain = 5 / 3
+    assert float(xavier.weight.detach().var()) == pytest.approx(gain**2 * 2 / (600 + 400), rel=0.03)
+    assert float(xavier.weight.detach().abs().max()) <= gain * np.sqrt(6 / (600 + 400)) + 1e-6
+    for layer in (he, conv, xavier):
+        assert float(layer.bias.detach().abs().max()) == 0.0
 
 
-@pytest.mark.parametrize(
-    ("obs_type", "module"),
-    [("index", "DiscreteEncoder"), ("coords", "VectorEncoder"), ("onehot", "VectorEncoder"),
-     ("symbolic", "ImageEncoder"), ("pixels", "ImageEncoder")],
-)  # fmt: skip
-def test_encoder_for_the_lab_observation_spaces(obs_type, module):
-    env = gym.make("lab/KeyDoor-v0", obs_type=obs_type)
-    observations = [env.reset(seed=0)[0]] + [env.step(a)[0] for a in (2, 2, 1)]
-    encoder = encoder_for_space(env.observation_space, features=32)
-    assert type(encoder).__name__ == module
-    out = encoder(torch.as_tensor(np.stack(observations)))
-    assert out.shape == (4, 32) and torch.isfinite(out).all()
+def test_default_initialisation_leaves_pytorch_weights_and_the_mlp_head_gets_gain_one():
+    layer = nn.Linear(8, 8)
+    before = layer.weight.detach().clone()
+    assert torch.equal(initialize(layer, "default").weight, before)
+    net = MLP(1000, 500, hidden=(1000,), init="he")
+    assert float(net.body[0].weight.detach().var()) == pytest.approx(2 / 1000, rel=0.03)
+    # The outputs are not passed through a ReLU: gain 1.
+    assert float(net.head.weight.detach().var()) == pytest.approx(1 / 1000, rel=0.03)
 
 
-def test_pixel_encoders_pick_the_cnn_for_the_frame_size():
-    small = gym.spaces.Box(0, 255, (56, 88, 3), np.uint8)
-    assert isinstance(encoder_for_space(small).cnn, NatureCNN)
-    tiny = gym.spaces.Box(0, 255, (21, 21, 3), np.uint8)
-    assert isinstance(encoder_for_space(tiny).cnn, GridCNN)
-    with pytest.raises(ValueError, match="no encoder for the observation space"):
-        encoder_for_space(gym.spaces.MultiBinary(3))
+def test_he_initialisation_keeps_the_signal_through_a_deep_relu_mlp():
+    net = MLP(256, 256, hidden=(256,) * 10, init="he")
+    x = torch.randn(2048, 256)
+    with torch.no_grad():
+        h = net.body(x)
+    assert float(h.pow(2).mean()) == pytest.approx(float(x.pow(2).mean()), rel=0.35)
 
 
-def test_nature_cnn_on_84x84_frames():
-    net = NatureCNN(4, 84, 84, out_features=512)
-    assert net(torch.zeros(2, 4, 84, 84)).shape == (2, 512)
-    with pytest.raises(ValueError, match="at least 36x36"):
-        NatureCNN(3, 16, 16)
+# ----- CNNs -----
+
+
+@pytest.mark.parametrize("head", ["flatten", "global"])
+@pytest.mark.parametrize("norm", [None, "batch", "layer"])
+@pytest.mark.parametrize("size", [(5, 5), (7, 11), (21, 21)])
+def test_grid_cnn_keeps_the_grid_and_reports_its_features(size, norm, head):
+    h, w = size
+    net = CNN(8, h, w, out_features=32, channels=(16, 16), head=head, norm=norm, dropout=0.1, init="xavier")
+    assert net(torch.rand(3, 8, h, w)).shape == (3, 32) and net.out_features == 32
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.padding == (1, 1) and c.stride == (1, 1) for c in convs)
+    linear = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    assert linear.in_features == (16 * h * w if head == "flatten" else 16)
+
+
+def test_grid_cnn_pooling_and_the_wrong_input_shape():
+    net = GridCNN(3, 32, 32, out_features=16, channels=(8, 8, 8), pool=True)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 16)
+    assert next(m for m in net.modules() if isinstance(m, nn.Linear)).in_features == 8 * 8 * 8
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) = \(N, 3, 32, 32\) input; got \(2, 32, 32, 3\)"):
+        net(torch.rand(2, 32, 32, 3))
+
+
+@pytest.mark.parametrize(("size", "norm"), [((84, 84), None), ((36, 36), "batch"), ((56, 88), "layer")])
+def test_nature_cnn_on_frames(size, norm):
+    net = NatureCNN(4, *size, out_features=512, norm=norm, dropout=0.1)
+    assert net(torch.rand(2, 4, *size)).shape == (2, 512) and net.out_features == 512
+    strides = [m.stride for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert strides == [(4, 4), (2, 2), (1, 1)]
+
+
+# ----- recurrent -----
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_recurrent_nets_carry_their_state(kind):
-    net = RecurrentNet(3, hidden_size=16, out_features=5, kind=kind)
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_recurrent_nets_return_outputs_and_carry_their_state(kind, num_layers):
+    net = RecurrentNet(3, 16, out_features=5, kind=kind, num_layers=num_layers, dropout=0.1).eval()
     x = torch.randn(2, 6, 3)
-    whole, _ = net(x)
-    first, state = net(x[:, :4])
-    rest, _ = net(x[:, 4:], state)
-    assert whole.shape == (2, 6, 5)
+    whole, state = net(x)
+    assert whole.shape == (2, 6, 5) and net.out_features == 5
+    h = state[0] if kind == "lstm" else state
+    assert h.shape == (num_layers, 2, 16)
+    first, carried = net(x[:, :4])
+    rest, _ = net(x[:, 4:], carried)
     assert torch.allclose(torch.cat([first, rest], 1), whole, atol=1e-6)
+    from_zero, _ = net(x, net.initial_state(2))
+    assert torch.allclose(from_zero, whole, atol=1e-6)
 
 
-def test_transformer_is_causal():
-    torch.manual_seed(0)
-    model = CausalTransformer(vocab_size=11, context=8, width=32, layers=2, heads=4).eval()
-    tokens = torch.randint(0, 11, (1, 8))
-    changed = tokens.clone()
-    changed[0, 5:] = (changed[0, 5:] + 1) % 11
-    a, b = model(tokens), model(changed)
-    assert a.shape == (1, 8, 11)
-    assert torch.allclose(a[:, :5], b[:, :5], atol=1e-6)  # positions before 5 never see tokens 5..7
-    assert not torch.allclose(a[:, 5:], b[:, 5:])
-    with pytest.raises(ValueError, match="longer than the context"):
-        model(torch.zeros(1, 9, dtype=torch.long))
+def test_recurrent_net_without_readout_returns_the_hidden_states():
+    net = RecurrentNet(4, hidden_size=8, kind="gru")
+    outputs, h = net(torch.randn(3, 5, 4))
+    assert outputs.shape == (3, 5, 8) and net.out_features == 8
+    assert torch.allclose(outputs[:, -1], h[-1])
+
+
+# ----- causal transformer -----
+
+
+def test_transformer_logits_at_t_do_not_depend_on_later_tokens():
+    model = CausalTransformer(vocab_size=11, context=12, width=32, layers=2, heads=4).eval()
+    tokens = torch.randint(0, 11, (3, 12))
+    logits = model(tokens)
+    assert logits.shape == (3, 12, 11) and model.out_features == 11
+    for t in range(11):
+        changed = tokens.clone()
+        changed[:, t + 1 :] = (changed[:, t + 1 :] + 1 + torch.arange(11 - t)) % 11
+        other = model(changed)
+        assert torch.allclose(logits[:, : t + 1], other[:, : t + 1], atol=1e-5), t
+        assert not torch.allclose(logits[:, t + 1 :], other[:, t + 1 :], atol=1e-5), t
+
+
+def test_transformer_gradient_of_position_t_reaches_no_later_embedding():
+    model = CausalTransformer(vocab_size=7, context=8, width=16, layers=1, heads=2, dropout=0.0)
+    tokens = torch.randint(0, 7, (1, 8))
+    embedded = (model.tokens(tokens) + model.positions(torch.arange(8))).detach().requires_grad_(True)
+    out = model.head(model.ln(model.blocks(embedded)))
+    out[0, 3].sum().backward()
+    per_position = embedded.grad[0].abs().sum(1)
+    assert bool((per_position[:4] > 0).all()) and float(per_position[4:].abs().sum()) == 0.0
+
+
+def test_transformer_rejects_sequences_beyond_its_context():
+    model = CausalTransformer(vocab_size=5, context=4, width=8, layers=1, heads=2)
+    with pytest.raises(ValueError, match="a sequence of 5 tokens is longer than the context of 4"):
+        model(torch.zeros(1, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"expects \(N, T\) integer tokens"):
+        model(torch.zeros(4, dtype=torch.long))
+
+
+# ----- encoders on the lab's observation spaces -----
+
+KEYDOOR_ENCODERS = [
+    ("index", DiscreteEncoder, None),
+    ("coords", VectorEncoder, None),
+    ("onehot", VectorEncoder, None),
+    ("symbolic", ImageEncoder, GridCNN),
+    ("pixels", ImageEncoder, NatureCNN),
+]
+
+
+@pytest.mark.parametrize(("obs_type", "encoder_type", "cnn_type"), KEYDOOR_ENCODERS)
+def test_encoder_for_keydoor_observations(obs_type, encoder_type, cnn_type):
+    env = gym.make("lab/KeyDoor-v0", obs_type=obs_type)
+    observations = [env.reset(seed=0)[0]]
+    for action in (2, 2, 1, 1, 0, 3):
+        observations.append(env.step(action)[0])
+    batch = torch.as_tensor(np.stack(observations))
+    encoder = encoder_for_space(env.observation_space, features=32)
+    assert isinstance(encoder, encoder_type)
+    if encoder_type is ImageEncoder:
+        assert isinstance(encoder.cnn, cnn_type)
+    out = encoder(batch)
+    assert out.shape == (7, 32) and encoder.out_features == 32
+    assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
+    out.sum().backward()  # trainable end to end
+    assert all(p.grad is not None for p in encoder.parameters() if p.requires_grad)
+
+
+def test_image_encoders_scale_each_channel_by_the_spaces_high():
+    pixels = encoder_for_space(spaces.Box(0, 255, (12, 12, 3), np.uint8))
+    assert torch.allclose(pixels.scale.flatten(), torch.full((3,), 1 / 255))
+    env = gym.make("lab/WindyGrid-v0", obs_type="symbolic")  # its wind plane runs to 2
+    space = env.observation_space
+    encoder = encoder_for_space(space)
+    obs = torch.as_tensor(env.reset(seed=0)[0])[None]
+    scaled = (obs.permute(0, 3, 1, 2).float() - encoder.low) * encoder.scale
+    assert float(scaled.min()) == 0.0 and float(scaled.max()) == 1.0
+    wind = 4  # envs.grid.observations.CHANNELS.index("wind")
+    assert float(space.high[..., wind].max()) == 2 and float(scaled[0, wind].max()) == 1.0
+    unbounded = encoder_for_space(spaces.Box(-np.inf, np.inf, (8, 8, 2), np.float32))
+    assert torch.equal(unbounded.scale.flatten(), torch.ones(2))  # nothing known to scale by
+
+
+def test_encoder_picks_the_cnn_for_the_frame_size_and_layout():
+    assert isinstance(encoder_for_space(spaces.Box(0, 255, (84, 84, 3), np.uint8)).cnn, NatureCNN)
+    assert isinstance(encoder_for_space(spaces.Box(0, 255, (35, 80, 3), np.uint8)).cnn, GridCNN)
+    small = encoder_for_space(spaces.Box(0, 1, (5, 5, 8), np.uint8), features=16)
+    assert isinstance(small.cnn, GridCNN)
+    assert small(torch.ones(2, 5, 5, 8, dtype=torch.uint8)).shape == (2, 16)
+    stacked = encoder_for_space(spaces.Box(0, 255, (4, 84, 84), np.uint8), features=16)  # frame stack
+    assert not stacked.channels_last
+    assert stacked(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 16)
+
+
+def test_discrete_encoder_respects_the_spaces_start():
+    encoder = encoder_for_space(spaces.Discrete(4, start=10), features=6)
+    out = encoder(torch.tensor([10, 13]))
+    assert torch.equal(out, encoder.embedding.weight[[0, 3]])
+    with pytest.raises(ValueError, match=r"must lie in \[10, 14\).*got values from 9 to 13"):
+        encoder(torch.tensor([9, 13]))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Dict({"a": spaces.Discrete(2)}),
+        spaces.Box(0, 1, (3, 4)),
+        spaces.Box(0, 1, (32, 32, 32)),
+        spaces.MultiDiscrete([3, 3]),
+    ],
+)
+def test_encoder_for_unsupported_spaces_names_the_space(space):
+    with pytest.raises(ValueError, match="no encoder for the observation space " + re.escape(str(space))):
+        encoder_for_space(space)
+
+
+def test_vector_encoder_scales_bounded_entries():
+    space = spaces.Box(np.array([0, -1, -np.inf], np.float32), np.array([10, 1, np.inf], np.float32))
+    encoder = encoder_for_space(space, features=8, hidden=(16,))
+    assert torch.allclose(encoder.scale, torch.tensor([0.1, 0.5, 1.0]))
+    assert torch.allclose(encoder.low, torch.tensor([0.0, -1.0, 0.0]))
+    assert encoder(torch.tensor([[10.0, 1.0, 3.0]])).shape == (1, 8)

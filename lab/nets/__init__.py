@@ -1,19 +1,20 @@
 """The supervised core: networks built from ``torch.nn`` and one ``fit()`` loop.
 
 Agents use these as function approximators (Q-networks, policies, values) and generative models as
-building blocks. Importing it imports torch; the ``lab`` command imports it only in commands that
-train networks.
+building blocks. Importing it imports torch, so the ``lab`` command imports it only inside the
+commands that train networks.
 """
 
-from lab.nets.cnn import GridCNN, NatureCNN
+from lab.nets.cnn import CNN, GridCNN, NatureCNN
 from lab.nets.encoders import encoder_for_space
-from lab.nets.fit import History, accuracy, fit, predict
-from lab.nets.layers import initialize
+from lab.nets.fit import History, accuracy, fit, lr_factor, make_optimizer, predict
+from lab.nets.layers import gain, initialize
 from lab.nets.mlp import MLP
 from lab.nets.recurrent import RecurrentNet
 from lab.nets.transformer import CausalTransformer
 
 __all__ = [
+    "CNN",
     "MLP",
     "CausalTransformer",
     "GridCNN",
@@ -23,6 +24,9 @@ __all__ = [
     "accuracy",
     "encoder_for_space",
     "fit",
+    "gain",
     "initialize",
+    "lr_factor",
+    "make_optimizer",
     "predict",
 ]

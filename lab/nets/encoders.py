@@ -1,77 +1,172 @@
-"""A sensible encoder for any gymnasium observation space: what an agent's network starts with."""
+"""A sensible encoder for a gymnasium observation space: the first layers of an agent's network.
+
+Every encoder takes a batch of raw observations as a tensor (as the env returns them, stacked),
+returns ``(N, out_features)`` float features, and does its own scaling, so agents never need to
+know whether they see state numbers, coordinates, symbolic planes or pixels.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 
+from lab.nets import layers
 from lab.nets.cnn import GridCNN, NatureCNN
 from lab.nets.mlp import MLP
 
+NATURE_MIN_SIZE = 36  # NatureCNN's strides need at least 36x36; smaller frames get GridCNN
+POOL_ABOVE = 24  # GridCNN pools frames larger than this, to keep its flattened head small
+
 
 class DiscreteEncoder(nn.Module):
-    """A state number -> a learned embedding (a one-hot times a matrix, without the one-hot)."""
+    """A state number -> a learned embedding: what a one-hot times a matrix computes, without the one-hot."""
 
-    def __init__(self, n: int, features: int) -> None:
+    def __init__(self, space: spaces.Discrete, features: int) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(n, features)
+        self.n, self.start = int(space.n), int(space.start)
+        self.embedding = nn.Embedding(self.n, features)
         self.out_features = features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(x.long().reshape(-1))
+        index = x.long().reshape(-1) - self.start
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= self.n):
+            low, high = int(index.min()) + self.start, int(index.max()) + self.start
+            raise ValueError(
+                f"observations must lie in [{self.start}, {self.start + self.n}) for this Discrete({self.n})"
+                f" encoder; got values from {low} to {high}"
+            )
+        return self.embedding(index)
+
+
+def _channel_range(space: spaces.Box, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(low, span)`` that maps the space's bounds onto [0, 1]; ``(0, 1)`` (no change)
+    for a channel whose bounds are infinite or empty."""
+    channels = space.shape[channel_axis]
+    low = np.moveaxis(np.broadcast_to(space.low, space.shape), channel_axis, -1).reshape(-1, channels)
+    high = np.moveaxis(np.broadcast_to(space.high, space.shape), channel_axis, -1).reshape(-1, channels)
+    low, high = low.astype(np.float64).min(0), high.astype(np.float64).max(0)
+    bounded = np.isfinite(low) & np.isfinite(high) & (high > low)
+    return np.where(bounded, low, 0.0), np.where(bounded, high - low, 1.0)
 
 
 class ImageEncoder(nn.Module):
-    """``(N, H, W, C)`` images of any dtype -> features: channels first, scaled to [0, 1] by the
-    space's per-channel high (255 for pixels; 1 or a small count for symbolic planes)."""
+    """``(N, H, W, C)`` (or channels-first ``(N, C, H, W)``) images -> features, through a CNN.
 
-    def __init__(self, space: spaces.Box, features: int) -> None:
+    Each channel is scaled by the space's own bounds, ``(x - low) / (high - low)``: 255 for pixels,
+    1 (or the strongest wind) for symbolic planes, so every input lands in [0, 1] and one learning
+    rate suits all observation types.
+    """
+
+    def __init__(
+        self,
+        space: spaces.Box,
+        features: int,
+        channels_last: bool = True,
+        activation: str = "relu",
+        norm: str | None = None,
+        init: str | None = None,
+    ) -> None:
         super().__init__()
-        height, width, channels = space.shape
-        high = (
-            np.asarray(np.broadcast_to(space.high, space.shape), dtype=np.float32)
-            .reshape(-1, channels)
-            .max(0)
-        )
-        self.register_buffer("scale", torch.as_tensor(1.0 / np.maximum(high, 1.0)).view(1, channels, 1, 1))
-        if min(height, width) >= 36:
-            self.cnn: nn.Module = NatureCNN(channels, height, width, out_features=features)
+        self.channels_last = channels_last
+        if channels_last:
+            height, width, channels = space.shape
         else:
-            self.cnn = GridCNN(channels, height, width, out_features=features, pool=max(height, width) > 24)
+            channels, height, width = space.shape
+        low, span = _channel_range(space, -1 if channels_last else 0)
+        shape = (1, channels, 1, 1)
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32).view(shape))
+        self.register_buffer("scale", torch.as_tensor(1.0 / span, dtype=torch.float32).view(shape))
+        options = {"activation": activation, "norm": norm, **({"init": init} if init else {})}
+        if min(height, width) >= NATURE_MIN_SIZE:
+            self.cnn: nn.Module = NatureCNN(channels, height, width, out_features=features, **options)
+        else:
+            pool = max(height, width) > POOL_ABOVE
+            self.cnn = GridCNN(channels, height, width, out_features=features, pool=pool, **options)
         self.out_features = features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cnn(x.permute(0, 3, 1, 2).float() * self.scale)
+        if x.dim() != 4:
+            raise ValueError(f"ImageEncoder expects a batch of images (4 dimensions); got {tuple(x.shape)}")
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.cnn((x.float() - self.low) * self.scale)
 
 
 class VectorEncoder(nn.Module):
-    def __init__(self, size: int, features: int, hidden: tuple[int, ...]) -> None:
+    """A feature vector -> an MLP with an activated output; bounded entries are first scaled to [0, 1]
+    (grid coordinates run to the map's size, which would otherwise dominate the key/door flags)."""
+
+    def __init__(
+        self,
+        space: spaces.Box | spaces.MultiBinary,
+        features: int,
+        hidden: Sequence[int],
+        activation: str = "relu",
+        norm: str | None = None,
+        init: str | None = None,
+    ) -> None:
         super().__init__()
-        self.mlp = MLP(size, features, hidden=hidden)
+        size = int(space.shape[0])
+        if isinstance(space, spaces.Box):
+            low, span = _channel_range(space, 0)
+        else:
+            low, span = np.zeros(size), np.ones(size)
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(1.0 / span, dtype=torch.float32))
+        init = init or "default"
+        self.mlp = MLP(size, features, hidden=hidden, activation=activation, norm=norm, init=init)
+        self.act = layers.activation(activation)
         self.out_features = features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.mlp(x.float().reshape(x.shape[0], -1)))
+        return self.act(self.mlp((x.float().reshape(x.shape[0], -1) - self.low) * self.scale))
 
 
-def is_image_space(space: spaces.Space) -> bool:
-    return isinstance(space, spaces.Box) and len(space.shape) == 3 and space.shape[-1] <= 16
+def image_layout(space: spaces.Space) -> str | None:
+    """``"channels_last"`` for ``(H, W, C)`` image Boxes, ``"channels_first"`` for ``(C, H, W)``
+    frame stacks, ``None`` otherwise; at most 16 channels, channels-last preferred when both fit."""
+    if not isinstance(space, spaces.Box) or len(space.shape) != 3:
+        return None
+    if space.shape[-1] <= 16:
+        return "channels_last"
+    if space.shape[0] <= 16:
+        return "channels_first"
+    return None
 
 
-def encoder_for_space(space: spaces.Space, features: int = 64, hidden: tuple[int, ...] = (64,)) -> nn.Module:
-    """Discrete -> embedding, a Box vector -> MLP, an ``(H, W, C)`` image Box -> CNN (with scaling).
+def encoder_for_space(
+    space: spaces.Space,
+    features: int = 64,
+    hidden: Sequence[int] = (64,),
+    activation: str = "relu",
+    norm: str | None = None,
+    init: str | None = None,
+) -> nn.Module:
+    """The encoder for observations of ``space``; the module has ``out_features``.
 
-    The module has ``out_features``; its input is a batch of raw observations as a tensor.
+    - ``Discrete`` -> a learned embedding of the state number.
+    - ``Box`` vector (or ``MultiBinary`` vector) -> an MLP with ``hidden`` layers.
+    - image ``Box`` ``(H, W, C)`` (or ``(C, H, W)``) -> per-channel scaling to [0, 1], then
+      :class:`~lab.nets.cnn.GridCNN` below 36x36 (grids, small pixel frames) and
+      :class:`~lab.nets.cnn.NatureCNN` from 36x36 up.
+
+    ``init=None`` keeps each network's own default (He for the grid CNN, orthogonal for NatureCNN,
+    PyTorch's for the MLP).
     """
+    layers.check_size("encoder features", features)
     if isinstance(space, spaces.Discrete):
-        return DiscreteEncoder(int(space.n), features)
-    if is_image_space(space):
-        return ImageEncoder(space, features)
-    if isinstance(space, spaces.Box) and len(space.shape) == 1:
-        return VectorEncoder(space.shape[0], features, hidden)
+        return DiscreteEncoder(space, features)
+    layout = image_layout(space)
+    if layout is not None:
+        return ImageEncoder(space, features, layout == "channels_last", activation, norm, init)  # type: ignore[arg-type]
+    if isinstance(space, (spaces.Box, spaces.MultiBinary)) and len(space.shape) == 1:
+        return VectorEncoder(space, features, hidden, activation, norm, init)
     raise ValueError(
-        f"no encoder for the observation space {space}: the lab's networks take Discrete spaces, "
-        "Box vectors and (H, W, C) image Boxes"
+        f"no encoder for the observation space {space}: the lab's encoders take Discrete spaces, "
+        "1-D Box or MultiBinary vectors, and (H, W, C) or (C, H, W) image Boxes of at most 16 channels "
+        "(flatten other Boxes, or pick the fields of a Dict, with a gymnasium observation wrapper)"
     )

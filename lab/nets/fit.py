@@ -1,207 +1,467 @@
-"""One supervised training loop: validation split, mini-batches, optimisers, schedules, gradient
-clipping, early stopping with the best weights restored, a progress bar, and the history."""
+"""The one supervised training loop of the lab, and its ``predict`` / ``accuracy`` helpers.
+
+``fit`` holds what every supervised use needs (a seeded validation split and shuffling, the usual
+optimisers and learning-rate schedules, gradient clipping, early stopping that returns the best
+weights, a live progress bar, a stop on a diverging loss) so that agents and generative models
+never grow their own copies.
+"""
 
 from __future__ import annotations
 
 import copy
-import difflib
 import math
+import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lab.nets.layers import check_size, unknown_choice
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
-SCHEDULES = (None, "cosine", "step", "warmup_cosine")
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "cross_entropy": F.cross_entropy,
-    "mse": F.mse_loss,
+SCHEDULES = (None, "constant", "cosine", "linear", "step", "linear_warmup_cosine")
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+def _cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Class indices (or class probabilities); ``(N, T, V)`` sequence logits are flattened over steps."""
+    if outputs.dim() == 3 and targets.dim() == 2:
+        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+    return F.cross_entropy(outputs, targets)
+
+
+def _matching(loss: Callable[..., torch.Tensor]) -> LossFn:
+    """``loss`` after checking shapes: PyTorch would silently broadcast ``(N, 1)`` against ``(N,)``
+    into an ``N x N`` loss, the classic wrong-answer bug of regression code."""
+
+    def matched(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if outputs.shape != targets.shape:
+            if outputs.numel() != targets.numel():
+                raise ValueError(
+                    f"the model's outputs have shape {tuple(outputs.shape)} but the targets have shape "
+                    f"{tuple(targets.shape)}"
+                )
+            targets = targets.reshape(outputs.shape)
+        return loss(outputs, targets)
+
+    return matched
+
+
+LOSSES: dict[str, LossFn] = {
+    "cross_entropy": _cross_entropy,
+    "binary_cross_entropy": _matching(F.binary_cross_entropy_with_logits),  # on logits
+    "mse": _matching(F.mse_loss),
+    "huber": _matching(F.smooth_l1_loss),
+    "l1": _matching(F.l1_loss),
 }
 
 
 @dataclass
 class History:
-    """Per-epoch figures of a :func:`fit` run."""
+    """What a :func:`fit` run did, epoch by epoch (lists have one entry per epoch run)."""
 
     train_loss: list[float] = field(default_factory=list)
+    """Mean training loss over the epoch's batches (dropout on, weights changing as it goes)."""
     val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
+    """Validation loss at the end of the epoch (evaluation mode); empty without validation data."""
+    val_metric: list[float] = field(default_factory=list)
+    """Validation accuracy for the classification losses; NaN for the others."""
     lr: list[float] = field(default_factory=list)
-    best_epoch: int = -1
+    """The learning rate of the epoch's last step."""
+    metric_name: str | None = None
+    best_epoch: int | None = None
+    """0-based epoch of the lowest validation loss (``None`` without validation data)."""
     stopped_early: bool = False
+    seconds: float = 0.0
     samples_per_second: float = 0.0
+    """Training samples per second of the optimisation steps (validation and bar excluded)."""
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def best_val_loss(self) -> float | None:
+        return None if self.best_epoch is None else self.val_loss[self.best_epoch]
 
 
-def _choose(kind: str, name: object, options: tuple) -> None:
-    if name not in options:
-        names = [str(o) for o in options]
-        close = difflib.get_close_matches(str(name), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown {kind} {name!r}{hint} (choose from {', '.join(names)})")
+# ----- choices by name -----
 
 
 def make_optimizer(
-    name: str, params, lr: float, weight_decay: float, momentum: float, nesterov: bool
+    name: str,
+    params: Any,
+    lr: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
 ) -> torch.optim.Optimizer:
-    _choose("optimizer", name, OPTIMIZERS)
+    """AdamW (decoupled weight decay: the usual default), Adam, SGD (heavy-ball or Nesterov) or RMSprop."""
+    if name not in OPTIMIZERS:
+        raise unknown_choice("optimizer", name, OPTIMIZERS)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
         return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def lr_factor(schedule: str | None, step: int, total: int, warmup: int) -> float:
-    """The multiplier of the base learning rate after ``step`` of ``total`` optimisation steps."""
-    if schedule is None:
+def lr_factor(schedule: str | None, step: int, total: int, warmup: int = 0) -> float:
+    """The multiplier of the base learning rate at optimisation step ``step`` (0-based) of ``total``.
+
+    ``cosine`` and ``linear`` decay towards 0 at the end of training; ``step`` multiplies by 0.1 at
+    one third and again at two thirds; ``linear_warmup_cosine`` rises linearly over ``warmup`` steps
+    (sparing Adam's first, badly estimated updates a full learning rate), then decays as a cosine.
+    """
+    if schedule not in SCHEDULES:
+        raise unknown_choice("schedule", schedule, SCHEDULES)
+    total = max(total, 1)
+    if schedule is None or schedule == "constant":
         return 1.0
     if schedule == "step":
-        return 0.1 ** (3 * step // max(total, 1))  # x0.1 at 1/3 and 2/3 of training
-    if schedule == "warmup_cosine" and step < warmup:
-        return (step + 1) / warmup
+        return 0.1 ** min(2, 3 * step // total)
+    if schedule == "linear_warmup_cosine":
+        if step < warmup:
+            return (step + 1) / warmup
+        step, total = step - warmup, total - warmup
     progress = min(1.0, step / max(total, 1))
+    if schedule == "linear":
+        return 1.0 - progress
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _as_tensor(a) -> torch.Tensor:
-    return a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+def _loss_function(loss: str | LossFn) -> LossFn:
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise unknown_choice("loss", loss, list(LOSSES))
+    return LOSSES[loss]
+
+
+# ----- data -----
+
+
+def _as_tensor(a: Any, what: str) -> torch.Tensor:
+    """A tensor of ``a``, float64 made float32 (the dtype of the networks' weights)."""
+    try:
+        tensor = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{what} cannot be made a tensor: {exc}") from None
+    if tensor.dtype == torch.float64:
+        tensor = tensor.float()
+    if tensor.dim() == 0:
+        raise ValueError(f"{what} must have a leading sample axis; got a scalar")
+    return tensor
+
+
+def _check_finite(tensor: torch.Tensor, what: str) -> None:
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = torch.nonzero(~torch.isfinite(tensor.reshape(len(tensor), -1)).all(1))[0, 0]
+        raise ValueError(f"{what} holds NaN or infinite values (the first at sample {int(bad)})")
+
+
+def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
+    """Class indices as int64 for cross-entropy; float targets for the regression losses."""
+    if loss == "cross_entropy" and not y.is_floating_point():
+        return y.long()
+    if loss in ("binary_cross_entropy", "mse", "huber", "l1") and not y.is_floating_point():
+        return y.float()
+    return y
+
+
+def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Index batches of ``order``; a lone last sample joins the batch before it, since BatchNorm
+    cannot normalise a batch of one."""
+    n = len(order)
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else n
+        yield order[start:end]
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
-def predict(model: nn.Module, X, batch_size: int = 1024) -> torch.Tensor:
-    """The model's outputs on ``X`` in evaluation mode, batch by batch."""
+def predict(model: nn.Module, X: Any, batch_size: int = 1024) -> torch.Tensor:
+    """The model's outputs on ``X``, batch by batch in evaluation mode (dropout off, BatchNorm's
+    running statistics), returned on the CPU; the model's mode is left as it was."""
+    X = _as_tensor(X, "X")
+    device = _model_device(model)
     was_training = model.training
     model.eval()
-    X = _as_tensor(X)
-    outputs = torch.cat([model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
-    model.train(was_training)
-    return outputs
+    try:
+        outputs = [model(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("predict needs at least one sample")
+    return torch.cat(outputs)
 
 
-def accuracy(model: nn.Module, X, y) -> float:
-    return float((predict(model, X).argmax(1) == _as_tensor(y)).float().mean())
+def _correct(outputs: torch.Tensor, y: torch.Tensor, binary: bool | None = None) -> torch.Tensor:
+    """Per-prediction correctness. Binary (``binary_cross_entropy``, or one output per sample): the
+    logit's sign against the 0/1 target. Otherwise the argmax class against the class index (or the
+    argmax of class probabilities)."""
+    if binary is None:
+        binary = (outputs.shape[-1] == 1 and outputs.dim() > y.dim()) or outputs.dim() == 1
+    if binary:
+        return (outputs > 0).reshape(y.shape) == (y > 0.5)
+    if y.is_floating_point() and y.shape == outputs.shape:
+        return outputs.argmax(-1) == y.argmax(-1)
+    return outputs.argmax(-1) == y
+
+
+def accuracy(model: nn.Module, X: Any, y: Any, batch_size: int = 1024) -> float:
+    """The fraction of samples (or sequence steps) whose predicted class is the target's: argmax of
+    the logits, or the sign of a single logit per sample against 0/1 targets."""
+    targets = _as_tensor(y, "y")
+    return float(_correct(predict(model, X, batch_size), targets).float().mean())
 
 
 def _evaluate(
-    model: nn.Module, loss_fn, X: torch.Tensor, y: torch.Tensor, classify: bool
+    model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn
 ) -> tuple[float, float]:
     outputs = predict(model, X)
-    loss = float(loss_fn(outputs, y))
-    acc = float((outputs.argmax(1) == y).float().mean()) if classify else float("nan")
-    return loss, acc
+    targets = y.cpu()
+    value = float(loss_fn(outputs, targets))
+    if loss == "cross_entropy" or loss == "binary_cross_entropy":
+        return value, float(_correct(outputs, targets, loss == "binary_cross_entropy").float().mean())
+    return value, float("nan")
+
+
+# ----- the loop -----
+
+
+class _ProgressBar:
+    """A rich progress bar over all optimisation steps with the live training and validation loss;
+    rich is imported only when it is shown."""
+
+    def __init__(self, enabled: bool, epochs: int, steps: int) -> None:
+        self.bar: Any = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]fit[/] epoch {task.fields[epoch]}/" + str(epochs)),
+            BarColumn(),
+            TextColumn("train {task.fields[train]}  val {task.fields[val]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.task = self.bar.add_task("fit", total=steps, epoch=1, train="-", val="-")
+
+    def __enter__(self) -> _ProgressBar:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, **fields: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, **fields)
 
 
 def fit(
     model: nn.Module,
-    X,
-    y,
+    X: Any,
+    y: Any,
     *,
-    loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "cross_entropy",
-    validation: tuple | None = None,
+    loss: str | LossFn = "cross_entropy",
+    validation: tuple[Any, Any] | None = None,
     val_fraction: float = 0.1,
     batch_size: int = 64,
     epochs: int = 50,
     optimizer: str = "adamw",
     lr: float = 1e-3,
-    weight_decay: float = 1e-2,
+    weight_decay: float | None = None,
     momentum: float = 0.9,
     nesterov: bool = False,
     schedule: str | None = None,
-    warmup_steps: int = 100,
+    warmup_steps: int | None = None,
     grad_clip: float | None = None,
     early_stopping_patience: int | None = None,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> History:
-    """Train ``model`` on ``(X, y)``; returns the :class:`History`.
+    """Train ``model`` on inputs ``X`` and targets ``y`` (arrays or tensors, samples first).
 
-    The validation set is ``validation`` or a seeded ``val_fraction`` split of the data. With
-    ``early_stopping_patience``, training stops after that many epochs without a better validation
-    loss and the best weights are put back. A non-finite loss stops training with a ``FloatingPointError``
-    and leaves the weights of the last good step.
+    - Validation: ``validation=(X_val, y_val)``, or else a seeded ``val_fraction`` of ``(X, y)`` held
+      out (0 for none). Its loss is measured after every epoch, with accuracy for the classification
+      losses (``cross_entropy`` on class indices or probabilities, also ``(N, T, V)`` sequence logits;
+      ``binary_cross_entropy`` on logits).
+    - ``loss``: a name (``cross_entropy``, ``binary_cross_entropy``, ``mse``, ``huber``, ``l1``) or
+      ``loss(outputs, targets) -> scalar``.
+    - ``weight_decay`` defaults to 0.01 for AdamW (decoupled from the gradient) and to 0 for the
+      others, where it is an L2 penalty added to the gradient.
+    - ``schedule`` sets the learning rate at every step (see :func:`lr_factor`); ``warmup_steps``
+      defaults to 5% of all steps. ``grad_clip`` caps the gradients' global L2 norm.
+    - ``early_stopping_patience``: stop after that many epochs in a row without a lower validation
+      loss, and end with the weights of the best epoch (whether training stopped early or not).
+    - Reproducible: ``seed`` seeds torch (initialising nothing, but dropout) and the shuffling, so a
+      model built after the same ``torch.manual_seed`` ends with the same weights on the same machine.
+
+    A NaN or infinite loss or gradient stops training with a ``FloatingPointError`` that says where;
+    the model keeps the last weights that gave a finite loss.
     """
-    X, y = _as_tensor(X), _as_tensor(y)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"fit trains a torch.nn.Module; got {type(model).__name__}")
+    X, y = _as_tensor(X, "X"), _targets(_as_tensor(y, "y"), loss)
     if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+        raise ValueError(f"X has {len(X)} samples but y has {len(y)}: they must pair up one to one")
     if len(X) == 0:
-        raise ValueError("no training data")
-    if isinstance(loss, str):
-        _choose("loss", loss, tuple(LOSSES))
-        loss_fn = LOSSES[loss]
-    else:
-        loss_fn = loss
-    classify = loss == "cross_entropy"
-    _choose("schedule", schedule, SCHEDULES)
+        raise ValueError("no training data: X and y are empty")
+    _check_finite(X, "X")
+    _check_finite(y, "y")
+    loss_fn = _loss_function(loss)
+    classify = isinstance(loss, str) and loss in CLASSIFICATION_LOSSES
+    if optimizer not in OPTIMIZERS:
+        raise unknown_choice("optimizer", optimizer, OPTIMIZERS)
+    lr_factor(schedule, 0, 1)  # checks the name before any work
+    batch_size, epochs = check_size("batch_size", batch_size), check_size("epochs", epochs)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in [0, 1); got {val_fraction!r}")
+    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if weight_decay is None:
+        weight_decay = 1e-2 if optimizer == "adamw" else 0.0
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be a positive number (or None); got {grad_clip!r}")
+    if early_stopping_patience is not None and (
+        isinstance(early_stopping_patience, bool)
+        or not isinstance(early_stopping_patience, int)
+        or early_stopping_patience < 1
+    ):
+        raise ValueError(
+            f"early_stopping_patience must be a whole number >= 1 (or None); got {early_stopping_patience!r}"
+        )
+
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    if validation is None:
-        order = torch.randperm(len(X), generator=generator)
+    if validation is not None:
+        X_val, y_val = _as_tensor(validation[0], "X_val"), _targets(_as_tensor(validation[1], "y_val"), loss)
+        if len(X_val) != len(y_val):
+            raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
+        _check_finite(X_val, "X_val")
+        _check_finite(y_val, "y_val")
+    else:
         n_val = round(val_fraction * len(X))
+        if n_val >= len(X):
+            raise ValueError(f"val_fraction={val_fraction} leaves no training data out of {len(X)} samples")
+        order = torch.randperm(len(X), generator=generator)
         X_val, y_val = X[order[:n_val]], y[order[:n_val]]
         X, y = X[order[n_val:]], y[order[n_val:]]
-    else:
-        X_val, y_val = _as_tensor(validation[0]), _as_tensor(validation[1])
     has_val = len(X_val) > 0
-    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, nesterov)
-    steps_per_epoch = math.ceil(len(X) / batch_size)
+    if early_stopping_patience is not None and not has_val:
+        raise ValueError(
+            "early stopping needs validation data: pass validation=(X_val, y_val) or val_fraction > 0"
+        )
+
+    device = torch.device(device)
+    model.to(device)
+    X, y = X.to(device), y.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    opt = make_optimizer(optimizer, params, lr, weight_decay, momentum, nesterov)
+    steps_per_epoch = sum(1 for _ in _batches(torch.arange(len(X)), batch_size))
     total_steps = steps_per_epoch * epochs
-    history = History()
+    warmup = max(1, round(0.05 * total_steps)) if warmup_steps is None else warmup_steps
+    # The weights before the latest step, which gave a finite loss: put back when the weights after it
+    # give a non-finite one (or are themselves non-finite).
+    backup = [p.detach().clone() for p in params]
+
+    history = History(metric_name="accuracy" if classify else None)
     best_loss, best_state, waited, step = math.inf, None, 0, 0
+    train_seconds, train_samples, started = 0.0, 0, time.perf_counter()
 
-    from rich.progress import Progress
+    def where(epoch: int, batch: int, step: int) -> str:
+        return f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps_per_epoch} (step {step})"
 
-    samples, started = 0, time.perf_counter()
-    with Progress(disable=not progress) as bar:
-        task = bar.add_task("fit", total=epochs)
+    def diverged(what: str, value: float, where: str, restore: bool = True) -> FloatingPointError:
+        if restore:
+            with torch.no_grad():
+                for p, saved in zip(params, backup, strict=True):
+                    p.copy_(saved)
+        return FloatingPointError(
+            f"the {what} became {value} at {where}: lower the learning rate, clip the gradients "
+            "(grad_clip=...) or check the model and loss; the model keeps its last weights with a finite loss"
+        )
+
+    with _ProgressBar(progress, epochs, total_steps) as bar:
         for epoch in range(epochs):
             model.train()
-            order = torch.randperm(len(X), generator=generator)
             running, seen = 0.0, 0
-            for start in range(0, len(X), batch_size):
-                index = order[start : start + batch_size]
+            tick = time.perf_counter()
+            order = torch.randperm(len(X), generator=generator).to(device)
+            for batch, index in enumerate(_batches(order, batch_size)):
+                factor = lr_factor(schedule, step, total_steps, warmup)
                 for group in opt.param_groups:
-                    group["lr"] = lr * lr_factor(schedule, step, total_steps, warmup_steps)
+                    group["lr"] = lr * factor
                 batch_loss = loss_fn(model(X[index]), y[index])
-                if not torch.isfinite(batch_loss):
-                    raise FloatingPointError(
-                        f"the loss became {batch_loss.item()} at epoch {epoch}, step {step}: lower the"
-                        " learning rate or check the data for NaN/inf (the weights are those of the last"
-                        " finite step)"
-                    )
+                value = float(batch_loss.detach())
+                if not math.isfinite(value):
+                    raise diverged("training loss", value, where(epoch, batch, step))
                 opt.zero_grad(set_to_none=True)
                 batch_loss.backward()
                 if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    norm = float(nn.utils.clip_grad_norm_(params, grad_clip))
+                    if not math.isfinite(norm):
+                        # No step was taken: the weights are those that gave a finite loss.
+                        raise diverged("gradient norm", norm, where(epoch, batch, step), restore=False)
+                with torch.no_grad():
+                    for p, saved in zip(params, backup, strict=True):
+                        saved.copy_(p)
                 opt.step()
                 step += 1
-                running += batch_loss.item() * len(index)
+                running += value * len(index)
                 seen += len(index)
-            samples += seen
+                bar.update(advance=1, epoch=epoch + 1, train=f"{running / seen:.4f}")
+            train_seconds += time.perf_counter() - tick
+            train_samples += seen
+            if not all(bool(torch.isfinite(p).all()) for p in params):
+                raise diverged("weights", float("nan"), f"the end of epoch {epoch + 1}/{epochs}")
             history.train_loss.append(running / seen)
             history.lr.append(opt.param_groups[0]["lr"])
             if has_val:
-                val_loss, val_acc = _evaluate(model, loss_fn, X_val, y_val, classify)
+                val_loss, metric = _evaluate(model, loss_fn, X_val, y_val, loss)
+                if not math.isfinite(val_loss):
+                    raise diverged("validation loss", val_loss, f"the end of epoch {epoch + 1}/{epochs}")
                 history.val_loss.append(val_loss)
-                history.val_accuracy.append(val_acc)
+                history.val_metric.append(metric)
                 if val_loss < best_loss:
-                    best_loss, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
-                    history.best_epoch = epoch
+                    best_loss, waited, history.best_epoch = val_loss, 0, epoch
+                    if early_stopping_patience is not None:
+                        best_state = copy.deepcopy(model.state_dict())
                 else:
                     waited += 1
-            shown = f"train {history.train_loss[-1]:.4f}" + (
-                f" val {history.val_loss[-1]:.4f}" if has_val else ""
-            )
-            bar.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs}: {shown}")
-            if early_stopping_patience is not None and has_val and waited > early_stopping_patience:
-                history.stopped_early = True
+                bar.update(val=f"{val_loss:.4f}" + (f" acc {metric:.3f}" if classify else ""))
+            if early_stopping_patience is not None and waited >= early_stopping_patience:
+                history.stopped_early = epoch + 1 < epochs
                 break
-    history.samples_per_second = samples / max(time.perf_counter() - started, 1e-9)
-    if early_stopping_patience is not None and best_state is not None:
+    if best_state is not None:
         model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - started
+    history.samples_per_second = train_samples / max(train_seconds, 1e-9)
     return history

@@ -1,41 +1,95 @@
-"""Choices by name: activations, normalisation and weight initialisation, shared by every network."""
+"""Choices by name, shared by every network: activations, normalisation and weight initialisation.
+
+Names rather than classes keep specs and hyperparameters plain data (YAML, JSON checkpoints), and a
+typo is a one-line error naming the closest valid choice.
+"""
 
 from __future__ import annotations
 
 import difflib
 import math
+import operator
 
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
     "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
     "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
 }
 NORMS = (None, "batch", "layer")
-INITS = ("default", "xavier", "he", "orthogonal")
+INITS = ("default", "he", "xavier", "orthogonal")
+
+_WEIGHTED = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+# torch.nn.init's name for each activation's gain; the smooth ReLU variants are close enough to ReLU.
+_GAIN_NAMES = {
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "relu",
+    "gelu": "relu",
+    "silu": "relu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "identity": "linear",
+    "linear": "linear",
+}
 
 
-def _unknown(kind: str, name: object, options: list[str]) -> ValueError:
-    close = difflib.get_close_matches(str(name), options, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}{hint} (choose from {', '.join(options)})")
+def unknown_choice(kind: str, name: object, options: list[str] | tuple) -> ValueError:
+    """A ``ValueError`` for an unknown name that suggests the closest valid one."""
+    names = [str(option) for option in options]
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1)
+    hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
+    return ValueError(f"unknown {kind} {name!r}{hint} (choose from {', '.join(names)})")
 
 
 def activation(name: str) -> nn.Module:
+    """A fresh activation module (``"identity"`` for none)."""
     if name not in ACTIVATIONS:
-        raise _unknown("activation", name, list(ACTIVATIONS))
+        raise unknown_choice("activation", name, list(ACTIVATIONS))
     return ACTIVATIONS[name]()
 
 
-def norm_1d(name: str | None, features: int) -> nn.Module | None:
-    """BatchNorm or LayerNorm over a feature vector (``None``: no normalisation)."""
+def check_norm(name: str | None) -> str | None:
     if name not in NORMS:
-        raise _unknown("normalisation", name, [str(n) for n in NORMS])
-    if name == "batch":
+        raise unknown_choice("normalisation", name, NORMS)
+    return name
+
+
+def check_size(what: str, value: object) -> int:
+    """A layer width or count: a whole number >= 1 (numpy integers allowed, bools not)."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise ValueError(f"{what} must be a whole number >= 1; got {value!r}")
+    return number
+
+
+def check_dropout(p: float) -> float:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be a probability in [0, 1); got {p!r}")
+    return float(p)
+
+
+def norm_1d(name: str | None, features: int) -> nn.Module | None:
+    """BatchNorm or LayerNorm over feature vectors (``None``: no normalisation)."""
+    if check_norm(name) == "batch":
         return nn.BatchNorm1d(features)
     if name == "layer":
         return nn.LayerNorm(features)
@@ -43,35 +97,48 @@ def norm_1d(name: str | None, features: int) -> nn.Module | None:
 
 
 def norm_2d(name: str | None, channels: int) -> nn.Module | None:
-    """BatchNorm over channels, or LayerNorm-like GroupNorm(1) for images (``None``: none)."""
-    if name not in NORMS:
-        raise _unknown("normalisation", name, [str(n) for n in NORMS])
-    if name == "batch":
+    """BatchNorm over channels, or for ``"layer"`` GroupNorm with one group: LayerNorm over each
+    image's channels and pixels, which unlike ``nn.LayerNorm`` needs no fixed spatial size."""
+    if check_norm(name) == "batch":
         return nn.BatchNorm2d(channels)
     if name == "layer":
         return nn.GroupNorm(1, channels)
     return None
 
 
-def initialize(module: nn.Module, scheme: str = "default", activation_name: str = "relu") -> nn.Module:
-    """Re-initialise every Linear and Conv weight of ``module`` (biases to zero); returns it.
+def gain(activation_name: str) -> float:
+    """The gain that keeps activations' variance steady through layers followed by this activation."""
+    if activation_name not in _GAIN_NAMES:
+        raise unknown_choice("activation", activation_name, list(_GAIN_NAMES))
+    return nn.init.calculate_gain(_GAIN_NAMES[activation_name])
 
-    ``he`` suits ReLU-family activations (variance 2 / fan_in), ``xavier`` tanh-like ones,
-    ``orthogonal`` (gain for the activation) is the usual choice for RL policies and values.
+
+def initialize(
+    module: nn.Module, scheme: str = "default", activation_name: str = "relu", gain_value: float | None = None
+) -> nn.Module:
+    """Re-initialise the weight of every Linear and convolution in ``module``, biases to zero; returns it.
+
+    ``he`` (Kaiming normal, variance ``gain**2 / fan_in``: 2 / fan_in for ReLU) keeps ReLU networks'
+    signal from fading; ``xavier`` (uniform, variance ``gain**2 * 2 / (fan_in + fan_out)``) suits
+    tanh-like ones; ``orthogonal`` (``W W^T = gain**2 I``) is the usual choice for RL policies and
+    values. The gain is that of ``activation_name`` (the activation after the layer) unless
+    ``gain_value`` is given. ``default`` leaves PyTorch's own initialisation.
     """
     if scheme not in INITS:
-        raise _unknown("initialisation", scheme, list(INITS))
+        raise unknown_choice("initialisation", scheme, INITS)
     if scheme == "default":
         return module
-    gain_name = activation_name if activation_name in ("relu", "tanh", "leaky_relu") else "relu"
+    g = gain(activation_name) if gain_value is None else float(gain_value)
     for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.Conv1d)):
-            if scheme == "xavier":
-                nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain(gain_name))
-            elif scheme == "he":
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            else:
-                nn.init.orthogonal_(layer.weight, gain=math.sqrt(2) if gain_name == "relu" else 1.0)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        if not isinstance(layer, _WEIGHTED):
+            continue
+        if scheme == "he":
+            fan_in = nn.init._calculate_fan_in_and_fan_out(layer.weight)[0]
+            nn.init.normal_(layer.weight, 0.0, g / math.sqrt(fan_in))
+        elif scheme == "xavier":
+            nn.init.xavier_uniform_(layer.weight, gain=g)
+        else:
+            nn.init.orthogonal_(layer.weight, gain=g)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
     return module

@@ -1,4 +1,4 @@
-"""The multi-layer perceptron."""
+"""The multi-layer perceptron: the head of every agent and the body of vector-observation networks."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from lab.nets import layers
 
 
 class MLP(nn.Module):
-    """Linear layers with an activation (and optional normalisation and dropout) between them.
+    """``Linear -> [norm] -> activation -> [dropout]`` for each hidden size, then a linear output layer.
 
-    ``hidden=()`` makes a linear model. ``out_init_scale`` shrinks the last layer's weights, as
-    policy heads often want (near-uniform action probabilities at the start).
+    ``hidden=()`` makes a linear model. The output layer is initialised for no activation (gain 1)
+    since its outputs are logits, values or regression targets; ``out_init_scale`` shrinks it further,
+    as policy heads want (near-uniform action probabilities at the start, e.g. 0.01).
     """
 
     def __init__(
@@ -29,8 +30,11 @@ class MLP(nn.Module):
         out_init_scale: float | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1); got {dropout}")
+        layers.check_size("MLP in_features", in_features)
+        layers.check_size("MLP out_features", out_features)
+        for size in hidden:
+            layers.check_size("an MLP hidden size", size)
+        layers.check_dropout(dropout)
         stack: list[nn.Module] = []
         width = in_features
         for size in hidden:
@@ -45,7 +49,8 @@ class MLP(nn.Module):
         self.body = nn.Sequential(*stack)
         self.head = nn.Linear(width, out_features)
         self.in_features, self.out_features = in_features, out_features
-        layers.initialize(self, init, activation)
+        layers.initialize(self.body, init, activation)
+        layers.initialize(self.head, init, "linear")
         if out_init_scale is not None:
             with torch.no_grad():
                 self.head.weight.mul_(out_init_scale)

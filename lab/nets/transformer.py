@@ -6,15 +6,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lab.nets.layers import check_dropout, check_size
+
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which position ``t`` attends to positions ``0..t`` only.
+
+    ``scaled_dot_product_attention(is_causal=True)`` applies the mask inside the fused kernel, so
+    no ``T x T`` mask tensor is built.
+    """
+
     def __init__(self, width: int, heads: int, dropout: float) -> None:
         super().__init__()
         if width % heads:
-            raise ValueError(f"width {width} must be divisible by heads {heads}")
+            raise ValueError(f"the width ({width}) must be divisible by the number of heads ({heads})")
         self.heads, self.dropout = heads, dropout
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
+        self.residual_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, t, width = x.shape
@@ -22,11 +31,15 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
         )
-        return self.out(y.transpose(1, 2).reshape(n, t, width))
+        return self.residual_dropout(self.out(y.transpose(1, 2).reshape(n, t, width)))
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm residual block: attention, then a 4x-wide MLP."""
+    """Pre-LayerNorm residual block: ``x + attention(LN(x))``, then ``x + MLP(LN(x))`` (4x wide, GELU).
+
+    Normalising before each sub-layer leaves the residual path an identity, which trains stably
+    without the warm-up the original post-LN Transformer needed.
+    """
 
     def __init__(self, width: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -42,10 +55,11 @@ class Block(nn.Module):
 
 
 class CausalTransformer(nn.Module):
-    """Token and learned position embeddings, ``layers`` blocks, a final LayerNorm and a linear head.
+    """Token + learned position embeddings, ``layers`` pre-LN blocks, a final LayerNorm, a linear head.
 
-    Position ``t``'s logits depend only on tokens ``0..t`` (the attention is causal), which is what
-    lets it score or generate a sequence token by token.
+    ``forward(tokens)`` maps ``(N, T)`` integer tokens (``T <= context``) to ``(N, T, vocab_size)``
+    logits; position ``t``'s logits depend only on tokens ``0..t``, so one forward pass scores every
+    next-token prediction of a sequence, and generation appends one token at a time.
     """
 
     def __init__(
@@ -58,16 +72,35 @@ class CausalTransformer(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.context = context
+        sizes = {"vocab_size": vocab_size, "context": context, "width": width}
+        for what, size in {**sizes, "layers": layers, "heads": heads}.items():
+            check_size(f"CausalTransformer {what}", size)
+        check_dropout(dropout)
+        self.vocab_size, self.context, self.out_features = vocab_size, context, vocab_size
         self.tokens = nn.Embedding(vocab_size, width)
         self.positions = nn.Embedding(context, width)
+        self.embedding_dropout = nn.Dropout(dropout)
         self.blocks = nn.Sequential(*(Block(width, heads, dropout) for _ in range(layers)))
         self.ln = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab_size)
+        self.apply(_gpt_init)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.dim() != 2:
+            raise ValueError(
+                f"CausalTransformer expects (N, T) integer tokens; got shape {tuple(tokens.shape)}"
+            )
         t = tokens.shape[1]
         if t > self.context:
-            raise ValueError(f"sequence of {t} tokens is longer than the context of {self.context}")
+            raise ValueError(f"a sequence of {t} tokens is longer than the context of {self.context}")
         x = self.tokens(tokens) + self.positions(torch.arange(t, device=tokens.device))
-        return self.head(self.ln(self.blocks(x)))
+        return self.head(self.ln(self.blocks(self.embedding_dropout(x))))
+
+
+def _gpt_init(module: nn.Module) -> None:
+    """GPT-2's initialisation: N(0, 0.02) weights and embeddings, zero biases; small weights keep
+    the residual stream near the embeddings at the start."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
