@@ -374,7 +374,7 @@ class DQN(Agent):
         episode_return = 0.0
         t = self.num_timesteps
         for i in range(max_steps):
-            if draw() < epsilon_at(t):
+            if t < learning_starts or draw() < epsilon_at(t):  # SB3: random actions until learning starts
                 action = int(draw() * n_actions)
             elif greedy is not None:
                 action = greedy(observation)

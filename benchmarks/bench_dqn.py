@@ -4,8 +4,8 @@
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
 
-Every 1,000 environment steps (ours: at the first episode end after each multiple of 1,000) a
-10-episode deterministic evaluation runs on a separate env; the figures are the env steps and the
+Every 1,000 environment steps (mid-episode when it falls there, for both) a 10-episode
+deterministic evaluation runs on a separate env; the figures are the env steps and the
 training wall-clock seconds (evaluation time excluded) when it first reaches 475, and the final
 evaluation's mean return. One process, torch at one thread.
 """
@@ -13,27 +13,20 @@ evaluation's mean return. One process, torch at one thread.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-ZOO = {
-    "learning_rate": 2.3e-3,
-    "batch_size": 64,
-    "buffer_size": 100_000,
-    "learning_starts": 1000,
-    "gamma": 0.99,
-    "target_update_interval": 10,
-    "train_freq": 256,
-    "gradient_steps": 128,
-    "exploration_fraction": 0.16,
-    "exploration_final_eps": 0.04,
-    "policy_kwargs": {"net_arch": [256, 256]},
-}
+from lab.zoo import zoo_entry
+
+ZOO_FILE = Path(__file__).resolve().parent.parent / "configs" / "zoo" / "dqn.yml"
+ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab train --zoo reads it
 STEPS = 50_000
 TARGET = 475.0
 QUICK = False  # --quick: stop a run at its first evaluation >= TARGET
@@ -70,25 +63,38 @@ class Clock:
         self.paused += time.perf_counter() - pause
 
 
+class Reached(Exception):
+    """Stops a --quick run of ours at the evaluation that first reaches TARGET."""
+
+
+class EvalEvery1000(gym.Wrapper):
+    """Our training env, evaluating the agent every 1,000 steps exactly as SB3's callback does."""
+
+    def __init__(self, env: gym.Env, clock: Clock, seed: int) -> None:
+        super().__init__(env)
+        self.clock, self.seed, self.steps, self.agent = clock, seed, 0, None
+
+    def step(self, action):
+        result = self.env.step(action)
+        self.steps += 1
+        if self.steps % 1000 == 0:
+            self.clock.check(self.steps, lambda o: self.agent.predict(o)[0], self.seed)
+            if QUICK and self.clock.reached:
+                raise Reached
+        return result
+
+
 def run_ours(seed: int) -> Clock:
     from agents.dqn import DQN
 
     hp = {k: v for k, v in ZOO.items() if k != "gamma"}
-    agent = DQN(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], **hp)
-    clock, next_eval = Clock(), 1000
-
-    def on_episode(event):
-        nonlocal next_eval
-        if event["timestep"] >= next_eval:
-            clock.check(event["timestep"], lambda o: agent.predict(o)[0], seed)
-            next_eval = (event["timestep"] // 1000 + 1) * 1000
-            if QUICK and clock.reached:
-                return False
-        return None
-
-    agent.learn(STEPS, callback=on_episode)
-    if not (QUICK and clock.reached):
-        clock.check(STEPS, lambda o: agent.predict(o)[0], seed)
+    clock = Clock()
+    env = EvalEvery1000(gym.make("CartPole-v1"), clock, seed)
+    agent = DQN(env, seed=seed, gamma=ZOO["gamma"], **hp)
+    env.agent = agent
+    clock.start = time.perf_counter()  # from here, as SB3's clock starts after its model is built
+    with contextlib.suppress(Reached):  # the wrapper's evaluation at step 50,000 is the final one
+        agent.learn(STEPS)
     return clock
 
 

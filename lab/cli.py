@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.spec and not (args.env and args.agent):
             raise LabError("give a spec file (lab train SPEC.yaml) or both --env and --agent")
         spec = spec_from_args(
-            args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or []
+            args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or [], args.zoo
         )
         runs = train(spec, runs_dir=args.runs_dir, progress=not args.no_progress)
     for run, result in runs:
@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="override a spec key (hyperparameters.epsilon=0.2)",
+    )
+    p.add_argument(
+        "--zoo",
+        default=None,
+        metavar="FILE.yml",
+        help="take the hyperparameters (and n_timesteps) from the env's entry in an rl-baselines3-zoo file",
     )
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
     p.add_argument(

@@ -21,7 +21,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +52,8 @@ class ViewFrame:
 
     ``step`` counts actions since the episode's reset (0 = just reset); ``action``, ``reward`` are
     those of the step that led here (None at reset); ``total`` is the return so far; ``state`` the
-    environment state index when known (overlays use it); ``note`` says how an episode ended.
+    environment state index when known (overlays use it); ``note`` says how an episode ended;
+    ``obs`` is the observation the agent acts on next (live streams only; action panels read it).
     """
 
     frame: np.ndarray
@@ -63,6 +64,7 @@ class ViewFrame:
     total: float = 0.0
     state: int | None = None
     note: str = ""
+    obs: Any = field(default=None, repr=False, compare=False)  # what the agent acts on next (live only)
 
 
 class FrameSource:
@@ -214,7 +216,7 @@ def episode_stream(
         obs, info = env.reset(seed=seed + k)
         total, t, done = 0.0, 0, False
         state = info.get("state")
-        yield ViewFrame(env.render(), 0, episode=k + 1, state=state)
+        yield ViewFrame(env.render(), 0, episode=k + 1, state=state, obs=obs)
         while not done:
             action = act(obs, info)
             obs, reward, terminated, truncated, info = env.step(action)
@@ -229,7 +231,9 @@ def episode_stream(
                     note = ending(grid, int(state), bool(terminated))
             discrete = isinstance(action, (int, np.integer)) and 0 <= action < len(names)
             name = names[int(action)] if discrete else str(np.asarray(action).tolist())
-            yield ViewFrame(env.render(), t, k + 1, name, float(reward), total, state, note)
+            yield ViewFrame(
+                env.render(), t, k + 1, name, float(reward), total, state, note, obs=None if done else obs
+            )
 
 
 @dataclass

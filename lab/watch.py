@@ -1,4 +1,5 @@
-"""``lab watch``: a trained agent plays in the viewer, with its state values drawn over the grid."""
+"""``lab watch``: a trained agent plays in the viewer, with its state values drawn over the grid
+(tabular agents) or a bar chart of its Q-values for the state on screen (DQN)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def watch(
     and ``keys``).
     """
     from lab.evaluation import grid_world
+    from lab.panels import action_labels, action_panel
     from lab.recording import RecordEpisodes
     from lab.targets import make_target_env, resolve_target
     from lab.train import load_model
@@ -47,6 +49,8 @@ def watch(
     grid = grid_world(env)
     if grid is not None and hasattr(agent, "values") and hasattr(agent, "greedy_policy"):
         overlays.append(value_overlay(grid.model, agent.values(), agent.greedy_policy(), enabled=True))
+    if hasattr(agent, "q_values"):  # DQN: a bar chart of Q(s, .) for the state on screen
+        overlays.append(action_panel(agent.q_values, action_labels(env), name="Q-values"))
     title = f"{env.spec.id if env.spec else resolved.env_id} - {algorithm} ({resolved.model_path.name})"
     source = LiveSource(lambda: episode_stream(env, act, seed=seed, episodes=episodes), title=title)
     Viewer(source, fps, overlays=overlays, **viewer_args).run()

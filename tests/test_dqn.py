@@ -286,3 +286,34 @@ def test_sb3_hyperparameter_forms():
         make_dqn(double_q="yes")
     with pytest.raises(AgentError, match="gradient_steps"):
         make_dqn(gradient_steps=-2)
+
+
+def test_dqn_balances_cartpole_with_the_zoo_hyperparameters():
+    """rl-baselines3-zoo's CartPole set; a 10-episode greedy evaluation every 1,000 steps reaches 475."""
+    from pathlib import Path
+
+    from lab.zoo import zoo_entry
+
+    hp, steps = zoo_entry(Path(__file__).resolve().parent.parent / "configs/zoo/dqn.yml", "CartPole-v1")
+    agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=2, **hp)
+    probe = gym.make("CartPole-v1")
+    best, next_eval = 0.0, 1000
+
+    def evaluate(event):
+        nonlocal best, next_eval
+        if event["timestep"] < next_eval:
+            return None
+        next_eval = (event["timestep"] // 1000 + 1) * 1000
+        returns = []
+        for k in range(10):
+            obs, _ = probe.reset(seed=1000 + k)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = probe.step(agent.predict(obs)[0])
+                total, done = total + reward, terminated or truncated
+            returns.append(total)
+        best = max(best, float(np.mean(returns)))
+        return best < 475  # stop once reached
+
+    agent.learn(steps, callback=evaluate)
+    assert best >= 475, f"best 10-episode evaluation {best}"

@@ -1,0 +1,131 @@
+"""A bar chart of what an agent thinks of each action, drawn as a strip under the frame.
+
+``lab watch`` shows a DQN's Q-values of the state on screen this way (and a policy's action
+probabilities, for the policy-gradient agents): one bar per action, the chosen one highlighted, each
+labelled with its action name and number. Bars are drawn with numpy; the labels use pygame's
+default font when pygame is importable (it always is where a window opens) and are left out
+otherwise, so the chart also works in plain image pipelines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from lab.viewer import Overlay, ViewFrame
+
+BACKGROUND = (30, 34, 43)
+BAR = (96, 140, 200)
+CHOSEN = (240, 176, 64)
+AXIS = (150, 156, 170)
+TEXT = (226, 230, 238)
+HEIGHT = 120  # pixels of the strip
+TEXT_ROWS = 16  # pixels reserved above and below the bars for labels
+
+
+def _text(strip: np.ndarray, text: str, centre_x: int, top: int, size: int = 16) -> None:
+    """Write ``text`` into ``strip`` (H, W, 3) centred on ``centre_x`` (skipped without pygame)."""
+    try:
+        import pygame
+    except ImportError:  # pragma: no cover - pygame-ce is a dependency of the lab
+        return
+    if not pygame.font.get_init():
+        pygame.font.init()
+    surface = pygame.font.Font(None, size).render(text, True, TEXT, BACKGROUND)
+    glyphs = pygame.surfarray.array3d(surface).swapaxes(0, 1)
+    h, w = glyphs.shape[:2]
+    left = max(0, min(strip.shape[1] - w, centre_x - w // 2))
+    h, w = min(h, strip.shape[0] - top), min(w, strip.shape[1] - left)
+    if h > 0 and w > 0:
+        strip[top : top + h, left : left + w] = glyphs[:h, :w]
+
+
+def bar_chart(
+    values: Sequence[float] | np.ndarray,
+    labels: Sequence[str],
+    width: int,
+    chosen: int | None = None,
+    height: int = HEIGHT,
+    fmt: str = "{:.3g}",
+) -> np.ndarray:
+    """An ``(height, width, 3)`` uint8 strip with one bar per value, from a zero baseline.
+
+    Bars scale to the largest magnitude, so negative values (a penalty-heavy task's Q-values) hang
+    below the baseline; the bar at ``chosen`` is highlighted. Each bar carries its value above and its
+    label below.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if len(labels) != len(values):
+        raise ValueError(f"{len(values)} values but {len(labels)} labels")
+    strip = np.empty((height, width, 3), dtype=np.uint8)
+    strip[:] = BACKGROUND
+    n = len(values)
+    if n == 0:
+        return strip
+    finite = np.where(np.isfinite(values), values, 0.0)
+    top, bottom = TEXT_ROWS, height - TEXT_ROWS
+    high, low = max(finite.max(), 0.0), min(finite.min(), 0.0)
+    span = high - low or 1.0
+    baseline = top + round((bottom - top) * high / span)
+    slot = width / n
+    bar_width = max(1, int(slot * 0.6))
+    strip[baseline, :] = AXIS
+    for i, value in enumerate(finite):
+        left = int(i * slot + (slot - bar_width) / 2)
+        end = baseline - round((bottom - top) * value / span)
+        y0, y1 = sorted((baseline, end))
+        strip[y0 : max(y1, y0 + 1), left : left + bar_width] = CHOSEN if i == chosen else BAR
+        centre = left + bar_width // 2
+        _text(strip, fmt.format(values[i]), centre, 1)
+        _text(strip, labels[i], centre, height - TEXT_ROWS + 1)
+    return strip
+
+
+def action_panel(
+    readout: Callable[[Any], np.ndarray],
+    labels: Sequence[str],
+    *,
+    key: str = "b",
+    name: str = "Q-values",
+    enabled: bool = True,
+    pick: Callable[[np.ndarray], int] = lambda v: int(np.argmax(v)),
+    fmt: str = "{:.3g}",
+) -> Overlay:
+    """An :class:`~lab.viewer.Overlay` adding a :func:`bar_chart` of ``readout(obs)`` under the frame.
+
+    ``readout`` maps the observation the agent is about to act on (``ViewFrame.obs``) to one number
+    per action; ``pick`` says which bar to highlight (the greedy action by default). Frames without
+    an observation (an episode's last frame) get an empty strip.
+    """
+
+    def draw(frame: np.ndarray, view: ViewFrame) -> np.ndarray:
+        if view.obs is None:  # an episode's last frame: an empty strip keeps the window's size
+            return np.concatenate([frame, bar_chart([], [], frame.shape[1])], axis=0)
+        values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
+        chart = bar_chart(values, labels, frame.shape[1], chosen=pick(values), fmt=fmt)
+        return np.concatenate([frame, chart], axis=0)
+
+    def describe(view: ViewFrame) -> str:
+        if view.obs is None:
+            return ""
+        values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
+        return f"{name}: " + "  ".join(
+            f"{label} {fmt.format(v)}" for label, v in zip(labels, values, strict=True)
+        )
+
+    return Overlay(key=key, name=name, draw=draw, enabled=enabled, describe=describe)
+
+
+def action_labels(env: Any) -> list[str]:
+    """Names for a Discrete action space's actions: the grid worlds' move names, else the numbers."""
+    space = env.action_space
+    start = int(getattr(space, "start", 0))
+    grid = getattr(env, "unwrapped", env)
+    if hasattr(grid, "model"):
+        from envs.grid.model import ACTION_NAMES
+
+        if int(space.n) <= len(ACTION_NAMES):  # the four moves, or eight with king's moves
+            return list(ACTION_NAMES[: int(space.n)])
+    return [str(start + i) for i in range(int(space.n))]

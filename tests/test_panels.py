@@ -1,0 +1,87 @@
+"""The action panel: a bar chart of Q-values under the frame, and `lab watch` showing a DQN's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lab.panels import BAR, CHOSEN, HEIGHT, TEXT_ROWS, action_labels, action_panel, bar_chart
+from lab.viewer import ViewFrame
+
+
+def bar_extent(strip: np.ndarray, column: int) -> tuple[int, int, tuple[int, ...]]:
+    """The first and last row of the bar drawn through ``column`` and its colour."""
+    rows = [y for y in range(strip.shape[0]) if tuple(strip[y, column]) in (BAR, CHOSEN)]
+    return rows[0], rows[-1], tuple(strip[rows[0], column])
+
+
+def test_bars_are_proportional_to_the_values_and_the_chosen_one_is_highlighted():
+    strip = bar_chart([1.0, 2.0, 4.0], ["a", "b", "c"], width=300, chosen=2)
+    assert strip.shape == (HEIGHT, 300, 3) and strip.dtype == np.uint8
+    heights = []
+    for i in range(3):
+        top, bottom, colour = bar_extent(strip, int(100 * i + 50))
+        heights.append(bottom - top + 1)
+        assert colour == (CHOSEN if i == 2 else BAR)
+    assert heights[2] == HEIGHT - 2 * TEXT_ROWS  # the largest fills the plot area
+    assert heights[1] == pytest.approx(heights[2] / 2, abs=1)
+    assert heights[0] == pytest.approx(heights[2] / 4, abs=1)
+
+
+def test_negative_values_hang_below_the_baseline():
+    strip = bar_chart([-3.0, 1.0], ["neg", "pos"], width=200, chosen=1)
+    neg_top, neg_bottom, _ = bar_extent(strip, 50)
+    pos_top, pos_bottom, _ = bar_extent(strip, 150)
+    assert pos_bottom < neg_top + 1  # the positive bar ends where the negative one starts: the baseline
+    assert (neg_bottom - neg_top) == pytest.approx(3 * (pos_bottom - pos_top), abs=2)
+
+
+def test_labels_must_match_the_values():
+    with pytest.raises(ValueError, match="3 values but 2 labels"):
+        bar_chart([1, 2, 3], ["a", "b"], width=90)
+
+
+def test_the_panel_adds_a_strip_and_names_the_values_in_the_hud():
+    frame = np.zeros((40, 160, 3), dtype=np.uint8)
+    panel = action_panel(lambda obs: np.array([obs, 2 * obs]), ["left", "right"])
+    shown = panel.draw(frame, ViewFrame(frame, 0, obs=1.5))
+    assert shown.shape == (40 + HEIGHT, 160, 3) and (shown[:40] == 0).all()
+    assert panel.describe(ViewFrame(frame, 0, obs=1.5)) == "Q-values: left 1.5  right 3"
+    last = panel.draw(frame, ViewFrame(frame, 3, obs=None))  # an episode's end: same size, no bars
+    assert last.shape == shown.shape
+    assert not np.isin(last[40:].reshape(-1, 3).tolist(), [list(BAR), list(CHOSEN)]).all(axis=1).any()
+
+
+def test_action_labels_name_grid_moves_and_number_other_actions():
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the lab's environments)
+
+    assert action_labels(gym.make("lab/CliffWalk-v0")) == ["up", "right", "down", "left"]
+    assert len(action_labels(gym.make("lab/WindyGrid-v0", king_moves=True))) == 8
+    assert action_labels(gym.make("CartPole-v1")) == ["0", "1"]
+
+
+def test_watch_shows_the_q_values_of_a_dqn(tmp_path):
+    import imageio.v3 as iio
+
+    from lab.spec import spec_from_dict
+    from lab.train import train
+    from lab.watch import watch
+
+    spec = {
+        "name": "cartpole-dqn",
+        "env": "CartPole-v1",
+        "agent": "dqn",
+        "hyperparameters": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16]}},
+        "total_timesteps": 300,
+        "eval_interval": 0,
+        "eval_episodes": 1,
+        "record_episodes": 0,
+        "checkpoint_interval": 0,
+    }
+    [(run, _)] = train(spec_from_dict(spec), runs_dir=tmp_path / "runs", progress=False)
+    queue = ["right", "s", "b", "s"]
+    watch(run.path, paused=True, keys=lambda ms: queue.pop(0) if queue else "q", screenshot_dir=tmp_path)
+    with_chart, without = (iio.imread(p) for p in sorted(tmp_path.glob("*.png")))
+    assert with_chart.shape[0] == without.shape[0] + HEIGHT  # 'b' toggled the chart off
