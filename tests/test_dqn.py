@@ -317,3 +317,16 @@ def test_dqn_balances_cartpole_with_the_zoo_hyperparameters():
 
     agent.learn(steps, callback=evaluate)
     assert best >= 475, f"best 10-episode evaluation {best}"
+
+
+def test_dqn_learns_a_maze_from_pixels_with_the_cnn(tmp_path):
+    """configs/maze-pixels-dqn.yaml: 36x36 frames through the Nature CNN, to the planner's optimum."""
+    from pathlib import Path
+
+    from lab.train import spec_from_args, train
+
+    config = Path(__file__).resolve().parent.parent / "configs" / "maze-pixels-dqn.yaml"
+    quiet = ["eval_interval=0", "checkpoint_interval=0", "record_episodes=0", "eval_episodes=1"]
+    spec = spec_from_args(str(config), None, None, None, None, None, quiet)
+    [(_, result)] = train(spec, runs_dir=tmp_path, progress=False)
+    assert result.relative_gap < 0.05, result.summary()
