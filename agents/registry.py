@@ -41,7 +41,12 @@ class AgentRegistry(Mapping[str, type[Agent]]):
 
 AGENTS = AgentRegistry(
     {cls.name: cls for cls in (QLearning, Sarsa, ExpectedSarsa, DoubleQLearning, MonteCarlo)},
-    {"dqn": "agents.dqn:DQN"},
+    {
+        "dqn": "agents.dqn:DQN",
+        "ppo": "agents.ppo:PPO",
+        "a2c": "agents.a2c:A2C",
+        "reinforce": "agents.reinforce:Reinforce",
+    },
 )
 
 

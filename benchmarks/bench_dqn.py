@@ -14,53 +14,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
+from cartpole_race import Clock, print_table, report
 
 from lab.zoo import zoo_entry
 
 ZOO_FILE = Path(__file__).resolve().parent.parent / "configs" / "zoo" / "dqn.yml"
 ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab train --zoo reads it
 STEPS = 50_000
-TARGET = 475.0
 QUICK = False  # --quick: stop a run at its first evaluation >= TARGET
-
-
-def evaluate(predict, seed: int) -> float:
-    env = gym.make("CartPole-v1")
-    returns = []
-    for k in range(10):
-        obs, _ = env.reset(seed=10_000 + seed * 100 + k)
-        done, total = False, 0.0
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(int(predict(obs)))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
-
-
-class Clock:
-    """Training time to the first evaluation >= TARGET, evaluation time excluded."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.paused = 0.0
-        self.reached: tuple[int, float] | None = None
-        self.last = float("nan")
-
-    def check(self, timestep: int, predict, seed: int) -> None:
-        pause = time.perf_counter()
-        self.last = evaluate(predict, seed)
-        if self.reached is None and self.last >= TARGET:
-            self.reached = (timestep, pause - self.start - self.paused)
-        self.paused += time.perf_counter() - pause
 
 
 class Reached(Exception):
@@ -129,26 +96,8 @@ def main() -> int:
     torch.set_num_threads(1)
     table = {}
     for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
-        clocks = [run(seed) for seed in range(args.seeds)]
-        for seed, clock in enumerate(clocks):
-            reached = (
-                f"{clock.reached[0]:>6,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
-            )
-            print(f"  {name:<18} seed {seed}: 475 at {reached}; final {clock.last:.1f}", flush=True)
-        got = [c.reached for c in clocks if c.reached]
-        table[name] = (
-            statistics.median([s for s, _ in got]) if got else None,
-            statistics.median([t for _, t in got]) if got else None,
-            len(got),
-            statistics.median([c.last for c in clocks]),
-        )
-    print("\nCartPole-v1, rl-zoo DQN hyperparameters, medians over seeds that reached 475:")
-    for name, (steps, seconds, n, final) in table.items():
-        shown = f"{steps:>8,.0f} steps {seconds:7.1f} s" if steps is not None else "     never reached    "
-        print(f"  {name:<18} {shown}  ({n}/{args.seeds} seeds)  final eval {final:.1f}")
-    ours, sb3 = table["ours"][1], table["stable-baselines3"][1]
-    if ours is not None and sb3 is not None:
-        print(f"  wall-clock ratio ours / sb3: {ours / sb3:.2f} (target <= 0.5)")
+        table[name] = report(name, [run(seed) for seed in range(args.seeds)])
+    print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0
 
 

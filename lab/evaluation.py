@@ -68,6 +68,13 @@ class EvalResult:
         return "; ".join(parts)
 
 
+def env_action(action: Any, space: gym.Space) -> Any:
+    """An agent's action as the env takes it: a Python int for Discrete spaces, else an array."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(np.asarray(action).reshape(()))
+    return np.asarray(action, dtype=space.dtype)
+
+
 def grid_world(env: gym.Env) -> Any | None:
     """The underlying GridWorld, or None for other environments."""
     from envs.grid.world import GridWorld
@@ -125,7 +132,7 @@ def evaluate(
         total, length, done, terminated = 0.0, 0, False, False
         while not done:
             action, _ = agent.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = runner.step(int(np.asarray(action).reshape(())))
+            obs, reward, terminated, truncated, _ = runner.step(env_action(action, env.action_space))
             total += float(reward)
             length += 1
             done = terminated or truncated

@@ -90,14 +90,16 @@ def action_panel(
     key: str = "b",
     name: str = "Q-values",
     enabled: bool = True,
-    pick: Callable[[np.ndarray], int] = lambda v: int(np.argmax(v)),
+    pick: Callable[[np.ndarray], int | None] = lambda v: int(np.argmax(v)),
     fmt: str = "{:.3g}",
+    note: Callable[[Any], str] | None = None,
 ) -> Overlay:
     """An :class:`~lab.viewer.Overlay` adding a :func:`bar_chart` of ``readout(obs)`` under the frame.
 
     ``readout`` maps the observation the agent is about to act on (``ViewFrame.obs``) to one number
-    per action; ``pick`` says which bar to highlight (the greedy action by default). Frames without
-    an observation (an episode's last frame) get an empty strip.
+    per action; ``pick`` says which bar to highlight (the greedy action by default; None for none);
+    ``note(obs)`` adds a few words to the HUD (a policy's value estimate, a Gaussian's spread).
+    Frames without an observation (an episode's last frame) get an empty strip.
     """
 
     def draw(frame: np.ndarray, view: ViewFrame) -> np.ndarray:
@@ -111,9 +113,10 @@ def action_panel(
         if view.obs is None:
             return ""
         values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
-        return f"{name}: " + "  ".join(
+        text = f"{name}: " + "  ".join(
             f"{label} {fmt.format(v)}" for label, v in zip(labels, values, strict=True)
         )
+        return text + (f"   {note(view.obs)}" if note is not None else "")
 
     return Overlay(key=key, name=name, draw=draw, enabled=enabled, describe=describe)
 
@@ -129,3 +132,32 @@ def action_labels(env: Any) -> list[str]:
         if int(space.n) <= len(ACTION_NAMES):  # the four moves, or eight with king's moves
             return list(ACTION_NAMES[: int(space.n)])
     return [str(start + i) for i in range(int(space.n))]
+
+
+def agent_panel(agent: Any, env: Any) -> Overlay | None:
+    """The panel for an agent: a DQN's Q-values, a policy's action probabilities and value estimate,
+    or a Gaussian policy's mean per action dimension (its std and the value in the HUD); None for
+    agents with none of these (the tabular ones show their values on the grid instead)."""
+    if hasattr(agent, "q_values"):
+        return action_panel(agent.q_values, action_labels(env), name="Q-values")
+    if not hasattr(agent, "value"):
+        return None
+
+    def value_note(obs: Any) -> str:
+        return f"V {agent.value(obs):.3g}"
+
+    if hasattr(env.action_space, "n"):
+        return action_panel(
+            agent.action_probabilities, action_labels(env), name="action probabilities", fmt="{:.2f}",
+            note=value_note,
+        )  # fmt: skip
+
+    def spread(obs: Any) -> str:
+        _, std = agent.action_distribution(obs)
+        return "std " + " ".join(f"{s:.3g}" for s in np.ravel(std)) + f"   {value_note(obs)}"
+
+    dims = int(np.prod(env.action_space.shape))
+    return action_panel(
+        lambda obs: agent.action_distribution(obs)[0], [f"a{i}" for i in range(dims)],
+        name="action mean", pick=lambda v: None, note=spread,
+    )  # fmt: skip

@@ -1,5 +1,6 @@
 """``lab watch``: a trained agent plays in the viewer, with its state values drawn over the grid
-(tabular agents) or a bar chart of its Q-values for the state on screen (DQN)."""
+(tabular agents), or a bar chart under it: a DQN's Q-values, a policy's action probabilities (or
+Gaussian mean) with its value estimate, for the state on screen."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def watch(
     ``viewer_args`` go to :class:`lab.viewer.Viewer` (``scale``, ``paused``, and for tests ``window``
     and ``keys``).
     """
-    from lab.evaluation import grid_world
-    from lab.panels import action_labels, action_panel
+    from lab.evaluation import env_action, grid_world
+    from lab.panels import agent_panel
     from lab.recording import RecordEpisodes
     from lab.targets import make_target_env, resolve_target
     from lab.train import load_model
@@ -41,16 +42,17 @@ def watch(
     if record_dir is not None:
         env = RecordEpisodes(env, record_dir, f"watch:{algorithm}")
 
-    def act(obs: Any, info: dict[str, Any]) -> int:
+    def act(obs: Any, info: dict[str, Any]) -> Any:
         action, _ = agent.predict(obs, deterministic=True)
-        return int(action)
+        return env_action(action, env.action_space)
 
     overlays = []
     grid = grid_world(env)
     if grid is not None and hasattr(agent, "values") and hasattr(agent, "greedy_policy"):
         overlays.append(value_overlay(grid.model, agent.values(), agent.greedy_policy(), enabled=True))
-    if hasattr(agent, "q_values"):  # DQN: a bar chart of Q(s, .) for the state on screen
-        overlays.append(action_panel(agent.q_values, action_labels(env), name="Q-values"))
+    panel = agent_panel(agent, env)  # Q-values, action probabilities or a Gaussian's mean, as bars
+    if panel is not None:
+        overlays.append(panel)
     title = f"{env.spec.id if env.spec else resolved.env_id} - {algorithm} ({resolved.model_path.name})"
     source = LiveSource(lambda: episode_stream(env, act, seed=seed, episodes=episodes), title=title)
     Viewer(source, fps, overlays=overlays, **viewer_args).run()

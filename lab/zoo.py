@@ -9,10 +9,12 @@ A zoo file maps env ids to entries like::
       policy_kwargs: "dict(net_arch=[256, 256])"
 
 ``n_timesteps`` becomes the run's ``total_timesteps``, ``policy`` is checked (an MLP or CNN policy:
-the lab picks the encoder from the observation space), and ``policy_kwargs`` — Python source in the
+the lab picks the encoder from the observation space), ``n_envs`` is a hyperparameter of the
+policy-gradient agents, ``normalize`` (true, or ``"dict(norm_obs=..., norm_reward=...)"``) becomes
+their ``normalize_observations`` / ``normalize_reward``, and ``policy_kwargs`` — Python source in the
 zoo — is parsed as data, never executed: only ``dict(...)``/``{...}`` of literals, and ``nn.ReLU``-style
-activation names, are accepted. Zoo keys the lab does not do (``n_envs``, ``normalize``,
-``frame_stack``, wrappers, callbacks) are a clear error rather than silently ignored.
+activation names, are accepted. Zoo keys the lab does not do (``frame_stack``, gSDE, wrappers,
+callbacks) are a clear error rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import yaml
 from lab.errors import LabError
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
-UNSUPPORTED = ("n_envs", "normalize", "frame_stack", "env_wrapper", "callback", "vec_env_wrapper")
+UNSUPPORTED = ("frame_stack", "env_wrapper", "callback", "vec_env_wrapper", "use_sde", "sde_sample_freq")
 ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "ELU": "elu", "LeakyReLU": "leaky_relu", "GELU": "gelu"}
 
 
@@ -73,7 +75,27 @@ def zoo_hyperparameters(
         raise ZooError(f"{source}: policy {policy!r} is not one the lab has ({', '.join(POLICIES)})")
     if isinstance(entry.get("policy_kwargs"), str):
         entry["policy_kwargs"] = parse_policy_kwargs(entry["policy_kwargs"], source)
+    if "normalize" in entry:
+        entry.update(_normalize_options(entry.pop("normalize"), source))
     return entry, steps
+
+
+def _normalize_options(value: Any, source: str) -> dict[str, bool]:
+    """The zoo's ``normalize``: a bool for both, or a dict of ``norm_obs`` / ``norm_reward``."""
+    if isinstance(value, str):  # "dict(norm_obs=True, norm_reward=False)", read as data like policy_kwargs
+        value = parse_policy_kwargs(value, f"{source} normalize")
+    if isinstance(value, bool):
+        return {"normalize_observations": value, "normalize_reward": value}
+    if isinstance(value, dict) and set(value) <= {"norm_obs", "norm_reward", "gamma"}:
+        if value.get("gamma") not in (None,):
+            raise ZooError(f"{source}: normalize's own gamma is not supported (the agent's gamma is used)")
+        return {
+            "normalize_observations": bool(value.get("norm_obs", True)),
+            "normalize_reward": bool(value.get("norm_reward", True)),
+        }
+    raise ZooError(
+        f"{source}: normalize must be true/false or dict(norm_obs=..., norm_reward=...); got {value!r}"
+    )
 
 
 def parse_policy_kwargs(text: str, source: str = "policy_kwargs") -> dict[str, Any]:

@@ -62,18 +62,27 @@ def test_action_labels_name_grid_moves_and_number_other_actions():
     assert action_labels(gym.make("CartPole-v1")) == ["0", "1"]
 
 
-def test_watch_shows_the_q_values_of_a_dqn(tmp_path):
+@pytest.mark.parametrize(
+    ("env_id", "agent", "hyperparameters", "words"),
+    [
+        ("CartPole-v1", "dqn", {"learning_starts": 50, "policy_kwargs": {"net_arch": [16]}}, "Q-values: 0 "),
+        ("CartPole-v1", "ppo", {"n_steps": 64, "batch_size": 64}, "action probabilities: 0 0."),
+        ("Pendulum-v1", "ppo", {"n_steps": 64, "batch_size": 64}, "action mean: a0 "),
+    ],
+)
+def test_watch_shows_the_agents_view_of_each_action(tmp_path, env_id, agent, hyperparameters, words):
     import imageio.v3 as iio
 
     from lab.spec import spec_from_dict
     from lab.train import train
+    from lab.viewer import Viewer
     from lab.watch import watch
 
     spec = {
-        "name": "cartpole-dqn",
-        "env": "CartPole-v1",
-        "agent": "dqn",
-        "hyperparameters": {"learning_starts": 50, "policy_kwargs": {"net_arch": [16]}},
+        "name": "panel",
+        "env": env_id,
+        "agent": agent,
+        "hyperparameters": hyperparameters,
         "total_timesteps": 300,
         "eval_interval": 0,
         "eval_episodes": 1,
@@ -82,6 +91,20 @@ def test_watch_shows_the_q_values_of_a_dqn(tmp_path):
     }
     [(run, _)] = train(spec_from_dict(spec), runs_dir=tmp_path / "runs", progress=False)
     queue = ["right", "s", "b", "s"]
-    watch(run.path, paused=True, keys=lambda ms: queue.pop(0) if queue else "q", screenshot_dir=tmp_path)
+    huds: list[list[str]] = []
+    hud = Viewer.hud
+
+    def spy(viewer):
+        huds.append(hud(viewer))
+        return huds[-1]
+
+    Viewer.hud = spy  # type: ignore[method-assign]
+    try:
+        watch(run.path, paused=True, keys=lambda ms: queue.pop(0) if queue else "q", screenshot_dir=tmp_path)
+    finally:
+        Viewer.hud = hud  # type: ignore[method-assign]
     with_chart, without = (iio.imread(p) for p in sorted(tmp_path.glob("*.png")))
     assert with_chart.shape[0] == without.shape[0] + HEIGHT  # 'b' toggled the chart off
+    assert any(words in line for lines in huds for line in lines)
+    if agent == "ppo":
+        assert any("V " in line for lines in huds for line in lines)

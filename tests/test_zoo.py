@@ -57,8 +57,8 @@ def test_bad_files_and_entries_are_clear_errors(tmp_path):
     with pytest.raises(ZooError, match=r"no entry for Acrobot-v1 \(entries: CartPole-v1, LunarLander-v3\)"):
         zoo_entry(ZOO_DQN, "Acrobot-v1")
     odd = tmp_path / "odd.yml"
-    odd.write_text("CartPole-v1:\n  n_envs: 8\n  learning_rate: 0.001\n")
-    with pytest.raises(ZooError, match="does not support the zoo key 'n_envs'"):
+    odd.write_text("CartPole-v1:\n  use_sde: true\n  learning_rate: 0.001\n")
+    with pytest.raises(ZooError, match="does not support the zoo key 'use_sde'"):
         zoo_entry(odd, "CartPole-v1")
     odd.write_text("CartPole-v1:\n  policy: MultiInputPolicy\n")
     with pytest.raises(ZooError, match="policy 'MultiInputPolicy'"):
@@ -95,3 +95,18 @@ def test_lab_train_with_a_zoo_file_needs_the_env(tmp_path, capsys):
 
     with pytest.raises(LabError, match="--zoo reads the entry of the run's env"):
         spec_from_args(None, None, "dqn", None, None, None, [], zoo=str(ZOO_DQN))
+
+
+def test_normalize_and_n_envs_reach_the_policy_gradient_agents(tmp_path):
+    ppo = tmp_path / "ppo.yml"
+    ppo.write_text(
+        "Pendulum-v1:\n  normalize: true\n  n_envs: 4\n  n_timesteps: !!float 1e5\n"
+        'MountainCarContinuous-v0:\n  normalize: "dict(norm_obs=True, norm_reward=False)"\n'
+        'Acrobot-v1:\n  normalize: "dict(norm_obs=True, gamma=0.9)"\n'
+    )
+    hp, steps = zoo_entry(ppo, "Pendulum-v1")
+    assert hp == {"normalize_observations": True, "normalize_reward": True, "n_envs": 4} and steps == 100_000
+    hp, _ = zoo_entry(ppo, "MountainCarContinuous-v0")
+    assert hp == {"normalize_observations": True, "normalize_reward": False}
+    with pytest.raises(ZooError, match="normalize's own gamma"):
+        zoo_entry(ppo, "Acrobot-v1")

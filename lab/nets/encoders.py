@@ -69,6 +69,7 @@ class ImageEncoder(nn.Module):
         activation: str = "relu",
         norm: str | None = None,
         init: str | None = None,
+        cnn_channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.channels_last = channels_last
@@ -85,6 +86,8 @@ class ImageEncoder(nn.Module):
             self.cnn: nn.Module = NatureCNN(channels, height, width, out_features=features, **options)
         else:
             pool = max(height, width) > POOL_ABOVE
+            if cnn_channels is not None:
+                options["channels"] = tuple(cnn_channels)
             self.cnn = GridCNN(channels, height, width, out_features=features, pool=pool, **options)
         self.out_features = features
 
@@ -145,6 +148,7 @@ def encoder_for_space(
     activation: str = "relu",
     norm: str | None = None,
     init: str | None = None,
+    cnn_channels: Sequence[int] | None = None,
 ) -> nn.Module:
     """The encoder for observations of ``space``; the module has ``out_features``.
 
@@ -155,14 +159,14 @@ def encoder_for_space(
       :class:`~lab.nets.cnn.NatureCNN` from 36x36 up.
 
     ``init=None`` keeps each network's own default (He for the grid CNN, orthogonal for NatureCNN,
-    PyTorch's for the MLP).
+    PyTorch's for the MLP). ``cnn_channels`` sets the grid CNN's channels per layer (default 32, 64).
     """
     layers.check_size("encoder features", features)
     if isinstance(space, spaces.Discrete):
         return DiscreteEncoder(space, features)
     layout = image_layout(space)
     if layout is not None:
-        return ImageEncoder(space, features, layout == "channels_last", activation, norm, init)  # type: ignore[arg-type]
+        return ImageEncoder(space, features, layout == "channels_last", activation, norm, init, cnn_channels)  # type: ignore[arg-type]
     if isinstance(space, (spaces.Box, spaces.MultiBinary)) and len(space.shape) == 1:
         return VectorEncoder(space, features, hidden, activation, norm, init)
     raise ValueError(

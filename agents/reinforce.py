@@ -1,0 +1,39 @@
+"""REINFORCE (Williams, 1992): the Monte Carlo policy gradient, from whole episodes::
+
+    L = -mean(log pi(a_t|s_t) * (G_t - b(s_t)))      G_t = r_t + gamma * r_t+1 + ...
+
+Each update waits for ``n_episodes`` complete episodes (from ``n_envs`` envs at once; episodes still
+running then are dropped and every env starts afresh, so each update is strictly on-policy).
+``baseline=True`` learns a state value ``b(s) = V(s)`` by regression on the returns (a variance
+reducer that leaves the gradient unbiased); returns are then normalised over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from agents.a2c import policy_gradient_step
+from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+
+
+class Reinforce(OnPolicyAgent):
+    name: ClassVar[str] = "reinforce"
+    defaults: ClassVar[dict[str, Any]] = {
+        **COMMON_DEFAULTS,
+        "learning_rate": 1e-3,
+        "n_episodes": 8,
+        "baseline": True,
+    }
+
+    def _rollout_length(self) -> int:
+        return 0  # unused: a REINFORCE rollout ends on episodes, not steps
+
+    def _update(self, rollout: Rollout) -> None:
+        # Only whole episodes: the steps of each env after its last finished episode are dropped.
+        done = rollout.done.astype(bool)
+        finished_after = done[::-1].cumsum(axis=0)[::-1] > 0  # an episode end at or after this step
+        rollout.valid = rollout.valid & finished_after
+        returns, _ = gae(rollout, self.gamma, 1.0, bootstrap=False)
+        advantages = returns - rollout.values if self.hyperparameters["baseline"] else returns
+        policy_gradient_step(self, rollout, advantages, returns)
+        self._obs = None  # every env starts a fresh episode for the next batch

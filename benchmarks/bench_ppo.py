@@ -1,0 +1,150 @@
+"""Our PPO and stable-baselines3's side by side, and PPO's throughput on the batched grid env.
+
+    python benchmarks/bench_ppo.py               # CartPole race, 3 seeds each, then the grid env
+    python benchmarks/bench_ppo.py --seeds 1
+    python benchmarks/bench_ppo.py --grid-only
+
+CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
+per rollout, 20 epochs): after every rollout that crosses a multiple of 2,000 environment steps, a
+10-episode deterministic evaluation runs on a separate env (for both agents, at a rollout's end);
+the figures are the env steps and the training wall-clock seconds (evaluation time excluded) when it
+first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv of 8 CartPoles, ours
+from gymnasium's batched CartPoleVectorEnv (same dynamics). One process, torch at one thread.
+
+Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
+4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
+ours and SB3's (a DummyVecEnv of 64 GridWorlds) with the same hyperparameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+from cartpole_race import Clock, print_table, report
+
+import envs  # noqa: F401  (registers the lab/ ids)
+from lab.zoo import zoo_entry
+
+ZOO_FILE = Path(__file__).resolve().parent.parent / "configs" / "zoo" / "ppo.yml"
+ZOO, STEPS = zoo_entry(ZOO_FILE, "CartPole-v1")
+EVAL_EVERY = 2_000
+GRID = {
+    "n_envs": 64,
+    "n_steps": 128,
+    "batch_size": 2048,
+    "n_epochs": 4,
+    "learning_rate": 1e-3,
+    "ent_coef": 0.01,
+}
+
+
+def run_ours(seed: int) -> Clock:
+    from agents.ppo import PPO
+
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
+    clock = Clock()
+    agent = PPO(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], **hp)
+    update, next_eval = agent._update, EVAL_EVERY
+
+    def update_then_evaluate(rollout):  # evaluate at the rollout's end, as SB3's callback below
+        nonlocal next_eval
+        update(rollout)
+        if agent.num_timesteps >= next_eval:
+            clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
+            next_eval = (agent.num_timesteps // EVAL_EVERY + 1) * EVAL_EVERY
+
+    agent._update = update_then_evaluate
+    clock.start = time.perf_counter()
+    agent.learn(STEPS)
+    clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
+    return clock
+
+
+def sb3_hyperparameters(hp: dict) -> dict:
+    """rl-zoo's 'lin_<x>' strings as the callables SB3 takes."""
+    out = {k: v for k, v in hp.items() if k != "n_envs"}
+    for key in ("learning_rate", "clip_range"):
+        value = out.get(key)
+        if isinstance(value, str) and value.startswith("lin_"):
+            start = float(value[4:])
+            out[key] = lambda progress_remaining, start=start: start * progress_remaining
+    return out
+
+
+def run_sb3(seed: int) -> Clock:
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("CartPole-v1", n_envs=ZOO["n_envs"], seed=seed)
+    model = SB3PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **sb3_hyperparameters(ZOO))
+    clock = Clock()
+    next_eval = EVAL_EVERY
+
+    class EveryRollout(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_start(self) -> None:  # after the previous rollout's update, like ours
+            nonlocal next_eval
+            if self.num_timesteps >= next_eval:
+                clock.check(self.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
+                next_eval = (self.num_timesteps // EVAL_EVERY + 1) * EVAL_EVERY
+
+    clock.start = time.perf_counter()
+    model.learn(STEPS, callback=EveryRollout())
+    clock.check(model.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
+    return clock
+
+
+def grid_throughput(steps: int) -> None:
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from agents.ppo import PPO
+
+    env = gym.make("lab/Maze-v0", obs_type="onehot")
+    agent = PPO(env, seed=0, **GRID)
+    start = time.perf_counter()
+    agent.learn(steps)
+    ours = agent.num_timesteps / (time.perf_counter() - start)
+    venv = make_vec_env("lab/Maze-v0", n_envs=GRID["n_envs"], seed=0, env_kwargs={"obs_type": "onehot"})
+    hp = {k: v for k, v in GRID.items() if k != "n_envs"}
+    model = SB3PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0, **hp)
+    start = time.perf_counter()
+    model.learn(steps // 4)
+    sb3 = model.num_timesteps / (time.perf_counter() - start)
+    print(f"\nPPO on lab/Maze-v0 (one-hot), {GRID['n_envs']} envs x {GRID['n_steps']} steps, "
+          f"{GRID['n_epochs']} epochs of {GRID['batch_size']}:")  # fmt: skip
+    print(
+        f"  ours (GridVectorEnv)          {ours:>10,.0f} env steps/s (collection + update, {steps:,} steps)"
+    )
+    print(f"  stable-baselines3 (DummyVecEnv) {sb3:>8,.0f} env steps/s ({steps // 4:,} steps)")
+    print(f"  ratio ours / sb3: {ours / sb3:.1f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--grid-only", action="store_true")
+    parser.add_argument("--grid-steps", type=int, default=500_000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if not args.grid_only:
+        table = {}
+        for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
+            table[name] = report(name, [run(seed) for seed in range(args.seeds)])
+        print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)
+    grid_throughput(args.grid_steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

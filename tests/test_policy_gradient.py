@@ -1,0 +1,244 @@
+"""REINFORCE, A2C and PPO: advantages, distributions and normalisers exactly; checkpoints; bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import envs  # noqa: F401  (registers the lab/ ids)
+from agents import AGENTS, AgentError, load_agent
+from agents.on_policy import Rollout, gae, make_vector_env
+from agents.policies import ActorCritic, RunningMeanStd
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def rollout(rewards, values, last, terminated, truncated, valid=None):
+    rewards = np.array(rewards, np.float32)[:, None]
+    shape = rewards.shape
+    term = np.array(terminated, np.float32)[:, None]
+    done = np.maximum(term, np.array(truncated, np.float32)[:, None])
+    return Rollout(
+        obs=np.zeros(shape), actions=np.zeros(shape), log_probs=np.zeros(shape),
+        values=np.array(values, np.float32)[:, None], rewards=rewards, terminated=term, done=done,
+        valid=np.ones(shape, bool) if valid is None else np.array(valid)[:, None],
+        last_values=np.array([last], np.float32),
+    )  # fmt: skip
+
+
+def test_gae_by_hand_with_a_termination():
+    g, lam = 0.9, 0.5
+    r = rollout([1, 2, 3], [0.5, 1.0, 1.5], last=4.0, terminated=[0, 0, 1], truncated=[0, 0, 0])
+    adv, ret = gae(r, g, lam)
+    d2 = 3 - 1.5  # terminated: no bootstrap
+    d1 = 2 + g * 1.5 - 1.0
+    d0 = 1 + g * 1.0 - 0.5
+    a2, a1 = d2, d1 + g * lam * d2
+    expected = [d0 + g * lam * a1, a1, a2]
+    np.testing.assert_allclose(adv[:, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(ret[:, 0], np.add(expected, [0.5, 1.0, 1.5]), rtol=1e-6)
+
+
+def test_gae_bootstraps_a_time_limit_but_does_not_carry_across_it():
+    # step 1 is truncated: its target bootstraps from V(final obs), which the next-step autoreset
+    # stores as step 2's value (step 2 itself is the reset transition, invalid)
+    r = rollout(
+        [1, 1, 0, 1], [2.0, 3.0, 7.0, 5.0], last=6.0,
+        terminated=[0, 0, 0, 0], truncated=[0, 1, 0, 0], valid=[True, True, False, True],
+    )  # fmt: skip
+    adv, _ = gae(r, 0.5, 1.0)
+    assert adv[1, 0] == pytest.approx(1 + 0.5 * 7.0 - 3.0)  # the final observation's value
+    assert adv[0, 0] == pytest.approx((1 + 0.5 * 3.0 - 2.0) + 0.5 * adv[1, 0])
+    assert adv[3, 0] == pytest.approx(1 + 0.5 * 6.0 - 5.0)  # the last step bootstraps from last_values
+
+
+def test_monte_carlo_returns_end_at_every_episode_end():
+    r = rollout([1, 1, 1, 1], [9, 9, 9, 9], last=9.0, terminated=[0, 1, 0, 0], truncated=[0, 0, 0, 1])
+    returns, _ = gae(r, 0.5, 1.0, bootstrap=False)
+    np.testing.assert_allclose(returns[:, 0], [1.5, 1.0, 1.5, 1.0])
+
+
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_gaussian_log_probabilities_and_entropy_match_torch(state_dependent_std):
+    net = ActorCritic(
+        spaces.Box(-1, 1, (3,)),
+        spaces.Box(-2, 2, (2,)),
+        state_dependent_std=state_dependent_std,
+        log_std_init=-0.5,
+    )
+    obs, actions = torch.randn(5, 3), torch.randn(5, 2)
+    mean, log_std, _ = net(obs)
+    log_prob, entropy = net.log_prob_entropy(mean, log_std, actions)
+    normal = torch.distributions.Normal(mean, log_std.exp())
+    torch.testing.assert_close(log_prob, normal.log_prob(actions).sum(-1))
+    torch.testing.assert_close(entropy, normal.entropy().sum(-1))
+
+
+def test_categorical_log_probabilities_and_sampling_frequencies():
+    net = ActorCritic(spaces.Box(-1, 1, (3,)), spaces.Discrete(4))
+    obs = torch.randn(1, 3)
+    logits, _, _ = net(obs)
+    dist = torch.distributions.Categorical(logits=logits)
+    actions = torch.arange(4)
+    log_prob, entropy = net.log_prob_entropy(logits.expand(4, -1), torch.zeros(4, 0), actions)
+    torch.testing.assert_close(log_prob, dist.log_prob(actions))
+    torch.testing.assert_close(entropy[0], dist.entropy()[0])
+    with torch.no_grad():
+        net.action_head.weight.zero_()
+        net.action_head.bias.copy_(torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4])))
+    sampled, _, _ = net.sample(obs.expand(20_000, -1), torch.Generator().manual_seed(0))
+    frequencies = np.bincount(sampled.numpy(), minlength=4) / 20_000
+    np.testing.assert_allclose(frequencies, [0.1, 0.2, 0.3, 0.4], atol=0.01)
+
+
+def test_squashed_gaussian_density_integrates_the_change_of_variables():
+    net = ActorCritic(spaces.Box(-1, 1, (1,)), spaces.Box(-1, 1, (1,)), squash_output=True)
+    mean, log_std = torch.tensor([[0.3]]), torch.tensor([[-0.2]])
+    u = torch.linspace(-6, 6, 20_001).view(-1, 1)
+    log_prob, _ = net.log_prob_entropy(mean.expand_as(u), log_std.expand_as(u), u)
+    a = torch.tanh(u).squeeze(1)
+    # the density of a = tanh(u) over (-1, 1) integrates to 1
+    assert torch.trapezoid(log_prob.exp(), a).item() == pytest.approx(1.0, abs=1e-3)
+    env_actions = net.to_env(torch.tensor([[-50.0], [0.0], [50.0]]))
+    np.testing.assert_allclose(env_actions[:, 0], [-1.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_running_mean_std_matches_numpy_over_batches():
+    data = np.random.default_rng(0).normal(3.0, 2.0, size=(1000, 2))
+    rms = RunningMeanStd((2,))
+    for chunk in np.array_split(data, 7):
+        rms.update(chunk)
+    np.testing.assert_allclose(rms.mean, data.mean(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(rms.var, data.var(0), rtol=1e-4)
+
+
+def test_grid_worlds_collect_from_their_batched_vector_env():
+    from envs.grid.vector import GridVectorEnv
+
+    vec = make_vector_env(gym.make("lab/Maze-v0", obs_type="onehot", max_episode_steps=7), 4)
+    assert isinstance(vec.unwrapped, GridVectorEnv) and vec.num_envs == 4
+    vec.reset(seed=0)
+    for _ in range(6):
+        vec.step(np.zeros(4, dtype=np.int64))
+    _, _, _, truncated, _ = vec.step(np.zeros(4, dtype=np.int64))
+    assert truncated.all()  # the time limit travels with the copies
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c", "reinforce"])
+def test_save_load_round_trips_exactly(algorithm, tmp_path):
+    env = gym.make("Pendulum-v1")
+    sizes = {"ppo": {"n_steps": 64, "batch_size": 32}, "a2c": {}, "reinforce": {"n_episodes": 2}}[algorithm]
+    agent = AGENTS[algorithm](
+        env, seed=3, n_envs=2, normalize_observations=True, normalize_reward=True, **sizes
+    )
+    agent.learn(600)
+    path = agent.save(tmp_path / "model")
+    loaded = load_agent(path)
+    obs = np.random.default_rng(1).uniform(-1, 1, size=(16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs)[0], loaded.predict(obs)[0])
+    np.testing.assert_array_equal(agent.obs_rms.mean, loaded.obs_rms.mean)
+    assert loaded.value(obs[0]) == agent.value(obs[0])
+    for a, b in zip(
+        agent.optimizer.state_dict()["state"].values(),
+        loaded.optimizer.state_dict()["state"].values(),
+        strict=True,
+    ):
+        for key in a:
+            torch.testing.assert_close(torch.as_tensor(a[key]), torch.as_tensor(b[key]))
+
+
+def test_a_model_for_other_actions_is_a_clear_error(tmp_path):
+    path = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, n_steps=16, batch_size=16).save(tmp_path / "m")
+    with pytest.raises(AgentError, match=r"trained on Discrete\(2\) actions; this env has Discrete\(3\)"):
+        load_agent(path, env=_three_action_cartpole())
+
+
+def _three_action_cartpole():
+    """CartPole's observations with three actions: only the action space differs."""
+
+    class ThreeActions(gym.ActionWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.action_space = spaces.Discrete(3)
+
+        def action(self, action):
+            return min(int(action), 1)
+
+    return ThreeActions(gym.make("CartPole-v1"))
+
+
+class Broken(gym.Env):
+    """A 1-D env whose observation turns NaN at its 5th step (or reward inf, with ``bad="reward"``)."""
+
+    observation_space = spaces.Box(-10, 10, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, bad="obs"):
+        self.bad, self.t = bad, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        broken = self.t == 5
+        obs = np.array([np.nan if broken and self.bad == "obs" else 0.0], np.float32)
+        reward = float("inf") if broken and self.bad == "reward" else 1.0
+        return obs, reward, False, self.t >= 20, {}
+
+
+@pytest.mark.parametrize(("bad", "what"), [("obs", "observation"), ("reward", "reward")])
+def test_non_finite_observations_or_rewards_name_the_step(bad, what):
+    gym.register("lab-test/Broken-v0", entry_point=lambda: Broken(bad), disable_env_checker=True)
+    try:
+        agent = AGENTS["ppo"](gym.make("lab-test/Broken-v0"), seed=0, n_steps=16, batch_size=16)
+        with pytest.raises(AgentError, match=rf"non-finite {what} at step 5 \(env copy 0, episode step 5\)"):
+            agent.learn(100)
+    finally:
+        del gym.registry["lab-test/Broken-v0"]
+
+
+def test_bad_hyperparameters_and_spaces():
+    with pytest.raises(AgentError, match="PPO needs a Discrete or 1-D Box action space"):
+        AGENTS["ppo"](_multi_discrete())
+    with pytest.raises(AgentError, match="clip_range must be a positive number or 'lin_<number>'"):
+        AGENTS["ppo"](gym.make("CartPole-v1"), clip_range="fast")
+    with pytest.raises(AgentError, match="policy_kwargs has no 'net_arc'"):
+        AGENTS["a2c"](gym.make("CartPole-v1"), policy_kwargs={"net_arc": [8]})
+    with pytest.raises(AgentError, match="activation_fn must be one of"):
+        AGENTS["a2c"](gym.make("CartPole-v1"), policy_kwargs={"activation_fn": "swish"})
+    with pytest.raises(AgentError, match="normalize_observations needs Box observations"):
+        AGENTS["ppo"](gym.make("lab/Maze-v0"), normalize_observations=True)
+    with pytest.raises(AgentError, match="Reinforce has no hyperparameter 'n_steps'"):
+        AGENTS["reinforce"](gym.make("CartPole-v1"), n_steps=5)
+
+
+def _multi_discrete():
+    class Multi(gym.ActionWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.action_space = spaces.MultiDiscrete([2, 2])
+
+        def action(self, action):
+            return int(action[0])
+
+    return Multi(gym.make("CartPole-v1"))
+
+
+def test_importing_agents_stays_torch_free():
+    import subprocess
+    import sys
+
+    code = "import sys, agents; assert 'ppo' in agents.AGENTS; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
