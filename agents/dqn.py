@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from agents.base import Agent
 from agents.errors import AgentError
+from agents.optim import fast_adam_options
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.schedules import LinearSchedule
 
@@ -304,7 +305,7 @@ class DQN(Agent):
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
         )
         self._epsilon_at = self._epsilon.bind(None)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr, **_fast_adam())
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr, **fast_adam_options())
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
         if hp["prioritized"]:
@@ -522,12 +523,3 @@ class DQN(Agent):
             if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:
                 raise AgentError("the checkpoint's replay buffer holds observations of another shape")
             self.buffer.restore(saved_buffer)
-
-
-def _fast_adam() -> dict[str, Any]:
-    """Adam's fused CPU kernel where this torch has one (one call per step instead of one per tensor)."""
-    try:
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return {"foreach": True}
-    return {"fused": True}

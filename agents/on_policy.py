@@ -31,6 +31,7 @@ from gymnasium import spaces
 
 from agents.base import Agent, Callback, episode_seed
 from agents.errors import AgentError
+from agents.optim import fast_adam_options
 from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, split_net_arch
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ class OnPolicyAgent(Agent):
         self._action_start = int(act_space.start) if self._discrete else 0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.policy.parameters(), lr=self._base_lr, eps=1e-5)
+        return torch.optim.Adam(self.policy.parameters(), lr=self._base_lr, eps=1e-5, **fast_adam_options())
 
     # ----- acting -----
 

@@ -14,6 +14,7 @@ A spec file looks like this (every key but ``env`` and ``agent`` has a default):
     eval_episodes: 20
     record_episodes: 1          # evaluation episodes saved as replays at each evaluation
     checkpoint_interval: 10000  # timesteps between checkpoints (0: only at the end)
+    threads: 1                  # torch threads for neural agents (small networks run fastest on one)
 
 Unknown keys are errors that name the closest valid key; values are checked for type and range.
 """
@@ -51,6 +52,7 @@ class RunSpec:
     eval_episodes: int = 20
     record_episodes: int = 1
     checkpoint_interval: int = 10_000
+    threads: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,6 +74,7 @@ _INT_FIELDS = (
     "eval_episodes",
     "record_episodes",
     "checkpoint_interval",
+    "threads",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -103,6 +106,8 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
             raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
     if data.get("total_timesteps", 1) == 0:
         raise SpecError("total_timesteps must be at least 1")
+    if data.get("threads", 1) == 0:
+        raise SpecError("threads must be at least 1")
     if data.get("max_episode_steps") is not None and (
         not _is_int(data["max_episode_steps"]) or data["max_episode_steps"] < 1
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ def saved_env(path: str | Path) -> tuple[str | None, dict[str, Any], int | None]
     return env.get("id"), kwargs, env.get("max_episode_steps")
 
 
+def use_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process. The lab's networks are small: one thread is the
+    fastest, and more threads on a busy machine spin-wait each other into a crawl (10-100x slower)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class Trainer:
     """Runs one spec: learning, episode metrics, periodic evaluation and checkpoints, the final model."""
 
@@ -77,6 +86,8 @@ class Trainer:
                 self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **spec.hyperparameters)
         except (AgentError, TypeError) as exc:
             raise LabError(str(exc)) from None
+        if "torch" in sys.modules:  # a neural agent (the tabular ones never import torch)
+            use_threads(spec.threads)
         self.start = int(self.agent.num_timesteps)
         if not resume:
             spec.hyperparameters = dict(self.agent.hyperparameters)

@@ -242,3 +242,28 @@ def test_importing_agents_stays_torch_free():
 
     code = "import sys, agents; assert 'ppo' in agents.AGENTS; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lab_runs_torch_on_one_thread_unless_told(tmp_path):
+    """Two threads on a busy 2-core machine were measured 10-100x slower for these small networks."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from lab.cli import main\n"
+        "threads = sys.argv[1:]\n"
+        "main(['train', '--env', 'CartPole-v1', '--agent', 'ppo', '--steps', '64', '--no-progress',\n"
+        "      '--set', 'hyperparameters.n_steps=64', '--set', 'hyperparameters.batch_size=64',\n"
+        "      '--set', 'eval_episodes=1', '--runs-dir', sys.argv[0] + '.runs', '--name', f'run{threads}']\n"
+        "     + (['--set', f'threads={threads[0]}'] if threads else []))\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    for args, expected in (([], "1"), (["2"], "2")):
+        out = subprocess.run(
+            [sys.executable, str(script), *args], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip().splitlines()[-1] == expected

@@ -34,6 +34,8 @@ def test_seeds_make_one_spec_per_seed():
         ({"env": "lab/CliffWalk-v0"}, "needs 'agent'"),
         ({**BASE, "total_timesteps": "many"}, "total_timesteps must be a whole number >= 0; got 'many'"),
         ({**BASE, "total_timesteps": 0}, "total_timesteps must be at least 1"),
+        ({**BASE, "threads": 0}, "threads must be at least 1"),
+        ({**BASE, "threads": "all"}, "threads must be a whole number >= 0"),
         ({**BASE, "seed": -1}, "seed must be a whole number >= 0"),
         ({**BASE, "eval_episodes": 2.5}, "eval_episodes must be a whole number"),
         ({**BASE, "checkpoint_interval": True}, "checkpoint_interval must be a whole number"),
