@@ -55,8 +55,11 @@ class PPO(OnPolicyAgent):
             order = torch.randperm(n, generator=self._generator)
             for start in range(0, n, size):
                 index = order[start : start + size]
-                obs, actions = batch["obs"][index], batch["actions"][index]
-                old_log_probs, adv = batch["log_probs"][index], batch["advantages"][index]
+                part = (
+                    batch if size >= n else {k: v[index] for k, v in batch.items()}
+                )  # one batch: no shuffle
+                obs, actions = part["obs"], part["actions"]
+                old_log_probs, adv = part["log_probs"], part["advantages"]
                 if hp["normalize_advantage"] and len(index) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 params, log_std, values = policy(obs)
@@ -65,9 +68,9 @@ class PPO(OnPolicyAgent):
                 ratio = log_ratio.exp()
                 policy_loss = -torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv).mean()
                 if clip_vf is not None:
-                    old_values = batch["values"][index]
+                    old_values = part["values"]
                     values = old_values + (values - old_values).clamp(-clip_vf, clip_vf)
-                value_loss = (batch["returns"][index] - values).square().mean()
+                value_loss = (part["returns"] - values).square().mean()
                 loss = policy_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy.mean()
                 with torch.no_grad():
                     kl = float(((ratio - 1.0) - log_ratio).mean())

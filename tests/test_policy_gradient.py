@@ -255,10 +255,12 @@ def test_lab_runs_torch_on_one_thread_unless_told(tmp_path):
         "import sys, torch\n"
         "from lab.cli import main\n"
         "threads = sys.argv[1:]\n"
-        "main(['train', '--env', 'CartPole-v1', '--agent', 'ppo', '--steps', '64', '--no-progress',\n"
+        "code = main(['train', '--env', 'CartPole-v1', '--agent', 'ppo', '--steps', '64', '--no-progress',\n"
         "      '--set', 'hyperparameters.n_steps=64', '--set', 'hyperparameters.batch_size=64',\n"
-        "      '--set', 'eval_episodes=1', '--runs-dir', sys.argv[0] + '.runs', '--name', f'run{threads}']\n"
+        "      '--set', 'eval_episodes=1', '--runs-dir', sys.argv[0] + '.runs',\n"
+        "      '--name', 'run' + ''.join(threads)]\n"
         "     + (['--set', f'threads={threads[0]}'] if threads else []))\n"
+        "assert code == 0, code\n"
         "print(torch.get_num_threads())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
