@@ -45,6 +45,17 @@ def episode_seed(seed: int, episode: int) -> int:
     return mix64(mix64((seed + 1) * GOLDEN) ^ mix64(((episode & MASK64) + 1) * GOLDEN)) >> 32
 
 
+def check_total_timesteps(total_timesteps: Any) -> int:
+    """``learn``'s budget: a whole number >= 0, or an :class:`AgentError`."""
+    if (
+        isinstance(total_timesteps, bool)
+        or not isinstance(total_timesteps, (int, np.integer))
+        or total_timesteps < 0
+    ):
+        raise AgentError(f"total_timesteps must be a whole number >= 0; got {total_timesteps!r}")
+    return int(total_timesteps)
+
+
 def lab_version() -> str:
     """The installed rl-lab version (the ``lab`` package is the CLI's, which agents never import)."""
     try:
@@ -166,13 +177,7 @@ class Agent(ABC):
         seeds) from 0, keeping what was learned; with ``False`` the counts carry on (resume), and a
         ``total_timesteps`` already reached is nothing to do.
         """
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, (int, np.integer))
-            or total_timesteps < 0
-        ):
-            raise AgentError(f"total_timesteps must be a whole number >= 0; got {total_timesteps!r}")
-        total = int(total_timesteps)
+        total = check_total_timesteps(total_timesteps)
         if reset_num_timesteps:
             self.num_timesteps = 0
             self.num_episodes = 0

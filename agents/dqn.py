@@ -20,7 +20,7 @@ torch call at batch size 1; a training burst draws all its mini-batch indices at
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -29,11 +29,15 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from agents.base import Agent
+from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
 from agents.optim import fast_adam_options
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.schedules import LinearSchedule
+from agents.vector import VectorSteps, make_vector_env
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 MASK64 = (1 << 64) - 1
 
@@ -216,6 +220,7 @@ class DQN(Agent):
         "per_beta": 0.4,
         "loss": "huber",
         "save_replay_buffer": False,
+        "n_envs": 1,
     }
 
     @classmethod
@@ -230,7 +235,7 @@ class DQN(Agent):
         def number(v: Any) -> bool:
             return not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and math.isfinite(v)
 
-        if name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step"):
+        if name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step", "n_envs"):
             if not whole(value) or value < 1:
                 raise AgentError(f"{name} must be a whole number >= 1; got {value!r}")
             return int(value)
@@ -315,6 +320,11 @@ class DQN(Agent):
         else:
             self.buffer = ReplayBuffer(hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))
+        if hp["n_envs"] > 1 and hp["n_step"] > 1:
+            raise AgentError(
+                "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
+            )
+        self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions = n_actions
         self._action_start = int(self.env.action_space.start)
         self._obs_shape = tuple(shape)
@@ -355,6 +365,58 @@ class DQN(Agent):
 
     def _start_learning(self, total_timesteps: int) -> None:
         self._epsilon_at = self._epsilon.bind(total_timesteps)
+
+    def learn(
+        self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
+    ) -> Self:
+        """As :meth:`Agent.learn`; with ``n_envs > 1`` the steps come from that many copies of the env
+        in a vector env, with SB3's meaning of the step counts: ``train_freq`` and
+        ``target_update_interval // n_envs`` count steps of all copies at once, ``gradient_steps=-1``
+        is one per transition collected. (Exact resume holds for ``n_envs=1``.)"""
+        if self.hyperparameters["n_envs"] == 1:
+            return super().learn(total_timesteps, callback, reset_num_timesteps)
+        total = check_total_timesteps(total_timesteps)
+        n = self.hyperparameters["n_envs"]
+        if self._steps is None:
+            self._steps = VectorSteps(self, make_vector_env(self.env, n))
+        if reset_num_timesteps:
+            self.num_timesteps = self.num_episodes = 0
+            self._steps.obs = None
+        self._total_timesteps = total
+        self._start_learning(total)
+        self._learn_from_copies(self._steps, total, callback)
+        return self
+
+    def _learn_from_copies(self, steps: VectorSteps, total: int, callback: Callback | None) -> None:
+        hp = self.hyperparameters
+        n, train_freq = hp["n_envs"], hp["train_freq"]
+        gradient_steps = hp["gradient_steps"] if hp["gradient_steps"] >= 0 else train_freq * n
+        target_every = max(hp["target_update_interval"] // n, 1)
+        rng, calls = self._sampler, 0
+        while self.num_timesteps < total:
+            obs = np.array(steps.obs if steps.obs is not None else steps.reset())
+            t = self.num_timesteps
+            explore = rng.random(n) < (1.0 if t < hp["learning_starts"] else self._epsilon_at(t))
+            actions = rng.integers(0, self._n_actions, size=n)
+            if not explore.all():
+                actions = np.where(explore, actions, self.q_values(obs).argmax(axis=-1))
+            step = steps.step(actions + self._action_start)
+            for i in np.flatnonzero(step.valid):
+                self.buffer.add(
+                    obs[i],
+                    actions[i],
+                    step.rewards[i],
+                    step.next_obs[i],
+                    step.terminated[i],
+                    step.truncated[i],
+                )
+            calls += 1
+            if steps.report(step, callback):
+                return
+            if self.num_timesteps > hp["learning_starts"] and calls % train_freq == 0:
+                self._train(gradient_steps, self.num_timesteps)
+            if calls % target_every == 0:
+                self._update_target()
 
     def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         hp = self.hyperparameters

@@ -1,12 +1,10 @@
 """What REINFORCE, A2C and PPO share: collecting rollouts from a vector env, advantages, and the API.
 
 The agent is built on one env (its spaces, its id for saving) and collects from ``n_envs`` copies
-of it in a gymnasium vector env: the env's own batched implementation when it registers one (our
-grid worlds' :class:`~envs.grid.vector.GridVectorEnv`, gymnasium's CartPole), otherwise a
-``SyncVectorEnv``. Vector envs reset finished episodes on the *next* step; that step's transition
-(final observation -> first observation, reward 0) is not a real one, so it is masked out of
-training and not counted as an environment step, while the value of the final observation it
-carries is what a time-limited (truncated) episode bootstraps from.
+of it in a gymnasium vector env (:mod:`agents.vector`: the env's own batched implementation when it
+registers one). The reset step after an episode's end is masked out of training and not counted,
+while the value of the final observation it carries is what a time-limited (truncated) episode
+bootstraps from.
 
 Advantages are GAE(lambda) (Schulman et al., 2016)::
 
@@ -20,7 +18,6 @@ their statistics are saved with the model.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,10 +26,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.base import Agent, Callback, episode_seed
+from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
 from agents.optim import fast_adam_options
 from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, split_net_arch
+from agents.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -48,23 +46,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "normalize_reward": False,
     "policy_kwargs": {},
 }
-
-
-def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
-    """``n_envs`` copies of ``env`` (made again from its spec, time limit included) in the best vector
-    env it has: its registered batched implementation, else a ``SyncVectorEnv``."""
-    spec = env.spec
-    if spec is None:
-        raise AgentError("the policy-gradient agents make copies of their env from its id: use gym.make")
-    if spec.id.startswith("lab/"):
-        import envs  # noqa: F401  (registers the lab/ ids)
-    kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "num_envs")}
-    spec = dataclasses.replace(spec, kwargs=kwargs)
-    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
-    try:
-        return gym.make_vec(spec, num_envs=n_envs, vectorization_mode=mode)
-    except Exception as exc:  # gymnasium raises many kinds; say which env could not be copied
-        raise AgentError(f"could not make {n_envs} copies of {spec.id} for collection: {exc}") from exc
 
 
 def schedule_spec(spec: Any) -> tuple[float, bool]:
@@ -235,8 +216,7 @@ class OnPolicyAgent(Agent):
         shape = obs_space.shape if isinstance(obs_space, spaces.Box) else ()
         self.obs_rms = RunningMeanStd(shape)
         self.ret_rms = RunningMeanStd(())
-        self._vec: gym.vector.VectorEnv | None = None
-        self._obs: np.ndarray | None = None
+        self._steps: VectorSteps | None = None  # made on the first learn()
         self._discrete = isinstance(act_space, spaces.Discrete)
         self._action_start = int(act_space.start) if self._discrete else 0
 
@@ -290,19 +270,13 @@ class OnPolicyAgent(Agent):
         """Collect rollouts and update until ``num_timesteps >= total_timesteps`` (the last rollout is
         finished, as in SB3). ``callback`` runs at each episode's end, as for every agent; returning
         ``False`` stops there (the unfinished rollout is dropped)."""
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, (int, np.integer))
-            or total_timesteps < 0
-        ):
-            raise AgentError(f"total_timesteps must be a whole number >= 0; got {total_timesteps!r}")
-        total = int(total_timesteps)
+        total = check_total_timesteps(total_timesteps)
+        if self._steps is None:
+            self._steps = VectorSteps(self, make_vector_env(self.env, self.hyperparameters["n_envs"]))
         if reset_num_timesteps:
             self.num_timesteps = self.num_episodes = 0
-            self._obs = None
+            self._steps.obs = None
         self._total_timesteps = total
-        if self._vec is None:
-            self._vec = make_vector_env(self.env, self.hyperparameters["n_envs"])
         while self.num_timesteps < total:
             self._set_progress(self.num_timesteps / total if total else 1.0)
             rollout = self._collect(callback)
@@ -318,16 +292,6 @@ class OnPolicyAgent(Agent):
             for group in self.optimizer.param_groups:
                 group["lr"] = self._base_lr * (1.0 - self._progress)
 
-    def _reset(self) -> None:
-        assert self._vec is not None
-        obs, _ = self._vec.reset(seed=episode_seed(self.seed, self.num_episodes))
-        self._obs = np.asarray(obs)
-        n = self._vec.num_envs
-        self._ended = np.zeros(n, dtype=bool)  # the previous step ended this env's episode
-        self._ep_return = np.zeros(n)
-        self._ep_length = np.zeros(n, dtype=np.int64)
-        self._ret = np.zeros(n)  # discounted return so far, for reward normalisation
-
     def _rollout_length(self) -> int:
         return self.hyperparameters["n_steps"]
 
@@ -335,97 +299,57 @@ class OnPolicyAgent(Agent):
         """``n_steps`` steps of every env (or until enough episodes for REINFORCE); ``None`` when the
         callback asked to stop."""
         hp = self.hyperparameters
-        if self._obs is None:
-            self._reset()
-        vec = self._vec
-        assert vec is not None
+        steps = self._steps
+        assert steps is not None
+        if steps.obs is None:
+            steps.reset()
+            self._ret = np.zeros(steps.vec.num_envs)  # discounted return so far, for reward normalisation
         normalize_obs, normalize_reward = hp["normalize_observations"], hp["normalize_reward"]
-        steps: dict[str, list[np.ndarray]] = {
+        record: dict[str, list[np.ndarray]] = {
             k: [] for k in ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
         }
         episodes_needed = hp.get("n_episodes")
         finished_episodes = 0
         t = 0
         while True:
-            raw_obs = self._obs
+            raw_obs = steps.obs
             assert raw_obs is not None
             if normalize_obs:
-                self.obs_rms.update(raw_obs[~self._ended] if self._ended.any() else raw_obs)
+                self.obs_rms.update(raw_obs[~steps.ended] if steps.ended.any() else raw_obs)
             x = self._prepare(raw_obs)
             actions, log_probs, values = self.policy.sample(x, self._generator)
             env_actions = self.policy.to_env(actions)
             if self._discrete and self._action_start:
                 env_actions = env_actions + self._action_start
-            next_obs, rewards, terminated, truncated, _ = vec.step(env_actions)
-            valid = ~self._ended
-            rewards = np.asarray(rewards, dtype=np.float64)
-            self._check_finite(next_obs, rewards)
-            terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
-            done = (terminated | truncated) & valid
-            train_rewards = rewards
+            step = steps.step(env_actions)
+            valid, done = step.valid, step.done
+            train_rewards = step.rewards
             if normalize_reward:
-                self._ret = self._ret * self.gamma + rewards
+                self._ret = self._ret * self.gamma + step.rewards
                 self.ret_rms.update(self._ret[valid])
-                train_rewards = np.clip(rewards / math.sqrt(self.ret_rms.var + 1e-8), -10, 10)
+                train_rewards = np.clip(step.rewards / math.sqrt(self.ret_rms.var + 1e-8), -10, 10)
                 self._ret[done | ~valid] = 0.0
-            steps["obs"].append(x.numpy() if normalize_obs else raw_obs)
-            steps["actions"].append(actions.numpy())
-            steps["log_probs"].append(log_probs.numpy())
-            steps["values"].append(values.numpy())
-            steps["rewards"].append(np.where(valid, train_rewards, 0.0).astype(np.float32))
-            steps["terminated"].append((terminated & valid).astype(np.float32))
-            steps["done"].append(done.astype(np.float32))
-            steps["valid"].append(valid)
-            self._ep_return += np.where(valid, rewards, 0.0)
-            self._ep_length += valid
-            self.num_timesteps += int(valid.sum())
-            self._obs, self._ended = np.asarray(next_obs), terminated | truncated
+            record["obs"].append(x.numpy() if normalize_obs else raw_obs)
+            record["actions"].append(actions.numpy())
+            record["log_probs"].append(log_probs.numpy())
+            record["values"].append(values.numpy())
+            record["rewards"].append(np.where(valid, train_rewards, 0.0).astype(np.float32))
+            record["terminated"].append((step.terminated & valid).astype(np.float32))
+            record["done"].append(done.astype(np.float32))
+            record["valid"].append(valid)
             t += 1
-            for i in np.flatnonzero(done):
-                finished_episodes += 1
-                stop = self._episode_ended(callback, int(i), bool(terminated[i]))
-                if stop:
-                    self._obs = None  # the next learn() starts afresh
-                    return None
-            self._ep_return[self._ended] = 0.0
-            self._ep_length[self._ended] = 0
+            finished_episodes += int(done.sum())
+            if steps.report(step, callback):
+                return None
             if episodes_needed is None:
                 if t >= self._rollout_length():
                     break
             elif finished_episodes >= episodes_needed:
                 break
-        arrays = {k: np.stack(v) for k, v in steps.items()}
+        arrays = {k: np.stack(v) for k, v in record.items()}
         with torch.no_grad():
-            last_values = self.policy.value(self._prepare(self._obs)).numpy()
+            last_values = self.policy.value(self._prepare(steps.obs)).numpy()
         return Rollout(last_values=last_values, **arrays)
-
-    def _episode_ended(self, callback: Callback | None, i: int, terminated: bool) -> bool:
-        episode = self.num_episodes
-        self.num_episodes += 1
-        if callback is None:
-            return False
-        event = {
-            "agent": self, "timestep": self.num_timesteps, "episode": episode,
-            "return": float(self._ep_return[i]), "length": int(self._ep_length[i]), "terminated": terminated,
-        }  # fmt: skip
-        return callback(event) is False
-
-    def _check_finite(self, obs: Any, rewards: np.ndarray) -> None:
-        bad_reward = not np.isfinite(rewards).all()
-        bad_obs = np.issubdtype(np.asarray(obs).dtype, np.floating) and not np.isfinite(obs).all()
-        if bad_reward or bad_obs:
-            what = "reward" if bad_reward else "observation"
-            env_index = (
-                int(np.flatnonzero(~np.isfinite(rewards))[0])
-                if bad_reward
-                else int(
-                    np.flatnonzero(~np.isfinite(np.asarray(obs)).reshape(len(rewards), -1).all(axis=1))[0]
-                )
-            )
-            raise AgentError(
-                f"the env returned a non-finite {what} at step {self.num_timesteps + 1} "
-                f"(env copy {env_index}, episode step {int(self._ep_length[env_index]) + 1}): check the env"
-            )
 
     # ----- updates -----
 

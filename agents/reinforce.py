@@ -36,4 +36,5 @@ class Reinforce(OnPolicyAgent):
         returns, _ = gae(rollout, self.gamma, 1.0, bootstrap=False)
         advantages = returns - rollout.values if self.hyperparameters["baseline"] else returns
         policy_gradient_step(self, rollout, advantages, returns)
-        self._obs = None  # every env starts a fresh episode for the next batch
+        assert self._steps is not None
+        self._steps.obs = None  # every env starts a fresh episode for the next batch

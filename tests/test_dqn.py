@@ -330,3 +330,18 @@ def test_dqn_learns_a_maze_from_pixels_with_the_cnn(tmp_path):
     spec = spec_from_args(str(config), None, None, None, None, None, quiet)
     [(_, result)] = train(spec, runs_dir=tmp_path, progress=False)
     assert result.relative_gap < 0.05, result.summary()
+
+
+def test_collecting_from_several_copies_of_the_env():
+    """n_envs=4 on GridVectorEnv: only real transitions are stored and counted, episodes are reported,
+    and the maze is learned to its exact optimum."""
+    agent = make_dqn(n_envs=4, gradient_steps=4)  # one gradient step per 2 transitions, as the 1-env recipe
+    episodes = []
+    agent.learn(20_000, callback=lambda event: episodes.append(event) and None)
+    assert agent.num_timesteps == len(agent.buffer) >= 20_000
+    assert agent.num_episodes == len(episodes) > 0
+    assert sum(e["length"] for e in episodes) <= agent.num_timesteps
+    optimal, achieved = exact_values(agent, agent.env.unwrapped, agent.gamma)
+    assert achieved == pytest.approx(optimal, abs=1e-9)
+    with pytest.raises(AgentError, match="n_step returns need one env"):
+        make_dqn(n_envs=2, n_step=3)

@@ -10,8 +10,9 @@ from gymnasium import spaces
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
-from agents.on_policy import Rollout, gae, make_vector_env
+from agents.on_policy import Rollout, gae
 from agents.policies import ActorCritic, RunningMeanStd
+from agents.vector import make_vector_env
 
 
 @pytest.fixture(autouse=True)

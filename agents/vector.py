@@ -1,0 +1,117 @@
+"""Collecting from ``n_envs`` copies of an agent's env at once, for DQN and the policy-gradient agents.
+
+Gymnasium's vector envs reset a finished episode on the *next* step: that step ignores its action
+and returns the new episode's first observation with reward 0. It is not a real transition, so
+:class:`VectorSteps` marks it invalid (agents drop it and it is not counted as a step), while the
+final observation it carries over is what a truncated episode bootstraps from. It also keeps each
+copy's episode return and length and reports finished episodes through the agent's callback, as
+the single-env agents do, and stops on a non-finite observation or reward naming the step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.base import Callback, episode_seed
+from agents.errors import AgentError
+
+
+def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
+    """``n_envs`` copies of ``env`` (made again from its spec, time limit included) in the best vector
+    env it has: its registered batched implementation (our ``GridVectorEnv``, gymnasium's
+    ``CartPoleVectorEnv``), else a ``SyncVectorEnv``."""
+    spec = env.spec
+    if spec is None:
+        raise AgentError("collecting from several envs makes copies of the env from its id: use gym.make")
+    if spec.id.startswith("lab/"):
+        import envs  # noqa: F401  (registers the lab/ ids)
+    kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "num_envs")}
+    spec = dataclasses.replace(spec, kwargs=kwargs)
+    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    try:
+        return gym.make_vec(spec, num_envs=n_envs, vectorization_mode=mode)
+    except Exception as exc:  # gymnasium raises many kinds; say which env could not be copied
+        raise AgentError(f"could not make {n_envs} copies of {spec.id} for collection: {exc}") from exc
+
+
+@dataclasses.dataclass
+class Step:
+    """One step of every copy: ``valid`` marks real transitions, ``done`` the episodes that ended."""
+
+    next_obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray
+    done: np.ndarray
+
+
+class VectorSteps:
+    """Steps ``vec`` for ``agent``, keeping the episode bookkeeping (see the module docstring)."""
+
+    def __init__(self, agent: Any, vec: gym.vector.VectorEnv) -> None:
+        self.agent, self.vec = agent, vec
+        self.obs: np.ndarray | None = None  # None: the next step starts with a reset
+
+    def reset(self) -> np.ndarray:
+        """Fresh episodes in every copy (seeded by the agent's episode count, as single envs are)."""
+        obs, _ = self.vec.reset(seed=episode_seed(self.agent.seed, self.agent.num_episodes))
+        n = self.vec.num_envs
+        self.obs = np.asarray(obs)
+        self.ended = np.zeros(n, dtype=bool)  # the previous step ended this copy's episode
+        self.episode_return = np.zeros(n)
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        return self.obs
+
+    def step(self, actions: np.ndarray) -> Step:
+        """Step every copy; counts the real steps in ``agent.num_timesteps``."""
+        next_obs, rewards, terminated, truncated, _ = self.vec.step(actions)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        self._check_finite(next_obs, rewards)
+        valid = ~self.ended
+        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        done = (terminated | truncated) & valid
+        self.episode_return += np.where(valid, rewards, 0.0)
+        self.episode_length += valid
+        self.agent.num_timesteps += int(valid.sum())
+        self.obs, self.ended = np.asarray(next_obs), terminated | truncated
+        return Step(self.obs, rewards, terminated, truncated, valid, done)
+
+    def report(self, step: Step, callback: Callback | None) -> bool:
+        """Count and report the episodes that ended at ``step``; True when the callback said stop."""
+        agent = self.agent
+        for i in np.flatnonzero(step.done):
+            episode = agent.num_episodes
+            agent.num_episodes += 1
+            if callback is not None:
+                event = {
+                    "agent": agent, "timestep": agent.num_timesteps, "episode": episode,
+                    "return": float(self.episode_return[i]), "length": int(self.episode_length[i]),
+                    "terminated": bool(step.terminated[i]),
+                }  # fmt: skip
+                if callback(event) is False:
+                    self.obs = None  # the next learn() starts afresh
+                    return True
+        self.episode_return[self.ended] = 0.0
+        self.episode_length[self.ended] = 0
+        return False
+
+    def _check_finite(self, obs: Any, rewards: np.ndarray) -> None:
+        bad_rewards = ~np.isfinite(rewards)
+        obs = np.asarray(obs)
+        bad_obs = (
+            ~np.isfinite(obs).reshape(len(rewards), -1).all(axis=1)
+            if np.issubdtype(obs.dtype, np.floating)
+            else np.zeros(len(rewards), bool)
+        )
+        if bad_rewards.any() or bad_obs.any():
+            what = "reward" if bad_rewards.any() else "observation"
+            i = int(np.flatnonzero(bad_rewards if bad_rewards.any() else bad_obs)[0])
+            raise AgentError(
+                f"the env returned a non-finite {what} at step {self.agent.num_timesteps + 1} "
+                f"(env copy {i}, episode step {int(self.episode_length[i]) + 1}): check the env"
+            )
