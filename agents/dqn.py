@@ -32,14 +32,13 @@ from torch.nn import functional as F
 from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
 from agents.optim import fast_adam_options
+from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.schedules import LinearSchedule
 from agents.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-MASK64 = (1 << 64) - 1
 
 
 class QNetwork(nn.Module):
@@ -173,25 +172,6 @@ def learning_rate_spec(spec: Any) -> tuple[float, bool]:
     if isinstance(spec, bool) or not isinstance(spec, (int, float)):
         raise ValueError(spec)
     return float(spec), False
-
-
-def _pcg_state_array(generator: np.random.Generator) -> np.ndarray:
-    """A PCG64 generator's full state as six uint64 words (128-bit numbers split in two)."""
-    state = generator.bit_generator.state
-    words = []
-    for value in (state["state"]["state"], state["state"]["inc"]):
-        words += [value >> 64, value & MASK64]
-    return np.array([*words, state["has_uint32"], state["uinteger"]], dtype=np.uint64)
-
-
-def _set_pcg_state(generator: np.random.Generator, words: np.ndarray) -> None:
-    w = [int(x) for x in words]
-    generator.bit_generator.state = {
-        "bit_generator": "PCG64",
-        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
-        "has_uint32": w[4],
-        "uinteger": w[5],
-    }
 
 
 class DQN(Agent):
@@ -552,7 +532,7 @@ class DQN(Agent):
         for i, state in self.optimizer.state_dict()["state"].items():
             for key, value in state.items():
                 arrays[f"adam.{i}.{key}"] = np.array(value.numpy() if torch.is_tensor(value) else value)
-        arrays["sampler"] = _pcg_state_array(self._sampler)
+        arrays["sampler"] = pcg_state_array(self._sampler)
         if self.hyperparameters["save_replay_buffer"]:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
@@ -579,7 +559,7 @@ class DQN(Agent):
             raise AgentError(f"the checkpoint's optimizer state is incomplete (no {exc})") from None
         self.optimizer.load_state_dict(state)
         if "sampler" in arrays:
-            _set_pcg_state(self._sampler, arrays["sampler"])
+            set_pcg_state(self._sampler, arrays["sampler"])
         if "buffer.obs" in arrays:
             saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
             if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:

@@ -29,7 +29,8 @@ from gymnasium import spaces
 from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
 from agents.optim import fast_adam_options
-from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, split_net_arch
+from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, numpy_actor, split_net_arch
+from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
@@ -208,6 +209,8 @@ class OnPolicyAgent(Agent):
             except ValueError as exc:
                 raise AgentError(f"{type(self).__name__} cannot read this env: {exc}") from None
         self._generator = torch.Generator().manual_seed(self.seed + 1)
+        self._numpy_act = numpy_actor(self.policy)  # None unless a plain MLP policy
+        self._np_rng = np.random.Generator(np.random.PCG64(self.seed + 2))
         self._base_lr, self._lr_decays = schedule_spec(hp["learning_rate"])
         self.optimizer = self._make_optimizer()
         self._trained = [p for p in self.policy.parameters() if p.requires_grad]
@@ -316,11 +319,7 @@ class OnPolicyAgent(Agent):
             assert raw_obs is not None
             if normalize_obs:
                 self.obs_rms.update(raw_obs[~steps.ended] if steps.ended.any() else raw_obs)
-            x = self._prepare(raw_obs)
-            actions, log_probs, values = self.policy.sample(x, self._generator)
-            env_actions = self.policy.to_env(actions)
-            if self._discrete and self._action_start:
-                env_actions = env_actions + self._action_start
+            x, actions, log_probs, values, env_actions = self._act(raw_obs)
             step = steps.step(env_actions)
             valid, done = step.valid, step.done
             train_rewards = step.rewards
@@ -329,10 +328,10 @@ class OnPolicyAgent(Agent):
                 self.ret_rms.update(self._ret[valid])
                 train_rewards = np.clip(step.rewards / math.sqrt(self.ret_rms.var + 1e-8), -10, 10)
                 self._ret[done | ~valid] = 0.0
-            record["obs"].append(x.numpy() if normalize_obs else raw_obs)
-            record["actions"].append(actions.numpy())
-            record["log_probs"].append(log_probs.numpy())
-            record["values"].append(values.numpy())
+            record["obs"].append(x)
+            record["actions"].append(actions)
+            record["log_probs"].append(log_probs)
+            record["values"].append(values)
             record["rewards"].append(np.where(valid, train_rewards, 0.0).astype(np.float32))
             record["terminated"].append((step.terminated & valid).astype(np.float32))
             record["done"].append(done.astype(np.float32))
@@ -350,6 +349,23 @@ class OnPolicyAgent(Agent):
         with torch.no_grad():
             last_values = self.policy.value(self._prepare(steps.obs)).numpy()
         return Rollout(last_values=last_values, **arrays)
+
+    def _act(self, raw_obs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(observations as trained on, raw actions, log-probabilities, values, env actions)``."""
+        obs = self.obs_rms.normalize(raw_obs) if self.hyperparameters["normalize_observations"] else raw_obs
+        if self._numpy_act is not None:
+            actions, log_probs, values = self._numpy_act(obs, self._np_rng)
+            if self._discrete:
+                env_actions = actions + self._action_start
+            else:
+                low, high = self.policy.low.numpy(), self.policy.high.numpy()
+                env_actions = np.clip(actions, low, high)
+            return obs, actions, log_probs, values, env_actions
+        raw, log_probs_t, values_t = self.policy.sample(torch.as_tensor(obs), self._generator)
+        env_actions = self.policy.to_env(raw)
+        if self._discrete and self._action_start:
+            env_actions = env_actions + self._action_start
+        return obs, raw.numpy(), log_probs_t.numpy(), values_t.numpy(), env_actions
 
     # ----- updates -----
 
@@ -372,14 +388,23 @@ class OnPolicyAgent(Agent):
 
     def _step(self, loss: torch.Tensor) -> None:
         """One optimiser step; a non-finite loss stops before it, keeping the last good weights."""
+        self._check_loss(loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._clip_and_step()
+
+    def _check_loss(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):
             raise AgentError(
                 f"non-finite loss ({loss.item()}) at step {self.num_timesteps}: lower learning_rate or "
                 "normalise observations/rewards (the network keeps its last good weights)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # clip_grad_norm_'s arithmetic in two foreach calls (its own checks cost more than the math here)
+
+    def _clip_and_step(self) -> None:
+        """Clip the gradients to ``max_grad_norm`` and take the optimiser step.
+
+        clip_grad_norm_'s arithmetic in two foreach calls (its own checks cost more than the math here).
+        """
         grads = [p.grad for p in self._trained if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         torch._foreach_mul_(grads, (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
@@ -395,6 +420,7 @@ class OnPolicyAgent(Agent):
         arrays.update(self.obs_rms.arrays("obs_rms"))
         arrays.update(self.ret_rms.arrays("ret_rms"))
         arrays["generator"] = self._generator.get_state().numpy()
+        arrays["np_rng"] = pcg_state_array(self._np_rng)
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -420,3 +446,5 @@ class OnPolicyAgent(Agent):
         self.ret_rms.restore(arrays, "ret_rms")
         if "generator" in arrays:
             self._generator.set_state(torch.as_tensor(arrays["generator"], dtype=torch.uint8))
+        if "np_rng" in arrays:
+            set_pcg_state(self._np_rng, arrays["np_rng"])

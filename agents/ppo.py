@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae, schedule_spec
+from agents.ppo_grad import HandPPOGradient
 
 
 class PPO(OnPolicyAgent):
@@ -38,6 +39,24 @@ class PPO(OnPolicyAgent):
         super()._setup()
         self._base_clip, self._clip_decays = schedule_spec(self.hyperparameters["clip_range"])
         self.last_update: dict[str, float] = {}
+        self._hand = HandPPOGradient(self.policy) if HandPPOGradient.supports(self.policy) else None
+
+    def _loss(
+        self, part: dict[str, torch.Tensor], adv: torch.Tensor, clip: float, clip_vf: float | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """PPO's loss through autograd: ``(loss, ratio, log_ratio)``."""
+        hp, policy = self.hyperparameters, self.policy
+        params, log_std, values = policy(part["obs"])
+        log_probs, entropy = policy.log_prob_entropy(params, log_std, part["actions"])
+        log_ratio = log_probs - part["log_probs"]
+        ratio = log_ratio.exp()
+        policy_loss = -torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv).mean()
+        if clip_vf is not None:
+            old_values = part["values"]
+            values = old_values + (values - old_values).clamp(-clip_vf, clip_vf)
+        value_loss = (part["returns"] - values).square().mean()
+        loss = policy_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy.mean()
+        return loss, ratio, log_ratio
 
     def _update(self, rollout: Rollout) -> None:
         hp = self.hyperparameters
@@ -47,7 +66,6 @@ class PPO(OnPolicyAgent):
         clip = self._base_clip * (1.0 - self._progress) if self._clip_decays else self._base_clip
         clip_vf, target_kl = hp["clip_range_vf"], hp["target_kl"]
         size = hp["batch_size"]
-        policy = self.policy
         kls: list[float] = []
         clipped: list[float] = []
         stopped = False
@@ -62,16 +80,13 @@ class PPO(OnPolicyAgent):
                 old_log_probs, adv = part["log_probs"], part["advantages"]
                 if hp["normalize_advantage"] and len(index) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                params, log_std, values = policy(obs)
-                log_probs, entropy = policy.log_prob_entropy(params, log_std, actions)
-                log_ratio = log_probs - old_log_probs
-                ratio = log_ratio.exp()
-                policy_loss = -torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv).mean()
-                if clip_vf is not None:
-                    old_values = part["values"]
-                    values = old_values + (values - old_values).clamp(-clip_vf, clip_vf)
-                value_loss = (part["returns"] - values).square().mean()
-                loss = policy_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy.mean()
+                if self._hand is not None:  # the same loss, its gradient by hand (agents/ppo_grad.py)
+                    loss, ratio, log_ratio = self._hand(
+                        obs, actions, old_log_probs, adv, part["returns"], part["values"], clip, clip_vf,
+                        hp["ent_coef"], hp["vf_coef"],
+                    )  # fmt: skip
+                else:
+                    loss, ratio, log_ratio = self._loss(part, adv, clip, clip_vf)
                 with torch.no_grad():
                     kl = float(((ratio - 1.0) - log_ratio).mean())
                     clipped.append(float(((ratio - 1.0).abs() > clip).float().mean()))
@@ -79,7 +94,11 @@ class PPO(OnPolicyAgent):
                 if target_kl is not None and kl > 1.5 * target_kl:
                     stopped = True  # SB3: stop before stepping on a mini-batch that went too far
                     break
-                self._step(loss)
+                self._check_loss(loss)
+                if self._hand is None:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                self._clip_and_step()
             if stopped:
                 break
         self.last_update = {

@@ -24,6 +24,7 @@ import numpy as np
 from agents.errors import AgentError
 
 BLOCK = 1024
+MASK64 = (1 << 64) - 1
 
 
 class RandomStream:
@@ -70,3 +71,22 @@ class RandomStream:
             self.draw()  # draws the block again from the restored state
             for _ in range(position - 1):
                 self.draw()
+
+
+def pcg_state_array(generator: np.random.Generator) -> np.ndarray:
+    """A PCG64 generator's full state as six uint64 words (128-bit numbers split in two)."""
+    state = generator.bit_generator.state
+    words = []
+    for value in (state["state"]["state"], state["state"]["inc"]):
+        words += [value >> 64, value & MASK64]
+    return np.array([*words, state["has_uint32"], state["uinteger"]], dtype=np.uint64)
+
+
+def set_pcg_state(generator: np.random.Generator, words: np.ndarray) -> None:
+    w = [int(x) for x in words]
+    generator.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }

@@ -270,3 +270,80 @@ def test_lab_runs_torch_on_one_thread_unless_told(tmp_path):
             [sys.executable, str(script), *args], env=env, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip().splitlines()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("action_space", "policy_kwargs", "clip_vf", "ent_coef"),
+    [
+        (spaces.Discrete(3), {}, None, 0.0),
+        (spaces.Discrete(3), {"activation_fn": "relu", "net_arch": {"pi": [16], "vf": [8, 8]}}, 0.2, 0.05),
+        (spaces.Box(-1, 1, (2,)), {}, None, 0.01),
+        (spaces.Box(-1, 1, (2,)), {"net_arch": [], "log_std_init": -0.7}, 0.1, 0.0),
+    ],
+)
+def test_the_hand_written_ppo_gradient_matches_autograd(action_space, policy_kwargs, clip_vf, ent_coef):
+    from agents.ppo import PPO
+    from agents.ppo_grad import HandPPOGradient
+
+    class Env(gym.Env):
+        observation_space = spaces.Box(-5, 5, (4,), np.float32)
+
+        def __init__(self):
+            self.action_space = action_space
+
+    agent = PPO(Env(), seed=0, policy_kwargs=policy_kwargs, n_steps=8, batch_size=8, ent_coef=ent_coef)
+    assert agent._hand is not None and HandPPOGradient.supports(agent.policy)
+    g = torch.Generator().manual_seed(1)
+    n = 64
+    obs = torch.randn(n, 4, generator=g)
+    with torch.no_grad():
+        actions, old_log_probs, old_values = agent.policy.sample(obs, g)
+        old_log_probs = old_log_probs + 0.3 * torch.randn(n, generator=g)  # ratios on both sides of the clip
+        old_values = old_values + 0.3 * torch.randn(n, generator=g)
+    part = {
+        "obs": obs, "actions": actions, "log_probs": old_log_probs, "values": old_values,
+        "returns": torch.randn(n, generator=g),
+    }  # fmt: skip
+    adv = torch.randn(n, generator=g)
+    params = [p for p in agent.policy.parameters() if p.requires_grad]
+    agent.optimizer.zero_grad(set_to_none=True)
+    loss, ratio, _ = agent._loss(part, adv, 0.2, clip_vf)
+    loss.backward()
+    expected = [p.grad.clone() for p in params]
+    assert ((ratio - 1).abs() > 0.2).any() and ((ratio - 1).abs() < 0.2).any()
+    hand_loss, hand_ratio, _ = agent._hand(
+        obs, actions, old_log_probs, adv, part["returns"], old_values, 0.2, clip_vf, ent_coef, 0.5
+    )
+    torch.testing.assert_close(hand_loss, loss.detach())
+    torch.testing.assert_close(hand_ratio, ratio.detach())
+    for p, want in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)
+
+
+def test_other_policies_train_through_autograd():
+    from agents.ppo import PPO
+
+    shared = PPO(gym.make("CartPole-v1"), policy_kwargs={"shared_trunk": True})
+    pixels = PPO(gym.make("lab/Maze-v0", obs_type="symbolic"))
+    squashed = PPO(gym.make("Pendulum-v1"), policy_kwargs={"squash_output": True})
+    assert shared._hand is None and pixels._hand is None and squashed._hand is None
+
+
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
+def test_numpy_acting_matches_the_torch_policy(action_space):
+    from agents.policies import numpy_actor
+
+    net = ActorCritic(spaces.Box(-5, 5, (4,)), action_space, log_std_init=-0.3)
+    act = numpy_actor(net)
+    obs = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    actions, log_probs, values = act(obs, np.random.default_rng(1))
+    with torch.no_grad():
+        params, log_std, torch_values = net(torch.from_numpy(obs))
+        torch_log_probs, _ = net.log_prob_entropy(params, log_std, torch.as_tensor(actions))
+        greedy, _, _ = net.sample(torch.from_numpy(obs), torch.Generator(), deterministic=True)
+    np.testing.assert_allclose(values, torch_values.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_probs, torch_log_probs.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        act(obs, np.random.default_rng(1), deterministic=True)[0], greedy.numpy(), atol=1e-6
+    )
+    assert numpy_actor(ActorCritic(spaces.Box(-5, 5, (4,)), action_space, shared_trunk=True)) is None
