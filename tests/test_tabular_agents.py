@@ -33,7 +33,8 @@ def test_registry_names_and_classes():
         "monte_carlo": agents.MonteCarlo,
     }
     assert expected == {name: AGENTS[name] for name in TABULAR}
-    assert sorted(AGENTS) == sorted([*TABULAR, "dqn"])  # DQN is registered too, loaded on first use
+    # the neural agents are registered too, loaded on first use
+    assert sorted(AGENTS) == sorted([*TABULAR, "dqn", "ppo", "a2c", "reinforce"])
     for name, cls in AGENTS.items():
         assert cls.name == name and issubclass(cls, Agent)
         assert issubclass(cls, TabularAgent) == (name in TABULAR)
