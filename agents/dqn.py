@@ -34,7 +34,7 @@ from agents.errors import AgentError
 from agents.optim import fast_adam_options
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
-from agents.schedules import LinearSchedule
+from agents.schedules import LinearSchedule, zoo_schedule
 from agents.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
@@ -165,15 +165,6 @@ class MLPTrainer:
         return (per_sample if weights is None else weights * per_sample).mean()
 
 
-def learning_rate_spec(spec: Any) -> tuple[float, bool]:
-    """An SB3/rl-zoo learning rate: a float, or ``"lin_<x>"`` (from x to 0 over training)."""
-    if isinstance(spec, str) and spec.startswith("lin_"):
-        return float(spec[4:]), True
-    if isinstance(spec, bool) or not isinstance(spec, (int, float)):
-        raise ValueError(spec)
-    return float(spec), False
-
-
 class DQN(Agent):
     """Deep Q-learning on any Discrete-action env, from vectors, state numbers or pixels."""
 
@@ -242,7 +233,7 @@ class DQN(Agent):
             return float(value)
         if name == "learning_rate":
             try:
-                rate, _ = learning_rate_spec(value)
+                rate, _ = zoo_schedule(value)
             except ValueError:
                 rate = -1.0
             if not (math.isfinite(rate) and rate > 0):
@@ -285,7 +276,7 @@ class DQN(Agent):
             None if linears is None else MLPTrainer(linears, self.target_net.linear_layers() or [])
         )
         self._params = list(self.q_net.parameters())
-        self._base_lr, self._lr_decays = learning_rate_spec(hp["learning_rate"])
+        self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])
         self._epsilon = LinearSchedule(
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
         )

@@ -19,7 +19,7 @@ their statistics are saved with the model.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,6 +31,7 @@ from agents.errors import AgentError
 from agents.optim import fast_adam_options
 from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, numpy_actor, split_net_arch
 from agents.random_stream import pcg_state_array, set_pcg_state
+from agents.schedules import zoo_schedule
 from agents.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
@@ -47,15 +48,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "normalize_reward": False,
     "policy_kwargs": {},
 }
-
-
-def schedule_spec(spec: Any) -> tuple[float, bool]:
-    """A number, or rl-zoo's ``"lin_<x>"`` (x decaying linearly to 0 over training)."""
-    if isinstance(spec, str) and spec.startswith("lin_"):
-        return float(spec[4:]), True
-    if isinstance(spec, bool) or not isinstance(spec, (int, float, np.number)):
-        raise ValueError(spec)
-    return float(spec), False
 
 
 class Rollout:
@@ -95,8 +87,6 @@ def gae(rollout: Rollout, gamma: float, lam: float, bootstrap: bool = True) -> t
 class OnPolicyAgent(Agent):
     """The shared machinery; subclasses set ``defaults`` and implement :meth:`_update`."""
 
-    optimizer_name: ClassVar[str] = "adam"
-
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
         space = env.action_space
@@ -124,7 +114,7 @@ class OnPolicyAgent(Agent):
             return int(value)
         if name in ("learning_rate", "clip_range"):
             try:
-                rate, _ = schedule_spec(value)
+                rate, _ = zoo_schedule(value)
             except ValueError:
                 rate = -1.0
             if not (math.isfinite(rate) and rate > 0):
@@ -211,7 +201,7 @@ class OnPolicyAgent(Agent):
         self._generator = torch.Generator().manual_seed(self.seed + 1)
         self._numpy_act = numpy_actor(self.policy)  # None unless a plain MLP policy
         self._np_rng = np.random.Generator(np.random.PCG64(self.seed + 2))
-        self._base_lr, self._lr_decays = schedule_spec(hp["learning_rate"])
+        self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])
         self.optimizer = self._make_optimizer()
         self._trained = [p for p in self.policy.parameters() if p.requires_grad]
         if hp["normalize_observations"] and not isinstance(obs_space, spaces.Box):

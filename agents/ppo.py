@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae, schedule_spec
+from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
 from agents.ppo_grad import HandPPOGradient
+from agents.schedules import zoo_schedule
 
 
 class PPO(OnPolicyAgent):
@@ -37,7 +38,7 @@ class PPO(OnPolicyAgent):
 
     def _setup(self) -> None:
         super()._setup()
-        self._base_clip, self._clip_decays = schedule_spec(self.hyperparameters["clip_range"])
+        self._base_clip, self._clip_decays = zoo_schedule(self.hyperparameters["clip_range"])
         self.last_update: dict[str, float] = {}
         self._hand = HandPPOGradient(self.policy) if HandPPOGradient.supports(self.policy) else None
 

@@ -26,6 +26,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from agents.errors import AgentError
 
 SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
@@ -211,3 +213,13 @@ def make_schedule(spec: float | dict[str, Any] | Schedule, name: str = "schedule
         f"{name} must be a number (constant) or a schedule dict such as "
         f'{{"type": "linear", "start": 1.0, "end": 0.05, "fraction": 0.5}}; got {spec!r}'
     )
+
+
+def zoo_schedule(spec: Any) -> tuple[float, bool]:
+    """An SB3 / rl-zoo schedule value: a number (constant), or ``"lin_<x>"`` (from x down to 0 over
+    training); returns ``(x, decays)``. ``ValueError`` for anything else."""
+    if isinstance(spec, str) and spec.startswith("lin_"):
+        return float(spec[4:]), True
+    if isinstance(spec, bool) or not isinstance(spec, (int, float, np.number)):
+        raise ValueError(spec)
+    return float(spec), False
