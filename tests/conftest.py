@@ -43,3 +43,16 @@ def make_unwrapped(env_id: str, **kwargs) -> envs.GridWorld:
 @pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
 def variant(request) -> tuple[str, dict]:
     return request.param
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (put back afterwards): the lab's small networks gain little
+    from two, and lose a great deal when the machine is busy. Modules use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

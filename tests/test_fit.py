@@ -17,14 +17,7 @@ from torch.nn import functional as F
 from lab.nets import MLP, CausalTransformer, GridCNN, accuracy, fit, lr_factor, predict
 from lab.nets.fit import OPTIMIZERS, SCHEDULES
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: small nets gain little from two, and lose a lot when the machine is busy."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from agents.on_policy import Rollout, gae
 from agents.policies import ActorCritic, RunningMeanStd
 from agents.vector import make_vector_env
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rollout(rewards, values, last, terminated, truncated, valid=None):

@@ -8,7 +8,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS
@@ -19,12 +18,7 @@ from lab.zoo import zoo_entry
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def greedy_return(agent, env_id: str, episodes: int = 10) -> float:
