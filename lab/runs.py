@@ -54,12 +54,13 @@ class RunDir:
         self.curve = self.path / "learning_curve.png"
 
     @classmethod
-    def new(cls, runs_dir: str | Path, name: str) -> RunDir:
-        """A run directory that does not exist yet (nothing is written until the run starts)."""
+    def new(cls, runs_dir: str | Path, name: str, command: str = "lab train") -> RunDir:
+        """A run directory that does not exist yet (nothing is written until the run starts);
+        ``command`` is the one the error for an existing run suggests for resuming it."""
         run = cls(Path(runs_dir) / name)
         if run.path.exists() and any(run.path.iterdir()):
             raise LabError(
-                f"{run.path} already exists; continue it with 'lab train --resume {run.path}' "
+                f"{run.path} already exists; continue it with '{command} --resume {run.path}' "
                 "or pick another name (--name)"
             )
         return run

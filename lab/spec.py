@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ _INT_FIELDS = (
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _closest(key: str, options: list[str]) -> str:
+def closest_key(key: str, options: list[str]) -> str:
+    """``'; did you mean ...?'`` (or the list of valid keys) for an error about an unknown key."""
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(options)}"
 
@@ -94,7 +96,7 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
     for key in data:
         if key not in FIELDS:
-            raise SpecError(f"unknown key {key!r} in {source}{_closest(str(key), list(FIELDS))}")
+            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
     for required in ("env", "agent"):
         if data.get(required) in (None, ""):
             raise SpecError(f"{source} needs {required!r} (e.g. env: lab/CliffWalk-v0, agent: q_learning)")
@@ -150,8 +152,14 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
-    """Apply ``--set key=value`` pairs; dotted keys reach into mappings (``hyperparameters.epsilon=0.2``)."""
+def apply_overrides(
+    data: dict[str, Any],
+    pairs: list[str],
+    fields: Collection[str] = FIELDS,
+    nested: tuple[str, ...] = ("env_kwargs", "hyperparameters"),
+) -> dict[str, Any]:
+    """Apply ``--set key=value`` pairs; dotted keys reach into the ``nested`` mappings
+    (``hyperparameters.epsilon=0.2``). Values are YAML; ``fields`` are the spec's valid keys."""
     data = {**data}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -162,11 +170,11 @@ def apply_overrides(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = raw
         head, _, rest = key.partition(".")
-        if head not in FIELDS:
-            raise SpecError(f"unknown key {head!r} in --set{_closest(head, list(FIELDS))}")
+        if head not in fields:
+            raise SpecError(f"unknown key {head!r} in --set{closest_key(head, list(fields))}")
         if rest:
-            if head not in ("env_kwargs", "hyperparameters"):
-                raise SpecError(f"--set {key}: only env_kwargs and hyperparameters hold nested keys")
+            if head not in nested:
+                raise SpecError(f"--set {key}: only {' and '.join(nested)} hold nested keys")
             data[head] = {**(data.get(head) or {}), rest: value}
         else:
             data[head] = value

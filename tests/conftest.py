@@ -45,10 +45,11 @@ def variant(request) -> tuple[str, dict]:
     return request.param
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_torch_thread():
-    """Torch on one thread for the test (put back afterwards): the lab's small networks gain little
-    from two, and lose a great deal when the machine is busy. Modules use it with
+    """Torch on one thread for a test module (put back afterwards): the lab's small networks gain
+    little from two, and lose a great deal when the machine is busy. Module-scoped, so that a
+    module's own module-scoped fixtures (small trained models) run on one thread too. Modules use it with
     ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
     import torch
 

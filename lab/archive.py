@@ -1,0 +1,78 @@
+"""Array archives: one ``.npz`` of named arrays plus a JSON metadata string, never pickle.
+
+Agent checkpoints (``agents/checkpoint.py``) and generative model files
+(``generative/checkpoint.py``) share this layout, each with its own ``format`` name in the
+metadata. Files cross machines, so they are data, never code: :func:`read_archive` loads with
+``allow_pickle=False`` and turns every way a file can be wrong (truncated, not a zip, a pickled
+object inside, metadata that is not a JSON object) into one error of the caller's class. Writes are
+atomic: a temporary file in the same folder, then ``os.replace``, so a reader never sees half a
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically."""
+    if "meta" in arrays:
+        raise ValueError("'meta' is reserved for the metadata string")
+    document = json.dumps(meta, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta=np.array(document), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_archive(
+    path: Path, what: str, error: type[Exception]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of an existing file; ``error(f"{what}...")`` when it is not an archive.
+
+    ``what`` reads like "x.npz is not an agent checkpoint"; the format name in the metadata is left
+    for the caller to check.
+    """
+    if not zipfile.is_zipfile(path):
+        raise error(f"{what}: it is not an .npz (zip) archive, or it is truncated")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise error(f"{what} (no 'meta' entry)")
+            arrays = {name: data[name] for name in data.files}
+    except error:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise error(
+                f"{what}: it holds pickled Python objects, which could run code and are never loaded"
+            ) from None
+        raise error(f"{what}, or it is damaged: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, RuntimeError) as exc:
+        raise error(f"{what}, or it is truncated or damaged: {exc}") from None
+    raw = arrays.pop("meta")
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise error(f"{what} ('meta' is not a JSON string)")
+    try:
+        meta = json.loads(str(raw[()]))
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} ('meta' is not valid JSON: {exc})") from None
+    if not isinstance(meta, dict):
+        raise error(f"{what} ('meta' is not a JSON object)")
+    return meta, arrays
