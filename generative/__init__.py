@@ -1,4 +1,5 @@
-"""Generative models of images and of the lab's own environments: GAN, VAE and diffusion models
-built on the supervised core (``lab.nets``), trained and measured on small data that needs no
-download. The package is installed with the lab so that its place in the layout is fixed; its
-models arrive with the generative-models work (see ``docs/design.md``)."""
+"""Generative models of images and of the lab's own environments: a diffusion model (DDPM/DDIM), a
+VAE and a GAN, each optionally conditioned on a label, built on torch and the supervised core
+(``lab.nets``, whose classifier measures them), trained and measured on small data that needs no
+download. ``lab gen`` (``generative.cli``) trains, samples, evaluates and watches them; see
+``docs/generative.md``. Importing the package imports nothing heavy: the modules load torch."""

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from generative.cli import add_gen_parser
 from lab.errors import LabError
 
 
@@ -98,9 +99,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_generative_model(target: str) -> bool:
+    """Whether ``target`` (a run directory or a file) holds a generative model rather than an agent."""
+    from generative.checkpoint import read_model_file
+    from generative.sampling import model_path
+
+    try:
+        read_model_file(model_path(target))
+    except LabError:
+        return False
+    return True
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from lab.watch import watch
 
+    if is_generative_model(args.target):  # lab watch MODEL shows a generative model's live samples too
+        from generative.watch import watch as watch_samples
+
+        for path in watch_samples(args.target, fps=args.fps, seed=args.seed, scale=max(args.scale, 4)):
+            print(f"saved {path}")
+        return 0
     saved = watch(
         args.target,
         env_id=args.env,
@@ -202,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
     p.set_defaults(handler=cmd_demo)
+
+    add_gen_parser(sub)  # lab gen train / sample / eval / watch (generative/cli.py)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""Model files: one ``.npz`` of arrays plus a JSON metadata string, never pickle.
+
+The layout is the agents' checkpoint format (:mod:`lab.archive`: a 0-d unicode ``meta`` entry,
+atomic writes, ``allow_pickle=False``) with its own format name, so an agent checkpoint
+handed to ``lab gen`` (or a model to ``lab watch``) is recognised and refused in one line.
+
+Torch state dicts become flat arrays: ``<prefix>/<key>`` for each tensor. Optimiser states, whose
+nested dicts hold tensors, numbers and lists keyed by integers, go through :func:`encode` /
+:func:`decode`: tensors to arrays, the rest to JSON with dict keys kept as typed pairs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from lab.archive import read_archive, write_archive
+from lab.errors import LabError
+
+if TYPE_CHECKING:
+    from generative.base import GenerativeModel
+
+FORMAT = "rl-lab-generative"
+FORMAT_VERSION = 1
+AGENT_FORMAT = "rl-lab-agent"
+
+
+def write_model_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` and ``meta`` atomically (a temporary file, then a rename)."""
+    return write_archive(Path(path), {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, arrays)
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a model file, or a :class:`LabError` saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabError(f"no model file at {path}")
+    what = f"{path} is not a generative model file"
+    meta, arrays = read_archive(path, what, LabError)
+    if meta.get("format") == AGENT_FORMAT:
+        algorithm = meta.get("algorithm", "an agent")
+        raise LabError(
+            f"{path} is an agent checkpoint ({algorithm}), not a generative model: use 'lab watch/eval'"
+        )
+    if meta.get("format") != FORMAT:
+        raise LabError(f"{what} (its metadata does not say {FORMAT!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise LabError(
+            f"{path} is model format version {meta.get('format_version')!r}; this lab reads {FORMAT_VERSION}"
+        )
+    return meta, arrays
+
+
+# ----- state dicts -----
+
+
+def state_to_arrays(state: dict[str, torch.Tensor], prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{key}": value.detach().cpu().numpy() for key, value in state.items()}
+
+
+def state_from_arrays(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
+    start = f"{prefix}/"
+    return {
+        key[len(start) :]: torch.from_numpy(np.array(v)) for key, v in arrays.items() if key.startswith(start)
+    }
+
+
+def encode(value: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    """A JSON-able copy of nested dicts/lists, tensors moved into ``arrays`` under ``prefix``."""
+    if isinstance(value, torch.Tensor):
+        key = f"{prefix}#{len(arrays)}"
+        arrays[key] = value.detach().cpu().numpy()
+        return {"__array__": key}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, encode(v, prefix, arrays)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [encode(v, prefix, arrays) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store a {type(value).__name__} in a model file")
+
+
+def decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, dict) and "__array__" in value:
+        return torch.from_numpy(np.array(arrays[value["__array__"]]))
+    if isinstance(value, dict) and "__dict__" in value:
+        return {k: decode(v, arrays) for k, v in value["__dict__"]}
+    if isinstance(value, list):
+        return [decode(v, arrays) for v in value]
+    return value
+
+
+# ----- whole models -----
+
+
+def save_model(path: str | Path, model: GenerativeModel, extra: dict[str, Any] | None = None) -> Path:
+    """Weights (EMA included), optimiser states and the step, enough to resume training exactly."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, module in model.modules().items():
+        arrays.update(state_to_arrays(module.state_dict(), f"module/{name}"))
+    optimizers = {
+        name: encode(opt.state_dict(), f"opt/{name}", arrays) for name, opt in model.optimizers().items()
+    }
+    meta = {
+        "family": model.family, "hyperparameters": model.hp, "shape": list(model.shape),
+        "n_classes": model.n_classes, "step": model.step, "total_steps": model.total_steps,
+        "ema_updates": getattr(getattr(model, "ema", None), "updates", 0), "optimizers": optimizers,
+        **(extra or {}),
+    }  # fmt: skip
+    return write_model_file(path, meta, arrays)
+
+
+def load_model(path: str | Path, family: str | None = None) -> tuple[GenerativeModel, dict[str, Any]]:
+    """The model in a file, ready to sample or to train on; ``family`` (when given) must match."""
+    from generative.models import model_class
+
+    path = Path(path)
+    meta, arrays = read_model_file(path)
+    if meta.get("kind") == "classifier":
+        raise LabError(f"{path} is an evaluation classifier, not a generative model")
+    saved = meta.get("family")
+    if family is not None and saved != family:
+        raise LabError(f"{path} holds a {saved} model, not a {family}: this run cannot continue from it")
+    cls = model_class(str(saved))
+    with torch.random.fork_rng(devices=[]):  # construction draws initial weights: keep the global RNG
+        model = cls(tuple(meta["shape"]), int(meta["n_classes"]), meta["hyperparameters"])
+    try:
+        for name, module in model.modules().items():
+            module.load_state_dict(state_from_arrays(arrays, f"module/{name}"))
+        for name, opt in model.optimizers().items():
+            opt.load_state_dict(decode(meta["optimizers"][name], arrays))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise LabError(
+            f"{path} does not fit the {saved} model it names (damaged or edited?): {exc}"
+        ) from None
+    model.step, model.total_steps = int(meta["step"]), int(meta["total_steps"])
+    ema = getattr(model, "ema", None)
+    if ema is not None:
+        ema.updates = int(meta.get("ema_updates", 0))
+    return model, meta

@@ -1,0 +1,146 @@
+"""Generative run specs: what ``lab gen train`` trains, read from YAML and flags.
+
+A spec file looks like this (every key but ``model`` has a default)::
+
+    name: digits-diffusion       # the run directory: runs/<name>/
+    model: diffusion             # diffusion, vae or gan
+    dataset: digits              # digits, grid or folder
+    dataset_options: {}          # e.g. {path: my_images/, resize: 16x16} or {env: lab/Maze-v0, tile: 4}
+    test_fraction: 0.2
+    hyperparameters: {conditional: true}
+    steps: 4000                  # optimisation steps (the learning-rate schedule spans them)
+    minutes: null                # stop earlier after this much training time (null: no limit)
+    seed: 0
+    eval_interval: 1000          # steps between evaluations: sample grid, held-out loss (0: at the end)
+    checkpoint_interval: 1000    # steps between checkpoints (0: only at the end)
+    log_interval: 50             # steps per metrics.csv row
+    samples: 64                  # images in each sample grid
+    measure: true                # Frechet ratio (and conditional accuracy) at the end
+
+Unknown keys are errors naming the closest valid key, and so are unknown models and data sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+from lab.spec import SpecError, apply_overrides, closest_key, load_spec_file
+
+
+@dataclass
+class GenSpec:
+    model: str
+    name: str | None = None
+    dataset: str = "digits"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    test_fraction: float = 0.2
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    steps: int = 4000
+    minutes: float | None = None
+    seed: int = 0
+    eval_interval: int = 1000
+    checkpoint_interval: int = 1000
+    log_interval: int = 50
+    samples: int = 64
+    measure: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(GenSpec)}
+_INTS = ("steps", "seed", "eval_interval", "checkpoint_interval", "log_interval", "samples")
+_NESTED = ("hyperparameters", "dataset_options")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
+    """Validate a parsed spec, fill its defaults, and check its model and data set names."""
+    from generative.data import DATASETS, unknown
+    from generative.models import MODELS
+
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
+    for key in data:
+        if key not in FIELDS:
+            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
+    if data.get("model") in (None, ""):
+        raise SpecError(f"{source} needs 'model' ({', '.join(MODELS)})")
+    for key in ("model", "dataset", "name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise SpecError(f"{key} must be a string; got {data[key]!r}")
+    for key in _INTS:
+        if key in data and (not _whole(data[key]) or data[key] < 0):
+            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
+    for key in ("steps", "log_interval", "samples"):
+        if data.get(key, 1) == 0:
+            raise SpecError(f"{key} must be at least 1")
+    minutes = data.get("minutes")
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+        or minutes <= 0
+    ):
+        raise SpecError(f"minutes must be a positive number or null; got {minutes!r}")
+    fraction = data.get("test_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise SpecError(f"test_fraction must lie strictly between 0 and 1; got {fraction!r}")
+    if "measure" in data and not isinstance(data["measure"], bool):
+        raise SpecError(f"measure is true or false; got {data['measure']!r}")
+    for key in ("dataset_options", "hyperparameters"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
+    values = {k: v for k, v in data.items() if v is not None or k in ("name", "minutes")}
+    for key in ("dataset_options", "hyperparameters"):
+        values[key] = dict(values.get(key) or {})
+    spec = GenSpec(**values)
+    if spec.model not in MODELS:
+        raise unknown("model", spec.model, list(MODELS))
+    if spec.dataset not in DATASETS:
+        raise unknown("data set", spec.dataset, list(DATASETS))
+    if spec.name is None:
+        spec.name = f"{spec.dataset}-{spec.model}"
+    if not _NAME.match(spec.name):
+        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    return spec
+
+
+def spec_from_args(
+    spec_file: str | None,
+    overrides: list[str],
+    **flags: Any,
+) -> GenSpec:
+    """A spec from a file (or none) plus flags (``model=``, ``dataset=``, ``steps=`` ...) and ``--set``s."""
+    data: Any = load_spec_file(spec_file) if spec_file else {}
+    source = spec_file or "the flags"
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values")
+    for key, value in flags.items():
+        if value is not None:
+            data[key] = value
+    return gen_spec_from_dict(apply_overrides(data, overrides, FIELDS, _NESTED), source)
+
+
+def save_gen_spec(spec: GenSpec, path: Any) -> None:
+    from lab.files import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+
+
+def load_gen_spec(path: Any) -> GenSpec:
+    try:
+        return gen_spec_from_dict(load_spec_file(path), str(path))
+    except LabError:
+        raise

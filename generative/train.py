@@ -1,0 +1,410 @@
+"""``lab gen train``: one generative model trained from a spec into its run directory, resumable.
+
+runs/<name>/
+  spec.yaml            the resolved spec (the model's hyperparameters filled in)
+  run.json             status, step, timings, the final quality figures
+  metrics.csv          every ``log_interval`` steps: the mean losses and the learning rate
+  eval.csv             each evaluation: held-out loss (VAE: ELBO, bits/dim), and at the end the
+                       Frechet ratio and conditional accuracy
+  tb/                  the same figures as TensorBoard events
+  samples/             a PNG grid of samples at each evaluation (step-<k>.png) and final.png
+  checkpoints/         ckpt-<step>.npz: weights, EMA, optimiser states (see generative.checkpoint)
+  model.npz            the final model (the same format; lab gen sample/eval/watch read it)
+  learning_curve.png   losses against steps, with the held-out figures
+
+Training is a pure function of (spec, step): batch ``k`` comes from the permutation of epoch
+``k // batches_per_epoch`` drawn with the seed, and every random draw of step ``k`` from a generator
+seeded with (seed, k). So a run resumed from its last checkpoint repeats the uninterrupted run
+exactly, with nothing but the weights, optimiser states and step in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generative.base import GenerativeModel
+from generative.data import ImageData, load_dataset
+from generative.spec import GenSpec, load_gen_spec, save_gen_spec
+from lab.errors import LabError
+from lab.files import atomic_path
+from lab.runs import RunDir, read_csv
+
+EVAL_SEED_OFFSET = 7919  # evaluation draws use their own stream, apart from training's
+
+
+def mix(*values: int) -> int:
+    """A 63-bit seed from integers (SplitMix64's finaliser over their sum chain), for torch generators."""
+    z = 0x9E3779B97F4A7C15
+    for v in values:
+        z = (z + (int(v) & 0xFFFFFFFFFFFFFFFF) + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        z ^= z >> 31
+    return z >> 1
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(mix(seed, step, 1))
+
+
+def eval_generator(seed: int) -> torch.Generator:
+    """The draws of held-out figures (test loss, ELBO): apart from training's, the same every time."""
+    return torch.Generator().manual_seed(mix(seed, EVAL_SEED_OFFSET))
+
+
+def quality_seed(seed: int) -> int:
+    """The seed of the images the final Frechet ratio is measured on (``lab gen eval`` reuses it)."""
+    return mix(seed, 6)
+
+
+class Batches:
+    """Batch ``k`` of training: epochs are seeded permutations, the last partial batch dropped."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if n < 1:
+            raise LabError("the training split is empty")
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = n // self.batch_size
+        self._epoch, self._order = -1, torch.arange(0)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(mix(self.seed, epoch, 2))
+            self._epoch, self._order = epoch, torch.randperm(self.n, generator=generator)
+        return self._order[k * self.batch_size : (k + 1) * self.batch_size]
+
+
+def build_model(spec: GenSpec, data: ImageData) -> GenerativeModel:
+    """The spec's model for this data, its initial weights drawn from the seed (global RNG untouched)."""
+    from generative.models import model_class
+
+    cls = model_class(spec.model)
+    hp = dict(spec.hyperparameters)
+    if "levels" in cls.DEFAULTS:
+        hp.setdefault("levels", data.levels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(mix(spec.seed, 3))
+        model = cls(data.shape, data.n_classes, hp)
+    model.total_steps = spec.steps
+    return model
+
+
+def model_meta(spec: GenSpec, data: ImageData) -> dict[str, Any]:
+    """What a model file records beside its weights: the run's spec and how to reload its data."""
+    return {"spec": spec.to_dict(), "data": data.info, "class_names": data.class_names, "levels": data.levels}
+
+
+def data_from_meta(meta: dict[str, Any]) -> ImageData:
+    """The data set (and split) a model was trained on, from its file's metadata."""
+    info = dict(meta.get("data") or {})
+    name = info.pop("dataset", None)
+    if name is None:
+        raise LabError("the model file does not record its data set; give one with --dataset")
+    seed = int(info.pop("seed", 0))
+    fraction = float(info.pop("test_fraction", 0.2))
+    options = {k: v for k, v in info.items() if k in _OPTION_KEYS.get(name, ())}
+    return load_dataset(name, options, seed, fraction)
+
+
+_OPTION_KEYS = {
+    "digits": ("size",),
+    "grid": ("env", "tile", "env_kwargs"),
+    "folder": ("path", "resize", "channels"),
+}
+
+
+class MetricsFiles:
+    """metrics.csv and eval.csv with TensorBoard; a resumed run first drops rows after its checkpoint."""
+
+    def __init__(self, run: RunDir, metric_fields: list[str], eval_fields: list[str], start: int) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.run = run
+        self.metric_fields = ["step", *metric_fields]
+        self.eval_fields = ["step", *eval_fields]
+        self._prepare(run.metrics, self.metric_fields, start)
+        self._prepare(run.evals, self.eval_fields, start)
+        self._metrics = run.metrics.open("a", newline="")
+        self.tb = SummaryWriter(str(run.tensorboard), purge_step=start or None)
+
+    @staticmethod
+    def _prepare(path: Path, fields: list[str], start: int) -> None:
+        """The header and the rows up to ``start`` (none for a new run)."""
+        rows: list[list[str]] = []
+        if path.is_file() and start > 0:
+            with path.open(newline="") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start]
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(fields)
+            writer.writerows(rows)
+
+    def metrics(self, step: int, row: dict[str, float]) -> None:
+        csv.writer(self._metrics).writerow(
+            [step, *(repr(float(row.get(k, math.nan))) for k in self.metric_fields[1:])]
+        )
+        for key, value in row.items():
+            if math.isfinite(value):
+                self.tb.add_scalar(f"train/{key}", value, step)
+
+    def evaluation(self, step: int, row: dict[str, Any]) -> None:
+        """One eval.csv row (columns the row lacks stay empty)."""
+        values = {k: float(v) for k, v in row.items() if v is not None and k != "summary"}
+        with self.run.evals.open("a", newline="") as f:
+            cells = [step, *("" if k not in values else repr(values[k]) for k in self.eval_fields[1:])]
+            csv.writer(f).writerow(cells)
+        for key, value in values.items():
+            if math.isfinite(value):
+                self.tb.add_scalar(f"eval/{key}", value, step)
+
+    def flush(self) -> None:
+        self._metrics.flush()
+        self.tb.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._metrics.close()
+        self.tb.close()
+
+
+QUALITY_COLUMNS = ["frechet_ratio", "frechet", "floor", "conditional_accuracy", "classifier_accuracy"]
+
+
+class GenTrainer:
+    """Trains one spec: metrics, evaluations with sample grids, checkpoints, the final model."""
+
+    def __init__(
+        self,
+        spec: GenSpec,
+        run: RunDir,
+        resume: bool = False,
+        progress: bool = True,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.spec, self.run, self.progress = spec, run, progress
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else run.path.parent / ".classifiers"
+        self.data = load_dataset(spec.dataset, spec.dataset_options, spec.seed, spec.test_fraction)
+        if resume:
+            from generative.checkpoint import load_model
+
+            checkpoint = run.latest_checkpoint()
+            if checkpoint is None:
+                raise LabError(
+                    f"{run.path} has no checkpoint to resume from; start it again with 'lab gen train'"
+                )
+            self.model, _ = load_model(checkpoint, family=spec.model)
+            if self.model.shape != self.data.shape:
+                now = f"the data set now gives {self.data.shape}"
+                raise LabError(f"{checkpoint} makes {self.model.shape} images but {now}")
+        else:
+            self.model = build_model(spec, self.data)
+            spec.hyperparameters = dict(self.model.hp)
+        self.start = self.model.step
+        self.x = torch.from_numpy(self.data.train_x)
+        self.y = torch.from_numpy(self.data.train_y)
+        self.batches = Batches(len(self.x), int(self.model.hp["batch_size"]), mix(spec.seed, 4))
+
+    # ----- pieces -----
+
+    def sample_grid(self, name: str) -> Path:
+        """A grid of samples drawn with a fixed seed (rows of labels for conditional models)."""
+        from generative.images import tile, write_png
+
+        model, n = self.model, self.spec.samples
+        labels, columns = None, None
+        if model.conditional:
+            columns = max(1, n // model.n_classes) if n >= model.n_classes else None
+            labels = torch.arange(n) // columns if columns else torch.arange(n) % model.n_classes
+            labels = labels.clamp(max=model.n_classes - 1)
+        images = model.sample(n, labels, torch.Generator().manual_seed(mix(self.spec.seed, 5)))
+        return write_png(tile(images.numpy(), columns), self.run.path / "samples" / f"{name}.png")
+
+    def evaluate(self) -> dict[str, float]:
+        step = self.model.step
+        generator = eval_generator(self.spec.seed)
+        x, y = torch.from_numpy(self.data.test_x), torch.from_numpy(self.data.test_y)
+        row = self.model.evaluate(x, y, generator)
+        self.sample_grid(f"step-{step:07d}")
+        return row
+
+    def checkpoint(self) -> Path:
+        from generative.checkpoint import save_model
+
+        path = self.run.checkpoint_path(self.model.step)
+        save_model(path, self.model, model_meta(self.spec, self.data))
+        self.run.write_status(step=self.model.step, last_checkpoint=path.name)
+        return path
+
+    def measure(self) -> dict[str, Any]:
+        from generative.metrics import load_classifier, measure
+
+        classifier = load_classifier(self.data, self.cache_dir, self.spec.seed, progress=self.progress)
+        quality = measure(self.model, self.data, classifier, seed=quality_seed(self.spec.seed))
+        return quality.as_row() | {"summary": quality.summary()}
+
+    # ----- the loop -----
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``steps`` (or ``minutes``), then save, measure and plot; returns the final figures."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        spec, model, run = self.spec, self.model, self.run
+        if self.start == 0:
+            run.path.mkdir(parents=True, exist_ok=True)
+            save_gen_spec(spec, run.spec)
+        log = MetricsFiles(run, [*model.loss_names, "lr"], [*model.eval_names, *QUALITY_COLUMNS], self.start)
+        started = time.perf_counter()
+        trained_images, train_seconds = 0, 0.0
+        sums: dict[str, float] = {}
+        count = 0
+        try:
+            run.write_status(status="running", name=spec.name, model=spec.model, started_at_step=self.start)
+            columns = (
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+            )  # fmt: skip
+            with Progress(*columns, disable=not self.progress) as bar:
+                task = bar.add_task(spec.name, total=spec.steps, completed=self.start, loss="-", rate="-")
+                deadline = None if spec.minutes is None else started + 60.0 * spec.minutes
+                while model.step < spec.steps:
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        break
+                    step = model.step
+                    index = self.batches.indices(step)
+                    tick = time.perf_counter()
+                    try:
+                        losses = model.train_step(
+                            self.x[index], self.y[index], step_generator(spec.seed, step)
+                        )
+                    except LabError as exc:
+                        last = run.latest_checkpoint()
+                        kept = f"; the last good checkpoint is {last}" if last else ""
+                        run.write_status(status="failed", error=str(exc))
+                        raise LabError(f"training stopped: {exc}{kept}") from None
+                    train_seconds += time.perf_counter() - tick
+                    trained_images += len(index)
+                    for key, value in losses.items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    count += 1
+                    done = model.step
+                    if done % spec.log_interval == 0 or done == spec.steps:
+                        row = {k: v / count for k, v in sums.items()}
+                        row["lr"] = next(iter(model.optimizers().values())).param_groups[0]["lr"]
+                        log.metrics(done, row)
+                        sums, count = {}, 0
+                    if spec.eval_interval and done % spec.eval_interval == 0 and done < spec.steps:
+                        log.evaluation(done, self.evaluate())
+                    if (
+                        spec.checkpoint_interval
+                        and done % spec.checkpoint_interval == 0
+                        and done < spec.steps
+                    ):
+                        log.flush()
+                        self.checkpoint()
+                    rate = trained_images / max(train_seconds, 1e-9)
+                    bar.update(task, completed=done, loss=f"{losses['loss']:.4f}", rate=f"{rate:,.0f}")
+            if count:  # stopped by the time limit between two rows
+                log.metrics(model.step, {k: v / count for k, v in sums.items()})
+            final = self.evaluate()
+            self.sample_grid("final")
+            from generative.checkpoint import save_model
+
+            save_model(run.model, model, model_meta(spec, self.data))
+            self.checkpoint()
+            if spec.measure:
+                quality = self.measure()
+                final |= {k: quality[k] for k in QUALITY_COLUMNS}
+                final["summary"] = quality["summary"]
+            log.evaluation(model.step, final)
+        finally:
+            log.close()
+        plot_curves(run, f"{spec.name}: {spec.model} on {spec.dataset}")
+        seconds = time.perf_counter() - started
+        status = {
+            "status": "finished", "step": model.step, "model": run.model.name,
+            "train_seconds": round(train_seconds, 2), "seconds": round(seconds, 2),
+            "images_per_second": round(trained_images / max(train_seconds, 1e-9), 1),
+            "final": {k: v for k, v in final.items() if k != "summary"},
+        }  # fmt: skip
+        run.write_status(**status)
+        return final
+
+
+def plot_curves(run: RunDir, title: str) -> Path:
+    """learning_curve.png: each training loss against steps, and the held-out figures as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = read_csv(run.metrics)
+    evals = read_csv(run.evals)
+    keys = [k for k in metrics if k not in ("step", "lr")]
+    held = [k for k in ("test_loss", "bits_per_dim") if evals.get(k)]
+    fig, axes = plt.subplots(1, 2 if held else 1, figsize=(11 if held else 7, 4), dpi=110, squeeze=False)
+    ax = axes[0, 0]
+    for key in keys:
+        ax.plot(metrics["step"], metrics[key], linewidth=1.2, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (mean per row)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if keys:
+        ax.legend(fontsize=8)
+    if held:
+        ax = axes[0, 1]
+        for key in held:
+            ax.plot(evals["step"], evals[key], "o-", markersize=4, label=key)
+        ax.set_xlabel("step")
+        ax.set_title("held-out")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(run.curve) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return run.curve
+
+
+def train(
+    spec: GenSpec, runs_dir: str | Path = "runs", progress: bool = True, cache_dir: str | Path | None = None
+) -> tuple[RunDir, dict[str, Any]]:
+    """Train ``spec`` into ``runs_dir/<name>``; nothing is written before the data and model are built."""
+    run = RunDir.new(runs_dir, str(spec.name), "lab gen train")
+    trainer = GenTrainer(spec, run, progress=progress, cache_dir=cache_dir)
+    return trainer.run, trainer.fit()
+
+
+def resume(
+    path: str | Path, progress: bool = True, cache_dir: str | Path | None = None
+) -> tuple[RunDir, dict[str, Any]]:
+    """Continue a killed run from its last checkpoint to the spec's steps."""
+    run = RunDir.open(path)
+    spec = load_gen_spec(run.spec)
+    if run.model.is_file():
+        raise LabError(
+            f"{run.path} already finished (step {run.read_status().get('step')}); nothing to resume"
+        )
+    trainer = GenTrainer(spec, run, resume=True, progress=progress, cache_dir=cache_dir)
+    return run, trainer.fit()
+
+
+def images_per_second(model: GenerativeModel, data: ImageData, steps: int, seed: int = 0) -> float:
+    """Training throughput over ``steps`` steps (for the benchmark)."""
+    batches = Batches(len(data.train_x), int(model.hp["batch_size"]), seed)
+    x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
+    tick = time.perf_counter()
+    images = 0
+    for step in range(steps):
+        index = batches.indices(step)
+        model.train_step(x[index], y[index], step_generator(seed, step))
+        images += len(index)
+    return images / (time.perf_counter() - tick)

@@ -1,0 +1,123 @@
+"""``lab gen watch``: a window of live samples. A diffusion model denoises in front of you, one chain
+step per frame; a GAN or VAE walks through its latent space.
+
+Keys: ``r`` new samples, left/right the previous/next label (conditional models), ``s`` save the
+picture as a PNG, ``q`` or Esc quit. ``frames`` / ``seconds`` stop it on their own, which is how it
+runs headless (SDL's dummy video driver) in tests and scripts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from lab.errors import LabError
+
+if TYPE_CHECKING:
+    from generative.sampling import LoadedModel
+
+KeyReader = Callable[[int], "str | None"]
+HOLD_FRAMES = 12  # a finished diffusion chain stays this many frames before the next one starts
+
+
+def live_pictures(
+    loaded: LoadedModel, n: int, label_box: list[int | None], seed_box: list[int]
+) -> Iterator[tuple[np.ndarray, str]]:
+    """Endless ``(picture, status)`` pairs for the current label and seed (read at each restart)."""
+    from generative.images import tile
+    from generative.sampling import labels_for, latent_walk
+
+    model = loaded.model
+    while True:
+        label, seed = label_box[0], seed_box[0]
+        labels = labels_for(model, n, label)
+        if model.family == "diffusion":
+            generator = torch.Generator().manual_seed(seed)
+            x = torch.empty(0)
+            for i, total, x in model.chain(n, labels, generator):
+                yield tile(x.clamp(-1, 1).numpy()), f"denoising step {i + 1}/{total}"
+            for _ in range(HOLD_FRAMES):
+                yield tile(x.clamp(-1, 1).numpy()), "samples (r for new ones)"
+        else:
+            for images in latent_walk(model, n, labels, seed):
+                yield tile(images.numpy()), "walking through the latent space"
+
+
+def watch(
+    target: str | Path,
+    n: int = 16,
+    label: int | None = None,
+    fps: float = 12.0,
+    seed: int = 0,
+    scale: int = 2,
+    frames: int | None = None,
+    seconds: float | None = None,
+    screenshot_dir: str | Path | None = None,
+    keys: KeyReader | None = None,
+) -> list[Path]:
+    """Show live samples until quit (or ``frames`` / ``seconds``); returns the screenshots saved."""
+    from envs.window import FrameWindow
+    from generative.images import write_png
+    from generative.sampling import labels_for, open_model
+    from lab.viewer import window_keys
+
+    if n < 1:
+        raise LabError(f"--n must be at least 1; got {n}")
+    if fps <= 0:
+        raise LabError(f"--fps must be positive; got {fps:g}")
+    if frames is not None and frames < 1:
+        raise LabError(f"--frames must be at least 1; got {frames}")
+    loaded = open_model(target)
+    model = loaded.model
+    labels_for(model, 1, label)  # checks --label before a window opens
+    label_box: list[int | None] = [label if label is not None else (0 if model.conditional else None)]
+    seed_box = [seed]
+    names = loaded.class_names
+    window = FrameWindow(f"lab gen watch - {model.family} ({loaded.path.name})", scale=scale)
+    read_key = keys if keys is not None else window_keys(window)
+    folder = Path(screenshot_dir) if screenshot_dir is not None else Path.cwd()
+    saved: list[Path] = []
+    stream = live_pictures(loaded, n, label_box, seed_box)
+    shown, started, message = 0, time.monotonic(), ""
+    try:
+        while not window.closed:
+            picture, status = next(stream)
+            current = label_box[0]
+            what = (
+                "" if current is None else f"   label {names[current] if current < len(names) else current}"
+            )
+            lines = [f"{model.describe()}   seed {seed_box[0]}{what}", status]
+            lines.append(message or "r new samples   left/right label   s save   q quit")
+            window.show(picture, lines)
+            shown += 1
+            if frames is not None and shown >= frames:
+                break
+            if seconds is not None and time.monotonic() - started >= seconds:
+                break
+            key = read_key(max(1, int(1000 / fps)))
+            if key is None:
+                continue
+            message = ""
+            if key in ("q", "escape"):
+                break
+            if key == "r" or (key in ("left", "right") and model.conditional):
+                if key == "r":
+                    seed_box[0] += 1
+                else:
+                    step = 1 if key == "right" else -1
+                    label_box[0] = ((label_box[0] or 0) + step) % model.n_classes
+                stream = live_pictures(loaded, n, label_box, seed_box)
+            elif key in ("left", "right"):
+                message = "an unconditional model has no labels to switch"
+            elif key == "s":
+                path = folder / f"gen-{model.family}-seed{seed_box[0]}-{shown:05d}.png"
+                saved.append(write_png(picture, path))
+                message = f"saved {path}"
+    finally:
+        window.close()
+    return saved

@@ -1,0 +1,110 @@
+"""Data sets of the generative models: digits, grid-world frames, image folders, and their split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generative.data import load_dataset, scale_levels, split, to_uint8
+from lab.errors import LabError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_digits_are_scaled_split_and_fixed_by_the_seed():
+    data = load_dataset("digits", seed=0)
+    assert data.shape == (1, 8, 8) and data.n_classes == 10 and data.levels == 17
+    assert len(data.train_x) + len(data.test_x) == 1797
+    assert data.train_x.dtype == np.float32 and data.train_x.min() == -1.0 and data.train_x.max() == 1.0
+    # the 17 grey levels land on the grid 2k/16 - 1 exactly
+    levels = np.unique(np.concatenate([data.train_x.ravel(), data.test_x.ravel()]))
+    assert np.array_equal(levels, scale_levels(np.arange(17), 17))
+    # stratified: every digit keeps about a fifth of its images for testing
+    counts = np.bincount(data.test_y, minlength=10) / np.bincount(np.concatenate([data.train_y, data.test_y]))
+    assert np.all(np.abs(counts - 0.2) < 0.01)
+    again, other = load_dataset("digits", seed=0), load_dataset("digits", seed=1)
+    assert np.array_equal(again.test_x, data.test_x) and again.key() == data.key()
+    assert not np.array_equal(other.test_y, data.test_y) and other.key() != data.key()
+
+
+def test_digits_doubled_to_16x16():
+    data = load_dataset("digits", {"size": 16}, seed=0)
+    small = load_dataset("digits", seed=0)
+    assert data.shape == (1, 16, 16)
+    assert np.array_equal(data.train_x[:, :, ::2, ::2], small.train_x)
+
+
+def test_grid_frames_are_every_reachable_state():
+    data = load_dataset("grid", {"env": "IceLake", "tile": 4})
+    assert data.shape == (3, 16, 16) and data.levels == 256
+    assert data.n_classes == len(data.train_x) == 16  # all 16 cells of the 4x4 lake can be reached
+    assert len({frame.tobytes() for frame in data.train_x}) == 16  # one distinct frame per state
+    assert np.array_equal(data.test_x, data.train_x)
+
+
+def test_unknown_names_suggest_the_closest(tmp_path):
+    with pytest.raises(LabError, match=r"unknown data set 'digit'; did you mean 'digits'\?"):
+        load_dataset("digit")
+    with pytest.raises(
+        LabError, match=r"unknown option of the digits data set 'sise'; did you mean 'size'\?"
+    ):
+        load_dataset("digits", {"sise": 16})
+
+
+def _write(path, size, colour=128, mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, colour).save(path)
+
+
+def test_image_folder_skips_broken_files_and_reads_classes_from_subfolders(tmp_path):
+    for k in range(5):
+        _write(tmp_path / "cats" / f"{k}.png", (8, 8), 10 * k)
+        _write(tmp_path / "dogs" / f"{k}.png", (8, 8), 200 + k)
+    (tmp_path / "cats" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    data = load_dataset("folder", {"path": str(tmp_path)}, seed=0, test_fraction=0.4)
+    assert data.info["skipped"] == 2 and sorted(data.info["skipped_files"]) == [
+        "cats/broken.png",
+        "notes.txt",
+    ]
+    assert data.class_names == ["cats", "dogs"] and data.shape == (1, 8, 8)
+    assert len(data.train_x) == 6 and len(data.test_x) == 4
+    dogs = np.concatenate([data.train_x[data.train_y == 1], data.test_x[data.test_y == 1]])
+    assert np.all(dogs > 0.5)  # grey levels 200..204 of 255
+
+
+def test_image_folder_with_mixed_sizes_is_an_error_unless_resized(tmp_path):
+    _write(tmp_path / "a.png", (8, 8), mode="RGB", colour=(255, 0, 0))
+    _write(tmp_path / "b.png", (12, 10), mode="RGB", colour=(0, 0, 255))
+    _write(tmp_path / "c.png", (8, 8), mode="RGB", colour=(0, 255, 0))
+    with pytest.raises(
+        LabError, match=r"2 sizes \(8x8, 10x12\); resize them all with dataset_options.resize"
+    ):
+        load_dataset("folder", {"path": str(tmp_path)})
+    data = load_dataset("folder", {"path": str(tmp_path), "resize": "8x8"}, test_fraction=0.34)
+    assert data.shape == (3, 8, 8) and data.n_classes == 1
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(LabError, match="no image folder at"):
+        load_dataset("folder", {"path": str(tmp_path / "missing")})
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    with pytest.raises(LabError, match=r"no readable images in .* \(1 unreadable file\(s\) skipped\)"):
+        load_dataset("folder", {"path": str(tmp_path)})
+    with pytest.raises(LabError, match="needs a path"):
+        load_dataset("folder")
+
+
+def test_split_is_stratified_and_needs_two_per_class():
+    x = np.arange(10, dtype=np.float32)[:, None]
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 2])
+    train_x, _, test_x, test_y = split(x, y, 0.25, seed=3)
+    assert sorted(test_y.tolist()) == [0, 1]  # one of each class with 4+ images; the lone 2 stays
+    assert sorted(np.concatenate([train_x, test_x]).ravel().tolist()) == list(range(10))
+
+
+def test_to_uint8_round_trips_the_level_grid():
+    raw = np.arange(256).reshape(1, 1, 16, 16)
+    pictures = to_uint8(scale_levels(raw, 256))
+    assert pictures.shape == (1, 16, 16, 3) and np.array_equal(pictures[0, :, :, 1], raw[0, 0])
