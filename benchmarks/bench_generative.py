@@ -39,7 +39,7 @@ def sample_seconds(model, n: int, **options) -> float:
 
 def throughput(quick: bool, steps: int, batch: int) -> None:
     data = load_dataset("digits", seed=0)
-    print(f"{'model':<28} {'train img/s':>12} {'sample ms/img':>14}")
+    print(f"{'model':<40} {'train img/s':>12} {'sample ms/img':>14}")
     for family in ("diffusion", "vae", "gan"):
         spec = load_gen_spec(ROOT / "configs" / f"gen-digits-{family}.yaml")
         model = build_model(spec, data)
@@ -49,10 +49,10 @@ def throughput(quick: bool, steps: int, batch: int) -> None:
             ddim = sample_seconds(model, batch)
             ddpm = sample_seconds(model, batch, sampler="ddpm") if not quick else float("nan")
             ddim_steps = model.hp["sample_steps"]
-            print(f"{model.describe():<28} {rate:>12,.0f} {1000 * ddim:>14.2f}  (DDIM {ddim_steps} steps)")
-            print(f"{'':<28} {'':>12} {1000 * ddpm:>14.2f}  (DDPM {model.hp['timesteps']} steps)")
+            print(f"{model.describe():<40} {rate:>12,.0f} {1000 * ddim:>14.2f}  (DDIM {ddim_steps} steps)")
+            print(f"{'':<40} {'':>12} {1000 * ddpm:>14.2f}  (DDPM {model.hp['timesteps']} steps)")
         else:
-            print(f"{model.describe():<28} {rate:>12,.0f} {1000 * sample_seconds(model, batch):>14.3f}")
+            print(f"{model.describe():<40} {rate:>12,.0f} {1000 * sample_seconds(model, batch):>14.3f}")
 
 
 def ddim_against_ddpm(run: str, quick: bool, draws: int) -> None:

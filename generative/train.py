@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,12 @@ class GenTrainer:
         self.spec, self.run, self.progress = spec, run, progress
         self.cache_dir = Path(cache_dir) if cache_dir is not None else run.path.parent / ".classifiers"
         self.data = load_dataset(spec.dataset, spec.dataset_options, spec.seed, spec.test_fraction)
+        skipped = self.data.info.get("skipped_files") or []
+        if skipped:  # an image folder with files Pillow cannot read: train on the rest, and say so
+            count = self.data.info["skipped"]
+            print(f"lab: skipped {count} unreadable file(s) in {self.data.info['path']}: "
+                  f"{', '.join(skipped[:3])}{' ...' if count > 3 else ''} (run.json lists them)",
+                  file=sys.stderr)  # fmt: skip
         if resume:
             from generative.checkpoint import load_model
 
@@ -265,7 +272,8 @@ class GenTrainer:
         sums: dict[str, float] = {}
         count = 0
         try:
-            run.write_status(status="running", name=spec.name, model=spec.model, started_at_step=self.start)
+            run.write_status(status="running", name=spec.name, model=spec.model, data=self.data.info)
+            run.write_status(started_at_step=self.start)
             columns = (
                 TextColumn("[bold]{task.description}"), BarColumn(),
                 TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("loss {task.fields[loss]}"),

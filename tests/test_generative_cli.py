@@ -34,21 +34,8 @@ def runs(tmp_path_factory):
     data = load_dataset("digits", seed=0)
     load_classifier(data, root / ".classifiers", seed=0, epochs=2)  # the cache eval and train will find
     common = ["--runs-dir", str(root), "--no-progress", "--steps", "6"]
-    assert (
-        main(
-            [
-                "gen",
-                "train",
-                "--model",
-                "diffusion",
-                "--name",
-                "diff",
-                *common,
-                *sets(*TINY_DIFFUSION, *COMMON),
-            ]
-        )
-        == 0
-    )
+    tiny = sets(*TINY_DIFFUSION, *COMMON)
+    assert main(["gen", "train", "--model", "diffusion", "--name", "diff", *common, *tiny]) == 0
     assert main(["gen", "train", "--model", "gan", "--name", "gan", *common, *sets(*TINY_GAN, *COMMON)]) == 0
     return root
 
@@ -180,3 +167,22 @@ def test_models_of_the_wrong_kind_are_refused(runs, tmp_path, capsys):
     assert main(["gen", "sample", str(runs / "gan"), "--guidance", "2"]) == 2
     assert "--guidance apply to diffusion models" in one_error_line(capsys)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_training_on_a_folder_says_how_many_files_it_skipped(tmp_path, capsys):
+    from PIL import Image
+
+    digits = load_dataset("digits", seed=0)
+    for k, image in enumerate(digits.train_x[:12]):
+        folder = tmp_path / "images" / f"class{k % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(((image[0] + 1) * 127.5).astype(np.uint8)).save(folder / f"{k}.png")
+    (tmp_path / "images" / "class0" / "notes.txt").write_text("not an image")
+    folder = f"dataset_options.path={tmp_path / 'images'}"
+    args = ["gen", "train", "--model", "gan", "--dataset", "folder", "--runs-dir", str(tmp_path / "runs"),
+            "--steps", "2", "--no-progress", *sets(*TINY_GAN, *COMMON, folder, "measure=false")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 unreadable file(s)" in err and "class0/notes.txt" in err
+    status = yaml.safe_load((tmp_path / "runs" / "folder-gan" / "run.json").read_text())
+    assert status["data"]["images"] == 12 and status["data"]["skipped_files"] == ["class0/notes.txt"]
