@@ -383,10 +383,11 @@ class OnPolicyAgent(Agent):
         loss.backward()
         self._clip_and_step()
 
-    def _check_loss(self, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
+    def _check_loss(self, loss: torch.Tensor | float) -> None:
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
             raise AgentError(
-                f"non-finite loss ({loss.item()}) at step {self.num_timesteps}: lower learning_rate or "
+                f"non-finite loss ({value}) at step {self.num_timesteps}: lower learning_rate or "
                 "normalise observations/rewards (the network keeps its last good weights)"
             )
 

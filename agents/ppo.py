@@ -13,13 +13,15 @@ policy passes ``1.5 * target_kl``. Hyperparameters are stable-baselines3's, defa
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
-from agents.ppo_grad import HandPPOGradient
+from agents.policies import numpy_actor
+from agents.ppo_grad import HandPPOStep
 from agents.schedules import zoo_schedule
 
 
@@ -40,7 +42,10 @@ class PPO(OnPolicyAgent):
         super()._setup()
         self._base_clip, self._clip_decays = zoo_schedule(self.hyperparameters["clip_range"])
         self.last_update: dict[str, float] = {}
-        self._hand = HandPPOGradient(self.policy) if HandPPOGradient.supports(self.policy) else None
+        self._hand = None
+        if HandPPOStep.supports(self.policy, self.optimizer):  # the whole mini-batch step in numpy
+            self._hand = HandPPOStep(self.policy, self.optimizer)
+            self._numpy_act = numpy_actor(self.policy)  # its weight views follow the moved parameters
 
     def _loss(
         self, part: dict[str, torch.Tensor], adv: torch.Tensor, clip: float, clip_vf: float | None
@@ -59,47 +64,80 @@ class PPO(OnPolicyAgent):
         loss = policy_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy.mean()
         return loss, ratio, log_ratio
 
+    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._restore_arrays(arrays)
+        if self._hand is not None:  # the loaded optimizer state back into the numpy step's buffers
+            self._hand.bind_optimizer_state()
+
+    def _autograd_minibatch(self, part: dict[str, torch.Tensor], clip: float) -> tuple[float, float, Any]:
+        """The loss of one mini-batch through autograd: ``(approx. KL, clip fraction, step)``."""
+        adv = part["advantages"]
+        if self.hyperparameters["normalize_advantage"] and len(adv) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        loss, ratio, log_ratio = self._loss(part, adv, clip, self.hyperparameters["clip_range_vf"])
+        with torch.no_grad():
+            kl = float(((ratio - 1.0) - log_ratio).mean())
+            clip_fraction = float(((ratio - 1.0).abs() > clip).float().mean())
+
+        def apply() -> None:
+            self._check_loss(loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self._clip_and_step()
+
+        return kl, clip_fraction, apply
+
+    def _hand_minibatch(self, part: dict[str, np.ndarray], clip: float) -> tuple[float, float, Any]:
+        """The same in numpy (``agents/ppo_grad.py``): the gradient now, the clipped Adam step on demand."""
+        hp, hand = self.hyperparameters, self._hand
+        assert hand is not None
+        adv = part["advantages"]
+        if hp["normalize_advantage"] and len(adv) > 1:
+            centred = adv - np.add.reduce(adv) / len(adv)
+            std = math.sqrt(float(np.dot(centred, centred)) / (len(adv) - 1))  # unbiased, as torch's std
+            adv = centred / np.float32(std + 1e-8)
+        loss, ratio, log_ratio = hand.gradient(
+            part["obs"], part["actions"], part["log_probs"], adv, part["returns"], part["values"], clip,
+            hp["clip_range_vf"], hp["ent_coef"], hp["vf_coef"],
+        )  # fmt: skip
+        n = len(ratio)
+        kl = float(np.add.reduce((ratio - 1.0) - log_ratio)) / n
+        clip_fraction = np.count_nonzero(np.abs(ratio - 1.0) > clip) / n
+
+        def apply() -> None:
+            self._check_loss(loss)
+            hand.step(hp["max_grad_norm"])
+
+        return kl, clip_fraction, apply
+
     def _update(self, rollout: Rollout) -> None:
         hp = self.hyperparameters
         advantages, returns = gae(rollout, self.gamma, hp["gae_lambda"])
         batch = self._flat_batch(rollout, advantages, returns)
         n = len(batch["advantages"])
         clip = self._base_clip * (1.0 - self._progress) if self._clip_decays else self._base_clip
-        clip_vf, target_kl = hp["clip_range_vf"], hp["target_kl"]
         size = hp["batch_size"]
+        minibatch_step = self._hand_minibatch if self._hand is not None else self._autograd_minibatch
+        if self._hand is not None:
+            batch = {k: v.numpy() for k, v in batch.items()}
         kls: list[float] = []
         clipped: list[float] = []
         stopped = False
         for _ in range(hp["n_epochs"]):
             order = torch.randperm(n, generator=self._generator)
+            if self._hand is not None:
+                order = order.numpy()
             for start in range(0, n, size):
                 index = order[start : start + size]
-                part = (
-                    batch if size >= n else {k: v[index] for k, v in batch.items()}
-                )  # one batch: no shuffle
-                obs, actions = part["obs"], part["actions"]
-                old_log_probs, adv = part["log_probs"], part["advantages"]
-                if hp["normalize_advantage"] and len(index) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                if self._hand is not None:  # the same loss, its gradient by hand (agents/ppo_grad.py)
-                    loss, ratio, log_ratio = self._hand(
-                        obs, actions, old_log_probs, adv, part["returns"], part["values"], clip, clip_vf,
-                        hp["ent_coef"], hp["vf_coef"],
-                    )  # fmt: skip
-                else:
-                    loss, ratio, log_ratio = self._loss(part, adv, clip, clip_vf)
-                with torch.no_grad():
-                    kl = float(((ratio - 1.0) - log_ratio).mean())
-                    clipped.append(float(((ratio - 1.0).abs() > clip).float().mean()))
+                # one mini-batch of the whole rollout: no shuffle
+                part = batch if size >= n else {k: v[index] for k, v in batch.items()}
+                kl, clip_fraction, apply = minibatch_step(part, clip)
                 kls.append(kl)
-                if target_kl is not None and kl > 1.5 * target_kl:
+                clipped.append(clip_fraction)
+                if hp["target_kl"] is not None and kl > 1.5 * hp["target_kl"]:
                     stopped = True  # SB3: stop before stepping on a mini-batch that went too far
                     break
-                self._check_loss(loss)
-                if self._hand is None:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                self._clip_and_step()
+                apply()
             if stopped:
                 break
         self.last_update = {

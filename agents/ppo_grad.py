@@ -1,10 +1,12 @@
-"""PPO's loss and its gradient for a plain MLP actor-critic, written out by hand.
+"""PPO's mini-batch step for a plain MLP actor-critic, in numpy: the loss, its gradient by hand,
+gradient clipping and Adam.
 
 For the networks PPO usually trains (two small tanh MLPs on a vector observation) a mini-batch step
-is a few dozen tiny tensor operations, and autograd's bookkeeping costs more than their arithmetic.
-This computes the same loss as :meth:`agents.ppo.PPO._update`'s autograd path, and its gradient by
-the chain rule, in about a third of the calls (``tests/test_policy_gradient.py`` checks both against
-each other for categorical and Gaussian policies, with value clipping and an entropy bonus):
+is a few dozen tiny array operations, and torch's per-call overhead and autograd's bookkeeping cost
+more than their arithmetic. :class:`HandPPOStep` computes the same loss as
+:meth:`agents.ppo.PPO._loss` and its gradient by the chain rule (``tests/test_policy_gradient.py``
+checks both against autograd for categorical and Gaussian policies, with value clipping and an
+entropy bonus), then clips and applies Adam exactly as ``torch.optim.Adam`` does:
 
 - clipped surrogate ``-mean(min(r A, clip(r) A))``: d/d log pi = ``-A r / N`` where the unclipped
   term is the minimum or the ratio is inside the clip range, else 0;
@@ -13,6 +15,12 @@ each other for categorical and Gaussian policies, with value clipping and an ent
 - Gaussian with a state-independent log std: d log pi / d mean = ``(a - mu) / sigma^2``,
   d log pi / d log sigma = ``z^2 - 1``, d H / d log sigma = 1;
 - value ``mean((R - V)^2)`` (or of the clipped value): ``2 (V - R) / N`` where not clipped.
+
+The trained parameters and Adam's two moment estimates live in flat buffers, and the torch
+parameters and the optimizer's state tensors are views of them: numpy updates them in place in a
+handful of calls, while ``state_dict()``, checkpoints and the torch forward pass see the same
+numbers. After the optimizer's state is replaced (a checkpoint loaded), :meth:`bind_optimizer_state`
+points it at the buffers again.
 """
 
 from __future__ import annotations
@@ -24,113 +32,204 @@ import torch
 
 from agents.policies import ActorCritic, mlp_tower, plain_mlp_policy
 
+Layers = list[tuple[np.ndarray, np.ndarray]]
 
-class HandPPOGradient:
-    """Loss and gradients of PPO for an :class:`ActorCritic` it :meth:`supports`."""
 
-    def __init__(self, policy: ActorCritic) -> None:
+class HandPPOStep:
+    """Loss, gradient and optimiser step of PPO for an :class:`ActorCritic` it :meth:`supports`."""
+
+    def __init__(self, policy: ActorCritic, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        sizes = [p.numel() for p in self.params]
+        self._flat = torch.zeros(sum(sizes))
+        self.flat = self._flat.numpy()
+        self.grad = np.zeros_like(self.flat)
+        self._m, self._v = torch.zeros_like(self._flat), torch.zeros_like(self._flat)
+        self._steps = torch.zeros(())
+        self._work = np.empty_like(self.flat)
+        self._slices: dict[int, slice] = {}
+        offset = 0
+        with torch.no_grad():
+            for p, size in zip(self.params, sizes, strict=True):
+                view = self._flat[offset : offset + size].view_as(p)
+                view.copy_(p)
+                p.data = view  # the parameter now lives in the flat buffer
+                self._slices[id(p)] = slice(offset, offset + size)
+                offset += size
         pi, vf = mlp_tower(policy.pi_body, policy.action_head), mlp_tower(policy.vf_body, policy.value_head)
         assert pi is not None and vf is not None
-        (self.pi, act_pi), (self.vf, act_vf) = pi, vf
-        self.activations = (act_pi, act_vf)
+        self.pi, self.pi_grad, self.pi_activation = self._tower(*pi)
+        self.vf, self.vf_grad, self.vf_activation = self._tower(*vf)
         self.discrete = policy.discrete
-        self.log_std = None if policy.discrete else policy.log_std
+        self.log_std = self.log_std_grad = None
+        if not policy.discrete:
+            self.log_std, self.log_std_grad = self._numpy(policy.log_std), self._grad_view(policy.log_std)
+        self.bind_optimizer_state()
 
     @staticmethod
-    def supports(policy: ActorCritic) -> bool:
-        return plain_mlp_policy(policy)
+    def supports(policy: ActorCritic, optimizer: torch.optim.Optimizer) -> bool:
+        """A plain MLP policy trained by Adam without weight decay or AMSGrad, in one param group."""
+        group = optimizer.param_groups[0]
+        return (
+            plain_mlp_policy(policy)
+            and type(optimizer) is torch.optim.Adam
+            and len(optimizer.param_groups) == 1
+            and not group["weight_decay"]
+            and not group["amsgrad"]
+            and not group["maximize"]
+        )
+
+    # ----- buffers -----
+
+    def _numpy(self, p: torch.Tensor) -> np.ndarray:
+        return self.flat[self._slices[id(p)]].reshape(p.shape)
+
+    def _grad_view(self, p: torch.Tensor) -> np.ndarray:
+        return self.grad[self._slices[id(p)]].reshape(p.shape)
+
+    def _tower(self, layers: list[tuple[torch.Tensor, torch.Tensor]], activation: str) -> tuple:
+        values = [(self._numpy(w), self._numpy(b)) for w, b in layers]
+        grads = [(self._grad_view(w), self._grad_view(b)) for w, b in layers]
+        return values, grads, activation
+
+    def gradients(self) -> list[np.ndarray]:
+        """The last computed gradient of each trained parameter (views), in ``policy.parameters()`` order."""
+        return [self._grad_view(p) for p in self.params]
+
+    def bind_optimizer_state(self) -> None:
+        """Make Adam's state of every parameter views of the flat buffers, keeping its values (a
+        parameter Adam has not stepped yet starts at zero, as in torch)."""
+        state = self.optimizer.state
+        steps = [float(state[p]["step"]) for p in self.params if "step" in state[p]]
+        self._steps.fill_(max(steps, default=0.0))
+        for p in self.params:
+            where = self._slices[id(p)]
+            saved = state[p]
+            for key, buffer in (("exp_avg", self._m), ("exp_avg_sq", self._v)):
+                view = buffer[where].view_as(p)
+                view.copy_(saved[key] if key in saved else torch.zeros_like(p))
+                saved[key] = view
+            saved["step"] = self._steps  # one counter shared by all parameters (they step together)
+
+    # ----- the step -----
 
     @staticmethod
-    def _forward(
-        x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]], activation: str
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _forward(x: np.ndarray, layers: Layers, activation: str) -> tuple[np.ndarray, list[np.ndarray]]:
         inputs = [x]
         for w, b in layers[:-1]:
-            x = torch.addmm(b, x, w.t())
-            if activation == "tanh":  # numpy's tanh, in place: several times faster than torch's on CPU
-                np.tanh(x.numpy(), out=x.numpy())
-            else:
-                x.relu_()
+            x = x @ w.T
+            x += b
+            np.tanh(x, out=x) if activation == "tanh" else np.maximum(x, 0.0, out=x)
             inputs.append(x)
         w, b = layers[-1]
-        return torch.addmm(b, x, w.t()), inputs
+        out = x @ w.T
+        out += b
+        return out, inputs
 
     @staticmethod
     def _backward(
-        grad: torch.Tensor,
-        layers: list[tuple[torch.Tensor, torch.Tensor]],
-        inputs: list[torch.Tensor],
-        activation: str,
+        grad: np.ndarray, layers: Layers, grads: Layers, inputs: list[np.ndarray], activation: str
     ) -> None:
         for i in range(len(layers) - 1, -1, -1):
-            w, b = layers[i]
             below = inputs[i]
-            w.grad = grad.t().mm(below)
-            b.grad = grad.sum(0)
+            np.matmul(grad.T, below, out=grads[i][0])
+            np.add.reduce(grad, axis=0, out=grads[i][1])
             if i:
-                grad = grad.mm(w)
-                grad = grad * (1.0 - below.square()) if activation == "tanh" else grad * (below > 0)
+                grad = grad @ layers[i][0]
+                grad *= (1.0 - below * below) if activation == "tanh" else (below > 0)
 
-    @torch.no_grad()
-    def __call__(
+    def gradient(
         self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        old_log_probs: torch.Tensor,
-        advantages: torch.Tensor,
-        returns: torch.Tensor,
-        old_values: torch.Tensor,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        old_log_probs: np.ndarray,
+        advantages: np.ndarray,
+        returns: np.ndarray,
+        old_values: np.ndarray,
         clip: float,
         clip_vf: float | None,
         ent_coef: float,
         vf_coef: float,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Set every parameter's ``.grad``; returns ``(loss, ratio, log_ratio)``."""
-        x = obs if obs.dtype == torch.float32 else obs.float()
-        n = x.shape[0]
-        out, pi_inputs = self._forward(x, self.pi, self.activations[0])
-        values, vf_inputs = self._forward(x, self.vf, self.activations[1])
-        values = values.squeeze(1)
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Fill the gradient buffer; returns ``(loss, ratio, log_ratio)``. Nothing is stepped."""
+        x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
+        n = len(x)
+        out, pi_inputs = self._forward(x, self.pi, self.pi_activation)
+        values, vf_inputs = self._forward(x, self.vf, self.vf_activation)
+        values = values[:, 0]
+        rows = np.arange(n)
         if self.discrete:
-            log_p = torch.log_softmax(out, dim=-1)
-            p = log_p.exp()
-            column = actions.long().view(-1, 1)
-            log_probs = log_p.gather(1, column).squeeze(1)
-            entropy = -(p * log_p).sum(-1)
+            chosen = actions.astype(np.int64, copy=False).reshape(n)
+            shifted = out - out.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            p = np.exp(log_p)
+            log_probs = log_p[rows, chosen]
+            entropy = -np.add.reduce(p * log_p, axis=1)
         else:
             log_std = self.log_std
             assert log_std is not None
-            inv_var = torch.exp(-2.0 * log_std)
+            inv_var = np.exp(-2.0 * log_std)
             diff = actions - out
-            z2 = diff.square() * inv_var
-            log_probs = (-0.5 * z2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-            entropy = (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum().expand(n)
+            z2 = diff * diff * inv_var
+            log_probs = (-0.5 * z2 - log_std - 0.5 * math.log(2 * math.pi)).sum(axis=1)
+            entropy = np.full(n, (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(), np.float32)
         log_ratio = log_probs - old_log_probs
-        ratio = log_ratio.exp()
+        ratio = np.exp(log_ratio)
         surrogate = ratio * advantages
-        clipped = ratio.clamp(1.0 - clip, 1.0 + clip) * advantages
-        policy_loss = -torch.minimum(surrogate, clipped).mean()
+        clipped = np.clip(ratio, 1.0 - clip, 1.0 + clip) * advantages
+        policy_loss = -float(np.add.reduce(np.minimum(surrogate, clipped))) / n
         inside = (ratio >= 1.0 - clip) & (ratio <= 1.0 + clip)
-        grad_log_probs = torch.where((surrogate <= clipped) | inside, -surrogate / n, 0.0)
+        grad_log_probs = np.where((surrogate <= clipped) | inside, surrogate * np.float32(-1.0 / n), 0.0)
+        grad_log_probs = grad_log_probs.astype(np.float32, copy=False)
         if clip_vf is not None:
             delta = values - old_values
-            predicted = old_values + delta.clamp(-clip_vf, clip_vf)
+            predicted = old_values + np.clip(delta, -clip_vf, clip_vf)
             passes = (delta >= -clip_vf) & (delta <= clip_vf)
         else:
             predicted, passes = values, None
-        value_loss = (returns - predicted).square().mean()
-        grad_values = (2.0 * vf_coef / n) * (predicted - returns)
+        error = predicted - returns
+        value_loss = float(np.dot(error, error)) / n
+        grad_values = error * np.float32(2.0 * vf_coef / n)
         if passes is not None:
-            grad_values = grad_values * passes
-        loss = policy_loss + vf_coef * value_loss - ent_coef * entropy.mean()
+            grad_values *= passes
+        loss = policy_loss + vf_coef * value_loss - ent_coef * float(np.add.reduce(entropy)) / n
         if self.discrete:
-            grad_out = -grad_log_probs.unsqueeze(1) * p
-            grad_out.scatter_add_(1, column, grad_log_probs.unsqueeze(1))
+            grad_out = -grad_log_probs[:, None] * p
+            grad_out[rows, chosen] += grad_log_probs
             if ent_coef:
-                grad_out += (ent_coef / n) * p * (log_p + entropy.unsqueeze(1))
+                grad_out += np.float32(ent_coef / n) * p * (log_p + entropy[:, None])
         else:
-            grad_out = grad_log_probs.unsqueeze(1) * diff * inv_var
-            self.log_std.grad = (grad_log_probs.unsqueeze(1) * (z2 - 1.0)).sum(0) - ent_coef
-        self._backward(grad_out, self.pi, pi_inputs, self.activations[0])
-        self._backward(grad_values.unsqueeze(1), self.vf, vf_inputs, self.activations[1])
+            grad_out = grad_log_probs[:, None] * diff * inv_var
+            assert self.log_std_grad is not None
+            self.log_std_grad[:] = (grad_log_probs[:, None] * (z2 - 1.0)).sum(axis=0) - ent_coef
+        self._backward(grad_out.astype(np.float32, copy=False), self.pi, self.pi_grad, pi_inputs,
+                       self.pi_activation)  # fmt: skip
+        self._backward(grad_values[:, None], self.vf, self.vf_grad, vf_inputs, self.vf_activation)
         return loss, ratio, log_ratio
+
+    def step(self, max_grad_norm: float) -> None:
+        """Clip the gradient's global norm to ``max_grad_norm`` (as ``clip_grad_norm_``) and take
+        ``torch.optim.Adam``'s step with the optimizer's current learning rate, betas and eps."""
+        group = self.optimizer.param_groups[0]
+        lr, (beta1, beta2), eps = float(group["lr"]), group["betas"], group["eps"]
+        grad, work, m, v = self.grad, self._work, self._m.numpy(), self._v.numpy()
+        norm = math.sqrt(float(np.dot(grad, grad)))
+        scale = min(1.0, max_grad_norm / (norm + 1e-6))
+        if scale < 1.0:
+            grad *= np.float32(scale)
+        self._steps += 1.0
+        t = float(self._steps)
+        m *= np.float32(beta1)  # exp_avg.lerp_(grad, 1 - beta1)
+        np.multiply(grad, np.float32(1.0 - beta1), out=work)
+        m += work
+        v *= np.float32(beta2)  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+        np.multiply(grad, grad, out=work)
+        work *= np.float32(1.0 - beta2)
+        v += work
+        np.sqrt(v, out=work)  # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
+        work *= np.float32(1.0 / math.sqrt(1.0 - beta2**t))
+        work += np.float32(eps)
+        np.divide(m, work, out=work)
+        work *= np.float32(-lr / (1.0 - beta1**t))
+        self.flat += work

@@ -277,7 +277,7 @@ def test_lab_runs_torch_on_one_thread_unless_told(tmp_path):
 )
 def test_the_hand_written_ppo_gradient_matches_autograd(action_space, policy_kwargs, clip_vf, ent_coef):
     from agents.ppo import PPO
-    from agents.ppo_grad import HandPPOGradient
+    from agents.ppo_grad import HandPPOStep
 
     class Env(gym.Env):
         observation_space = spaces.Box(-5, 5, (4,), np.float32)
@@ -286,7 +286,7 @@ def test_the_hand_written_ppo_gradient_matches_autograd(action_space, policy_kwa
             self.action_space = action_space
 
     agent = PPO(Env(), seed=0, policy_kwargs=policy_kwargs, n_steps=8, batch_size=8, ent_coef=ent_coef)
-    assert agent._hand is not None and HandPPOGradient.supports(agent.policy)
+    assert agent._hand is not None and HandPPOStep.supports(agent.policy, agent.optimizer)
     g = torch.Generator().manual_seed(1)
     n = 64
     obs = torch.randn(n, 4, generator=g)
@@ -305,13 +305,69 @@ def test_the_hand_written_ppo_gradient_matches_autograd(action_space, policy_kwa
     loss.backward()
     expected = [p.grad.clone() for p in params]
     assert ((ratio - 1).abs() > 0.2).any() and ((ratio - 1).abs() < 0.2).any()
-    hand_loss, hand_ratio, _ = agent._hand(
-        obs, actions, old_log_probs, adv, part["returns"], old_values, 0.2, clip_vf, ent_coef, 0.5
-    )
-    torch.testing.assert_close(hand_loss, loss.detach())
-    torch.testing.assert_close(hand_ratio, ratio.detach())
-    for p, want in zip(params, expected, strict=True):
-        torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-6)
+    numpy_part = {k: v.numpy() for k, v in part.items()}
+    hand_loss, hand_ratio, _ = agent._hand.gradient(
+        numpy_part["obs"], numpy_part["actions"], numpy_part["log_probs"], adv.numpy(), numpy_part["returns"],
+        numpy_part["values"], 0.2, clip_vf, ent_coef, 0.5,
+    )  # fmt: skip
+    assert hand_loss == pytest.approx(float(loss.detach()), rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(hand_ratio, ratio.detach().numpy(), rtol=1e-5)
+    for got, want in zip(agent._hand.gradients(), expected, strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
+def test_the_numpy_adam_step_is_torchs_clipped_adam(action_space):
+    """Clipping and Adam on the flat buffers give what clip_grad_norm_ + torch.optim.Adam give."""
+    import copy
+
+    from agents.ppo import PPO
+
+    class Env(gym.Env):
+        observation_space = spaces.Box(-5, 5, (4,), np.float32)
+
+        def __init__(self):
+            self.action_space = action_space
+
+    agent = PPO(Env(), seed=0, n_steps=8, batch_size=8, learning_rate=3e-3)
+    twin = copy.deepcopy(agent.policy)
+    twin_params = [p for p in twin.parameters() if p.requires_grad]
+    twin_adam = torch.optim.Adam(twin_params, lr=3e-3, eps=1e-5)
+    hand, rng = agent._hand, np.random.default_rng(0)
+    for step in range(5):
+        obs = rng.normal(size=(32, 4)).astype(np.float32)
+        with torch.no_grad():
+            actions, log_probs, values = agent.policy.sample(torch.from_numpy(obs), torch.Generator())
+        adv = rng.normal(size=32).astype(np.float32) * (10.0 if step % 2 else 0.01)  # clipped, unclipped
+        hand.gradient(obs, actions.numpy(), log_probs.numpy() - 0.1, adv, values.numpy() + 1, values.numpy(),
+                      0.2, None, 0.01, 0.5)  # fmt: skip
+        for p, grad in zip(twin_params, hand.gradients(), strict=True):
+            p.grad = torch.from_numpy(grad.copy())
+        torch.nn.utils.clip_grad_norm_(twin_params, 0.5)
+        twin_adam.step()
+        hand.step(0.5)
+        for mine, theirs in zip(agent.policy.parameters(), twin_params, strict=True):
+            torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=1e-5, atol=1e-7)
+    state = agent.optimizer.state_dict()["state"]
+    assert [float(s["step"]) for s in state.values()] == [5.0] * len(state)
+
+
+def test_a_loaded_ppo_continues_with_its_adam_state(tmp_path):
+    from agents.ppo import PPO
+
+    agent = PPO(gym.make("CartPole-v1"), seed=0, n_steps=32, batch_size=32, n_epochs=2)
+    agent.learn(64)
+    agent.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo", env=gym.make("CartPole-v1"))
+    np.testing.assert_array_equal(loaded._hand._m.numpy(), agent._hand._m.numpy())
+    np.testing.assert_array_equal(loaded._hand._v.numpy(), agent._hand._v.numpy())
+    assert float(loaded._hand._steps) == float(agent._hand._steps) > 0
+    for p in loaded.policy.parameters():  # the optimizer's state is the numpy step's buffers again
+        exp_avg = loaded.optimizer.state[p]["exp_avg"]
+        assert exp_avg.untyped_storage().data_ptr() == loaded._hand._m.untyped_storage().data_ptr()
+    before = [p.detach().clone() for p in loaded.policy.parameters()]
+    loaded.learn(64)
+    assert all(not torch.equal(a, b) for a, b in zip(before, loaded.policy.parameters(), strict=True))
 
 
 def test_other_policies_train_through_autograd():
