@@ -3,6 +3,7 @@
     python benchmarks/bench_generative.py                     # throughput and sampling, 1 thread
     python benchmarks/bench_generative.py --quick             # fewer steps, for a smoke test
     python benchmarks/bench_generative.py --ddim runs/gen-digits-diffusion   # + DDIM vs DDPM quality
+    python benchmarks/bench_generative.py --ddim RUN --ddim-only --no-ddpm --ddim-steps 100 --eta 1
 
 - Training throughput: images per second of ``train_step`` (forward, backward, optimiser and EMA
   updates) over ``--steps`` steps after a few warm-up steps, at the config's batch size.
@@ -55,7 +56,7 @@ def throughput(quick: bool, steps: int, batch: int) -> None:
             print(f"{model.describe():<40} {rate:>12,.0f} {1000 * sample_seconds(model, batch):>14.3f}")
 
 
-def ddim_against_ddpm(run: str, quick: bool, draws: int) -> None:
+def ddim_against_ddpm(run: str, quick: bool, draws: int, ddim_steps: list[int], eta: float) -> None:
     from generative.metrics import load_classifier, measure
     from generative.sampling import open_model
     from generative.train import data_from_meta
@@ -67,15 +68,15 @@ def ddim_against_ddpm(run: str, quick: bool, draws: int) -> None:
     classifier = load_classifier(data, cache, int(loaded.meta["spec"]["seed"]))
     print(f"\n{loaded.path}: classifier accuracy {classifier.accuracy:.2%}")
     print(f"{'sampler':<16} {'ms/img':>8} {'Frechet ratio':>14} {'cond. acc.':>11}")
-    settings = [("ddim", 10), ("ddim", 25), ("ddim", 50), ("ddim", 100)]
+    settings = [("ddim", steps) for steps in ddim_steps]
     if not quick:
         settings.append(("ddpm", model.hp["timesteps"]))
     for sampler, steps in settings:
-        options = {"sampler": sampler, "steps": steps}
+        options = {"sampler": sampler, "steps": steps, "eta": eta if sampler == "ddim" else None}
         per_image = sample_seconds(model, 100, **options)
         quality = measure(model, data, classifier, seed=0, per_class=20, draws=draws, **options)
         accuracy = "-" if quality.conditional_accuracy is None else f"{quality.conditional_accuracy:.1%}"
-        name = f"{sampler} {steps}"
+        name = f"{sampler} {steps}" + (f" eta {eta:g}" if sampler == "ddim" and eta else "")
         print(f"{name:<16} {1000 * per_image:>8.1f} {quality.frechet_ratio:>14.3f} {accuracy:>11}")
 
 
@@ -88,6 +89,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps timed (default 30, quick 5)")
     parser.add_argument("--batch", type=int, default=256, help="images per sampling batch")
     parser.add_argument(
+        "--ddim-steps", default="10,25,50,100,250", help="--ddim: DDIM step counts (comma-separated)"
+    )
+    parser.add_argument("--eta", type=float, default=0.0, help="--ddim: DDIM's eta (0: deterministic)")
+    parser.add_argument("--no-ddpm", action="store_true", help="--ddim: skip the 1000-step DDPM row (slow)")
+    parser.add_argument("--ddim-only", action="store_true", help="skip the throughput table")
+    parser.add_argument(
         "--draws", type=int, default=2, help="--ddim: sets of generated images per Frechet distance"
     )
     parser.add_argument(
@@ -97,9 +104,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     steps = args.steps or (5 if args.quick else 30)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    throughput(args.quick, steps, 32 if args.quick else args.batch)
+    if not args.ddim_only:
+        throughput(args.quick, steps, 32 if args.quick else args.batch)
     if args.ddim:
-        ddim_against_ddpm(args.ddim, args.quick, args.draws)
+        ddim_steps = [int(k) for k in args.ddim_steps.split(",")]
+        ddim_against_ddpm(args.ddim, args.quick or args.no_ddpm, args.draws, ddim_steps, args.eta)
 
 
 if __name__ == "__main__":
