@@ -14,6 +14,7 @@ policy passes ``1.5 * target_kl``. Hyperparameters are stable-baselines3's, defa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +24,8 @@ from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
 from agents.policies import numpy_actor
 from agents.ppo_grad import HandPPOStep
 from agents.schedules import zoo_schedule
+
+Minibatch = tuple[float, float, Callable[[], None]]  # (approximate KL, clip fraction, take the step)
 
 
 class PPO(OnPolicyAgent):
@@ -69,7 +72,7 @@ class PPO(OnPolicyAgent):
         if self._hand is not None:  # the loaded optimizer state back into the numpy step's buffers
             self._hand.bind_optimizer_state()
 
-    def _autograd_minibatch(self, part: dict[str, torch.Tensor], clip: float) -> tuple[float, float, Any]:
+    def _autograd_minibatch(self, part: dict[str, torch.Tensor], clip: float) -> Minibatch:
         """The loss of one mini-batch through autograd: ``(approx. KL, clip fraction, step)``."""
         adv = part["advantages"]
         if self.hyperparameters["normalize_advantage"] and len(adv) > 1:
@@ -87,7 +90,7 @@ class PPO(OnPolicyAgent):
 
         return kl, clip_fraction, apply
 
-    def _hand_minibatch(self, part: dict[str, np.ndarray], clip: float) -> tuple[float, float, Any]:
+    def _hand_minibatch(self, part: dict[str, np.ndarray], clip: float) -> Minibatch:
         """The same in numpy (``agents/ppo_grad.py``): the gradient now, the clipped Adam step on demand."""
         hp, hand = self.hyperparameters, self._hand
         assert hand is not None
