@@ -1,5 +1,6 @@
 """``lab gen watch``: a window of live samples. A diffusion model denoises in front of you, one chain
-step per frame; a GAN or VAE walks through its latent space.
+step per frame, then holds the samples a moment and starts again from new noise; a GAN or VAE
+walks a loop through its latent space.
 
 Keys: ``r`` new samples, left/right the previous/next label (conditional models), ``s`` save the
 picture as a PNG, ``q`` or Esc quit. ``frames`` / ``seconds`` stop it on their own, which is how it
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from generative.sampling import LoadedModel
 
 KeyReader = Callable[[int], "str | None"]
-HOLD_FRAMES = 12  # a finished diffusion chain stays this many frames before the next one starts
+HOLD_FRAMES = 12  # a finished diffusion chain stays this many frames before the next (new) one starts
 
 
 def live_pictures(
@@ -43,6 +44,7 @@ def live_pictures(
                 yield tile(x.clamp(-1, 1).numpy()), f"denoising step {i + 1}/{total}"
             for _ in range(HOLD_FRAMES):
                 yield tile(x.clamp(-1, 1).numpy()), "samples (r for new ones)"
+            seed_box[0] += 1  # the next chain starts from new noise rather than replaying this one
         else:
             for images in latent_walk(model, n, labels, seed):
                 yield tile(images.numpy()), "walking through the latent space"

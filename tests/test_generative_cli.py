@@ -112,6 +112,20 @@ def test_watch_runs_headless_with_a_frame_limit(runs, tmp_path):
     assert len(saved) == 1 and iio.imread(saved[0]).shape[2] == 3
 
 
+def test_watch_starts_each_diffusion_chain_from_new_noise(runs):
+    from generative.sampling import open_model
+    from generative.watch import HOLD_FRAMES, live_pictures
+
+    loaded = open_model(runs / "diff")
+    steps, seed_box = loaded.model.hp["sample_steps"], [0]
+    stream = live_pictures(loaded, 4, [0], seed_box)
+    first = [next(stream) for _ in range(steps + HOLD_FRAMES)]
+    assert first[0][1] == f"denoising step 1/{steps}" and first[-1][1].startswith("samples")
+    again = next(stream)
+    assert seed_box == [1] and again[1] == f"denoising step 1/{steps}"
+    assert not np.array_equal(again[0], first[0][0])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
