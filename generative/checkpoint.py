@@ -33,13 +33,14 @@ def write_model_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, n
     return write_archive(Path(path), {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, arrays)
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and arrays of a model file, or a :class:`LabError` saying what is wrong with it."""
+def read_model_file(path: str | Path, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a model file (``arrays=False``: the metadata alone), or a
+    :class:`LabError` saying what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise LabError(f"no model file at {path}")
     what = f"{path} is not a generative model file"
-    meta, arrays = read_archive(path, what, LabError)
+    meta, contents = read_archive(path, what, LabError, arrays)
     if meta.get("format") == AGENT_FORMAT:
         algorithm = meta.get("algorithm", "an agent")
         raise LabError(
@@ -51,7 +52,7 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
         raise LabError(
             f"{path} is model format version {meta.get('format_version')!r}; this lab reads {FORMAT_VERSION}"
         )
-    return meta, arrays
+    return meta, contents
 
 
 # ----- state dicts -----

@@ -15,7 +15,6 @@ Each loader returns an :class:`ImageData` with a fixed, stratified train/test sp
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +62,11 @@ class ImageData:
 
 
 def unknown(kind: str, name: object, options: list[str] | tuple[str, ...]) -> LabError:
-    """A one-line error for an unknown name, with the closest valid one."""
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return LabError(f"unknown {kind} {name!r}{hint} (choose from {', '.join(options)})")
+    """The supervised core's did-you-mean error for an unknown name, as the :class:`LabError` the
+    ``lab`` command prints in one line."""
+    from lab.nets.layers import unknown_choice
+
+    return LabError(str(unknown_choice(kind, name, options, cutoff=0.5)))
 
 
 def scale_levels(raw: np.ndarray, levels: int) -> np.ndarray:

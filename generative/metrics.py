@@ -176,11 +176,12 @@ class Quality:
         return "\n".join(lines)
 
 
-def frechet_floor(classifier: Classifier, data: ImageData, n: int, seed: int, draws: int = DRAWS) -> float:
-    """The mean distance from ``n`` real training images to the test split over ``draws`` draws
-    (with replacement only when the training split is not larger than ``n``)."""
+def frechet_floor(
+    classifier: Classifier, data: ImageData, test: np.ndarray, n: int, seed: int, draws: int = DRAWS
+) -> float:
+    """The mean distance from ``n`` real training images to the test split (its features ``test``)
+    over ``draws`` draws (with replacement only when the training split is not larger than ``n``)."""
     rng = np.random.default_rng(seed)
-    test = classifier.features(data.test_x)
     train = classifier.features(data.train_x)
     replace = len(train) <= n
     picks = [rng.choice(len(train), n, replace=replace) for _ in range(draws)]
@@ -225,7 +226,7 @@ def measure(
         raise LabError("the model generated NaN or infinite pixels; its weights are broken")
     features, test = classifier.features(images), classifier.features(data.test_x)
     frechet = float(np.mean([frechet_distance(features[k * n : (k + 1) * n], test) for k in range(draws)]))
-    quality = Quality(classifier.accuracy, frechet, frechet_floor(classifier, data, n, seed, draws), n)
+    quality = Quality(classifier.accuracy, frechet, frechet_floor(classifier, data, test, n, seed, draws), n)
     if model.conditional:
         wanted = np.repeat(np.arange(data.n_classes), per_class)
         predicted = classifier.predict(generate(model, len(wanted), wanted, seed + 1, **options))

@@ -272,8 +272,8 @@ class GenTrainer:
         sums: dict[str, float] = {}
         count = 0
         try:
-            run.write_status(status="running", name=spec.name, model=spec.model, data=self.data.info)
-            run.write_status(started_at_step=self.start)
+            started_with = {"name": spec.name, "model": spec.model, "started_at_step": self.start}
+            run.write_status(status="running", data=self.data.info, **started_with)
             columns = (
                 TextColumn("[bold]{task.description}"), BarColumn(),
                 TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("loss {task.fields[loss]}"),

@@ -42,12 +42,13 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray
 
 
 def read_archive(
-    path: Path, what: str, error: type[Exception]
+    path: Path, what: str, error: type[Exception], arrays: bool = True
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and arrays of an existing file; ``error(f"{what}...")`` when it is not an archive.
 
     ``what`` reads like "x.npz is not an agent checkpoint"; the format name in the metadata is left
-    for the caller to check.
+    for the caller to check. ``arrays=False`` reads the metadata alone (the arrays come back empty):
+    enough to tell what a file is without loading its weights.
     """
     if not zipfile.is_zipfile(path):
         raise error(f"{what}: it is not an .npz (zip) archive, or it is truncated")
@@ -55,7 +56,8 @@ def read_archive(
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:
                 raise error(f"{what} (no 'meta' entry)")
-            arrays = {name: data[name] for name in data.files}
+            names = data.files if arrays else ["meta"]
+            contents = {name: data[name] for name in names}
     except error:
         raise
     except ValueError as exc:
@@ -66,7 +68,7 @@ def read_archive(
         raise error(f"{what}, or it is damaged: {exc}") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, RuntimeError) as exc:
         raise error(f"{what}, or it is truncated or damaged: {exc}") from None
-    raw = arrays.pop("meta")
+    raw = contents.pop("meta")
     if raw.ndim != 0 or raw.dtype.kind != "U":
         raise error(f"{what} ('meta' is not a JSON string)")
     try:
@@ -75,4 +77,4 @@ def read_archive(
         raise error(f"{what} ('meta' is not valid JSON: {exc})") from None
     if not isinstance(meta, dict):
         raise error(f"{what} ('meta' is not a JSON object)")
-    return meta, arrays
+    return meta, contents

@@ -105,7 +105,7 @@ def is_generative_model(target: str) -> bool:
     from generative.sampling import model_path
 
     try:
-        read_model_file(model_path(target))
+        read_model_file(model_path(target), arrays=False)  # the metadata says; no weights loaded
     except LabError:
         return False
     return True

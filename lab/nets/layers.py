@@ -48,11 +48,12 @@ _GAIN_NAMES = {
 }
 
 
-def unknown_choice(kind: str, name: object, options: list[str] | tuple) -> ValueError:
-    """A ``ValueError`` for an unknown name that suggests the closest valid one."""
+def unknown_choice(kind: str, name: object, options: list[str] | tuple, cutoff: float = 0.6) -> ValueError:
+    """A ``ValueError`` for an unknown name that suggests the closest valid one (case aside, with
+    ``difflib``'s similarity ``cutoff``)."""
     names = [str(option) for option in options]
     lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1)
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=cutoff)
     hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
     return ValueError(f"unknown {kind} {name!r}{hint} (choose from {', '.join(names)})")
 
