@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from lab.errors import LabError
-from lab.spec import SpecError, apply_overrides, closest_key, load_spec_file
+from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
 
 
 @dataclass
@@ -61,10 +61,6 @@ _NESTED = ("hyperparameters", "dataset_options")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
     """Validate a parsed spec, fill its defaults, and check its model and data set names."""
     from generative.data import DATASETS, unknown
@@ -80,8 +76,9 @@ def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
     for key in ("model", "dataset", "name"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise SpecError(f"{key} must be a string; got {data[key]!r}")
+    data = whole_counts(data, _INTS)
     for key in _INTS:
-        if key in data and (not _whole(data[key]) or data[key] < 0):
+        if key in data and (not is_whole(data[key]) or data[key] < 0):
             raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
     for key in ("steps", "log_interval", "samples"):
         if data.get(key, 1) == 0:

@@ -10,6 +10,7 @@ import gymnasium as gym
 import yaml
 
 from lab.errors import LabError
+from lab.yaml_loader import load_yaml
 
 
 def known_ids() -> list[str]:
@@ -43,7 +44,7 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
         if not sep or not key.isidentifier():
             raise LabError(f"environment arguments are key=value; got {pair!r}")
         try:
-            kwargs[key] = yaml.safe_load(value)
+            kwargs[key] = load_yaml(value)
         except yaml.YAMLError:
             kwargs[key] = value
     return kwargs

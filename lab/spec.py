@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from lab.errors import LabError
+from lab.yaml_loader import load_yaml
 
 
 class SpecError(LabError):
@@ -86,8 +87,15 @@ def closest_key(key: str, options: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(options)}"
 
 
-def _is_int(value: Any) -> bool:
+def is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole_counts(data: dict[str, Any], keys: Collection[str]) -> dict[str, Any]:
+    """``data`` with whole-valued floats under ``keys`` as ints, so ``total_timesteps: 1e5`` counts."""
+    return {
+        k: int(v) if k in keys and isinstance(v, float) and v.is_integer() else v for k, v in data.items()
+    }
 
 
 def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
@@ -103,15 +111,16 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
     for key in ("env", "agent", "name"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise SpecError(f"{key} must be a string; got {data[key]!r}")
+    data = whole_counts(data, (*_INT_FIELDS, "max_episode_steps"))
     for key in _INT_FIELDS:
-        if key in data and (not _is_int(data[key]) or data[key] < 0):
+        if key in data and (not is_whole(data[key]) or data[key] < 0):
             raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
     if data.get("total_timesteps", 1) == 0:
         raise SpecError("total_timesteps must be at least 1")
     if data.get("threads", 1) == 0:
         raise SpecError("threads must be at least 1")
     if data.get("max_episode_steps") is not None and (
-        not _is_int(data["max_episode_steps"]) or data["max_episode_steps"] < 1
+        not is_whole(data["max_episode_steps"]) or data["max_episode_steps"] < 1
     ):
         raise SpecError(
             f"max_episode_steps must be a whole number >= 1 or null; got {data['max_episode_steps']!r}"
@@ -121,7 +130,7 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
             raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
     seeds = data.get("seeds")
     if seeds is not None and (
-        not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds)
+        not isinstance(seeds, list) or not seeds or not all(is_whole(s) and s >= 0 for s in seeds)
     ):
         raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {seeds!r}")
     values = {k: v for k, v in data.items() if v is not None or k in ("name", "max_episode_steps", "seeds")}
@@ -142,7 +151,7 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(f"no spec file at {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -166,7 +175,7 @@ def apply_overrides(
         if not sep or not key:
             raise SpecError(f"--set takes key=value; got {pair!r}")
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml(raw)
         except yaml.YAMLError:
             value = raw
         head, _, rest = key.partition(".")

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from lab.errors import LabError
+from lab.yaml_loader import load_yaml
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
 UNSUPPORTED = ("frame_stack", "env_wrapper", "callback", "vec_env_wrapper", "use_sde", "sde_sample_freq")
@@ -42,7 +43,7 @@ def zoo_entry(path: str | Path, env_id: str) -> tuple[dict[str, Any], int | None
     if not path.is_file():
         raise ZooError(f"no zoo hyperparameter file at {path}")
     try:
-        data = yaml.load(path.read_text(), Loader=yaml.SafeLoader)  # !!float is a standard YAML tag
+        data = load_yaml(path.read_text())  # !!float is a standard YAML tag
     except yaml.YAMLError as exc:
         raise ZooError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):

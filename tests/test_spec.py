@@ -106,3 +106,17 @@ def test_run_directories_refuse_to_clobber_and_to_resume_non_runs(tmp_path):
     with pytest.raises(LabError, match="is not a directory"):
         RunDir.open(tmp_path / "missing")
     assert (run.path / "spec.yaml").read_text() == "env: x\n"
+
+
+def test_exponent_floats_load_as_numbers_in_spec_files_and_overrides(tmp_path):
+    """PyYAML alone reads ``3e-4`` as a string; the lab's loader reads it as YAML 1.2 does."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "env: CartPole-v1\nagent: ppo\ntotal_timesteps: 1e5\nhyperparameters:\n  learning_rate: 3e-4\n"
+    )
+    data = apply_overrides(load_spec_file(path), ["hyperparameters.max_grad_norm=1e30"])
+    spec = spec_from_dict(data)
+    assert spec.total_timesteps == 100_000 and isinstance(spec.total_timesteps, int)
+    assert spec.hyperparameters == {"learning_rate": 3e-4, "max_grad_norm": 1e30}
+    with pytest.raises(SpecError, match=r"total_timesteps must be a whole number >= 0; got 2500\.5"):
+        spec_from_dict({**BASE, "total_timesteps": 2.5005e3})
