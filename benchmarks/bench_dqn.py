@@ -3,6 +3,7 @@
     python benchmarks/bench_dqn.py               # 3 seeds each, 50k steps
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
+    python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
 Every 1,000 environment steps (mid-episode when it falls there, for both) a 10-episode
 deterministic evaluation runs on a separate env; the figures are the env steps and the
@@ -20,43 +21,39 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, print_table, report
+from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, study
 
 from lab.zoo import zoo_entry
 
 ZOO_FILE = Path(__file__).resolve().parent.parent / "configs" / "zoo" / "dqn.yml"
 ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab train --zoo reads it
 STEPS = 50_000
-QUICK = False  # --quick: stop a run at its first evaluation >= TARGET
-
-
-class Reached(Exception):
-    """Stops a --quick run of ours at the evaluation that first reaches TARGET."""
 
 
 class EvalEvery1000(gym.Wrapper):
     """Our training env, evaluating the agent every 1,000 steps exactly as SB3's callback does."""
 
-    def __init__(self, env: gym.Env, clock: Clock, seed: int) -> None:
+    def __init__(self, env: gym.Env, clock: Clock, seed: int, stop_at_target: bool) -> None:
         super().__init__(env)
         self.clock, self.seed, self.steps, self.agent = clock, seed, 0, None
+        self.stop_at_target = stop_at_target
 
     def step(self, action):
         result = self.env.step(action)
         self.steps += 1
         if self.steps % 1000 == 0:
             self.clock.check(self.steps, lambda o: self.agent.predict(o)[0], self.seed)
-            if QUICK and self.clock.reached:
+            if self.stop_at_target and self.clock.reached:
                 raise Reached
         return result
 
 
-def run_ours(seed: int) -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     from agents.dqn import DQN
 
     hp = {k: v for k, v in ZOO.items() if k != "gamma"}
     clock = Clock()
-    env = EvalEvery1000(gym.make("CartPole-v1"), clock, seed)
+    env = EvalEvery1000(gym.make("CartPole-v1"), clock, seed, stop_at_target)
     agent = DQN(env, seed=seed, gamma=ZOO["gamma"], **hp)
     env.agent = agent
     clock.start = time.perf_counter()  # from here, as SB3's clock starts after its model is built
@@ -65,7 +62,7 @@ def run_ours(seed: int) -> Clock:
     return clock
 
 
-def run_sb3(seed: int) -> Clock:
+def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -76,7 +73,7 @@ def run_sb3(seed: int) -> Clock:
         def _on_step(self) -> bool:
             if self.num_timesteps % 1000 == 0:
                 clock.check(self.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
-            return not (QUICK and clock.reached)
+            return not (stop_at_target and clock.reached)
 
     model.learn(STEPS, callback=Every1000())
     return clock
@@ -88,15 +85,17 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one seed; stop each run once it reaches 475")
+    add_study_arguments(parser)
     args = parser.parse_args()
-    global QUICK
-    QUICK = args.quick
+    torch.set_num_threads(1)
+    if args.study:
+        study({"ours": run_ours, "stable-baselines3": run_sb3}, args.study, args.first_seed, args.jobs)
+        return 0
     if args.quick:
         args.seeds = 1
-    torch.set_num_threads(1)
     table = {}
     for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
-        table[name] = report(name, [run(seed) for seed in range(args.seeds)])
+        table[name] = report(name, [run(seed, args.quick) for seed in range(args.seeds)])
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0
 

@@ -3,6 +3,7 @@
     python benchmarks/bench_ppo.py               # CartPole race, 3 seeds each, then the grid env
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
+    python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
 per rollout, 20 epochs): after every rollout that crosses a multiple of 2,000 environment steps, a
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, print_table, report
+from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, study
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.zoo import zoo_entry
@@ -43,7 +44,7 @@ GRID = {
 }
 
 
-def run_ours(seed: int) -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     from agents.ppo import PPO
 
     hp = {k: v for k, v in ZOO.items() if k != "gamma"}
@@ -57,10 +58,15 @@ def run_ours(seed: int) -> Clock:
         if agent.num_timesteps >= next_eval:
             clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
             next_eval = (agent.num_timesteps // EVAL_EVERY + 1) * EVAL_EVERY
+            if stop_at_target and clock.reached:
+                raise Reached
 
     agent._update = update_then_evaluate
     clock.start = time.perf_counter()
-    agent.learn(STEPS)
+    try:
+        agent.learn(STEPS)
+    except Reached:
+        return clock
     clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
     return clock
 
@@ -76,7 +82,7 @@ def sb3_hyperparameters(hp: dict) -> dict:
     return out
 
 
-def run_sb3(seed: int) -> Clock:
+def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -88,7 +94,7 @@ def run_sb3(seed: int) -> Clock:
 
     class EveryRollout(BaseCallback):
         def _on_step(self) -> bool:
-            return True
+            return not (stop_at_target and clock.reached)
 
         def _on_rollout_start(self) -> None:  # after the previous rollout's update, like ours
             nonlocal next_eval
@@ -98,6 +104,8 @@ def run_sb3(seed: int) -> Clock:
 
     clock.start = time.perf_counter()
     model.learn(STEPS, callback=EveryRollout())
+    if stop_at_target and clock.reached:
+        return clock
     clock.check(model.num_timesteps, lambda o: model.predict(o, deterministic=True)[0], seed)
     return clock
 
@@ -135,8 +143,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-only", action="store_true")
     parser.add_argument("--grid-steps", type=int, default=500_000)
+    add_study_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.study:
+        study({"ours": run_ours, "stable-baselines3": run_sb3}, args.study, args.first_seed, args.jobs)
+        return 0
     if not args.grid_only:
         table = {}
         for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
