@@ -147,7 +147,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.study:
-        study({"ours": run_ours, "stable-baselines3": run_sb3}, args.study, args.first_seed, args.jobs)
+        runs = {"ours": run_ours, "stable-baselines3": run_sb3}
+        study(runs, args.study, args.first_seed, args.jobs, every=EVAL_EVERY)
         return 0
     if not args.grid_only:
         table = {}

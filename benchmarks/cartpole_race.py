@@ -97,41 +97,61 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 Run = Callable[[int, bool], Clock]  # (seed, stop at the first evaluation >= TARGET) -> its clock
 
 
-def study(runs: dict[str, Run], seeds: int, first: int = 0, jobs: int | None = None) -> None:
-    """Env steps to TARGET over many seeds a side (each run stops there), in ``jobs`` processes.
-
-    Prints each side's quartiles and mean, the Mann-Whitney U test of "the two distributions are the
-    same" (two-sided), and, by drawing 3 seeds a side 20,000 times from the measured runs, how often
-    the three-seed race would find ours' median steps <= stable-baselines3's. Seconds are not compared
-    here: the runs share the cores.
-    """
-    from scipy.stats import mannwhitneyu
-
+def study(
+    runs: dict[str, Run], seeds: int, first: int = 0, jobs: int | None = None, every: int | None = None
+) -> None:
+    """Env steps to TARGET over many seeds a side (each run stops there), in ``jobs`` processes;
+    prints :func:`compare`'s summary. Seconds are not compared here: the runs share the cores."""
     jobs = jobs or min(2, os.cpu_count() or 1)
     order = list(range(first, first + seeds))
     with ProcessPoolExecutor(jobs) as pool:
         futures = {name: [pool.submit(run, seed, True) for seed in order] for name, run in runs.items()}
-        clocks = {name: [f.result() for f in fs] for name, fs in futures.items()}
-    steps: dict[str, np.ndarray] = {}
+        reached = {name: [f.result().reached for f in fs] for name, fs in futures.items()}
     print(f"\nEnv steps to {TARGET:g}, seeds {order[0]}-{order[-1]} ({seeds} a side):")
-    for name, cs in clocks.items():
-        got = np.array([c.reached[0] for c in cs if c.reached], dtype=float)
-        steps[name] = got
-        print(f"  {name:<18} per seed: {' '.join(f'{c.reached[0]:,}' if c.reached else '-' for c in cs)}")
-        if len(got):
-            q1, q2, q3 = np.percentile(got, [25, 50, 75])
-            error = got.std(ddof=1) / np.sqrt(len(got)) if len(got) > 1 else float("nan")
-            print(f"  {name:<18} reached {len(got)}/{seeds}; quartiles {q1:,.0f} / {q2:,.0f} / {q3:,.0f}; "
-                  f"mean {got.mean():,.0f} (standard error {error:,.0f})")  # fmt: skip
-    ours, sb3 = steps["ours"], steps["stable-baselines3"]
+    compare({name: [r[0] if r else None for r in rs] for name, rs in reached.items()}, every)
+
+
+def compare(steps: dict[str, list[int | None]], every: int | None = None) -> None:
+    """Each side's quartiles and mean of the steps to TARGET (None: never reached), the Mann-Whitney U
+    test of "the two distributions are the same" (two-sided), and, by drawing 3 seeds a side 20,000
+    times from the runs, how often the three-seed race would find ours' median <= stable-baselines3's.
+
+    ``every``: the nominal evaluation interval when evaluations fall at rollout ends. A run that first
+    reaches the target at the evaluation after the k-th multiple of ``every`` is then also counted as
+    k intervals, so that two runs reaching it at the same evaluation tie: SB3's rollouts of exactly
+    256 steps cross 12,000 at 12,032, ours (whose rollouts leave out the reset steps after an
+    episode's end) anywhere from 12,000 to 12,256.
+    """
+    from scipy.stats import mannwhitneyu
+
+    got: dict[str, np.ndarray] = {}
+    for name, runs in steps.items():
+        got[name] = values = np.array([s for s in runs if s is not None], dtype=float)
+        print(f"  {name:<18} per seed: {' '.join(f'{s:,}' if s is not None else '-' for s in runs)}")
+        if len(values):
+            q1, q2, q3 = np.percentile(values, [25, 50, 75])
+            error = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+            print(f"  {name:<18} reached {len(values)}/{len(runs)}; quartiles {q1:,.0f} / {q2:,.0f} / "
+                  f"{q3:,.0f}; mean {values.mean():,.0f} (standard error {error:,.0f})")  # fmt: skip
+    ours, sb3 = got["ours"], got["stable-baselines3"]
     if len(ours) < 3 or len(sb3) < 3:
         return
     p = mannwhitneyu(ours, sb3, alternative="two-sided").pvalue
     print(f"  median ratio ours / sb3 {np.median(ours) / np.median(sb3):.2f}, mean ratio "
           f"{ours.mean() / sb3.mean():.2f}; Mann-Whitney U two-sided p = {p:.2f}")  # fmt: skip
+    print(f"  a three-seed race drawn from these runs finds ours' median steps <= sb3's "
+          f"{three_seed_wins(ours, sb3):.0%} of the time")  # fmt: skip
+    if every:
+        ours_k, sb3_k = ours // every, sb3 // every
+        p = mannwhitneyu(ours_k, sb3_k, alternative="two-sided").pvalue
+        print(f"  counted in evaluations (steps // {every:,}): means {ours_k.mean():.2f} and "
+              f"{sb3_k.mean():.2f}, Mann-Whitney U p = {p:.2f}; ours' three-seed median <= sb3's "
+              f"{three_seed_wins(ours_k, sb3_k):.0%} of the time")  # fmt: skip
+
+
+def three_seed_wins(ours: np.ndarray, sb3: np.ndarray, draws: int = 20_000) -> float:
+    """How often the median of 3 seeds drawn from ``ours`` is <= that of 3 drawn from ``sb3``."""
     rng = np.random.default_rng(0)
-    draws = 20_000
     ours3 = np.median(rng.choice(ours, (draws, 3)), axis=1)
     sb33 = np.median(rng.choice(sb3, (draws, 3)), axis=1)
-    print(f"  a three-seed race drawn from these runs finds ours' median steps <= sb3's "
-          f"{np.mean(ours3 <= sb33):.0%} of the time")  # fmt: skip
+    return float(np.mean(ours3 <= sb33))
