@@ -26,9 +26,9 @@ class Reached(Exception):
     """Raised by a run of ours that stops at its first evaluation >= TARGET."""
 
 
-def evaluate(predict: Callable[[np.ndarray], int], seed: int) -> float:
-    """Mean return of 10 greedy CartPole-v1 episodes (seeds fixed by the run's seed)."""
-    env = gym.make("CartPole-v1")
+def evaluate(predict: Callable[[np.ndarray], int], seed: int, env_id: str = "CartPole-v1") -> float:
+    """Mean return of 10 greedy episodes (CartPole-v1 unless named; seeds fixed by the run's seed)."""
+    env = gym.make(env_id)
     returns = []
     for k in range(10):
         obs, _ = env.reset(seed=10_000 + seed * 100 + k)
