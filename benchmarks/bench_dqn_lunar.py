@@ -81,22 +81,20 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     sides = ("ours", "stable-baselines3")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = {
-            (side, seed): pool.submit(run, side, seed, args.steps)
-            for side in sides
-            for seed in range(args.seeds)
-        }
+        futures = {(side, seed): pool.submit(run, side, seed, args.steps) for side in sides for seed in seeds}
         results = {key: future.result() for key, future in futures.items()}
     marks = "".join(f"{(k + 1) * EVAL_EVERY // 1000:>7}k" for k in range(args.steps // EVAL_EVERY))
     print(f"\n{ENV}, rl-zoo DQN set, 10-episode greedy evaluations:\n  {'':<24}{marks}   seconds")
     for side in sides:
         finals, solved = [], 0
-        for seed in range(args.seeds):
+        for seed in seeds:
             returns, seconds = results[side, seed]
             finals.append(returns[-1])
             solved += any(r >= SOLVED for r in returns)
