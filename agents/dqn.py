@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
+from agents.numpy_mlp import mlp_forward
 from agents.optim import fast_adam_options
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
@@ -92,16 +93,10 @@ class QNetwork(nn.Module):
         if linears is None:
             return None
         # Views of the parameters: the optimizer updates them in place, so these stay current.
-        weights = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in linears]
-        *hidden, (w_out, b_out) = weights
+        weights = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears]
 
         def greedy(obs: np.ndarray) -> int:
-            x = np.asarray(obs).astype(np.float32, copy=False)
-            for w, b in hidden:
-                x = x @ w
-                x += b
-                np.maximum(x, 0.0, out=x)
-            return int((x @ w_out + b_out).argmax())
+            return int(mlp_forward(np.asarray(obs).astype(np.float32, copy=False), weights, "relu").argmax())
 
         return greedy
 

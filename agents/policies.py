@@ -28,6 +28,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from agents.numpy_mlp import log_softmax, mlp_forward
+
 LOG_STD_BOUNDS = (-20.0, 2.0)
 POLICY_KWARGS = {
     "net_arch": [64, 64],
@@ -268,25 +270,16 @@ def numpy_actor(policy: ActorCritic) -> Any:
     towers = []
     for body, head in ((policy.pi_body, policy.action_head), (policy.vf_body, policy.value_head)):
         layers, activation = mlp_tower(body, head)  # type: ignore[misc]
-        towers.append(([(w.detach().numpy().T, b.detach().numpy()) for w, b in layers], activation))
+        towers.append(([(w.detach().numpy(), b.detach().numpy()) for w, b in layers], activation))
     log_std = None if policy.discrete else policy.log_std.detach().numpy()
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
-    def forward(x: np.ndarray, layers: list, activation: str) -> np.ndarray:
-        for w, b in layers[:-1]:
-            x = x @ w
-            x += b
-            np.tanh(x, out=x) if activation == "tanh" else np.maximum(x, 0.0, out=x)
-        w, b = layers[-1]
-        return x @ w + b
-
     def act(obs: np.ndarray, rng: np.random.Generator, deterministic: bool = False) -> tuple:
         x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        out = forward(x, *towers[0])
-        values = forward(x, *towers[1])[:, 0]
+        out = mlp_forward(x, *towers[0])
+        values = mlp_forward(x, *towers[1])[:, 0]
         if log_std is None:
-            shifted = out - out.max(axis=1, keepdims=True)
-            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            log_p = log_softmax(out)
             if deterministic:
                 actions = log_p.argmax(axis=1)
             else:

@@ -30,9 +30,8 @@ import math
 import numpy as np
 import torch
 
+from agents.numpy_mlp import Layers, log_softmax, mlp_forward
 from agents.policies import ActorCritic, mlp_tower, plain_mlp_policy
-
-Layers = list[tuple[np.ndarray, np.ndarray]]
 
 
 class HandPPOStep:
@@ -115,19 +114,6 @@ class HandPPOStep:
     # ----- the step -----
 
     @staticmethod
-    def _forward(x: np.ndarray, layers: Layers, activation: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        inputs = [x]
-        for w, b in layers[:-1]:
-            x = x @ w.T
-            x += b
-            np.tanh(x, out=x) if activation == "tanh" else np.maximum(x, 0.0, out=x)
-            inputs.append(x)
-        w, b = layers[-1]
-        out = x @ w.T
-        out += b
-        return out, inputs
-
-    @staticmethod
     def _backward(
         grad: np.ndarray, layers: Layers, grads: Layers, inputs: list[np.ndarray], activation: str
     ) -> None:
@@ -155,14 +141,14 @@ class HandPPOStep:
         """Fill the gradient buffer; returns ``(loss, ratio, log_ratio)``. Nothing is stepped."""
         x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
         n = len(x)
-        out, pi_inputs = self._forward(x, self.pi, self.pi_activation)
-        values, vf_inputs = self._forward(x, self.vf, self.vf_activation)
-        values = values[:, 0]
+        pi_inputs: list[np.ndarray] = []
+        vf_inputs: list[np.ndarray] = []
+        out = mlp_forward(x, self.pi, self.pi_activation, pi_inputs)
+        values = mlp_forward(x, self.vf, self.vf_activation, vf_inputs)[:, 0]
         rows = np.arange(n)
         if self.discrete:
             chosen = actions.astype(np.int64, copy=False).reshape(n)
-            shifted = out - out.max(axis=1, keepdims=True)
-            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            log_p = log_softmax(out)
             p = np.exp(log_p)
             log_probs = log_p[rows, chosen]
             entropy = -np.add.reduce(p * log_p, axis=1)
