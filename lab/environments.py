@@ -7,10 +7,9 @@ import re
 from typing import Any
 
 import gymnasium as gym
-import yaml
 
 from lab.errors import LabError
-from lab.yaml_loader import load_yaml
+from lab.yaml_loader import load_yaml_value
 
 
 def known_ids() -> list[str]:
@@ -43,10 +42,7 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
             raise LabError(f"environment arguments are key=value; got {pair!r}")
-        try:
-            kwargs[key] = load_yaml(value)
-        except yaml.YAMLError:
-            kwargs[key] = value
+        kwargs[key] = load_yaml_value(value)
     return kwargs
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from lab.errors import LabError
-from lab.yaml_loader import load_yaml
+from lab.yaml_loader import load_yaml, load_yaml_value
 
 
 class SpecError(LabError):
@@ -174,10 +174,7 @@ def apply_overrides(
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise SpecError(f"--set takes key=value; got {pair!r}")
-        try:
-            value = load_yaml(raw)
-        except yaml.YAMLError:
-            value = raw
+        value = load_yaml_value(raw)
         head, _, rest = key.partition(".")
         if head not in fields:
             raise SpecError(f"unknown key {head!r} in --set{closest_key(head, list(fields))}")

@@ -29,3 +29,12 @@ YamlLoader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """Parse one YAML document (raises ``yaml.YAMLError`` on bad syntax)."""
     return yaml.load(text, Loader=YamlLoader)
+
+
+def load_yaml_value(text: str) -> Any:
+    """A ``key=value`` argument's value (``--set``, ``--kwarg``): YAML (``15``, ``true``, ``3e-4``,
+    ``[1, 2]``), or the text itself when it is not valid YAML."""
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError:
+        return text

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.environments import parse_kwargs
-from lab.yaml_loader import load_yaml
+from lab.yaml_loader import load_yaml, load_yaml_value
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,12 @@ def test_env_arguments_read_exponents():
     kwargs = parse_kwargs(["slip_prob=1e-1", "size=15"])
     assert kwargs == {"slip_prob": 0.1, "size": 15} and isinstance(kwargs["slip_prob"], float)
     assert math.isinf(parse_kwargs(["x=.inf"])["x"])
+
+
+def test_argument_values_that_are_not_yaml_stay_text():
+    from lab.spec import apply_overrides
+
+    assert load_yaml_value("[unclosed") == "[unclosed" and load_yaml_value("[1, 2e3]") == [1, 2000.0]
+    assert parse_kwargs(["name=a: b: c"]) == {"name": "a: b: c"}
+    data = apply_overrides({"env": "x", "agent": "q"}, ["name={oops"])
+    assert data["name"] == "{oops"
