@@ -21,7 +21,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, study
+from cartpole_race import Clock, EvaluateEvery, Reached, add_study_arguments, print_table, report, study
 
 from lab.zoo import zoo_entry
 
@@ -30,32 +30,18 @@ ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab
 STEPS = 50_000
 
 
-class EvalEvery1000(gym.Wrapper):
-    """Our training env, evaluating the agent every 1,000 steps exactly as SB3's callback does."""
-
-    def __init__(self, env: gym.Env, clock: Clock, seed: int, stop_at_target: bool) -> None:
-        super().__init__(env)
-        self.clock, self.seed, self.steps, self.agent = clock, seed, 0, None
-        self.stop_at_target = stop_at_target
-
-    def step(self, action):
-        result = self.env.step(action)
-        self.steps += 1
-        if self.steps % 1000 == 0:
-            self.clock.check(self.steps, lambda o: self.agent.predict(o)[0], self.seed)
-            if self.stop_at_target and self.clock.reached:
-                raise Reached
-        return result
-
-
 def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     from agents.dqn import DQN
 
     hp = {k: v for k, v in ZOO.items() if k != "gamma"}
     clock = Clock()
-    env = EvalEvery1000(gym.make("CartPole-v1"), clock, seed, stop_at_target)
-    agent = DQN(env, seed=seed, gamma=ZOO["gamma"], **hp)
-    env.agent = agent
+
+    def check(step: int) -> None:  # every 1,000 steps, exactly as SB3's callback below
+        clock.check(step, lambda o: agent.predict(o)[0], seed)
+        if stop_at_target and clock.reached:
+            raise Reached
+
+    agent = DQN(EvaluateEvery(gym.make("CartPole-v1"), 1000, check), seed=seed, gamma=ZOO["gamma"], **hp)
     clock.start = time.perf_counter()  # from here, as SB3's clock starts after its model is built
     with contextlib.suppress(Reached):  # the wrapper's evaluation at step 50,000 is the final one
         agent.learn(STEPS)

@@ -23,7 +23,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from cartpole_race import evaluate
+from cartpole_race import EvaluateEvery, evaluate
 
 from lab.zoo import zoo_entry
 
@@ -33,21 +33,6 @@ EVAL_EVERY = 10_000
 SOLVED = 200.0
 
 
-class Curve(gym.Wrapper):
-    """The training env, evaluating the agent every EVAL_EVERY steps (ours; SB3 uses a callback)."""
-
-    def __init__(self, env: gym.Env, seed: int) -> None:
-        super().__init__(env)
-        self.seed, self.steps, self.agent, self.returns = seed, 0, None, []
-
-    def step(self, action):
-        result = self.env.step(action)
-        self.steps += 1
-        if self.steps % EVAL_EVERY == 0:
-            self.returns.append(evaluate(lambda o: self.agent.predict(o)[0], self.seed, ENV))
-        return result
-
-
 def run(side: str, seed: int, steps: int) -> tuple[list[float], float]:
     """``(evaluation returns every EVAL_EVERY steps, seconds)`` of one run."""
     torch.set_num_threads(1)
@@ -55,11 +40,16 @@ def run(side: str, seed: int, steps: int) -> tuple[list[float], float]:
     if side == "ours":
         from agents.dqn import DQN
 
-        env = Curve(gym.make(ENV), seed)
         hp = {k: v for k, v in ZOO.items() if k != "gamma"}
-        env.agent = DQN(env, seed=seed, gamma=ZOO["gamma"], **hp)
-        env.agent.learn(steps)
-        return env.returns, time.perf_counter() - start
+        ours: list[float] = []
+        env = EvaluateEvery(
+            gym.make(ENV),
+            EVAL_EVERY,
+            lambda _: ours.append(evaluate(lambda o: agent.predict(o)[0], seed, ENV)),
+        )
+        agent = DQN(env, seed=seed, gamma=ZOO["gamma"], **hp)
+        agent.learn(steps)
+        return ours, time.perf_counter() - start
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3.common.callbacks import BaseCallback
 

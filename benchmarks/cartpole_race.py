@@ -41,6 +41,22 @@ def evaluate(predict: Callable[[np.ndarray], int], seed: int, env_id: str = "Car
     return float(np.mean(returns))
 
 
+class EvaluateEvery(gym.Wrapper):
+    """A training env that calls ``evaluate_at(step)`` after every ``every``-th step: how our
+    agents are evaluated mid-training at the same steps as SB3's per-step callback."""
+
+    def __init__(self, env: gym.Env, every: int, evaluate_at: Callable[[int], None]) -> None:
+        super().__init__(env)
+        self.every, self.evaluate_at, self.steps = every, evaluate_at, 0
+
+    def step(self, action):
+        result = self.env.step(action)
+        self.steps += 1
+        if self.steps % self.every == 0:
+            self.evaluate_at(self.steps)
+        return result
+
+
 class Clock:
     """Training time to the first evaluation >= TARGET, evaluation time excluded."""
 
