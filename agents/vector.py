@@ -31,7 +31,9 @@ def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
         import envs  # noqa: F401  (registers the lab/ ids)
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "num_envs")}
     spec = dataclasses.replace(spec, kwargs=kwargs)
-    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    # a batched implementation cannot carry the wrappers around a user's env: copy those one by one
+    batched = spec.vector_entry_point is not None and not spec.additional_wrappers
+    mode = "vector_entry_point" if batched else "sync"
     try:
         return gym.make_vec(spec, num_envs=n_envs, vectorization_mode=mode)
     except Exception as exc:  # gymnasium raises many kinds; say which env could not be copied

@@ -204,6 +204,28 @@ def test_non_finite_observations_or_rewards_name_the_step(bad, what):
         del gym.registry["lab-test/Broken-v0"]
 
 
+class InfReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A reward of inf at the wrapped env's 7th step (recreatable, as gymnasium's own wrappers are)."""
+
+    def __init__(self, env, at=7):
+        gym.utils.RecordConstructorArgs.__init__(self, at=at)
+        super().__init__(env)
+        self.at, self.t = at, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.t += 1
+        return obs, float("inf") if self.t == self.at else reward, terminated, truncated, info
+
+
+def test_a_wrapped_env_with_a_batched_implementation_is_copied_with_its_wrapper():
+    """CartPole has gymnasium's batched CartPoleVectorEnv, which cannot carry a user's wrapper: the
+    copies are then made one by one, wrapper included (here it is what breaks the reward)."""
+    agent = AGENTS["ppo"](InfReward(gym.make("CartPole-v1")), seed=0, n_steps=16, batch_size=16, n_envs=2)
+    with pytest.raises(AgentError, match=r"non-finite reward at step \d+ \(env copy 0, episode step 7\)"):
+        agent.learn(200)
+
+
 def test_bad_hyperparameters_and_spaces():
     with pytest.raises(AgentError, match="PPO needs a Discrete or 1-D Box action space"):
         AGENTS["ppo"](_multi_discrete())
