@@ -14,7 +14,10 @@ so an rl-baselines3-zoo DQN entry works unchanged.
 
 Speed: acting on one observation goes through a numpy copy of the MLP's forward pass (its weights
 are views of the torch parameters, so they never go stale), which is several times cheaper than a
-torch call at batch size 1; a training burst draws all its mini-batch indices at once.
+torch call at batch size 1; a training burst draws all its mini-batch indices at once. A plain MLP
+trains through a hand-written backward pass (:class:`MLPTrainer`) into flat gradient buffers, which
+are clipped and stepped by Adam in two calls (:class:`agents.optim.FlatParameters`): the same
+numbers as ``clip_grad_norm_`` and ``torch.optim.Adam``, without their per-tensor overhead.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from torch.nn import functional as F
 from agents.base import Agent, Callback, check_total_timesteps
 from agents.errors import AgentError
 from agents.numpy_mlp import mlp_forward
-from agents.optim import fast_adam_options
+from agents.optim import FlatParameters, fast_adam_options, has_fused_adam_kernel
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.schedules import LinearSchedule, zoo_schedule
@@ -106,13 +109,20 @@ class MLPTrainer:
 
     The arithmetic is autograd's (the same matrix products, Huber or squared loss, ReLU masks), with
     a third of the Python-level calls: for networks this small the per-call overhead is a large share
-    of a gradient step. Gradients land in each parameter's ``.grad``, ready for ``optimizer.step``.
+    of a gradient step. Gradients land in each parameter's ``.grad`` (views of ``flat``'s gradient
+    buffer when one is given), ready for ``optimizer.step`` or :meth:`FlatParameters.adam_step`.
     """
 
-    def __init__(self, online: list[nn.Linear], target: list[nn.Linear]) -> None:
+    def __init__(
+        self, online: list[nn.Linear], target: list[nn.Linear], flat: FlatParameters | None = None
+    ) -> None:
         self.online = [(m.weight, m.bias) for m in online]
         self.target = [(m.weight, m.bias) for m in target]
         self.params = [p for pair in self.online for p in pair]
+        # Where each layer's gradients go: the flat buffer that the optimizer step reads, when given.
+        self.grads = None if flat is None else [(flat.grad(w), flat.grad(b)) for w, b in self.online]
+        for p in self.params if flat is not None else ():
+            p.grad = flat.grad(p)  # visible as .grad too
 
     @torch.no_grad()
     def target_values(self, obs: torch.Tensor) -> torch.Tensor:
@@ -144,10 +154,14 @@ class MLPTrainer:
         for layer in range(len(self.online) - 1, -1, -1):
             w, b = self.online[layer]
             below = inputs[layer]
-            if w.grad is None:
-                w.grad, b.grad = torch.empty_like(w), torch.empty_like(b)
-            torch.mm(grad.t(), below, out=w.grad)
-            torch.sum(grad, 0, out=b.grad)
+            if self.grads is not None:
+                w_grad, b_grad = self.grads[layer]
+            else:
+                if w.grad is None:
+                    w.grad, b.grad = torch.empty_like(w), torch.empty_like(b)
+                w_grad, b_grad = w.grad, b.grad
+            torch.mm(grad.t(), below, out=w_grad)
+            torch.sum(grad, 0, out=b_grad)
             if layer:  # through the ReLU: zero where its output was zero
                 grad = torch.ops.aten.threshold_backward(grad.mm(w), below, 0.0)
         return error
@@ -265,18 +279,20 @@ class DQN(Agent):
             self.target_net = QNetwork(space, n_actions, arch, hp["dueling"])
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        self._greedy = self.q_net.numpy_greedy()
-        linears = self.q_net.linear_layers()
-        self._trainer = (
-            None if linears is None else MLPTrainer(linears, self.target_net.linear_layers() or [])
-        )
         self._params = list(self.q_net.parameters())
         self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])
         self._epsilon = LinearSchedule(
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
         )
         self._epsilon_at = self._epsilon.bind(None)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self._base_lr, **fast_adam_options())
+        self.optimizer = torch.optim.Adam(self._params, lr=self._base_lr, **fast_adam_options())
+        linears = self.q_net.linear_layers()
+        # A plain MLP trains through the hand-written backward pass and one Adam step on flat buffers.
+        self._flat = None if linears is None else FlatParameters(self._params, self.optimizer)
+        self._fused_adam = has_fused_adam_kernel()
+        target_linears = self.target_net.linear_layers() or []
+        self._trainer = None if linears is None else MLPTrainer(linears, target_linears, self._flat)
+        self._greedy = self.q_net.numpy_greedy()  # after the flat buffers: it keeps views of the weights
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
         if hp["prioritized"]:
@@ -499,7 +515,8 @@ class DQN(Agent):
     def _clip_and_step(self, error: torch.Tensor, t: int, huber: bool, weights: torch.Tensor | None) -> None:
         """Clip the gradient norm to max_grad_norm (as ``clip_grad_norm_``) and step, unless something is
         not finite: then stop before the step, so the network keeps its last good weights."""
-        grads = [p.grad for p in self._params]
+        flat = self._flat
+        grads = [p.grad if flat is None else flat.grad(p) for p in self._params]
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         if not torch.isfinite(norm + error.sum()):
             loss = MLPTrainer.loss(error, huber, weights).item()
@@ -507,8 +524,13 @@ class DQN(Agent):
                 f"non-finite loss ({loss}) at step {t}: lower learning_rate or check the rewards "
                 "and observations (the network keeps its last good weights)"
             )
-        torch._foreach_mul_(grads, (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
-        self.optimizer.step()
+        scale = (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0)
+        if flat is None:
+            torch._foreach_mul_(grads, scale)
+            self.optimizer.step()
+        else:  # the same arithmetic as above in two calls: torch.optim's per-step overhead is a
+            flat.grads.mul_(scale)  # large share of a step for networks this small
+            flat.adam_step(fused=self._fused_adam)
 
     # ----- checkpoints: weights, target and optimizer state as plain arrays -----
 
@@ -544,6 +566,8 @@ class DQN(Agent):
         except KeyError as exc:
             raise AgentError(f"the checkpoint's optimizer state is incomplete (no {exc})") from None
         self.optimizer.load_state_dict(state)
+        if self._flat is not None:  # the loaded moments back into the flat buffers the step uses
+            self._flat.bind_optimizer_state()
         if "sampler" in arrays:
             set_pcg_state(self._sampler, arrays["sampler"])
         if "buffer.obs" in arrays:

@@ -1,9 +1,12 @@
-"""Optimizer options shared by the neural agents."""
+"""Optimizer helpers shared by the neural agents: Adam's fastest CPU options, and flat buffers that
+let a hand-written training step clip and apply Adam to all parameters in a few calls."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -15,3 +18,106 @@ def fast_adam_options() -> dict[str, Any]:
     except (RuntimeError, TypeError, ValueError):
         return {"foreach": True}
     return {"fused": True}
+
+
+class FlatParameters:
+    """A network's trained parameters, their gradients and Adam's two moment estimates, each in one
+    flat buffer; the torch parameters and the optimizer's state tensors become views of them.
+
+    The optimizer, its ``state_dict()``, checkpoints and the torch forward pass keep working on the
+    same numbers, while a hand-written training step fills :attr:`grads` (through :meth:`grad` views)
+    and steps all parameters at once. The optimizer must be a ``torch.optim.Adam`` over exactly
+    ``params`` in one group, without weight decay, AMSGrad or ``maximize``. After its state is
+    replaced (a checkpoint loaded), call :meth:`bind_optimizer_state` again.
+    """
+
+    def __init__(self, params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.params = params
+        sizes = [p.numel() for p in params]
+        self.values = torch.zeros(sum(sizes))
+        self.grads = torch.zeros_like(self.values)
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.values), torch.zeros_like(self.values)
+        self.steps = torch.zeros(())  # one counter: the parameters always step together
+        self._work = np.empty(len(self.values), np.float32)
+        self._numpy = [b.numpy() for b in (self.values, self.grads, self.exp_avg, self.exp_avg_sq)]
+        self._slices: dict[int, slice] = {}
+        offset = 0
+        with torch.no_grad():
+            for p, size in zip(params, sizes, strict=True):
+                self._slices[id(p)] = slice(offset, offset + size)
+                view = self.view(p)
+                view.copy_(p)
+                p.data = view  # the parameter now lives in the flat buffer
+                offset += size
+        self.bind_optimizer_state()
+
+    @staticmethod
+    def supports(optimizer: torch.optim.Optimizer) -> bool:
+        """Whether ``optimizer`` is the plain Adam whose step :meth:`adam_step` reproduces."""
+        group = optimizer.param_groups[0]
+        return (
+            type(optimizer) is torch.optim.Adam
+            and len(optimizer.param_groups) == 1
+            and not group["weight_decay"]
+            and not group["amsgrad"]
+            and not group["maximize"]
+        )
+
+    def view(self, p: torch.Tensor) -> torch.Tensor:
+        """``p``'s values (a view of :attr:`values` shaped like ``p``)."""
+        return self.values[self._slices[id(p)]].view_as(p)
+
+    def grad(self, p: torch.Tensor) -> torch.Tensor:
+        """``p``'s gradient (a view of :attr:`grads` shaped like ``p``)."""
+        return self.grads[self._slices[id(p)]].view_as(p)
+
+    def bind_optimizer_state(self) -> None:
+        """Make Adam's state of every parameter views of the flat buffers, keeping its values (a
+        parameter Adam has not stepped yet starts at zero, as in torch)."""
+        state = self.optimizer.state
+        steps = [float(state[p]["step"]) for p in self.params if "step" in state[p]]
+        self.steps.fill_(max(steps, default=0.0))
+        for p in self.params:
+            where = self._slices[id(p)]
+            saved = state[p]
+            for key, buffer in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq)):
+                view = buffer[where].view_as(p)
+                view.copy_(saved[key] if key in saved else torch.zeros_like(p))
+                saved[key] = view
+            saved["step"] = self.steps
+
+    def adam_step(self, fused: bool) -> None:
+        """``torch.optim.Adam``'s step on every parameter from :attr:`grads`, with the optimizer's
+        current learning rate, betas and eps. ``fused``: torch's fused CPU kernel on the whole
+        buffer (the same per-element arithmetic as ``Adam(fused=True)``, in one call); else numpy,
+        a dozen passes that cost little for small networks."""
+        group = self.optimizer.param_groups[0]
+        lr, (beta1, beta2), eps = float(group["lr"]), group["betas"], group["eps"]
+        self.steps += 1.0
+        if fused:
+            torch._fused_adam_(
+                [self.values], [self.grads], [self.exp_avg], [self.exp_avg_sq], [], [self.steps],
+                lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
+            )  # fmt: skip
+            return
+        t = float(self.steps)
+        (flat, grad, m, v), work = self._numpy, self._work
+        m *= np.float32(beta1)  # exp_avg.lerp_(grad, 1 - beta1)
+        np.multiply(grad, np.float32(1.0 - beta1), out=work)
+        m += work
+        v *= np.float32(beta2)  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+        np.multiply(grad, grad, out=work)
+        work *= np.float32(1.0 - beta2)
+        v += work
+        np.sqrt(v, out=work)  # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
+        work *= np.float32(1.0 / math.sqrt(1.0 - beta2**t))
+        work += np.float32(eps)
+        np.divide(m, work, out=work)
+        work *= np.float32(-lr / (1.0 - beta1**t))
+        flat += work
+
+
+def has_fused_adam_kernel() -> bool:
+    """Whether this torch has the fused CPU Adam kernel that :meth:`FlatParameters.adam_step` calls."""
+    return fast_adam_options() == {"fused": True} and hasattr(torch, "_fused_adam_")

@@ -16,11 +16,11 @@ entropy bonus), then clips and applies Adam exactly as ``torch.optim.Adam`` does
   d log pi / d log sigma = ``z^2 - 1``, d H / d log sigma = 1;
 - value ``mean((R - V)^2)`` (or of the clipped value): ``2 (V - R) / N`` where not clipped.
 
-The trained parameters and Adam's two moment estimates live in flat buffers, and the torch
-parameters and the optimizer's state tensors are views of them: numpy updates them in place in a
-handful of calls, while ``state_dict()``, checkpoints and the torch forward pass see the same
-numbers. After the optimizer's state is replaced (a checkpoint loaded), :meth:`bind_optimizer_state`
-points it at the buffers again.
+The trained parameters and Adam's two moment estimates live in flat buffers
+(:class:`agents.optim.FlatParameters`), and the torch parameters and the optimizer's state tensors
+are views of them: numpy updates them in place in a handful of calls, while ``state_dict()``,
+checkpoints and the torch forward pass see the same numbers. After the optimizer's state is replaced
+(a checkpoint loaded), :meth:`bind_optimizer_state` points it at the buffers again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from agents.numpy_mlp import Layers, log_softmax, mlp_forward
+from agents.optim import FlatParameters
 from agents.policies import ActorCritic, mlp_tower, plain_mlp_policy
 
 
@@ -40,22 +41,8 @@ class HandPPOStep:
     def __init__(self, policy: ActorCritic, optimizer: torch.optim.Optimizer) -> None:
         self.optimizer = optimizer
         self.params = [p for p in policy.parameters() if p.requires_grad]
-        sizes = [p.numel() for p in self.params]
-        self._flat = torch.zeros(sum(sizes))
-        self.flat = self._flat.numpy()
-        self.grad = np.zeros_like(self.flat)
-        self._m, self._v = torch.zeros_like(self._flat), torch.zeros_like(self._flat)
-        self._steps = torch.zeros(())
-        self._work = np.empty_like(self.flat)
-        self._slices: dict[int, slice] = {}
-        offset = 0
-        with torch.no_grad():
-            for p, size in zip(self.params, sizes, strict=True):
-                view = self._flat[offset : offset + size].view_as(p)
-                view.copy_(p)
-                p.data = view  # the parameter now lives in the flat buffer
-                self._slices[id(p)] = slice(offset, offset + size)
-                offset += size
+        self.buffers = FlatParameters(self.params, optimizer)
+        self.flat, self.grad = self.buffers.values.numpy(), self.buffers.grads.numpy()
         pi, vf = mlp_tower(policy.pi_body, policy.action_head), mlp_tower(policy.vf_body, policy.value_head)
         assert pi is not None and vf is not None
         self.pi, self.pi_grad, self.pi_activation = self._tower(*pi)
@@ -64,28 +51,19 @@ class HandPPOStep:
         self.log_std = self.log_std_grad = None
         if not policy.discrete:
             self.log_std, self.log_std_grad = self._numpy(policy.log_std), self._grad_view(policy.log_std)
-        self.bind_optimizer_state()
 
     @staticmethod
     def supports(policy: ActorCritic, optimizer: torch.optim.Optimizer) -> bool:
         """A plain MLP policy trained by Adam without weight decay or AMSGrad, in one param group."""
-        group = optimizer.param_groups[0]
-        return (
-            plain_mlp_policy(policy)
-            and type(optimizer) is torch.optim.Adam
-            and len(optimizer.param_groups) == 1
-            and not group["weight_decay"]
-            and not group["amsgrad"]
-            and not group["maximize"]
-        )
+        return plain_mlp_policy(policy) and FlatParameters.supports(optimizer)
 
     # ----- buffers -----
 
     def _numpy(self, p: torch.Tensor) -> np.ndarray:
-        return self.flat[self._slices[id(p)]].reshape(p.shape)
+        return self.buffers.view(p).numpy()
 
     def _grad_view(self, p: torch.Tensor) -> np.ndarray:
-        return self.grad[self._slices[id(p)]].reshape(p.shape)
+        return self.buffers.grad(p).numpy()
 
     def _tower(self, layers: list[tuple[torch.Tensor, torch.Tensor]], activation: str) -> tuple:
         values = [(self._numpy(w), self._numpy(b)) for w, b in layers]
@@ -97,19 +75,8 @@ class HandPPOStep:
         return [self._grad_view(p) for p in self.params]
 
     def bind_optimizer_state(self) -> None:
-        """Make Adam's state of every parameter views of the flat buffers, keeping its values (a
-        parameter Adam has not stepped yet starts at zero, as in torch)."""
-        state = self.optimizer.state
-        steps = [float(state[p]["step"]) for p in self.params if "step" in state[p]]
-        self._steps.fill_(max(steps, default=0.0))
-        for p in self.params:
-            where = self._slices[id(p)]
-            saved = state[p]
-            for key, buffer in (("exp_avg", self._m), ("exp_avg_sq", self._v)):
-                view = buffer[where].view_as(p)
-                view.copy_(saved[key] if key in saved else torch.zeros_like(p))
-                saved[key] = view
-            saved["step"] = self._steps  # one counter shared by all parameters (they step together)
+        """After the optimizer's state was replaced: see :meth:`FlatParameters.bind_optimizer_state`."""
+        self.buffers.bind_optimizer_state()
 
     # ----- the step -----
 
@@ -197,25 +164,9 @@ class HandPPOStep:
     def step(self, max_grad_norm: float) -> None:
         """Clip the gradient's global norm to ``max_grad_norm`` (as ``clip_grad_norm_``) and take
         ``torch.optim.Adam``'s step with the optimizer's current learning rate, betas and eps."""
-        group = self.optimizer.param_groups[0]
-        lr, (beta1, beta2), eps = float(group["lr"]), group["betas"], group["eps"]
-        grad, work, m, v = self.grad, self._work, self._m.numpy(), self._v.numpy()
+        grad = self.grad
         norm = math.sqrt(float(np.dot(grad, grad)))
         scale = min(1.0, max_grad_norm / (norm + 1e-6))
         if scale < 1.0:
             grad *= np.float32(scale)
-        self._steps += 1.0
-        t = float(self._steps)
-        m *= np.float32(beta1)  # exp_avg.lerp_(grad, 1 - beta1)
-        np.multiply(grad, np.float32(1.0 - beta1), out=work)
-        m += work
-        v *= np.float32(beta2)  # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-        np.multiply(grad, grad, out=work)
-        work *= np.float32(1.0 - beta2)
-        v += work
-        np.sqrt(v, out=work)  # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
-        work *= np.float32(1.0 / math.sqrt(1.0 - beta2**t))
-        work += np.float32(eps)
-        np.divide(m, work, out=work)
-        work *= np.float32(-lr / (1.0 - beta1**t))
-        self.flat += work
+        self.buffers.adam_step(fused=False)  # numpy: for networks this size no slower than the kernel

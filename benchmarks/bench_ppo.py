@@ -10,7 +10,8 @@ per rollout, 20 epochs): after every rollout that crosses a multiple of 2,000 en
 10-episode deterministic evaluation runs on a separate env (for both agents, at a rollout's end);
 the figures are the env steps and the training wall-clock seconds (evaluation time excluded) when it
 first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv of 8 CartPoles, ours
-from gymnasium's batched CartPoleVectorEnv (same dynamics). One process, torch at one thread.
+from gymnasium's batched CartPoleVectorEnv (same dynamics). One process; torch and numpy's BLAS at
+one thread.
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
@@ -20,9 +21,14 @@ ours and SB3's (a DummyVecEnv of 64 GridWorlds) with the same hyperparameters.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+# numpy's BLAS (used by our hand-written steps) at one thread, as torch below: each side races on one
+# core. Set before numpy is imported; OpenBLAS reads it once.
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
 import torch

@@ -249,6 +249,32 @@ def test_the_hand_written_backward_pass_matches_autograd():
     assert [agent._greedy(o) for o in observations] == agent.q_values(observations).argmax(1).tolist()
 
 
+def test_the_flat_clip_and_adam_step_is_clip_grad_norm_and_torch_adam():
+    from agents.optim import has_fused_adam_kernel
+
+    agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, **{**FAST, "max_grad_norm": 0.01})
+    assert agent._flat is not None  # a plain MLP: the hand-written path
+    reference = [p.detach().clone().requires_grad_(True) for p in agent.q_net.parameters()]
+    optimizer = torch.optim.Adam(reference, lr=FAST["learning_rate"], fused=has_fused_adam_kernel())
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        obs, target = torch.randn(64, 4, generator=generator), 5 * torch.randn(64, generator=generator)
+        actions = torch.randint(0, 2, (64,), generator=generator)
+        error = agent._trainer.backward(obs, actions, target, True)
+        for p, r in zip(agent.q_net.parameters(), reference, strict=True):
+            r.grad = p.grad.clone()
+        agent._clip_and_step(error, 0, True, None)
+        assert torch.nn.utils.clip_grad_norm_(reference, 0.01) > 0.01  # the clip is in play
+        optimizer.step()
+    for p, r in zip(agent.q_net.parameters(), reference, strict=True):
+        if has_fused_adam_kernel():  # the same kernel on one flat buffer: the same numbers
+            assert torch.equal(p, r)
+        else:
+            torch.testing.assert_close(p, r)
+    observations = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    assert [agent._greedy(o) for o in observations] == agent.q_values(observations).argmax(1).tolist()
+
+
 def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_path):
     hp = {"learning_starts": 100, "save_replay_buffer": True, "target_update_interval": 50}
     straight = make_dqn(**hp)
