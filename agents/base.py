@@ -45,15 +45,19 @@ def episode_seed(seed: int, episode: int) -> int:
     return mix64(mix64((seed + 1) * GOLDEN) ^ mix64(((episode & MASK64) + 1) * GOLDEN)) >> 32
 
 
+def whole_number(name: str, value: Any, minimum: int) -> int:
+    """A count (``buffer_size``, ``n_steps``, a step budget) as an int: an int, or a float with a whole
+    value, as YAML reads ``1e5``; anything else, or less than ``minimum``, is an :class:`AgentError`."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise AgentError(f"{name} must be a whole number >= {minimum}; got {value!r}")
+    return int(value)
+
+
 def check_total_timesteps(total_timesteps: Any) -> int:
     """``learn``'s budget: a whole number >= 0, or an :class:`AgentError`."""
-    if (
-        isinstance(total_timesteps, bool)
-        or not isinstance(total_timesteps, (int, np.integer))
-        or total_timesteps < 0
-    ):
-        raise AgentError(f"total_timesteps must be a whole number >= 0; got {total_timesteps!r}")
-    return int(total_timesteps)
+    return whole_number("total_timesteps", total_timesteps, 0)
 
 
 def lab_version() -> str:

@@ -32,7 +32,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from agents.base import Agent, Callback, check_total_timesteps
+from agents.base import Agent, Callback, check_total_timesteps, whole_number
 from agents.errors import AgentError
 from agents.numpy_mlp import mlp_forward
 from agents.optim import FlatParameters, fast_adam_options, has_fused_adam_kernel
@@ -216,19 +216,16 @@ class DQN(Agent):
             return not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and math.isfinite(v)
 
         if name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step", "n_envs"):
-            if not whole(value) or value < 1:
-                raise AgentError(f"{name} must be a whole number >= 1; got {value!r}")
-            return int(value)
+            return whole_number(name, value, 1)
         if name == "learning_starts":
-            if not whole(value) or value < 0:
-                raise AgentError(f"{name} must be a whole number >= 0; got {value!r}")
-            return int(value)
+            return whole_number(name, value, 0)
         if name == "gradient_steps":  # SB3: -1 means as many gradient steps as env steps since the last
-            if not whole(value) or value < -1:
+            try:
+                return whole_number(name, value, -1)
+            except AgentError:
                 raise AgentError(
                     f"gradient_steps must be a whole number >= 0, or -1 (= train_freq); got {value!r}"
-                )
-            return int(value)
+                ) from None
         if name in ("tau", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
                     "per_alpha", "per_beta"):  # fmt: skip
             if not number(value) or not 0.0 <= value <= 1.0:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.base import Agent, Callback, check_total_timesteps
+from agents.base import Agent, Callback, check_total_timesteps, whole_number
 from agents.errors import AgentError
 from agents.optim import fast_adam_options
 from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, numpy_actor, split_net_arch
@@ -102,16 +102,11 @@ class OnPolicyAgent(Agent):
     # ----- hyperparameters -----
 
     def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        def whole(v: Any) -> bool:
-            return not isinstance(v, bool) and isinstance(v, (int, np.integer))
-
         def number(v: Any) -> bool:
             return not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and math.isfinite(v)
 
         if name in ("n_envs", "n_steps", "batch_size", "n_epochs", "n_episodes"):
-            if not whole(value) or value < 1:
-                raise AgentError(f"{name} must be a whole number >= 1; got {value!r}")
-            return int(value)
+            return whole_number(name, value, 1)
         if name in ("learning_rate", "clip_range"):
             try:
                 rate, _ = zoo_schedule(value)

@@ -119,6 +119,23 @@ def test_bad_input():
         make_dqn(learning_rate="fast")
     with pytest.raises(AgentError, match="net_arch must be a list"):
         make_dqn(policy_kwargs={"net_arch": "big"})
+    for name, value in (("buffer_size", 2.5), ("batch_size", True), ("train_freq", float("inf"))):
+        with pytest.raises(AgentError, match=f"{name} must be a whole number >= 1; got {value!r}"):
+            make_dqn(**{name: value})
+    with pytest.raises(AgentError, match=r"gradient_steps must be a whole number >= 0, or -1"):
+        make_dqn(gradient_steps=-2.0)
+
+
+def test_counts_written_as_whole_floats_are_counts():
+    """YAML reads 1e5 as a float; a count with a whole value is that count, as total_timesteps is."""
+    agent = make_dqn(buffer_size=1e5, learning_starts=1e3, gradient_steps=-1.0, target_update_interval=5e2)
+    hp = agent.hyperparameters
+    assert (hp["buffer_size"], hp["learning_starts"], hp["gradient_steps"]) == (100_000, 1000, -1)
+    assert all(type(hp[k]) is int for k in ("buffer_size", "learning_starts", "target_update_interval"))
+    agent.learn(2e2)
+    assert agent.num_timesteps == 200
+    with pytest.raises(AgentError, match=r"total_timesteps must be a whole number >= 0; got 200\.5"):
+        agent.learn(200.5)
 
 
 def test_a_checkpoint_of_another_architecture_is_a_clear_error(tmp_path):

@@ -239,6 +239,10 @@ def test_bad_hyperparameters_and_spaces():
         AGENTS["ppo"](gym.make("lab/Maze-v0"), normalize_observations=True)
     with pytest.raises(AgentError, match="Reinforce has no hyperparameter 'n_steps'"):
         AGENTS["reinforce"](gym.make("CartPole-v1"), n_steps=5)
+    with pytest.raises(AgentError, match=r"n_steps must be a whole number >= 1; got 32\.5"):
+        AGENTS["ppo"](gym.make("CartPole-v1"), n_steps=32.5)
+    ppo = AGENTS["ppo"](gym.make("CartPole-v1"), n_steps=2.048e3, batch_size=6.4e1, n_epochs=1e1)
+    assert [ppo.hyperparameters[k] for k in ("n_steps", "batch_size", "n_epochs")] == [2048, 64, 10]
 
 
 def _multi_discrete():
