@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")
     p.add_argument("--env", default=None, metavar="ENV_ID")
-    p.add_argument("--agent", default=None, help="e.g. q_learning, sarsa, expected_sarsa, double_q_learning")
+    from agents import AGENTS  # torch-free: the neural agents' modules load when one is used
+
+    p.add_argument("--agent", default=None, help=f"one of: {', '.join(AGENTS)}")
     p.add_argument("--steps", type=int, default=None, help="total environment steps (total_timesteps)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,16 @@ def test_envs_lists_every_registered_id():
     assert result.returncode == 0, result.stderr
     for entry in envs.ENTRIES:
         assert entry.id in result.stdout
+
+
+def test_train_help_names_every_agent(capsys):
+    from agents import AGENTS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the list across lines
+    listed = re.search(r"--agent AGENT one of: ([\w, ]+)", help_text)
+    assert listed is not None and set(listed.group(1).strip().split(", ")) == set(AGENTS)
 
 
 @pytest.mark.parametrize(
