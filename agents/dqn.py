@@ -286,6 +286,7 @@ class DQN(Agent):
         linears = self.q_net.linear_layers()
         # A plain MLP trains through the hand-written backward pass and one Adam step on flat buffers.
         self._flat = None if linears is None else FlatParameters(self._params, self.optimizer)
+        self._flat_grads = None if self._flat is None else [self._flat.grad(p) for p in self._params]
         self._fused_adam = has_fused_adam_kernel()
         target_linears = self.target_net.linear_layers() or []
         self._trainer = None if linears is None else MLPTrainer(linears, target_linears, self._flat)
@@ -513,7 +514,7 @@ class DQN(Agent):
         """Clip the gradient norm to max_grad_norm (as ``clip_grad_norm_``) and step, unless something is
         not finite: then stop before the step, so the network keeps its last good weights."""
         flat = self._flat
-        grads = [p.grad if flat is None else flat.grad(p) for p in self._params]
+        grads = [p.grad for p in self._params] if self._flat_grads is None else self._flat_grads
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         if not torch.isfinite(norm + error.sum()):
             loss = MLPTrainer.loss(error, huber, weights).item()
