@@ -32,7 +32,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, study
+from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, sb3_hyperparameters, study
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.zoo import zoo_entry
@@ -75,17 +75,6 @@ def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
         return clock
     clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
     return clock
-
-
-def sb3_hyperparameters(hp: dict) -> dict:
-    """rl-zoo's 'lin_<x>' strings as the callables SB3 takes."""
-    out = {k: v for k, v in hp.items() if k != "n_envs"}
-    for key in ("learning_rate", "clip_range"):
-        value = out.get(key)
-        if isinstance(value, str) and value.startswith("lin_"):
-            start = float(value[4:])
-            out[key] = lambda progress_remaining, start=start: start * progress_remaining
-    return out
 
 
 def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:

@@ -26,6 +26,18 @@ class Reached(Exception):
     """Raised by a run of ours that stops at its first evaluation >= TARGET."""
 
 
+def sb3_hyperparameters(hp: dict) -> dict:
+    """``hp`` for SB3: rl-zoo's 'lin_<x>' strings as the callables it takes, and no ``n_envs``
+    (SB3 takes the env copies as a vector env, not as a hyperparameter)."""
+    out = {k: v for k, v in hp.items() if k != "n_envs"}
+    for key in ("learning_rate", "clip_range"):
+        value = out.get(key)
+        if isinstance(value, str) and value.startswith("lin_"):
+            start = float(value[4:])
+            out[key] = lambda progress_remaining, start=start: start * progress_remaining
+    return out
+
+
 def evaluate(predict: Callable[[np.ndarray], int], seed: int, env_id: str = "CartPole-v1") -> float:
     """Mean return of 10 greedy episodes (CartPole-v1 unless named; seeds fixed by the run's seed)."""
     env = gym.make(env_id)
