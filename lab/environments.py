@@ -53,6 +53,13 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) ->
     env_id = resolve_env_id(env_id)
     try:
         return gym.make(env_id, **(kwargs or {}), **extra)
+    except gym.error.DependencyNotInstalled as exc:
+        if "box2d" in str(exc).lower():  # gymnasium's advice (swig, then a source build) is not ours
+            raise LabError(
+                f"{env_id} needs Box2D: pip install -c constraints.txt -e '.[box2d]' "
+                "(the lab's box2d extra, prebuilt wheels)"
+            ) from None
+        raise LabError(f"{env_id} needs a package that is not installed: {exc}") from None
     except TypeError as exc:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if bad:

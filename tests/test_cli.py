@@ -79,6 +79,33 @@ def test_resolve_env_id_accepts_short_names():
         resolve_env_id("KeyDor")
 
 
+def test_a_missing_optional_dependency_names_the_lab_extra(monkeypatch):
+    import gymnasium as gym
+
+    from lab.environments import make_env
+
+    def missing(message):
+        def make(*args, **kwargs):
+            raise gym.error.DependencyNotInstalled(message)
+
+        return make
+
+    box2d = (  # gymnasium's own message
+        "Box2D is not installed, you can install it by run `pip install swig` followed by "
+        '`pip install "gymnasium[box2d]"`'
+    )
+    monkeypatch.setattr(gym, "make", missing(box2d))
+    with pytest.raises(
+        LabError, match=r"LunarLander-v3 needs Box2D: pip install -c constraints.txt -e '\.\[box2d\]'"
+    ):
+        make_env("LunarLander-v3")
+    monkeypatch.setattr(gym, "make", missing("MuJoCo is not installed"))
+    with pytest.raises(
+        LabError, match="CartPole-v1 needs a package that is not installed: MuJoCo is not installed"
+    ):
+        make_env("CartPole-v1")
+
+
 def test_parse_kwargs_reads_yaml_scalars():
     assert parse_kwargs(["size=15", "king_moves=true", "slip_prob=0.5", "map_name=8x8"]) == {
         "size": 15,
