@@ -86,6 +86,9 @@ class FrameWindow:
         if self._screen is None or size != self._frame_size or len(lines) > self._bar_lines:
             self._open(size, len(lines))
         assert self._screen is not None and self._font is not None and self._clock is not None
+        lines = self.wrap(lines, self._screen.get_width())
+        if len(lines) > self._bar_lines:  # a long line took two rows: the bar grows to fit
+            self._open(size, len(lines))
 
         surface = pygame.surfarray.make_surface(frame.astype(np.uint8, copy=False).swapaxes(0, 1))
         if self.scale != 1:
@@ -107,6 +110,24 @@ class FrameWindow:
             self.closed = True
         if self.fps:
             self._clock.tick(self.fps)
+
+    def wrap(self, lines: Sequence[str], width: int) -> list[str]:
+        """``lines`` broken at spaces so that each row fits ``width`` pixels of status bar (a single
+        word wider than that keeps its own row)."""
+        assert self._font is not None
+        room = width - 2 * PAD
+        rows: list[str] = []
+        for line in lines:
+            row = ""
+            for word in str(line).split(" "):
+                candidate = f"{row} {word}" if row else word
+                if row.strip() and word and self._font.size(candidate.rstrip())[0] > room:
+                    rows.append(row.rstrip())
+                    row = word
+                else:
+                    row = candidate
+            rows.append(row.rstrip())
+        return rows
 
     def poll(self) -> list[pygame.event.Event]:
         """The pending events; a QUIT among them sets ``closed``."""

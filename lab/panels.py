@@ -122,16 +122,13 @@ def action_panel(
 
 
 def action_labels(env: Any) -> list[str]:
-    """Names for a Discrete action space's actions: the grid worlds' move names, else the numbers."""
+    """Names for a Discrete action space's actions (:func:`lab.action_names.action_names`), else the
+    numbers."""
+    from lab.action_names import action_names
+
     space = env.action_space
     start = int(getattr(space, "start", 0))
-    grid = getattr(env, "unwrapped", env)
-    if hasattr(grid, "model"):
-        from envs.grid.model import ACTION_NAMES
-
-        if int(space.n) <= len(ACTION_NAMES):  # the four moves, or eight with king's moves
-            return list(ACTION_NAMES[: int(space.n)])
-    return [str(start + i) for i in range(int(space.n))]
+    return list(action_names(env)) or [str(start + i) for i in range(int(space.n))]
 
 
 def agent_panel(agent: Any, env: Any) -> Overlay | None:
@@ -139,7 +136,7 @@ def agent_panel(agent: Any, env: Any) -> Overlay | None:
     or a Gaussian policy's mean per action dimension (its std and the value in the HUD); None for
     agents with none of these (the tabular ones show their values on the grid instead)."""
     if hasattr(agent, "q_values"):
-        return action_panel(agent.q_values, action_labels(env), name="Q-values")
+        return action_panel(agent.q_values, action_labels(env), name="Q-values", fmt="{:.2f}")
     if not hasattr(agent, "value"):
         return None
 

@@ -110,11 +110,13 @@ def replay_source(episode: Episode, path: Path | None = None) -> tuple[Any, list
     except LabError:
         env = None
     grid = getattr(env, "unwrapped", None)
+    if env is not None:
+        from lab.action_names import action_names
+
+        names = action_names(env)
     if grid is not None and hasattr(grid, "model") and hasattr(grid, "transition_model"):
-        from envs.grid.model import ACTION_NAMES
         from lab.play import ending as ending_words
 
-        names = ACTION_NAMES
         states = episode.infos.get("state")
         if states is not None and states.ndim == 1 and episode.terminated:
             ending = ending_words(grid, int(states[-1]), True)

@@ -197,6 +197,17 @@ class LiveSource(FrameSource):
         return self._view
 
 
+def short_number(x: float, sign: bool = False) -> str:
+    """``x`` for the HUD: two decimals at most, trailing zeros dropped (``-13``, ``0.92``, ``46.81``);
+    values too small for that keep two significant digits (``0.0012``)."""
+    text = f"{x:+.2f}" if sign else f"{x:.2f}"
+    if abs(x) < 0.005 and x != 0:
+        text = f"{x:+.2g}" if sign else f"{x:.2g}"
+    elif "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def episode_stream(
     env: Any, act: Callable[[Any, dict[str, Any]], Any], seed: int = 0, episodes: int | None = None
 ) -> Iterator[ViewFrame]:
@@ -206,12 +217,10 @@ def episode_stream(
     For a :class:`LiveSource`: ``LiveSource(lambda: episode_stream(env, act), title=...)``.
     On the lab's grid worlds actions are named and the last frame says how the episode ended.
     """
-    grid = env.unwrapped
-    names: Sequence[str] = ()
-    if hasattr(grid, "model"):
-        from envs.grid.model import ACTION_NAMES
+    from lab.action_names import action_names
 
-        names = ACTION_NAMES
+    grid = env.unwrapped
+    names = action_names(env)
     for k in itertools.count() if episodes is None else range(episodes):
         obs, info = env.reset(seed=seed + k)
         total, t, done = 0.0, 0, False
@@ -402,8 +411,8 @@ class Viewer:
         head = source.title + (f"   {episode}" if episode is not None else "")
         step = f"step {view.step}" + (f"/{source.length}" if source.seekable else "")
         action = "-" if view.action is None else view.action
-        reward = "-" if view.reward is None else f"{view.reward:+g}"
-        line2 = f"{step}   action {action}   reward {reward}   return {view.total:g}"
+        reward = "-" if view.reward is None else short_number(view.reward, sign=True)
+        line2 = f"{step}   action {action}   reward {reward}   return {short_number(view.total)}"
         if view.note:
             line2 += f"   {view.note}"
         state = "paused" if not self.playing else "playing"
@@ -439,7 +448,7 @@ class Viewer:
         with atomic_path(path) as tmp:
             iio.imwrite(tmp, self.window.snapshot(), extension=".png")
         self.screenshots.append(path)
-        self.say(f"saved {path}")
+        self.say(f"saved {path.name}")  # the full path goes to stdout; the status bar is narrow
         print(f"screenshot: {path}", flush=True)
         return path
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.window import FrameWindow
+from envs.window import PAD, FrameWindow
 from lab.cli import main
 from lab.environments import parse_kwargs, resolve_env_id
 from lab.errors import LabError
@@ -68,6 +68,22 @@ def test_debug_shows_the_traceback():
     result = run_lab("--debug", "play", "Maze", "-k", "size=4")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "MapError" in result.stderr
+
+
+def test_a_status_line_wider_than_the_window_wraps_at_spaces():
+    window = FrameWindow("wrap test")
+    long_line = "30 fps   playing   Q-values: none 29.7  left engine 29.7  main engine 29.7  right engine 29"
+    frame = np.zeros((40, 200, 3), dtype=np.uint8)  # narrower than the window's 480-pixel minimum
+    try:
+        window.show(frame, ["short", long_line])
+        width = window._screen.get_width()
+        rows = window.wrap(["short", long_line], width)
+        assert len(rows) > 2 and rows[0] == "short"
+        assert all(window._font.size(row)[0] <= width - 2 * PAD for row in rows)
+        assert " ".join(rows[1:]).split() == long_line.split()  # every word, in order
+        assert window._bar_lines >= len(rows)  # the status bar grew to hold them
+    finally:
+        window.close()
 
 
 def test_resolve_env_id_accepts_short_names():

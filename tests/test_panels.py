@@ -52,25 +52,56 @@ def test_the_panel_adds_a_strip_and_names_the_values_in_the_hud():
     assert not np.isin(last[40:].reshape(-1, 3).tolist(), [list(BAR), list(CHOSEN)]).all(axis=1).any()
 
 
-def test_action_labels_name_grid_moves_and_number_other_actions():
+def test_action_labels_name_known_actions_and_number_the_others():
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the lab's environments)
 
     assert action_labels(gym.make("lab/CliffWalk-v0")) == ["up", "right", "down", "left"]
     assert len(action_labels(gym.make("lab/WindyGrid-v0", king_moves=True))) == 8
-    assert action_labels(gym.make("CartPole-v1")) == ["0", "1"]
+    assert action_labels(gym.make("CartPole-v1")) == ["left", "right"]
+    assert action_labels(gym.make("Acrobot-v1")) == ["torque -1", "torque 0", "torque +1"]
+    # an env this module does not know, and a known id whose action space is not the documented one
+    assert action_labels(gym.make("FrozenLake-v1")) == ["0", "1", "2", "3"]
+    assert action_labels(gym.make("CartPole-v1").unwrapped) == ["left", "right"]
+
+    class FiveActions(gym.ActionWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.action_space = gym.spaces.Discrete(5)
+
+        def action(self, action):
+            return int(action) % 2
+
+    assert action_labels(FiveActions(gym.make("CartPole-v1"))) == ["0", "1", "2", "3", "4"]
+
+
+def test_lunar_lander_actions_are_named():
+    import gymnasium as gym
+
+    pytest.importorskip("Box2D", reason="LunarLander needs the box2d extra")
+    assert action_labels(gym.make("LunarLander-v3")) == ["none", "left engine", "main engine", "right engine"]
+
+
+def test_hud_numbers_are_short():
+    from lab.viewer import short_number
+
+    assert [short_number(x) for x in (0.0, -13.0, 0.92, 46.8139, 500.0, -100.5)] == [
+        "0", "-13", "0.92", "46.81", "500", "-100.5"
+    ]  # fmt: skip
+    assert [short_number(x, sign=True) for x in (1.0, 0.214319, -0.0012)] == ["+1", "+0.21", "-0.0012"]
 
 
 @pytest.mark.parametrize(
     ("env_id", "agent", "hyperparameters", "words"),
     [
-        ("CartPole-v1", "dqn", {"learning_starts": 50, "policy_kwargs": {"net_arch": [16]}}, "Q-values: 0 "),
-        ("CartPole-v1", "ppo", {"n_steps": 64, "batch_size": 64}, "action probabilities: 0 0."),
+        ("CartPole-v1", "dqn", {"learning_starts": 50, "policy_kwargs": {"net_arch": [8]}}, "Q-values: left"),
+        ("CartPole-v1", "ppo", {"n_steps": 64, "batch_size": 64}, "action probabilities: left 0."),
         ("Pendulum-v1", "ppo", {"n_steps": 64, "batch_size": 64}, "action mean: a0 "),
     ],
 )
 def test_watch_shows_the_agents_view_of_each_action(tmp_path, env_id, agent, hyperparameters, words):
+    import gymnasium as gym
     import imageio.v3 as iio
 
     from lab.spec import spec_from_dict
@@ -103,8 +134,16 @@ def test_watch_shows_the_agents_view_of_each_action(tmp_path, env_id, agent, hyp
         watch(run.path, paused=True, keys=lambda ms: queue.pop(0) if queue else "q", screenshot_dir=tmp_path)
     finally:
         Viewer.hud = hud  # type: ignore[method-assign]
-    with_chart, without = (iio.imread(p) for p in sorted(tmp_path.glob("*.png")))
-    assert with_chart.shape[0] == without.shape[0] + HEIGHT  # 'b' toggled the chart off
+    with_chart, without = (iio.imread(p)[..., :3] for p in sorted(tmp_path.glob("*.png")))
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    below_frame = slice(env.render().shape[0], env.render().shape[0] + HEIGHT)  # where the chart goes
+
+    def bars(image):
+        return int((image[below_frame] == BAR).all(axis=-1).sum())
+
+    assert bars(with_chart) > 100 and bars(without) == 0  # 'b' toggled the chart off
+    assert with_chart.shape[0] > without.shape[0]
     assert any(words in line for lines in huds for line in lines)
     if agent == "ppo":
         assert any("V " in line for lines in huds for line in lines)
