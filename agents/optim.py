@@ -3,6 +3,7 @@ let a hand-written training step clip and apply Adam to all parameters in a few 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -10,14 +11,20 @@ import numpy as np
 import torch
 
 
-def fast_adam_options() -> dict[str, Any]:
-    """Adam's fused CPU kernel where this torch has one (one call per step instead of a few per
-    tensor: for the lab's small networks the per-call overhead is much of a step), else foreach."""
+@functools.cache
+def _adam_takes_fused() -> bool:
+    """Whether this torch builds ``Adam(fused=True)`` on the CPU (asked once per process)."""
     try:
         torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return {"foreach": True}
-    return {"fused": True}
+        return False
+    return True
+
+
+def fast_adam_options() -> dict[str, Any]:
+    """Adam's fused CPU kernel where this torch has one (one call per step instead of a few per
+    tensor: for the lab's small networks the per-call overhead is much of a step), else foreach."""
+    return {"fused": True} if _adam_takes_fused() else {"foreach": True}
 
 
 class FlatParameters:
@@ -120,4 +127,4 @@ class FlatParameters:
 
 def has_fused_adam_kernel() -> bool:
     """Whether this torch has the fused CPU Adam kernel that :meth:`FlatParameters.adam_step` calls."""
-    return fast_adam_options() == {"fused": True} and hasattr(torch, "_fused_adam_")
+    return _adam_takes_fused() and hasattr(torch, "_fused_adam_")

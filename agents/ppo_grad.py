@@ -39,10 +39,9 @@ class HandPPOStep:
     """Loss, gradient and optimiser step of PPO for an :class:`ActorCritic` it :meth:`supports`."""
 
     def __init__(self, policy: ActorCritic, optimizer: torch.optim.Optimizer) -> None:
-        self.optimizer = optimizer
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.buffers = FlatParameters(self.params, optimizer)
-        self.flat, self.grad = self.buffers.values.numpy(), self.buffers.grads.numpy()
+        self.grad = self.buffers.grads.numpy()
         pi, vf = mlp_tower(policy.pi_body, policy.action_head), mlp_tower(policy.vf_body, policy.value_head)
         assert pi is not None and vf is not None
         self.pi, self.pi_grad, self.pi_activation = self._tower(*pi)

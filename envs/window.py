@@ -117,9 +117,12 @@ class FrameWindow:
         assert self._font is not None
         room = width - 2 * PAD
         rows: list[str] = []
-        for line in lines:
+        for line in map(str, lines):
+            if self._font.size(line.rstrip())[0] <= room:  # most lines fit: one measurement each
+                rows.append(line.rstrip())
+                continue
             row = ""
-            for word in str(line).split(" "):
+            for word in line.split(" "):
                 candidate = f"{row} {word}" if row else word
                 if row.strip() and word and self._font.size(candidate.rstrip())[0] > room:
                     rows.append(row.rstrip())
