@@ -5,7 +5,8 @@ Reproducibility is by construction. Episode ``k`` of an agent's life starts with
 ``env.reset(seed=episode_seed(agent.seed, k))``, a pure function of the two numbers, and the
 agent's own random numbers come from one :class:`~agents.random_stream.RandomStream` whose state is
 saved. So an agent stopped at an episode boundary, saved, loaded and trained on continues exactly as
-if it had never stopped.
+if it had never stopped. (An agent may seed otherwise through :meth:`Agent._reset_seed`, as DQN's
+``seeding="sb3"`` does to repeat stable-baselines3's runs.)
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class Agent(ABC):
         try:
             while self.num_timesteps < total:
                 episode = self.num_episodes
-                observation, _ = env.reset(seed=episode_seed(self.seed, episode))
+                observation, _ = env.reset(seed=self._reset_seed(episode))
                 episode_return, length, terminated, finished = self._run_episode(
                     observation, total - self.num_timesteps
                 )
@@ -226,6 +227,10 @@ class Agent(ABC):
     @abstractmethod
     def _setup(self) -> None:
         """Build the learned state from ``self.hyperparameters`` (the end of ``__init__``)."""
+
+    def _reset_seed(self, episode: int) -> int | None:
+        """The seed of the ``reset`` that starts episode ``episode`` (see the module docstring)."""
+        return episode_seed(self.seed, episode)
 
     def _start_learning(self, total_timesteps: int) -> None:  # noqa: B027  (optional hook)
         """Before the first episode of a ``learn`` call."""

@@ -18,6 +18,12 @@ torch call at batch size 1; a training burst draws all its mini-batch indices at
 trains through a hand-written backward pass (:class:`MLPTrainer`) into flat gradient buffers, which
 are clipped and stepped by Adam in two calls (:class:`agents.optim.FlatParameters`): the same
 numbers as ``clip_grad_norm_`` and ``torch.optim.Adam``, without their per-tensor overhead.
+
+``seeding="sb3"`` draws the random numbers as stable-baselines3's DQN does (:mod:`agents.sb3_random`)
+and rounds as it does (Adam's default arithmetic, greedy actions through torch): with the same seed
+and hyperparameters, a run on a plain-MLP env repeats SB3's, observation for observation and weight
+for weight (one env, uniform 1-step replay). Exact resume from a checkpoint needs the default
+``seeding="lab"``, whose env seeds are a function of the episode number.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ from torch.nn import functional as F
 from agents.base import Agent, Callback, check_total_timesteps, whole_number
 from agents.errors import AgentError
 from agents.numpy_mlp import mlp_forward
-from agents.optim import FlatParameters, fast_adam_options, has_fused_adam_kernel
+from agents.optim import FlatParameters, adam_kernel, fast_adam_options
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
+from agents.sb3_random import SB3Random
 from agents.schedules import LinearSchedule, zoo_schedule
 from agents.vector import VectorSteps, make_vector_env
 
@@ -100,6 +107,24 @@ class QNetwork(nn.Module):
 
         def greedy(obs: np.ndarray) -> int:
             return int(mlp_forward(np.asarray(obs).astype(np.float32, copy=False), weights, "relu").argmax())
+
+        return greedy
+
+    def torch_greedy(self) -> Any:
+        """As :meth:`numpy_greedy`, through the torch calls the module's forward makes (a Linear on a
+        batch is ``addmm``), so the same numbers as the module, and as stable-baselines3's Q-network,
+        at a fraction of the cost of calling the module."""
+        linears = self.linear_layers()
+        if linears is None:
+            return None
+        *hidden, (w_out, b_out) = [(m.weight, m.bias) for m in linears]
+
+        @torch.no_grad()
+        def greedy(obs: np.ndarray) -> int:
+            x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1))
+            for w, b in hidden:
+                x = torch.addmm(b, x, w.t()).relu_()
+            return int(torch.addmm(b_out, x, w_out.t()).argmax())
 
         return greedy
 
@@ -174,6 +199,10 @@ class MLPTrainer:
         return (per_sample if weights is None else weights * per_sample).mean()
 
 
+# What seeding="sb3" needs: the settings under which stable-baselines3's DQN draws its random numbers
+SB3_SEEDING_NEEDS: dict[str, Any] = {"n_envs": 1, "prioritized": False, "n_step": 1}
+
+
 class DQN(Agent):
     """Deep Q-learning on any Discrete-action env, from vectors, state numbers or pixels."""
 
@@ -201,6 +230,7 @@ class DQN(Agent):
         "loss": "huber",
         "save_replay_buffer": False,
         "n_envs": 1,
+        "seeding": "lab",
     }
 
     @classmethod
@@ -249,6 +279,8 @@ class DQN(Agent):
             if not isinstance(value, (bool, np.bool_)):
                 raise AgentError(f"{name} must be true or false; got {value!r}")
             return bool(value)
+        if name == "seeding" and value not in ("lab", "sb3"):
+            raise AgentError(f"seeding must be 'lab' or 'sb3'; got {value!r}")
         if name == "loss" and value not in ("huber", "mse"):
             raise AgentError(f"loss must be 'huber' or 'mse'; got {value!r}")
         if name == "policy_kwargs":
@@ -282,15 +314,20 @@ class DQN(Agent):
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
         )
         self._epsilon_at = self._epsilon.bind(None)
-        self.optimizer = torch.optim.Adam(self._params, lr=self._base_lr, **fast_adam_options())
+        sb3 = hp["seeding"] == "sb3"
+        # SB3 builds a default Adam, which rounds differently from the fused kernel
+        options = {} if sb3 else fast_adam_options()
+        self.optimizer = torch.optim.Adam(self._params, lr=self._base_lr, **options)
         linears = self.q_net.linear_layers()
         # A plain MLP trains through the hand-written backward pass and one Adam step on flat buffers.
         self._flat = None if linears is None else FlatParameters(self._params, self.optimizer)
         self._flat_grads = None if self._flat is None else [self._flat.grad(p) for p in self._params]
-        self._fused_adam = has_fused_adam_kernel()
+        self._adam_kernel = adam_kernel(self.optimizer)
         target_linears = self.target_net.linear_layers() or []
         self._trainer = None if linears is None else MLPTrainer(linears, target_linears, self._flat)
         self._greedy = self.q_net.numpy_greedy()  # after the flat buffers: it keeps views of the weights
+        if hp["seeding"] == "sb3":  # numpy rounds differently: near-equal Q-values could pick another action
+            self._greedy = self.q_net.torch_greedy()
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
         if hp["prioritized"]:
@@ -304,6 +341,16 @@ class DQN(Agent):
             raise AgentError(
                 "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
             )
+        self._sb3: SB3Random | None = None
+        if sb3:
+            unlike = [f"{k}={hp[k]!r}" for k, v in SB3_SEEDING_NEEDS.items() if hp[k] != v]
+            if unlike:
+                raise AgentError(
+                    "seeding='sb3' draws stable-baselines3's random numbers for one env and uniform "
+                    f"1-step replay; this DQN has {', '.join(unlike)}"
+                )
+            self._sb3 = SB3Random(self.seed, self.env.action_space)
+            self._sb3_seed_next_reset = True  # SB3 seeds the env at its first reset only
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions = n_actions
         self._action_start = int(self.env.action_space.start)
@@ -345,6 +392,13 @@ class DQN(Agent):
 
     def _start_learning(self, total_timesteps: int) -> None:
         self._epsilon_at = self._epsilon.bind(total_timesteps)
+
+    def _reset_seed(self, episode: int) -> int | None:
+        if self._sb3 is None:
+            return super()._reset_seed(episode)
+        seed = self.seed if self._sb3_seed_next_reset else None
+        self._sb3_seed_next_reset = False
+        return seed
 
     def learn(
         self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
@@ -400,13 +454,16 @@ class DQN(Agent):
 
     def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         hp = self.hyperparameters
-        step, add, draw = self.env.step, self.buffer.add, self._stream.draw
-        epsilon_at, greedy, n_actions, start = (
-            self._epsilon_at,
-            self._greedy,
-            self._n_actions,
-            self._action_start,
-        )
+        step, add, greedy, start = self.env.step, self.buffer.add, self._greedy, self._action_start
+        epsilon_at = self._epsilon_at
+        if self._sb3 is not None:
+            coin, random_action = self._sb3.coin, self._sb3.random_action
+        else:
+            coin, n_actions = self._stream.draw, self._n_actions
+
+            def random_action() -> int:
+                return int(coin() * n_actions)
+
         learning_starts, train_freq, target_every = (
             hp["learning_starts"],
             hp["train_freq"],
@@ -417,8 +474,8 @@ class DQN(Agent):
         episode_return = 0.0
         t = self.num_timesteps
         for i in range(max_steps):
-            if t < learning_starts or draw() < epsilon_at(t):  # SB3: random actions until learning starts
-                action = int(draw() * n_actions)
+            if t < learning_starts or coin() < epsilon_at(t):  # SB3: random actions until learning starts
+                action = random_action()
             elif greedy is not None:
                 action = greedy(observation)
             else:
@@ -466,7 +523,10 @@ class DQN(Agent):
             beta += (1.0 - beta) * min(1.0, t / total)
         targets = None
         if not prioritized:  # every mini-batch of the burst in one draw and one gather
-            index = buffer.sample_indices((gradient_steps, batch_size), self._sampler)
+            if self._sb3 is not None:
+                index = self._sb3.batch_indices(len(buffer), batch_size, gradient_steps)
+            else:
+                index = buffer.sample_indices((gradient_steps, batch_size), self._sampler)
             batches = [torch.from_numpy(a) for a in buffer.gather(index)]
             if not double_q:  # the target network is fixed during a burst: all its values in one pass
                 _, _, rewards, next_obs, discounts = batches
@@ -528,7 +588,7 @@ class DQN(Agent):
             self.optimizer.step()
         else:  # the same arithmetic as above in two calls: torch.optim's per-step overhead is a
             flat.grads.mul_(scale)  # large share of a step for networks this small
-            flat.adam_step(fused=self._fused_adam)
+            flat.adam_step(self._adam_kernel)
 
     # ----- checkpoints: weights, target and optimizer state as plain arrays -----
 
@@ -539,6 +599,8 @@ class DQN(Agent):
             for key, value in state.items():
                 arrays[f"adam.{i}.{key}"] = np.array(value.numpy() if torch.is_tensor(value) else value)
         arrays["sampler"] = pcg_state_array(self._sampler)
+        if self._sb3 is not None:
+            arrays.update(self._sb3.state_arrays("sb3"))
         if self.hyperparameters["save_replay_buffer"]:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
@@ -568,6 +630,8 @@ class DQN(Agent):
             self._flat.bind_optimizer_state()
         if "sampler" in arrays:
             set_pcg_state(self._sampler, arrays["sampler"])
+        if self._sb3 is not None and "sb3.mt19937" in arrays:
+            self._sb3.restore(arrays, "sb3")
         if "buffer.obs" in arrays:
             saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
             if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:

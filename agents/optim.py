@@ -94,19 +94,35 @@ class FlatParameters:
                 saved[key] = view
             saved["step"] = self.steps
 
-    def adam_step(self, fused: bool) -> None:
+    def adam_step(self, kernel: str) -> None:
         """``torch.optim.Adam``'s step on every parameter from :attr:`grads`, with the optimizer's
-        current learning rate, betas and eps. ``fused``: torch's fused CPU kernel on the whole
-        buffer (the same per-element arithmetic as ``Adam(fused=True)``, in one call); else numpy,
-        a dozen passes that cost little for small networks."""
+        current learning rate, betas and eps. ``kernel``:
+
+        - ``"fused"``: torch's fused CPU kernel on the whole buffer, in one call (the same numbers as
+          ``Adam(fused=True)``);
+        - ``"torch"``: the element-wise operations of torch's default CPU Adam (its for-loop and
+          ``foreach`` implementations round alike), applied to the whole buffer: the same numbers as
+          ``Adam()``, as stable-baselines3 builds it;
+        - ``"numpy"``: numpy, a dozen passes that cost little for small networks (equal to the
+          others up to rounding).
+        """
+        if kernel not in ("fused", "torch", "numpy"):
+            raise ValueError(f"kernel must be 'fused', 'torch' or 'numpy'; got {kernel!r}")
         group = self.optimizer.param_groups[0]
         lr, (beta1, beta2), eps = float(group["lr"]), group["betas"], group["eps"]
         self.steps += 1.0
-        if fused:
+        if kernel == "fused":
             torch._fused_adam_(
                 [self.values], [self.grads], [self.exp_avg], [self.exp_avg_sq], [], [self.steps],
                 lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
             )  # fmt: skip
+            return
+        if kernel == "torch":  # torch.optim.adam._single_tensor_adam, line for line
+            t = float(self.steps)
+            self.exp_avg.lerp_(self.grads, 1 - beta1)
+            self.exp_avg_sq.mul_(beta2).addcmul_(self.grads, self.grads, value=1 - beta2)
+            denom = (self.exp_avg_sq.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
+            self.values.addcdiv_(self.exp_avg, denom, value=-(lr / (1 - beta1**t)))
             return
         t = float(self.steps)
         (flat, grad, m, v), work = self._numpy, self._work
@@ -128,3 +144,8 @@ class FlatParameters:
 def has_fused_adam_kernel() -> bool:
     """Whether this torch has the fused CPU Adam kernel that :meth:`FlatParameters.adam_step` calls."""
     return _adam_takes_fused() and hasattr(torch, "_fused_adam_")
+
+
+def adam_kernel(optimizer: torch.optim.Optimizer) -> str:
+    """The :meth:`FlatParameters.adam_step` kernel that rounds as ``optimizer`` does."""
+    return "fused" if optimizer.defaults.get("fused") and has_fused_adam_kernel() else "torch"

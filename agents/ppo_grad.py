@@ -168,4 +168,4 @@ class HandPPOStep:
         scale = min(1.0, max_grad_norm / (norm + 1e-6))
         if scale < 1.0:
             grad *= np.float32(scale)
-        self.buffers.adam_step(fused=False)  # numpy: for networks this size no slower than the kernel
+        self.buffers.adam_step("numpy")  # numpy: for networks this size no slower than the kernel

@@ -5,6 +5,11 @@
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
+"ours, seeding=sb3" is our DQN drawing its random numbers as stable-baselines3's does
+(``seeding="sb3"``: the same initial weights, exploration draws, replay batches and env seeds):
+the same seed then makes the same run, number for number, so its env steps equal SB3's and the
+race compares only the time each implementation takes for the same computation.
+
 Every 1,000 environment steps (mid-episode when it falls there, for both) a 10-episode
 deterministic evaluation runs on a separate env; the figures are the env steps and the
 training wall-clock seconds (evaluation time excluded) when it first reaches 475, and the final
@@ -35,10 +40,10 @@ ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab
 STEPS = 50_000
 
 
-def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> Clock:
     from agents.dqn import DQN
 
-    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"} | {"seeding": seeding}
     clock = Clock()
 
     def check(step: int) -> None:  # every 1,000 steps, exactly as SB3's callback below
@@ -51,6 +56,10 @@ def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     with contextlib.suppress(Reached):  # the wrapper's evaluation at step 50,000 is the final one
         agent.learn(STEPS)
     return clock
+
+
+def run_ours_sb3_seeding(seed: int, stop_at_target: bool = False) -> Clock:
+    return run_ours(seed, stop_at_target, seeding="sb3")
 
 
 def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
@@ -85,7 +94,8 @@ def main() -> int:
     if args.quick:
         args.seeds = 1
     table = {}
-    for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
+    sides = (("ours", run_ours), ("ours, seeding=sb3", run_ours_sb3_seeding), ("stable-baselines3", run_sb3))
+    for name, run in sides:
         table[name] = report(name, [run(seed, args.quick) for seed in range(args.seeds)])
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0

@@ -92,7 +92,7 @@ def report(name: str, clocks: list[Clock]) -> tuple[float | None, float | None, 
         reached = (
             f"{clock.reached[0]:>7,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
         )
-        print(f"  {name:<18} seed {seed}: {TARGET:g} at {reached}; final {clock.last:.1f}", flush=True)
+        print(f"  {name:<19} seed {seed}: {TARGET:g} at {reached}; final {clock.last:.1f}", flush=True)
     got = [c.reached for c in clocks if c.reached]
     return (
         statistics.median([s for s, _ in got]) if got else None,
@@ -108,12 +108,14 @@ def print_table(
     print(f"\n{title}, medians over seeds that reached {TARGET:g}:")
     for name, (steps, seconds, n, final) in table.items():
         shown = f"{steps:>8,.0f} steps {seconds:7.1f} s" if steps is not None else "     never reached    "
-        print(f"  {name:<18} {shown}  ({n}/{seeds} seeds)  final eval {final:.1f}")
-    ours, sb3 = table["ours"][1], table["stable-baselines3"][1]
-    if ours is not None and sb3 is not None:
-        ours_steps, sb3_steps = table["ours"][0], table["stable-baselines3"][0]
-        print(f"  wall-clock ratio ours / sb3: {ours / sb3:.2f} (target <= 0.5); "
-              f"env steps ratio {ours_steps / sb3_steps:.2f} (target <= 1)")  # fmt: skip
+        print(f"  {name:<19} {shown}  ({n}/{seeds} seeds)  final eval {final:.1f}")
+    _, sb3_seconds, _, _ = table["stable-baselines3"]
+    for name, (steps, seconds, _, _) in table.items():
+        if name == "stable-baselines3" or seconds is None or sb3_seconds is None:
+            continue
+        sb3_steps = table["stable-baselines3"][0]
+        print(f"  {name}: wall-clock ratio to sb3 {seconds / sb3_seconds:.2f} (target <= 0.5); "
+              f"env steps ratio {steps / sb3_steps:.2f} (target <= 1)")  # fmt: skip
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,11 +157,11 @@ def compare(steps: dict[str, list[int | None]], every: int | None = None) -> Non
     got: dict[str, np.ndarray] = {}
     for name, runs in steps.items():
         got[name] = values = np.array([s for s in runs if s is not None], dtype=float)
-        print(f"  {name:<18} per seed: {' '.join(f'{s:,}' if s is not None else '-' for s in runs)}")
+        print(f"  {name:<19} per seed: {' '.join(f'{s:,}' if s is not None else '-' for s in runs)}")
         if len(values):
             q1, q2, q3 = np.percentile(values, [25, 50, 75])
             error = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-            print(f"  {name:<18} reached {len(values)}/{len(runs)}; quartiles {q1:,.0f} / {q2:,.0f} / "
+            print(f"  {name:<19} reached {len(values)}/{len(runs)}; quartiles {q1:,.0f} / {q2:,.0f} / "
                   f"{q3:,.0f}; mean {values.mean():,.0f} (standard error {error:,.0f})")  # fmt: skip
     ours, sb3 = got["ours"], got["stable-baselines3"]
     if len(ours) < 3 or len(sb3) < 3:

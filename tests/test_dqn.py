@@ -284,10 +284,7 @@ def test_the_flat_clip_and_adam_step_is_clip_grad_norm_and_torch_adam():
         assert torch.nn.utils.clip_grad_norm_(reference, 0.01) > 0.01  # the clip is in play
         optimizer.step()
     for p, r in zip(agent.q_net.parameters(), reference, strict=True):
-        if has_fused_adam_kernel():  # the same kernel on one flat buffer: the same numbers
-            assert torch.equal(p, r)
-        else:
-            torch.testing.assert_close(p, r)
+        assert torch.equal(p, r)  # the optimizer's own arithmetic on one flat buffer: the same numbers
     observations = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     assert [agent._greedy(o) for o in observations] == agent.q_values(observations).argmax(1).tolist()
 
@@ -324,6 +321,63 @@ def test_sb3_hyperparameter_forms():
         make_dqn(double_q="yes")
     with pytest.raises(AgentError, match="gradient_steps"):
         make_dqn(gradient_steps=-2)
+
+
+SMALL_SB3_RUN = {  # two hidden layers, a training burst every 64 steps, a decaying learning rate
+    "buffer_size": 5_000,
+    "learning_starts": 300,
+    "batch_size": 32,
+    "train_freq": 64,
+    "gradient_steps": 16,
+    "target_update_interval": 50,
+    "exploration_fraction": 0.3,
+    "exploration_final_eps": 0.05,
+    "policy_kwargs": {"net_arch": [32, 32]},
+}
+
+
+def test_seeding_sb3_repeats_stable_baselines3s_dqn_number_for_number():
+    from stable_baselines3 import DQN as SB3DQN
+
+    steps = 2048  # a multiple of train_freq (SB3 finishes its last 64-step collection) below buffer_size
+    theirs = SB3DQN("MlpPolicy", gym.make("CartPole-v1"), seed=3, gamma=0.98, device="cpu",
+                    learning_rate=lambda remaining: 2e-3 * remaining, **SMALL_SB3_RUN)  # fmt: skip
+    theirs.learn(steps)
+    buffer = theirs.replay_buffer
+    for seeding in ("sb3", "lab"):
+        ours = AGENTS["dqn"](gym.make("CartPole-v1"), seed=3, gamma=0.98, seeding=seeding,
+                             learning_rate="lin_2e-3", **SMALL_SB3_RUN)  # fmt: skip
+        ours.learn(steps)
+        same_steps = all(
+            np.array_equal(a, b)
+            for a, b in (
+                (ours.buffer.obs, buffer.observations[:, 0]),
+                (ours.buffer.actions, buffer.actions[:, 0, 0]),
+            )
+        )
+        same_weights = all(
+            torch.equal(a, b)
+            for net, their_net in ((ours.q_net, theirs.q_net), (ours.target_net, theirs.q_net_target))
+            for a, b in zip(net.parameters(), their_net.parameters(), strict=True)
+        )
+        # the same observations, actions and weights after 448 gradient steps; our own seeding differs
+        assert same_steps == same_weights == (seeding == "sb3")
+
+
+def test_seeding_sb3_saves_its_random_numbers_and_checks_its_settings(tmp_path):
+    agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, seeding="sb3", **{**FAST, "learning_starts": 100})
+    agent.learn(300)
+    loaded = load_agent(agent.save(tmp_path / "sb3"))
+    for draw in (
+        lambda a: a._sb3.coin(),
+        lambda a: a._sb3.random_action(),
+        lambda a: a._sb3.batch_indices(300, 8, 2),
+    ):
+        assert [np.all(draw(agent) == draw(loaded)) for _ in range(20)] == [True] * 20
+    with pytest.raises(AgentError, match="seeding must be 'lab' or 'sb3'; got 'torch'"):
+        make_dqn(seeding="torch")
+    with pytest.raises(AgentError, match="uniform 1-step replay; this DQN has n_envs=2, prioritized=True"):
+        make_dqn(seeding="sb3", n_envs=2, prioritized=True)
 
 
 def test_dqn_balances_cartpole_with_the_zoo_hyperparameters():
