@@ -193,6 +193,7 @@ class OnPolicyAgent(Agent):
                 self.policy = ActorCritic(obs_space, act_space, **hp["policy_kwargs"])
             except ValueError as exc:
                 raise AgentError(f"{type(self).__name__} cannot read this env: {exc}") from None
+            self._rng_after_init = torch.get_rng_state()  # where SB3's action samples would start
         self._generator = torch.Generator().manual_seed(self.seed + 1)
         self._numpy_act = numpy_actor(self.policy)  # None unless a plain MLP policy
         self._np_rng = np.random.Generator(np.random.PCG64(self.seed + 2))

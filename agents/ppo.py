@@ -9,21 +9,30 @@ with GAE advantages (normalised per mini-batch), optional value clipping around 
 (``clip_range_vf``), gradient clipping, rl-zoo's ``lin_`` schedules for the learning rate and the
 clip range, and an early stop of the epochs once the approximate KL divergence from the rollout's
 policy passes ``1.5 * target_kl``. Hyperparameters are stable-baselines3's, defaults included.
+
+``seeding="sb3"`` computes stable-baselines3's PPO exactly (:mod:`agents.ppo_sb3`): with the same
+seed and hyperparameters a run repeats SB3's, observation for observation and weight for weight.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from agents.base import Callback, check_total_timesteps
+from agents.errors import AgentError
 from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
-from agents.policies import numpy_actor
+from agents.policies import numpy_actor, plain_mlp_policy
 from agents.ppo_grad import HandPPOStep
+from agents.ppo_sb3 import SB3PPOReplica
 from agents.schedules import zoo_schedule
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Minibatch = tuple[float, float, Callable[[], None]]  # (approximate KL, clip fraction, take the step)
 
@@ -39,14 +48,44 @@ class PPO(OnPolicyAgent):
         "clip_range": 0.2,
         "clip_range_vf": None,
         "target_kl": None,
+        "seeding": "lab",
     }
+
+    def _check_hyperparameter(self, name: str, value: Any) -> Any:
+        if name == "seeding" and value not in ("lab", "sb3"):
+            raise AgentError(f"seeding must be 'lab' or 'sb3'; got {value!r}")
+        return super()._check_hyperparameter(name, value)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        if self.hyperparameters["seeding"] == "sb3":  # SB3's Adam: default arithmetic, not the fused kernel
+            return torch.optim.Adam(self.policy.parameters(), lr=self._base_lr, eps=1e-5)
+        return super()._make_optimizer()
 
     def _setup(self) -> None:
         super()._setup()
-        self._base_clip, self._clip_decays = zoo_schedule(self.hyperparameters["clip_range"])
+        hp = self.hyperparameters
+        self._base_clip, self._clip_decays = zoo_schedule(hp["clip_range"])
         self.last_update: dict[str, float] = {}
         self._hand = None
-        if HandPPOStep.supports(self.policy, self.optimizer):  # the whole mini-batch step in numpy
+        self._sb3: SB3PPOReplica | None = None
+        if hp["seeding"] == "sb3":
+            unlike = [
+                what
+                for what, off in (
+                    ("Discrete actions", not self._discrete),
+                    ("an MLP policy on vector observations", not plain_mlp_policy(self.policy)),
+                    ("no observation normalisation", hp["normalize_observations"]),
+                    ("no reward normalisation", hp["normalize_reward"]),
+                )
+                if off
+            ]
+            if unlike:
+                raise AgentError(
+                    f"seeding='sb3' repeats SB3's MlpPolicy PPO, which needs {', '.join(unlike)}"
+                )
+            self._sb3 = SB3PPOReplica(self, self._rng_after_init)
+            self._numpy_act = None
+        elif HandPPOStep.supports(self.policy, self.optimizer):  # the whole mini-batch step in numpy
             self._hand = HandPPOStep(self.policy, self.optimizer)
             self._numpy_act = numpy_actor(self.policy)  # its weight views follow the moved parameters
 
@@ -67,10 +106,41 @@ class PPO(OnPolicyAgent):
         loss = policy_loss + hp["vf_coef"] * value_loss - hp["ent_coef"] * entropy.mean()
         return loss, ratio, log_ratio
 
+    def learn(
+        self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
+    ) -> Self:
+        if self._sb3 is None:
+            return super().learn(total_timesteps, callback, reset_num_timesteps)
+        total = check_total_timesteps(total_timesteps)  # SB3's learn loop, with its progress for lin_
+        if reset_num_timesteps:
+            self.num_timesteps = self.num_episodes = 0
+            self._sb3.obs = None
+        self._total_timesteps = total
+        while self.num_timesteps < total:
+            rollout = self._sb3.collect(callback)
+            if rollout is None:
+                break
+            self._progress = float(self.num_timesteps) / float(total)
+            self._update(rollout)
+        return self
+
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         super()._restore_arrays(arrays)
         if self._hand is not None:  # the loaded optimizer state back into the numpy step's buffers
             self._hand.bind_optimizer_state()
+        if self._sb3 is not None:
+            self._sb3.flat.bind_optimizer_state()
+            if "sb3.mt19937" in arrays:
+                self._sb3.random.restore(arrays, "sb3")
+            if "sb3.torch" in arrays:
+                self._sb3.generator.set_state(torch.as_tensor(arrays["sb3.torch"], dtype=torch.uint8))
+
+    def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._checkpoint_arrays()
+        if self._sb3 is not None:
+            arrays.update(self._sb3.random.state_arrays("sb3"))
+            arrays["sb3.torch"] = self._sb3.generator.get_state().numpy()
+        return arrays
 
     def _autograd_minibatch(self, part: dict[str, torch.Tensor], clip: float) -> Minibatch:
         """The loss of one mini-batch through autograd: ``(approx. KL, clip fraction, step)``."""
@@ -114,6 +184,9 @@ class PPO(OnPolicyAgent):
         return kl, clip_fraction, apply
 
     def _update(self, rollout: Rollout) -> None:
+        if self._sb3 is not None:
+            self.last_update = self._sb3.update(rollout, 1.0 - self._progress)  # type: ignore[arg-type]
+            return
         hp = self.hyperparameters
         advantages, returns = gae(rollout, self.gamma, hp["gae_lambda"])
         batch = self._flat_batch(rollout, advantages, returns)

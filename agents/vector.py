@@ -113,7 +113,12 @@ class VectorSteps:
         if bad_rewards.any() or bad_obs.any():
             what = "reward" if bad_rewards.any() else "observation"
             i = int(np.flatnonzero(bad_rewards if bad_rewards.any() else bad_obs)[0])
-            raise AgentError(
-                f"the env returned a non-finite {what} at step {self.agent.num_timesteps + 1} "
-                f"(env copy {i}, episode step {int(self.episode_length[i]) + 1}): check the env"
-            )
+            raise non_finite(what, self.agent.num_timesteps + 1, i, int(self.episode_length[i]) + 1)
+
+
+def non_finite(what: str, step: int, copy: int, episode_step: int) -> AgentError:
+    """The error for a non-finite observation or reward from env copy ``copy``."""
+    return AgentError(
+        f"the env returned a non-finite {what} at step {step} (env copy {copy}, "
+        f"episode step {episode_step}): check the env"
+    )

@@ -94,8 +94,8 @@ def main() -> int:
     if args.quick:
         args.seeds = 1
     table = {}
-    sides = (("ours", run_ours), ("ours, seeding=sb3", run_ours_sb3_seeding), ("stable-baselines3", run_sb3))
-    for name, run in sides:
+    ours_sb3 = ("ours, seeding=sb3", run_ours_sb3_seeding)
+    for name, run in (("ours", run_ours), ours_sb3, ("stable-baselines3", run_sb3)):
         table[name] = report(name, [run(seed, args.quick) for seed in range(args.seeds)])
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0

@@ -7,11 +7,14 @@
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
 per rollout, 20 epochs): after every rollout that crosses a multiple of 2,000 environment steps, a
-10-episode deterministic evaluation runs on a separate env (for both agents, at a rollout's end);
-the figures are the env steps and the training wall-clock seconds (evaluation time excluded) when it
-first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv of 8 CartPoles, ours
-from gymnasium's batched CartPoleVectorEnv (same dynamics). One process; torch and numpy's BLAS at
-one thread.
+10-episode deterministic evaluation runs on a separate env (for both agents, at a rollout's end).
+The figures are the env steps and the training wall-clock seconds (evaluation time excluded) when
+it first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv of 8 CartPoles,
+ours from gymnasium's batched CartPoleVectorEnv (same dynamics). "ours, seeding=sb3" is our PPO
+computing stable-baselines3's exactly (``seeding="sb3"``, agents/ppo_sb3.py: 8 separate CartPoles
+as a DummyVecEnv steps them, SB3's random numbers and arithmetic): the same seed makes the same
+run, so that race compares only the time each implementation takes for it. One process; torch and
+numpy's BLAS at one thread.
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
@@ -50,10 +53,10 @@ GRID = {
 }
 
 
-def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> Clock:
     from agents.ppo import PPO
 
-    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"} | {"seeding": seeding}
     clock = Clock()
     agent = PPO(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], **hp)
     update, next_eval = agent._update, EVAL_EVERY
@@ -75,6 +78,10 @@ def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
         return clock
     clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
     return clock
+
+
+def run_ours_sb3_seeding(seed: int, stop_at_target: bool = False) -> Clock:
+    return run_ours(seed, stop_at_target, seeding="sb3")
 
 
 def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
@@ -147,7 +154,8 @@ def main() -> int:
         return 0
     if not args.grid_only:
         table = {}
-        for name, run in (("ours", run_ours), ("stable-baselines3", run_sb3)):
+        ours_sb3 = ("ours, seeding=sb3", run_ours_sb3_seeding)
+        for name, run in (("ours", run_ours), ours_sb3, ("stable-baselines3", run_sb3)):
             table[name] = report(name, [run(seed) for seed in range(args.seeds)])
         print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)
     grid_throughput(args.grid_steps)

@@ -193,11 +193,14 @@ class Broken(gym.Env):
         return obs, reward, False, self.t >= 20, {}
 
 
+@pytest.mark.parametrize("seeding", ["lab", "sb3"])
 @pytest.mark.parametrize(("bad", "what"), [("obs", "observation"), ("reward", "reward")])
-def test_non_finite_observations_or_rewards_name_the_step(bad, what):
+def test_non_finite_observations_or_rewards_name_the_step(bad, what, seeding):
     gym.register("lab-test/Broken-v0", entry_point=lambda: Broken(bad), disable_env_checker=True)
     try:
-        agent = AGENTS["ppo"](gym.make("lab-test/Broken-v0"), seed=0, n_steps=16, batch_size=16)
+        agent = AGENTS["ppo"](
+            gym.make("lab-test/Broken-v0"), seed=0, n_steps=16, batch_size=16, seeding=seeding
+        )
         with pytest.raises(AgentError, match=rf"non-finite {what} at step 5 \(env copy 0, episode step 5\)"):
             agent.learn(100)
     finally:
@@ -224,6 +227,60 @@ def test_a_wrapped_env_with_a_batched_implementation_is_copied_with_its_wrapper(
     agent = AGENTS["ppo"](InfReward(gym.make("CartPole-v1")), seed=0, n_steps=16, batch_size=16, n_envs=2)
     with pytest.raises(AgentError, match=r"non-finite reward at step \d+ \(env copy 0, episode step 7\)"):
         agent.learn(200)
+
+
+SMALL_SB3_RUN = {"n_envs": 4, "n_steps": 32, "batch_size": 48, "n_epochs": 4, "gae_lambda": 0.9}
+
+
+def short_cartpole() -> gym.Env:
+    return gym.make("CartPole-v1", max_episode_steps=20)  # time limits every few episodes
+
+
+@pytest.mark.parametrize("options", [{}, {"ent_coef": 0.01}, {"clip_range_vf": 0.1, "target_kl": 0.005}])
+def test_ppo_seeding_sb3_repeats_stable_baselines3s_ppo_number_for_number(options):
+    """Six rollouts of 4 CartPoles cut at 20 steps (SB3 adds a time limit's bootstrap to the last
+    reward), decaying learning rate and clip range, mini-batches of 48 out of 128 (the last one
+    shorter). ent_coef 0 takes the hand-written backward pass; 0.01 takes autograd's."""
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    steps = 4 * 32 * 6
+    hp = {**SMALL_SB3_RUN, **options}
+    theirs = SB3PPO(
+        "MlpPolicy", make_vec_env(short_cartpole, n_envs=4, seed=5), seed=5, gamma=0.97, device="cpu",
+        learning_rate=lambda remaining: 3e-3 * remaining, clip_range=lambda remaining: 0.3 * remaining,
+        **{k: v for k, v in hp.items() if k != "n_envs"},
+    ).learn(steps)  # fmt: skip
+    for seeding in ("sb3", "lab"):
+        ours = AGENTS["ppo"](short_cartpole(), seed=5, gamma=0.97, seeding=seeding, learning_rate="lin_3e-3",
+                             clip_range="lin_0.3", **hp).learn(steps)  # fmt: skip
+        same = [
+            torch.equal(a, b)
+            for a, b in zip(ours.policy.parameters(), theirs.policy.parameters(), strict=True)
+        ]
+        if seeding == "sb3":
+            assert all(same) and ours.num_timesteps == theirs.num_timesteps == steps
+        else:
+            assert not any(same)  # our own seeding: other draws
+
+
+def test_ppo_seeding_sb3_checks_its_settings_and_saves_its_random_numbers(tmp_path):
+    with pytest.raises(
+        AgentError, match="seeding='sb3' repeats SB3's MlpPolicy PPO, which needs Discrete actions"
+    ):
+        AGENTS["ppo"](gym.make("Pendulum-v1"), seeding="sb3")
+    with pytest.raises(AgentError, match="which needs no observation normalisation"):
+        AGENTS["ppo"](gym.make("CartPole-v1"), seeding="sb3", normalize_observations=True)
+    with pytest.raises(AgentError, match="seeding must be 'lab' or 'sb3'; got 'torch'"):
+        AGENTS["ppo"](gym.make("CartPole-v1"), seeding="torch")
+    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, seeding="sb3", n_steps=16, batch_size=8).learn(64)
+    loaded = load_agent(agent.save(tmp_path / "sb3"))
+    for a, b in zip(agent.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert np.array_equal(agent._sb3.random.numpy.permutation(50), loaded._sb3.random.numpy.permutation(50))
+    assert torch.equal(
+        torch.rand(5, generator=agent._sb3.generator), torch.rand(5, generator=loaded._sb3.generator)
+    )
 
 
 def test_bad_hyperparameters_and_spaces():

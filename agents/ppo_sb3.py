@@ -1,0 +1,381 @@
+"""PPO's ``seeding="sb3"``: stable-baselines3's PPO, computed as it computes it, so that the same seed
+and hyperparameters repeat an SB3 run observation for observation and weight for weight.
+
+What that takes, beyond SB3's random numbers (:mod:`agents.sb3_random`; action samples from torch's
+generator as it stands after the initial weights): SB3's ``DummyVecEnv`` (``n_envs`` separate copies
+of the env, each reset within the step that ends its episode, copy ``i`` seeded ``seed + i`` at its
+first reset), a truncated episode's bootstrap added to its last reward, SB3's GAE in float32 numpy,
+the rollout flattened copy by copy and shuffled with ``np.random.permutation``, and the loss built
+from the same torch operations in the same order, so that autograd's gradients are SB3's; then
+``clip_grad_norm_`` and the default Adam's arithmetic, on flat buffers. The speed comes from
+leaving out the layers around those operations (modules, distribution objects, buffers, callbacks),
+not from changing any of them.
+
+For Discrete actions and a plain MLP policy (:func:`agents.policies.plain_mlp_policy`), without
+observation or reward normalisation: the settings SB3's ``MlpPolicy`` has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agents.base import Callback
+from agents.optim import FlatParameters
+from agents.policies import mlp_tower
+from agents.sb3_random import SB3Random
+from agents.vector import non_finite
+
+if TYPE_CHECKING:
+    from agents.ppo import PPO
+
+
+@dataclasses.dataclass
+class SB3Rollout:
+    """``(n_steps, n_envs)`` arrays as SB3's ``RolloutBuffer`` holds them, advantages included."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    values: np.ndarray
+    log_probs: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+
+
+class SB3PPOReplica:
+    """Collection and updates for a :class:`~agents.ppo.PPO` with ``seeding="sb3"``."""
+
+    def __init__(self, agent: PPO, torch_state: torch.Tensor) -> None:
+        self.agent = agent
+        policy = agent.policy
+        self.generator = torch.Generator().manual_seed(0)
+        self.generator.set_state(torch_state)  # where torch's generator stands after the initial weights
+        self.random = SB3Random(agent.seed)
+        pi, activation = mlp_tower(policy.pi_body, policy.action_head)  # type: ignore[misc]
+        vf, _ = mlp_tower(policy.vf_body, policy.value_head)  # type: ignore[misc]
+        self.pi, self.vf = pi, vf
+        self.activation = torch.tanh if activation == "tanh" else torch.relu
+        self.flat = FlatParameters(agent._trained, agent.optimizer)
+        self.grad_views = [self.flat.grad(p) for p in agent._trained]
+        for p, view in zip(agent._trained, self.grad_views, strict=True):
+            p.grad = view  # autograd adds into these views: the flat buffer gets the gradients
+        self.pi_grads = [(self.flat.grad(w), self.flat.grad(b)) for w, b in pi]
+        self.vf_grads = [(self.flat.grad(w), self.flat.grad(b)) for w, b in vf]
+        if activation == "tanh":
+            self.activation_backward: Any = torch.ops.aten.tanh_backward
+        else:
+            self.activation_backward = lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0.0)
+        self._one, self._zero = torch.ones(()), torch.zeros(())
+        self.envs: list[gym.Env] | None = None
+        self.obs: np.ndarray | None = None  # None: the next collection starts with a reset
+
+    # ----- the policy, as SB3's ActorCriticPolicy computes it -----
+
+    def _tower(self, layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+        *hidden, (w, b) = layers
+        for wi, bi in hidden:
+            x = self.activation(F.linear(x, wi, bi))
+        return F.linear(x, w, b)
+
+    def _latents(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent_pi, latent_vf = obs, obs
+        for w, b in self.pi[:-1]:
+            latent_pi = self.activation(F.linear(latent_pi, w, b))
+        for w, b in self.vf[:-1]:
+            latent_vf = self.activation(F.linear(latent_vf, w, b))
+        return latent_pi, latent_vf
+
+    def values(self, obs: np.ndarray) -> torch.Tensor:
+        """``predict_values``: ``(N, 1)``."""
+        with torch.no_grad():
+            return self._tower(self.vf, torch.as_tensor(obs).float())
+
+    def _act(self, obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """SB3's ``policy(obs)``: sampled actions, values ``(N, 1)``, log-probabilities."""
+        with torch.no_grad():
+            latent_pi, latent_vf = self._latents(torch.from_numpy(obs).float())
+            values = F.linear(latent_vf, *self.vf[-1])
+            logits = F.linear(latent_pi, *self.pi[-1])
+            logits = logits - logits.logsumexp(dim=-1, keepdim=True)  # torch's Categorical
+            probs = F.softmax(logits, dim=-1)
+            actions = torch.multinomial(probs, 1, True, generator=self.generator).view(-1)
+            log_probs = _gather(logits, actions)
+        return actions.numpy(), values, log_probs
+
+    # ----- collection, as SB3's collect_rollouts over a DummyVecEnv -----
+
+    def _reset(self) -> np.ndarray:
+        agent = self.agent
+        n = agent.hyperparameters["n_envs"]
+        if self.envs is None:
+            spec = agent.env.spec
+            assert spec is not None
+            self.envs = [gym.make(spec) for _ in range(n)]
+            seeds: list[int | None] = [agent.seed + i for i in range(n)]
+        else:
+            seeds = [None] * n
+        self.obs = np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)])
+        self.episode_starts = np.ones(n, dtype=bool)
+        self.episode_return = np.zeros(n)
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        return self.obs
+
+    def collect(self, callback: Callback | None) -> SB3Rollout | None:
+        """One rollout of ``n_steps`` steps of every copy; ``None`` when the callback said stop."""
+        agent = self.agent
+        hp = agent.hyperparameters
+        if self.obs is None:
+            self._reset()
+        assert self.envs is not None and self.obs is not None
+        n, n_steps, gamma = len(self.envs), hp["n_steps"], agent.gamma
+        shape = (n_steps, n)
+        record = {k: np.zeros(shape, np.float32) for k in ("rewards", "starts", "values", "log_probs")}
+        obs_record = np.zeros((n_steps, *self.obs.shape), self.obs.dtype)
+        actions_record = np.zeros(shape, np.int64)
+        dones, terminations, start = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), agent._action_start
+        for t in range(n_steps):
+            actions, values, log_probs = self._act(self.obs)
+            next_obs = np.empty_like(self.obs)
+            rewards = np.zeros(n, np.float32)
+            truncations = np.zeros(n, dtype=bool)
+            final_obs = {}
+            for i, env in enumerate(self.envs):  # DummyVecEnv.step_wait
+                obs_i, rewards[i], terminations[i], truncations[i], _ = env.step(actions[i] + start)
+                if terminations[i] or truncations[i]:
+                    final_obs[i] = obs_i
+                    obs_i, _ = env.reset()
+                next_obs[i] = obs_i
+            dones = terminations | truncations
+            self._check_finite(next_obs, rewards, final_obs)
+            self.episode_return += rewards
+            self.episode_length += 1
+            for i, obs_i in final_obs.items():
+                if truncations[i] and not terminations[i]:  # SB3: the bootstrap joins the last reward
+                    rewards[i] += gamma * self.values(np.asarray(obs_i)[None])[0]
+            agent.num_timesteps += n
+            if self._report(dones, terminations, callback):
+                return None
+            obs_record[t], actions_record[t] = self.obs, actions
+            record["rewards"][t], record["starts"][t] = rewards, self.episode_starts
+            record["values"][t], record["log_probs"][t] = values.numpy().flatten(), log_probs.numpy()
+            self.obs, self.episode_starts = next_obs, dones.copy()
+        last_values = self.values(self.obs).numpy().flatten()
+        advantages = sb3_gae(record, last_values, dones, gamma, hp["gae_lambda"])
+        return SB3Rollout(
+            obs_record,
+            actions_record,
+            record["values"],
+            record["log_probs"],
+            advantages,
+            advantages + record["values"],
+        )
+
+    def _check_finite(self, next_obs: np.ndarray, rewards: np.ndarray, final_obs: dict[int, Any]) -> None:
+        """Stop at a non-finite reward or observation (a finished episode's last one included)."""
+        finite = np.isfinite(rewards).all() and np.isfinite(next_obs).all()
+        if finite and all(np.isfinite(obs).all() for obs in final_obs.values()):
+            return
+        for i in range(len(rewards)):
+            obs_i = final_obs.get(i, next_obs[i])
+            if not (np.isfinite(rewards[i]) and np.isfinite(obs_i).all()):
+                what = "reward" if not np.isfinite(rewards[i]) else "observation"
+                raise non_finite(what, self.agent.num_timesteps + i + 1, i, int(self.episode_length[i]) + 1)
+
+    def _report(self, dones: np.ndarray, terminations: np.ndarray, callback: Callback | None) -> bool:
+        """Count and report finished episodes, as :class:`agents.vector.VectorSteps` does."""
+        agent = self.agent
+        for i in np.flatnonzero(dones):
+            episode = agent.num_episodes
+            agent.num_episodes += 1
+            event = {
+                "agent": agent, "timestep": agent.num_timesteps, "episode": episode,
+                "return": float(self.episode_return[i]), "length": int(self.episode_length[i]),
+                "terminated": bool(terminations[i]),
+            }  # fmt: skip
+            self.episode_return[i], self.episode_length[i] = 0.0, 0
+            if callback is not None and callback(event) is False:
+                self.obs = None
+                return True
+        return False
+
+    # ----- the update, as SB3's PPO.train -----
+
+    def update(self, rollout: SB3Rollout, progress_remaining: float) -> dict[str, float]:
+        """SB3's ``PPO.train`` on one rollout: the update's approximate KL and clip fraction, and
+        whether the target KL stopped it."""
+        agent = self.agent
+        hp = agent.hyperparameters
+        lr = agent._base_lr * progress_remaining if agent._lr_decays else agent._base_lr
+        agent.optimizer.param_groups[0]["lr"] = lr
+        clip = agent._base_clip * progress_remaining if agent._clip_decays else agent._base_clip
+        clip_vf, size = hp["clip_range_vf"], hp["batch_size"]
+        hand = hp["ent_coef"] == 0.0  # the entropy term's gradient is then exactly zero: written out
+        fields = dataclasses.asdict(rollout)
+        if clip_vf is None:
+            del fields["values"]  # the old values only serve value clipping
+        flat = {k: torch.from_numpy(_swap_and_flatten(v)) for k, v in fields.items()}
+        n = len(flat["advantages"])
+        target_kl, stopped = hp["target_kl"], False
+        kls, ratios = [], []  # per mini-batch: approximate KL (SB3's), and what the clip fraction needs
+        with torch.set_grad_enabled(not hand):
+            for _ in range(hp["n_epochs"]):
+                order = self.random.numpy.permutation(n)
+                for start in range(0, n, size):
+                    index = torch.from_numpy(order[start : start + size])
+                    f = self._forward({k: v[index] for k, v in flat.items()}, clip, clip_vf, entropy=not hand)
+                    ratio, log_ratio = f.ratio.detach(), f.log_ratio.detach()
+                    ratios.append(ratio)
+                    if target_kl is None:  # the KL only informs last_update: worked out after the loop
+                        kls.append(log_ratio)
+                    else:
+                        kls.append(float(torch.mean((ratio - 1) - log_ratio)))  # ratio is exp(log_ratio)
+                        if kls[-1] > 1.5 * target_kl:
+                            stopped = True
+                            break
+                    agent._check_loss(f.loss)
+                    if hand:  # writes every gradient
+                        self._hand_backward(f, clip, clip_vf)
+                    else:
+                        self.flat.grads.zero_()
+                        f.loss.backward()
+                    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.grad_views)))
+                    self.flat.grads.mul_((hp["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
+                    self.flat.adam_step("torch")
+                if stopped:
+                    break
+        ratio = torch.cat(ratios)  # over the whole update (the mini-batch means' mean when equal-sized)
+        kl = float(torch.mean((ratio - 1) - torch.cat(kls))) if target_kl is None else float(np.mean(kls))
+        clip_fraction = float(torch.mean((torch.abs(ratio - 1) > clip).float()))
+        return {"approx_kl": kl, "clip_fraction": clip_fraction, "early_stop": float(stopped)}
+
+    def _forward(
+        self, part: dict[str, torch.Tensor], clip: float, clip_vf: float | None, entropy: bool
+    ) -> _Forward:
+        """SB3's loss on one mini-batch, keeping what the backward pass reads (``entropy=False``
+        leaves out the entropy term, for ent_coef 0: it is then 0)."""
+        hp = self.agent.hyperparameters
+        obs = part["obs"].float()
+        pi_x, vf_x = [obs], [obs]  # each layer's input
+        for w, b in self.pi[:-1]:
+            pi_x.append(self.activation(F.linear(pi_x[-1], w, b)))
+        for w, b in self.vf[:-1]:
+            vf_x.append(self.activation(F.linear(vf_x[-1], w, b)))
+        raw = F.linear(pi_x[-1], *self.pi[-1])
+        lse = raw.logsumexp(dim=-1, keepdim=True)
+        logits = raw - lse  # torch's Categorical
+        actions = part["actions"].long().flatten()
+        log_prob = _gather(logits, actions)
+        values = F.linear(vf_x[-1], *self.vf[-1])
+        if entropy:
+            floor = torch.finfo(logits.dtype).min
+            entropies = -(torch.clamp(logits, min=floor) * F.softmax(logits, dim=-1)).sum(-1)
+        values = values.flatten()
+        advantages = part["advantages"]
+        if hp["normalize_advantage"] and len(advantages) > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        log_ratio = log_prob - part["log_probs"]
+        ratio = torch.exp(log_ratio)
+        loss_1 = advantages * ratio
+        loss_2 = advantages * torch.clamp(ratio, 1 - clip, 1 + clip)
+        policy_loss = -torch.min(loss_1, loss_2).mean()
+        values_pred = values
+        if clip_vf is not None:
+            values_pred = part["values"] + torch.clamp(values - part["values"], -clip_vf, clip_vf)
+        value_loss = F.mse_loss(part["returns"], values_pred)
+        if entropy:
+            loss = policy_loss + hp["ent_coef"] * -torch.mean(entropies) + hp["vf_coef"] * value_loss
+        else:
+            loss = policy_loss + hp["vf_coef"] * value_loss
+        return _Forward(
+            part, pi_x, vf_x, raw, lse, logits, actions, advantages, log_ratio, ratio, loss_1, loss_2, values,
+            values_pred, loss,
+        )  # fmt: skip
+
+    def _hand_backward(self, f: _Forward, clip: float, clip_vf: float | None) -> None:
+        """Autograd's backward pass of :meth:`_forward` with ent_coef 0, operation for operation, so the
+        same numbers: each line is the formula torch's derivatives.yaml gives for a forward
+        operation, and a tensor with two gradients adds them (in either order: the same sum)."""
+        n, one, zero = len(f.ratio), self._one, self._zero
+        # loss = policy_loss + 0 * entropy_loss + vf_coef * value_loss; policy_loss = -mean(min(l1, l2))
+        grad_min = (-one).expand(n) / n
+        tie = f.loss_1 == f.loss_2  # minimum's backward halves the gradient on ties
+        grad_1 = torch.where(tie, grad_min / 2, grad_min).masked_fill_(f.loss_1 > f.loss_2, 0)
+        grad_2 = torch.where(tie, grad_min / 2, grad_min).masked_fill_(f.loss_1 < f.loss_2, 0)
+        inside = (f.ratio >= 1 - clip).logical_and_(f.ratio <= 1 + clip)  # the clamp passes these
+        grad_ratio = grad_1 * f.advantages + torch.where(inside, grad_2 * f.advantages, zero)
+        grad_log_prob = grad_ratio * f.ratio  # through exp
+        grad_logits = torch.zeros_like(f.logits).scatter_add_(-1, f.actions[:, None], grad_log_prob[:, None])
+        grad_lse = (-grad_logits).sum(-1, keepdim=True)  # logits = raw - logsumexp(raw)
+        grad_raw = grad_logits + grad_lse * (f.raw - f.lse).exp()
+        vf_coef = self.agent.hyperparameters["vf_coef"]
+        grad_values = torch.ops.aten.mse_loss_backward(one * vf_coef, f.values_pred, f.part["returns"], 1)
+        if clip_vf is not None:
+            d = f.values - f.part["values"]
+            grad_values = torch.where((d >= -clip_vf).logical_and_(d <= clip_vf), grad_values, zero)
+        for layers, inputs, grad, grads in (
+            (self.pi, f.pi_x, grad_raw, self.pi_grads),
+            (self.vf, f.vf_x, grad_values.view(n, 1), self.vf_grads),
+        ):
+            for layer in range(len(layers) - 1, -1, -1):
+                w_grad, b_grad = grads[layer]
+                below = inputs[layer]
+                w_grad.copy_(grad.t().mm(below))  # as autograd; mm(out=) into the buffer can round otherwise
+                torch.sum(grad, 0, out=b_grad)
+                if layer:
+                    grad = self.activation_backward(grad.mm(layers[layer][0]), below)
+
+
+@dataclasses.dataclass
+class _Forward:
+    """One mini-batch's loss and what the hand-written backward pass reads of its forward pass."""
+
+    part: dict[str, torch.Tensor]
+    pi_x: list[torch.Tensor]
+    vf_x: list[torch.Tensor]
+    raw: torch.Tensor
+    lse: torch.Tensor
+    logits: torch.Tensor
+    actions: torch.Tensor
+    advantages: torch.Tensor
+    log_ratio: torch.Tensor
+    ratio: torch.Tensor
+    loss_1: torch.Tensor
+    loss_2: torch.Tensor
+    values: torch.Tensor
+    values_pred: torch.Tensor
+    loss: torch.Tensor
+
+
+def _gather(log_pmf: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """torch's ``Categorical.log_prob`` (its ``broadcast_tensors`` of equal shapes changes nothing)."""
+    return log_pmf.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
+def sb3_gae(
+    record: dict[str, np.ndarray], last_values: np.ndarray, dones: np.ndarray, gamma: float, gae_lambda: float
+) -> np.ndarray:
+    """``RolloutBuffer.compute_returns_and_advantage``: the advantages, in its float32 arithmetic."""
+    rewards, starts, values = record["rewards"], record["starts"], record["values"]
+    advantages = np.zeros_like(rewards)
+    last_gae_lam: Any = 0
+    for step in reversed(range(len(rewards))):
+        if step == len(rewards) - 1:
+            next_non_terminal = 1.0 - dones.astype(np.float32)
+            next_values = last_values
+        else:
+            next_non_terminal = 1.0 - starts[step + 1]
+            next_values = values[step + 1]
+        delta = rewards[step] + gamma * next_values * next_non_terminal - values[step]
+        last_gae_lam = delta + gamma * gae_lambda * next_non_terminal * last_gae_lam
+        advantages[step] = last_gae_lam
+    return advantages
+
+
+def _swap_and_flatten(array: np.ndarray) -> np.ndarray:
+    """``(n_steps, n_envs, ...)`` -> ``(n_envs * n_steps, ...)``, copy by copy, as SB3's buffer."""
+    return array.swapaxes(0, 1).reshape(array.shape[0] * array.shape[1], *array.shape[2:])
