@@ -326,7 +326,7 @@ class DQN(Agent):
         target_linears = self.target_net.linear_layers() or []
         self._trainer = None if linears is None else MLPTrainer(linears, target_linears, self._flat)
         self._greedy = self.q_net.numpy_greedy()  # after the flat buffers: it keeps views of the weights
-        if hp["seeding"] == "sb3":  # numpy rounds differently: near-equal Q-values could pick another action
+        if sb3:  # numpy rounds differently: near-equal Q-values could pick another action
             self._greedy = self.q_net.torch_greedy()
         shape = space.shape if space.shape else ()
         dtype = space.dtype if space.dtype is not None else np.int64
