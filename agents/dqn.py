@@ -44,7 +44,7 @@ from agents.numpy_mlp import mlp_forward
 from agents.optim import FlatParameters, adam_kernel, fast_adam_options
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
-from agents.sb3_random import SB3Random
+from agents.sb3_random import SB3Random, check_seeding
 from agents.schedules import LinearSchedule, zoo_schedule
 from agents.vector import VectorSteps, make_vector_env
 
@@ -117,16 +117,23 @@ class QNetwork(nn.Module):
         linears = self.linear_layers()
         if linears is None:
             return None
-        *hidden, (w_out, b_out) = [(m.weight, m.bias) for m in linears]
+        layers = [(m.weight, m.bias) for m in linears]
 
         @torch.no_grad()
         def greedy(obs: np.ndarray) -> int:
-            x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1))
-            for w, b in hidden:
-                x = torch.addmm(b, x, w.t()).relu_()
-            return int(torch.addmm(b_out, x, w_out.t()).argmax())
+            return int(
+                relu_mlp(layers, torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1))).argmax()
+            )
 
         return greedy
+
+
+def relu_mlp(layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+    """A Linear/ReLU MLP's output from its ``(weight, bias)`` pairs: the torch calls its modules make."""
+    *hidden, (w_out, b_out) = layers
+    for w, b in hidden:
+        x = torch.addmm(b, x, w.t()).relu_()
+    return torch.addmm(b_out, x, w_out.t())
 
 
 class MLPTrainer:
@@ -151,11 +158,7 @@ class MLPTrainer:
 
     @torch.no_grad()
     def target_values(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs if obs.dtype == torch.float32 else obs.float()
-        *hidden, (w_out, b_out) = self.target
-        for w, b in hidden:
-            x = torch.addmm(b, x, w.t()).relu_()
-        return torch.addmm(b_out, x, w_out.t())
+        return relu_mlp(self.target, obs if obs.dtype == torch.float32 else obs.float())
 
     @torch.no_grad()
     def backward(
@@ -279,8 +282,8 @@ class DQN(Agent):
             if not isinstance(value, (bool, np.bool_)):
                 raise AgentError(f"{name} must be true or false; got {value!r}")
             return bool(value)
-        if name == "seeding" and value not in ("lab", "sb3"):
-            raise AgentError(f"seeding must be 'lab' or 'sb3'; got {value!r}")
+        if name == "seeding":
+            return check_seeding(value)
         if name == "loss" and value not in ("huber", "mse"):
             raise AgentError(f"loss must be 'huber' or 'mse'; got {value!r}")
         if name == "policy_kwargs":

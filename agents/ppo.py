@@ -29,6 +29,7 @@ from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
 from agents.policies import numpy_actor, plain_mlp_policy
 from agents.ppo_grad import HandPPOStep
 from agents.ppo_sb3 import SB3PPOReplica
+from agents.sb3_random import check_seeding
 from agents.schedules import zoo_schedule
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ class PPO(OnPolicyAgent):
     }
 
     def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        if name == "seeding" and value not in ("lab", "sb3"):
-            raise AgentError(f"seeding must be 'lab' or 'sb3'; got {value!r}")
+        if name == "seeding":
+            return check_seeding(value)
         return super()._check_hyperparameter(name, value)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:

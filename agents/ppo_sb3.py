@@ -76,29 +76,23 @@ class SB3PPOReplica:
 
     # ----- the policy, as SB3's ActorCriticPolicy computes it -----
 
-    def _tower(self, layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
-        *hidden, (w, b) = layers
-        for wi, bi in hidden:
-            x = self.activation(F.linear(x, wi, bi))
-        return F.linear(x, w, b)
-
-    def _latents(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        latent_pi, latent_vf = obs, obs
-        for w, b in self.pi[:-1]:
-            latent_pi = self.activation(F.linear(latent_pi, w, b))
-        for w, b in self.vf[:-1]:
-            latent_vf = self.activation(F.linear(latent_vf, w, b))
-        return latent_pi, latent_vf
+    def _inputs(self, layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> list[torch.Tensor]:
+        """The input of each layer of an MLP tower (its hidden layers' outputs after ``x``)."""
+        inputs = [x]
+        for w, b in layers[:-1]:
+            inputs.append(self.activation(F.linear(inputs[-1], w, b)))
+        return inputs
 
     def values(self, obs: np.ndarray) -> torch.Tensor:
         """``predict_values``: ``(N, 1)``."""
         with torch.no_grad():
-            return self._tower(self.vf, torch.as_tensor(obs).float())
+            return F.linear(self._inputs(self.vf, torch.as_tensor(obs).float())[-1], *self.vf[-1])
 
     def _act(self, obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         """SB3's ``policy(obs)``: sampled actions, values ``(N, 1)``, log-probabilities."""
         with torch.no_grad():
-            latent_pi, latent_vf = self._latents(torch.from_numpy(obs).float())
+            x = torch.from_numpy(obs).float()
+            latent_pi, latent_vf = self._inputs(self.pi, x)[-1], self._inputs(self.vf, x)[-1]
             values = F.linear(latent_vf, *self.vf[-1])
             logits = F.linear(latent_pi, *self.pi[-1])
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)  # torch's Categorical
@@ -260,11 +254,7 @@ class SB3PPOReplica:
         leaves out the entropy term, for ent_coef 0: it is then 0)."""
         hp = self.agent.hyperparameters
         obs = part["obs"].float()
-        pi_x, vf_x = [obs], [obs]  # each layer's input
-        for w, b in self.pi[:-1]:
-            pi_x.append(self.activation(F.linear(pi_x[-1], w, b)))
-        for w, b in self.vf[:-1]:
-            vf_x.append(self.activation(F.linear(vf_x[-1], w, b)))
+        pi_x, vf_x = self._inputs(self.pi, obs), self._inputs(self.vf, obs)
         raw = F.linear(pi_x[-1], *self.pi[-1])
         lse = raw.logsumexp(dim=-1, keepdim=True)
         logits = raw - lse  # torch's Categorical

@@ -22,6 +22,15 @@ from gymnasium import spaces
 from agents.errors import AgentError
 from agents.random_stream import pcg_state_array, set_pcg_state
 
+SEEDINGS = ("lab", "sb3")  # an agent's own seeding, or stable-baselines3's
+
+
+def check_seeding(value: object) -> str:
+    """The ``seeding`` hyperparameter of DQN and PPO, or an :class:`AgentError`."""
+    if value not in SEEDINGS:
+        raise AgentError(f"seeding must be 'lab' or 'sb3'; got {value!r}")
+    return str(value)
+
 
 class SB3Random:
     """The numpy and action-space random numbers of an SB3 run seeded ``seed`` (the action space: for
@@ -30,14 +39,16 @@ class SB3Random:
     def __init__(self, seed: int, action_space: spaces.Discrete | None = None) -> None:
         self.numpy = np.random.RandomState(seed)
         self.action_space = action_space
+        self._start = 0
         if action_space is not None:
             action_space.seed(seed)
+            self._start = int(action_space.start)
         self.coin = self.numpy.random_sample  # np.random.rand(): one uniform float in [0, 1)
 
     def random_action(self) -> int:
         """``action_space.sample()`` as an action index (0-based)."""
         assert self.action_space is not None
-        return int(self.action_space.sample()) - int(self.action_space.start)
+        return int(self.action_space.sample()) - self._start
 
     def batch_indices(self, stored: int, batch_size: int, batches: int) -> np.ndarray:
         """``(batches, batch_size)`` replay indices below ``stored``, one ``randint`` per batch."""
