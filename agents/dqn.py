@@ -312,6 +312,11 @@ class DQN(Agent):
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self._params = list(self.q_net.parameters())
+        # What _update_target copies (every few steps): the lists made once, as modules list them slowly
+        self._target_pairs = (
+            (list(self.target_net.parameters()), self._params),
+            (list(self.target_net.buffers()), list(self.q_net.buffers())),
+        )
         self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])
         self._epsilon = LinearSchedule(
             hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
@@ -498,14 +503,14 @@ class DQN(Agent):
 
     def _update_target(self) -> None:
         tau = self.hyperparameters["tau"]
+        (targets, onlines), (target_buffers, online_buffers) = self._target_pairs
         with torch.no_grad():
-            targets, onlines = list(self.target_net.parameters()), list(self.q_net.parameters())
             if tau == 1.0:
                 torch._foreach_copy_(targets, onlines)
             else:
                 torch._foreach_lerp_(targets, onlines, tau)  # target + tau * (online - target)
-            for target, online in zip(self.target_net.buffers(), self.q_net.buffers(), strict=True):
-                target.copy_(online)
+            if target_buffers:
+                torch._foreach_copy_(target_buffers, online_buffers)
 
     def _train(self, gradient_steps: int, t: int) -> None:
         hp = self.hyperparameters

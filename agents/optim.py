@@ -47,6 +47,7 @@ class FlatParameters:
         self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.values), torch.zeros_like(self.values)
         self.steps = torch.zeros(())  # one counter: the parameters always step together
         self._work = np.empty(len(self.values), np.float32)
+        self._denom = torch.from_numpy(self._work)  # the "torch" kernel's scratch: the same memory
         self._numpy = [b.numpy() for b in (self.values, self.grads, self.exp_avg, self.exp_avg_sq)]
         self._slices: dict[int, slice] = {}
         offset = 0
@@ -121,7 +122,8 @@ class FlatParameters:
             t = float(self.steps)
             self.exp_avg.lerp_(self.grads, 1 - beta1)
             self.exp_avg_sq.mul_(beta2).addcmul_(self.grads, self.grads, value=1 - beta2)
-            denom = (self.exp_avg_sq.sqrt() / (1 - beta2**t) ** 0.5).add_(eps)
+            denom = torch.sqrt(self.exp_avg_sq, out=self._denom)  # (sqrt(v) / sqrt(1 - beta2^t)) + eps
+            denom.div_((1 - beta2**t) ** 0.5).add_(eps)
             self.values.addcdiv_(self.exp_avg, denom, value=-(lr / (1 - beta1**t)))
             return
         t = float(self.steps)

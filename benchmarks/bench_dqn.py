@@ -3,6 +3,7 @@
     python benchmarks/bench_dqn.py               # 3 seeds each, 50k steps
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
+    python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
 "ours, seeding=sb3" is our DQN drawing its random numbers as stable-baselines3's does
@@ -13,7 +14,8 @@ race compares only the time each implementation takes for the same computation.
 Every 1,000 environment steps (mid-episode when it falls there, for both) a 10-episode
 deterministic evaluation runs on a separate env; the figures are the env steps and the
 training wall-clock seconds (evaluation time excluded) when it first reaches 475, and the final
-evaluation's mean return. One process, torch and numpy's BLAS at one thread.
+evaluation's mean return. One process, torch and numpy's BLAS at one thread; the sides take turns
+seed by seed (see ``cartpole_race.race``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, EvaluateEvery, Reached, add_study_arguments, print_table, report, study
+from cartpole_race import Clock, EvaluateEvery, Reached, add_race_arguments, print_table, race, report, study
 
 from lab.zoo import zoo_entry
 
@@ -85,7 +87,7 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one seed; stop each run once it reaches 475")
-    add_study_arguments(parser)
+    add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.study:
@@ -93,10 +95,9 @@ def main() -> int:
         return 0
     if args.quick:
         args.seeds = 1
-    table = {}
-    ours_sb3 = ("ours, seeding=sb3", run_ours_sb3_seeding)
-    for name, run in (("ours", run_ours), ours_sb3, ("stable-baselines3", run_sb3)):
-        table[name] = report(name, [run(seed, args.quick) for seed in range(args.seeds)])
+    runs = {"ours": run_ours, "ours, seeding=sb3": run_ours_sb3_seeding, "stable-baselines3": run_sb3}
+    clocks = race(runs, args.seeds, args.quick, args.repeat)
+    table = {name: report(name, clocks[name]) for name in runs}
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0
 

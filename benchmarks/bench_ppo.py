@@ -3,6 +3,7 @@
     python benchmarks/bench_ppo.py               # CartPole race, 3 seeds each, then the grid env
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
+    python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
@@ -14,7 +15,7 @@ ours from gymnasium's batched CartPoleVectorEnv (same dynamics). "ours, seeding=
 computing stable-baselines3's exactly (``seeding="sb3"``, agents/ppo_sb3.py: 8 separate CartPoles
 as a DummyVecEnv steps them, SB3's random numbers and arithmetic): the same seed makes the same
 run, so that race compares only the time each implementation takes for it. One process; torch and
-numpy's BLAS at one thread.
+numpy's BLAS at one thread; the sides take turns seed by seed (see ``cartpole_race.race``).
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
@@ -35,7 +36,16 @@ os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, Reached, add_study_arguments, print_table, report, sb3_hyperparameters, study
+from cartpole_race import (
+    Clock,
+    Reached,
+    add_race_arguments,
+    print_table,
+    race,
+    report,
+    sb3_hyperparameters,
+    study,
+)
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.zoo import zoo_entry
@@ -145,7 +155,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-only", action="store_true")
     parser.add_argument("--grid-steps", type=int, default=500_000)
-    add_study_arguments(parser)
+    add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.study:
@@ -153,10 +163,9 @@ def main() -> int:
         study(runs, args.study, args.first_seed, args.jobs, every=EVAL_EVERY)
         return 0
     if not args.grid_only:
-        table = {}
-        ours_sb3 = ("ours, seeding=sb3", run_ours_sb3_seeding)
-        for name, run in (("ours", run_ours), ours_sb3, ("stable-baselines3", run_sb3)):
-            table[name] = report(name, [run(seed) for seed in range(args.seeds)])
+        runs = {"ours": run_ours, "ours, seeding=sb3": run_ours_sb3_seeding, "stable-baselines3": run_sb3}
+        clocks = race(runs, args.seeds, repeat=args.repeat)
+        table = {name: report(name, clocks[name]) for name in runs}
         print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)
     grid_throughput(args.grid_steps)
     return 0

@@ -86,6 +86,30 @@ class Clock:
         self.paused += time.perf_counter() - pause
 
 
+Run = Callable[[int, bool], Clock]  # (seed, stop at the first evaluation >= TARGET) -> its clock
+
+
+def race(
+    runs: dict[str, Run], seeds: int, stop_at_target: bool = False, repeat: int = 1
+) -> dict[str, list[Clock]]:
+    """Every side's run for each seed, side by side: seed 0 of each side in turn, then seed 1, and so
+    on, so that a slow spell of a shared machine falls on the sides alike rather than on whichever
+    side's block of runs it meets. With ``repeat`` > 1 each seed's round is made that many times and
+    each run's median time kept (a seed makes the same run every time, so only the seconds vary)."""
+    made: dict[str, list[list[Clock]]] = {name: [] for name in runs}
+    for seed in range(seeds):
+        rounds = [[run(seed, stop_at_target) for run in runs.values()] for _ in range(repeat)]
+        for k, name in enumerate(runs):
+            made[name].append([clocks[k] for clocks in rounds])
+    return {name: [_median_clock(repeats) for repeats in per_seed] for name, per_seed in made.items()}
+
+
+def _median_clock(clocks: list[Clock]) -> Clock:
+    """The run with the median seconds to TARGET (the lower middle one of an even count)."""
+    ordered = sorted(clocks, key=lambda c: c.reached[1] if c.reached else float("inf"))
+    return ordered[(len(clocks) - 1) // 2]
+
+
 def report(name: str, clocks: list[Clock]) -> tuple[float | None, float | None, int, float]:
     """Print each seed's figures; returns (median steps, median seconds, seeds that reached, median final)."""
     for seed, clock in enumerate(clocks):
@@ -118,13 +142,17 @@ def print_table(
               f"env steps ratio {steps / sb3_steps:.2f} (target <= 1)")  # fmt: skip
 
 
-def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+def add_race_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="make each seed's runs K times (in turn) and keep each run's median seconds",
+    )
     parser.add_argument("--study", type=int, metavar="N", help="env steps to 475 over N seeds a side")
     parser.add_argument("--first-seed", type=int, default=0, help="--study: the first seed")
     parser.add_argument("--jobs", type=int, help="--study: processes (default: 2, or 1 on one core)")
-
-
-Run = Callable[[int, bool], Clock]  # (seed, stop at the first evaluation >= TARGET) -> its clock
 
 
 def study(
