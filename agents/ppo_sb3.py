@@ -210,7 +210,7 @@ class SB3PPOReplica:
         clip = agent._base_clip * progress_remaining if agent._clip_decays else agent._base_clip
         clip_vf, size = hp["clip_range_vf"], hp["batch_size"]
         hand = hp["ent_coef"] == 0.0  # the entropy term's gradient is then exactly zero: written out
-        fields = dataclasses.asdict(rollout)
+        fields = {field.name: getattr(rollout, field.name) for field in dataclasses.fields(rollout)}
         if clip_vf is None:
             del fields["values"]  # the old values only serve value clipping
         flat = {k: torch.from_numpy(_swap_and_flatten(v)) for k, v in fields.items()}

@@ -1,0 +1,50 @@
+"""The CartPole races' bookkeeping (benchmarks/cartpole_race.py): turn order and the median run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from cartpole_race import Clock, race
+
+
+def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
+    def run(seed: int, stop_at_target: bool) -> Clock:
+        calls.append((name, seed))
+        clock = Clock()
+        clock.reached = (1000 * (seed + 1), seconds[(name, seed)].pop(0))
+        return clock
+
+    return run
+
+
+def test_race_takes_turns_seed_by_seed_and_keeps_each_runs_median_seconds():
+    calls: list[tuple[str, int]] = []
+    seconds = {
+        ("a", 0): [3.0, 1.0, 2.0],
+        ("b", 0): [9.0, 7.0, 8.0],
+        ("a", 1): [5.0, 4.0, 6.0],
+        ("b", 1): [1.0, 3.0, 2.0],
+    }
+    runs = {name: make_run(name, calls, seconds) for name in ("a", "b")}
+    clocks = race(runs, seeds=2, repeat=3)
+    # each seed's round (every side in turn) three times, before the next seed
+    assert calls == [("a", 0), ("b", 0)] * 3 + [("a", 1), ("b", 1)] * 3
+    assert [c.reached for c in clocks["a"]] == [(1000, 2.0), (2000, 5.0)]
+    assert [c.reached for c in clocks["b"]] == [(1000, 8.0), (2000, 2.0)]
+
+
+def test_a_run_that_never_reached_the_target_sorts_last():
+    calls: list[tuple[str, int]] = []
+    outcomes = iter([None, (4000, 2.0)])
+
+    def run(seed: int, stop_at_target: bool) -> Clock:
+        calls.append(("a", seed))
+        clock = Clock()
+        clock.reached = next(outcomes)
+        return clock
+
+    clocks = race({"a": run}, seeds=1, repeat=2)
+    assert clocks["a"][0].reached == (4000, 2.0)  # the lower middle of two: the one that reached
