@@ -88,8 +88,9 @@ class SB3PPOReplica:
         with torch.no_grad():
             return F.linear(self._inputs(self.vf, torch.as_tensor(obs).float())[-1], *self.vf[-1])
 
-    def _act(self, obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-        """SB3's ``policy(obs)``: sampled actions, values ``(N, 1)``, log-probabilities."""
+    def _act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SB3's ``policy(obs)``: sampled actions, values ``(N,)`` and log-probabilities, as numpy
+        arrays (the log-probabilities picked out of the logits in numpy: a gather computes nothing)."""
         with torch.no_grad():
             x = torch.from_numpy(obs).float()
             latent_pi, latent_vf = self._inputs(self.pi, x)[-1], self._inputs(self.vf, x)[-1]
@@ -97,9 +98,8 @@ class SB3PPOReplica:
             logits = F.linear(latent_pi, *self.pi[-1])
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)  # torch's Categorical
             probs = F.softmax(logits, dim=-1)
-            actions = torch.multinomial(probs, 1, True, generator=self.generator).view(-1)
-            log_probs = _gather(logits, actions)
-        return actions.numpy(), values, log_probs
+            actions = torch.multinomial(probs, 1, True, generator=self.generator).numpy().ravel()
+        return actions, values.numpy().ravel(), logits.numpy()[np.arange(len(actions)), actions]
 
     # ----- collection, as SB3's collect_rollouts over a DummyVecEnv -----
 
@@ -157,7 +157,7 @@ class SB3PPOReplica:
                 return None
             obs_record[t], actions_record[t] = self.obs, actions
             record["rewards"][t], record["starts"][t] = rewards, self.episode_starts
-            record["values"][t], record["log_probs"][t] = values.numpy().flatten(), log_probs.numpy()
+            record["values"][t], record["log_probs"][t] = values, log_probs
             self.obs, self.episode_starts = next_obs, dones.copy()
         last_values = self.values(self.obs).numpy().flatten()
         advantages = sb3_gae(record, last_values, dones, gamma, hp["gae_lambda"])
