@@ -4,6 +4,7 @@
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
+    python benchmarks/bench_dqn.py --pairs 10   # seed 2 ten times a side in turn (seeding=sb3 vs SB3)
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
 "ours, seeding=sb3" is our DQN drawing its random numbers as stable-baselines3's does
@@ -33,7 +34,17 @@ os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
 import torch
-from cartpole_race import Clock, EvaluateEvery, Reached, add_race_arguments, print_table, race, report, study
+from cartpole_race import (
+    Clock,
+    EvaluateEvery,
+    Reached,
+    add_race_arguments,
+    pairs,
+    print_table,
+    race,
+    report,
+    study,
+)
 
 from lab.zoo import zoo_entry
 
@@ -90,6 +101,9 @@ def main() -> int:
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.pairs:  # seed 2 is the median seed of the three-seed race
+        pairs(run_ours_sb3_seeding, run_sb3, 2 if args.pair_seed is None else args.pair_seed, args.pairs)
+        return 0
     if args.study:
         study({"ours": run_ours, "stable-baselines3": run_sb3}, args.study, args.first_seed, args.jobs)
         return 0

@@ -4,6 +4,7 @@
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
+    python benchmarks/bench_ppo.py --pairs 10   # seed 1 ten times a side in turn (seeding=sb3 vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
@@ -40,6 +41,7 @@ from cartpole_race import (
     Clock,
     Reached,
     add_race_arguments,
+    pairs,
     print_table,
     race,
     report,
@@ -158,6 +160,9 @@ def main() -> int:
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.pairs:  # seed 1 is the median seed of the three-seed race
+        pairs(run_ours_sb3_seeding, run_sb3, 1 if args.pair_seed is None else args.pair_seed, args.pairs)
+        return 0
     if args.study:
         runs = {"ours": run_ours, "stable-baselines3": run_sb3}
         study(runs, args.study, args.first_seed, args.jobs, every=EVAL_EVERY)

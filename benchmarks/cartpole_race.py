@@ -104,6 +104,29 @@ def race(
     return {name: [_median_clock(repeats) for repeats in per_seed] for name, per_seed in made.items()}
 
 
+def pairs(ours: Run, sb3: Run, seed: int, times: int) -> None:
+    """``times`` runs of one seed a side, in turn, each stopping at TARGET (the seed makes the same
+    run every time): each side's seconds, and the ratio of their medians. For a side whose runs
+    repeat stable-baselines3's, this measures the time alone, with many samples of the noise."""
+    seconds: dict[str, list[float]] = {"ours": [], "stable-baselines3": []}
+    for _ in range(times):
+        for name, run in (("ours", ours), ("stable-baselines3", sb3)):
+            clock = run(seed, True)
+            if clock.reached is None:
+                raise SystemExit(
+                    f"{name} did not reach {TARGET:g} with seed {seed}: choose another --pair-seed"
+                )
+            seconds[name].append(clock.reached[1])
+    print(f"\nSeed {seed}, {times} runs a side in turn, seconds to {TARGET:g}:")
+    for name, values in seconds.items():
+        print(
+            f"  {name:<19} {' '.join(f'{v:.2f}' for v in values)}  (median {statistics.median(values):.2f})"
+        )
+    ratios = [a / b for a, b in zip(seconds["ours"], seconds["stable-baselines3"], strict=True)]
+    median_ratio = statistics.median(seconds["ours"]) / statistics.median(seconds["stable-baselines3"])
+    print(f"  ratio of the medians {median_ratio:.2f}; pair by pair {min(ratios):.2f} to {max(ratios):.2f}")
+
+
 def _median_clock(clocks: list[Clock]) -> Clock:
     """The run with the median seconds to TARGET (the lower middle one of an even count)."""
     ordered = sorted(clocks, key=lambda c: c.reached[1] if c.reached else float("inf"))
@@ -150,6 +173,10 @@ def add_race_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="make each seed's runs K times (in turn) and keep each run's median seconds",
     )
+    parser.add_argument(
+        "--pairs", type=int, metavar="N", help="N runs of one seed a side, ours with seeding=sb3, in turn"
+    )
+    parser.add_argument("--pair-seed", type=int, help="--pairs: the seed (default: the race's median seed)")
     parser.add_argument("--study", type=int, metavar="N", help="env steps to 475 over N seeds a side")
     parser.add_argument("--first-seed", type=int, default=0, help="--study: the first seed")
     parser.add_argument("--jobs", type=int, help="--study: processes (default: 2, or 1 on one core)")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from cartpole_race import Clock, race
+from cartpole_race import Clock, pairs, race
 
 
 def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
@@ -48,3 +50,21 @@ def test_a_run_that_never_reached_the_target_sorts_last():
 
     clocks = race({"a": run}, seeds=1, repeat=2)
     assert clocks["a"][0].reached == (4000, 2.0)  # the lower middle of two: the one that reached
+
+
+def test_pairs_alternates_the_sides_and_reports_the_ratio_of_the_medians(capsys):
+    calls: list[tuple[str, int]] = []
+    seconds = {("ours", 3): [1.0, 3.0, 2.0], ("sb3", 3): [4.0, 4.0, 5.0]}
+    pairs(make_run("ours", calls, seconds), make_run("sb3", calls, seconds), seed=3, times=3)
+    assert calls == [("ours", 3), ("sb3", 3)] * 3
+    out = capsys.readouterr().out
+    assert "(median 2.00)" in out and "(median 4.00)" in out
+    assert "ratio of the medians 0.50; pair by pair 0.25 to 0.75" in out
+
+
+def test_pairs_stops_with_a_clear_message_when_a_run_never_reaches_the_target():
+    def never(seed: int, stop_at_target: bool) -> Clock:
+        return Clock()
+
+    with pytest.raises(SystemExit, match="did not reach 475 with seed 4"):
+        pairs(never, never, seed=4, times=1)
