@@ -4,7 +4,7 @@
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
-    python benchmarks/bench_dqn.py --pairs 10   # seed 2 ten times a side in turn (seeding=sb3 vs SB3)
+    python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn (seeding=sb3 vs SB3)
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
 "ours, seeding=sb3" is our DQN drawing its random numbers as stable-baselines3's does

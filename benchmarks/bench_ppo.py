@@ -4,7 +4,7 @@
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
-    python benchmarks/bench_ppo.py --pairs 10   # seed 1 ten times a side in turn (seeding=sb3 vs SB3)
+    python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (seeding=sb3 vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each

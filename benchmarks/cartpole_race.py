@@ -165,16 +165,27 @@ def print_table(
               f"env steps ratio {steps / sb3_steps:.2f} (target <= 1)")  # fmt: skip
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def add_race_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=positive,
         default=1,
         metavar="K",
         help="make each seed's runs K times (in turn) and keep each run's median seconds",
     )
     parser.add_argument(
-        "--pairs", type=int, metavar="N", help="N runs of one seed a side, ours with seeding=sb3, in turn"
+        "--pairs",
+        type=positive,
+        metavar="N",
+        help="N runs of one seed a side, ours with seeding=sb3, in turn",
     )
     parser.add_argument("--pair-seed", type=int, help="--pairs: the seed (default: the race's median seed)")
     parser.add_argument("--study", type=int, metavar="N", help="env steps to 475 over N seeds a side")

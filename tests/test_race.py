@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from cartpole_race import Clock, pairs, race
+from cartpole_race import Clock, pairs, positive, race
 
 
 def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
@@ -68,3 +69,10 @@ def test_pairs_stops_with_a_clear_message_when_a_run_never_reaches_the_target():
 
     with pytest.raises(SystemExit, match="did not reach 475 with seed 4"):
         pairs(never, never, seed=4, times=1)
+
+
+@pytest.mark.parametrize("text", ["0", "-3"])
+def test_repeat_and_pairs_take_only_counts_of_one_or_more(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="must be 1 or more"):
+        positive(text)
+    assert positive("2") == 2
