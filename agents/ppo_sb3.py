@@ -29,7 +29,7 @@ from agents.base import Callback
 from agents.optim import FlatParameters
 from agents.policies import mlp_tower
 from agents.sb3_random import SB3Random
-from agents.vector import non_finite
+from agents.vector import non_finite, report_episodes
 
 if TYPE_CHECKING:
     from agents.ppo import PPO
@@ -183,19 +183,13 @@ class SB3PPOReplica:
 
     def _report(self, dones: np.ndarray, terminations: np.ndarray, callback: Callback | None) -> bool:
         """Count and report finished episodes, as :class:`agents.vector.VectorSteps` does."""
-        agent = self.agent
-        for i in np.flatnonzero(dones):
-            episode = agent.num_episodes
-            agent.num_episodes += 1
-            event = {
-                "agent": agent, "timestep": agent.num_timesteps, "episode": episode,
-                "return": float(self.episode_return[i]), "length": int(self.episode_length[i]),
-                "terminated": bool(terminations[i]),
-            }  # fmt: skip
-            self.episode_return[i], self.episode_length[i] = 0.0, 0
-            if callback is not None and callback(event) is False:
-                self.obs = None
-                return True
+        if report_episodes(
+            self.agent, dones, terminations, self.episode_return, self.episode_length, callback
+        ):
+            self.obs = None  # the next collection starts with a reset
+            return True
+        self.episode_return[dones] = 0.0
+        self.episode_length[dones] = 0
         return False
 
     # ----- the update, as SB3's PPO.train -----

@@ -85,19 +85,11 @@ class VectorSteps:
 
     def report(self, step: Step, callback: Callback | None) -> bool:
         """Count and report the episodes that ended at ``step``; True when the callback said stop."""
-        agent = self.agent
-        for i in np.flatnonzero(step.done):
-            episode = agent.num_episodes
-            agent.num_episodes += 1
-            if callback is not None:
-                event = {
-                    "agent": agent, "timestep": agent.num_timesteps, "episode": episode,
-                    "return": float(self.episode_return[i]), "length": int(self.episode_length[i]),
-                    "terminated": bool(step.terminated[i]),
-                }  # fmt: skip
-                if callback(event) is False:
-                    self.obs = None  # the next learn() starts afresh
-                    return True
+        if report_episodes(
+            self.agent, step.done, step.terminated, self.episode_return, self.episode_length, callback
+        ):
+            self.obs = None  # the next learn() starts afresh
+            return True
         self.episode_return[self.ended] = 0.0
         self.episode_length[self.ended] = 0
         return False
@@ -114,6 +106,31 @@ class VectorSteps:
             what = "reward" if bad_rewards.any() else "observation"
             i = int(np.flatnonzero(bad_rewards if bad_rewards.any() else bad_obs)[0])
             raise non_finite(what, self.agent.num_timesteps + 1, i, int(self.episode_length[i]) + 1)
+
+
+def report_episodes(
+    agent: Any,
+    done: np.ndarray,
+    terminated: np.ndarray,
+    episode_return: np.ndarray,
+    episode_length: np.ndarray,
+    callback: Callback | None,
+) -> bool:
+    """Count the episodes of the copies marked ``done`` in ``agent.num_episodes`` and pass each to
+    ``callback`` as the single-env agents do; True when the callback said stop (the caller then
+    starts afresh; otherwise it zeroes the finished copies' return and length)."""
+    for i in np.flatnonzero(done):
+        episode = agent.num_episodes
+        agent.num_episodes += 1
+        if callback is not None:
+            event = {
+                "agent": agent, "timestep": agent.num_timesteps, "episode": episode,
+                "return": float(episode_return[i]), "length": int(episode_length[i]),
+                "terminated": bool(terminated[i]),
+            }  # fmt: skip
+            if callback(event) is False:
+                return True
+    return False
 
 
 def non_finite(what: str, step: int, copy: int, episode_step: int) -> AgentError:
