@@ -18,6 +18,7 @@ observation or reward normalisation: the settings SB3's ``MlpPolicy`` has.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -26,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.base import Callback
+from agents.errors import AgentError
 from agents.optim import FlatParameters
 from agents.policies import mlp_tower
 from agents.sb3_random import SB3Random
@@ -61,6 +63,10 @@ class SB3PPOReplica:
         self.pi, self.vf = pi, vf
         self.activation = torch.tanh if activation == "tanh" else torch.relu
         self.flat = FlatParameters(agent._trained, agent.optimizer)
+        self.flat_grads = self.flat.grads.numpy()
+        # the same weights outside autograd (views of the flat buffer), for acting and the hand-written step
+        self.pi_values = [(w.detach(), b.detach()) for w, b in pi]
+        self.vf_values = [(w.detach(), b.detach()) for w, b in vf]
         self.grad_views = [self.flat.grad(p) for p in agent._trained]
         for p, view in zip(agent._trained, self.grad_views, strict=True):
             p.grad = view  # autograd adds into these views: the flat buffer gets the gradients
@@ -70,7 +76,6 @@ class SB3PPOReplica:
             self.activation_backward: Any = torch.ops.aten.tanh_backward
         else:
             self.activation_backward = lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0.0)
-        self._one, self._zero = torch.ones(()), torch.zeros(())
         self.envs: list[gym.Env] | None = None
         self.obs: np.ndarray | None = None  # None: the next collection starts with a reset
 
@@ -85,21 +90,28 @@ class SB3PPOReplica:
 
     def values(self, obs: np.ndarray) -> torch.Tensor:
         """``predict_values``: ``(N, 1)``."""
-        with torch.no_grad():
-            return F.linear(self._inputs(self.vf, torch.as_tensor(obs).float())[-1], *self.vf[-1])
+        return F.linear(self._inputs(self.vf_values, torch.as_tensor(obs).float())[-1], *self.vf_values[-1])
 
     def _act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """SB3's ``policy(obs)``: sampled actions, values ``(N,)`` and log-probabilities, as numpy
-        arrays (the log-probabilities picked out of the logits in numpy: a gather computes nothing)."""
-        with torch.no_grad():
-            x = torch.from_numpy(obs).float()
-            latent_pi, latent_vf = self._inputs(self.pi, x)[-1], self._inputs(self.vf, x)[-1]
-            values = F.linear(latent_vf, *self.vf[-1])
-            logits = F.linear(latent_pi, *self.pi[-1])
-            logits = logits - logits.logsumexp(dim=-1, keepdim=True)  # torch's Categorical
-            probs = F.softmax(logits, dim=-1)
-            actions = torch.multinomial(probs, 1, True, generator=self.generator).numpy().ravel()
-        return actions, values.numpy().ravel(), logits.numpy()[np.arange(len(actions)), actions]
+        """SB3's ``policy(obs)``: sampled actions, values ``(N,)`` and log-probabilities, as numpy arrays.
+
+        ``torch.multinomial`` draws one sample a row as ``argmax(probs / q)`` with ``q`` exponential
+        draws from the generator (its fast path for one sample): the same draws and the same
+        division here, without its checks' half-dozen calls. The log-probabilities are picked out
+        of the logits in numpy (a gather computes nothing)."""
+        x = torch.from_numpy(obs).float()
+        latent_pi, latent_vf = self._inputs(self.pi_values, x)[-1], self._inputs(self.vf_values, x)[-1]
+        values = F.linear(latent_vf, *self.vf_values[-1])
+        logits = _log_softmax(F.linear(latent_pi, *self.pi_values[-1]).numpy())  # torch's Categorical
+        probs = F.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        exponential = torch.empty(probs.shape).exponential_(generator=self.generator).numpy()
+        if not np.isfinite(probs).all():
+            raise AgentError(
+                f"non-finite action probabilities at step {self.agent.num_timesteps + 1}: "
+                "the policy's weights are not finite"
+            )
+        actions = (probs / exponential).argmax(axis=1)
+        return actions, values.numpy().ravel(), logits[np.arange(len(actions)), actions]
 
     # ----- collection, as SB3's collect_rollouts over a DummyVecEnv -----
 
@@ -207,7 +219,7 @@ class SB3PPOReplica:
         fields = {field.name: getattr(rollout, field.name) for field in dataclasses.fields(rollout)}
         if clip_vf is None:
             del fields["values"]  # the old values only serve value clipping
-        flat = {k: torch.from_numpy(_swap_and_flatten(v)) for k, v in fields.items()}
+        flat = {k: _swap_and_flatten(v) for k, v in fields.items()}
         n = len(flat["advantages"])
         target_kl, stopped = hp["target_kl"], False
         kls, ratios = [], []  # per mini-batch: approximate KL (SB3's), and what the clip fraction needs
@@ -215,50 +227,54 @@ class SB3PPOReplica:
             for _ in range(hp["n_epochs"]):
                 order = self.random.numpy.permutation(n)
                 for start in range(0, n, size):
-                    index = torch.from_numpy(order[start : start + size])
-                    f = self._forward({k: v[index] for k, v in flat.items()}, clip, clip_vf, entropy=not hand)
-                    ratio, log_ratio = f.ratio.detach(), f.log_ratio.detach()
+                    part = {k: v[order[start : start + size]] for k, v in flat.items()}
+                    if hand:
+                        f: _HandForward | _Forward = self._hand_forward(part, clip, clip_vf)
+                        ratio, log_ratio = f.ratio, f.log_ratio
+                    else:
+                        f = self._forward({k: torch.from_numpy(v) for k, v in part.items()}, clip, clip_vf)
+                        ratio, log_ratio = f.ratio.detach().numpy(), f.log_ratio.detach().numpy()
                     ratios.append(ratio)
                     if target_kl is None:  # the KL only informs last_update: worked out after the loop
                         kls.append(log_ratio)
-                    else:
-                        kls.append(float(torch.mean((ratio - 1) - log_ratio)))  # ratio is exp(log_ratio)
+                    else:  # SB3's mean((ratio - 1) - log_ratio): torch's sum, the rest exactly rounded
+                        kls.append(float(torch.mean(torch.from_numpy((ratio - np.float32(1.0)) - log_ratio))))
                         if kls[-1] > 1.5 * target_kl:
                             stopped = True
                             break
                     agent._check_loss(f.loss)
-                    if hand:  # writes every gradient
+                    if isinstance(f, _HandForward):  # writes every gradient
                         self._hand_backward(f, clip, clip_vf)
                     else:
                         self.flat.grads.zero_()
                         f.loss.backward()
-                    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.grad_views)))
-                    self.flat.grads.mul_((hp["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
+                    self._clip_gradients(hp["max_grad_norm"])
                     self.flat.adam_step("torch")
                 if stopped:
                     break
-        ratio = torch.cat(ratios)  # over the whole update (the mini-batch means' mean when equal-sized)
-        kl = float(torch.mean((ratio - 1) - torch.cat(kls))) if target_kl is None else float(np.mean(kls))
-        clip_fraction = float(torch.mean((torch.abs(ratio - 1) > clip).float()))
+        ratio = np.concatenate(ratios)  # over the whole update (the mini-batch means' mean when equal-sized)
+        kl = float(np.mean((ratio - 1) - np.concatenate(kls))) if target_kl is None else float(np.mean(kls))
+        clip_fraction = float(np.mean(np.abs(ratio - 1) > clip))
         return {"approx_kl": kl, "clip_fraction": clip_fraction, "early_stop": float(stopped)}
 
-    def _forward(
-        self, part: dict[str, torch.Tensor], clip: float, clip_vf: float | None, entropy: bool
-    ) -> _Forward:
-        """SB3's loss on one mini-batch, keeping what the backward pass reads (``entropy=False``
-        leaves out the entropy term, for ent_coef 0: it is then 0)."""
+    def _clip_gradients(self, max_norm: float) -> None:
+        """``clip_grad_norm_``: torch's norms, then its scalar arithmetic (``max_norm / (norm + 1e-6)``
+        is ``reciprocal(norm + 1e-6) * max_norm`` in float32, clamped at 1) in numpy float32."""
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.grad_views))).numpy()
+        coef = np.float32(1.0) / (norm + np.float32(1e-6)) * np.float32(max_norm)
+        self.flat_grads *= np.minimum(coef, np.float32(1.0))
+
+    def _forward(self, part: dict[str, torch.Tensor], clip: float, clip_vf: float | None) -> _Forward:
+        """SB3's loss on one mini-batch, entropy bonus included, in torch for autograd."""
         hp = self.agent.hyperparameters
         obs = part["obs"].float()
         pi_x, vf_x = self._inputs(self.pi, obs), self._inputs(self.vf, obs)
         raw = F.linear(pi_x[-1], *self.pi[-1])
-        lse = raw.logsumexp(dim=-1, keepdim=True)
-        logits = raw - lse  # torch's Categorical
-        actions = part["actions"].long().flatten()
-        log_prob = _gather(logits, actions)
+        logits = raw - raw.logsumexp(dim=-1, keepdim=True)  # torch's Categorical
+        log_prob = _gather(logits, part["actions"].long().flatten())
         values = F.linear(vf_x[-1], *self.vf[-1])
-        if entropy:
-            floor = torch.finfo(logits.dtype).min
-            entropies = -(torch.clamp(logits, min=floor) * F.softmax(logits, dim=-1)).sum(-1)
+        floor = torch.finfo(logits.dtype).min
+        entropies = -(torch.clamp(logits, min=floor) * F.softmax(logits, dim=-1)).sum(-1)
         values = values.flatten()
         advantages = part["advantages"]
         if hp["normalize_advantage"] and len(advantages) > 1:
@@ -272,23 +288,53 @@ class SB3PPOReplica:
         if clip_vf is not None:
             values_pred = part["values"] + torch.clamp(values - part["values"], -clip_vf, clip_vf)
         value_loss = F.mse_loss(part["returns"], values_pred)
-        if entropy:
-            loss = policy_loss + hp["ent_coef"] * -torch.mean(entropies) + hp["vf_coef"] * value_loss
-        else:
-            loss = policy_loss + hp["vf_coef"] * value_loss
-        return _Forward(
-            part, pi_x, vf_x, raw, lse, logits, actions, advantages, log_ratio, ratio, loss_1, loss_2, values,
-            values_pred, loss,
+        loss = policy_loss + hp["ent_coef"] * -torch.mean(entropies) + hp["vf_coef"] * value_loss
+        return _Forward(log_ratio, ratio, loss)
+
+    def _hand_forward(self, part: dict[str, np.ndarray], clip: float, clip_vf: float | None) -> _HandForward:
+        """:meth:`_forward` without the entropy term (ent_coef 0), keeping what :meth:`_hand_backward`
+        reads. torch computes what it rounds its own way (products of matrices, tanh, exp, log,
+        sums); numpy the exactly rounded per-sample arithmetic, which then gives torch's numbers at a
+        fraction of a torch call's cost on a few hundred of them. The loss serves only the finiteness
+        check: numpy's sums there may round otherwise than SB3's."""
+        hp = self.agent.hyperparameters
+        n = len(part["advantages"])
+        obs = torch.from_numpy(part["obs"]).float()
+        pi_x, vf_x = self._inputs(self.pi_values, obs), self._inputs(self.vf_values, obs)
+        logits = _log_softmax(F.linear(pi_x[-1], *self.pi_values[-1]).numpy())  # torch's Categorical
+        actions = part["actions"].reshape(n)
+        log_prob = logits[np.arange(n), actions]
+        values = F.linear(vf_x[-1], *self.vf_values[-1]).numpy()[:, 0]
+        advantages = part["advantages"]
+        if hp["normalize_advantage"] and n > 1:
+            torch_advantages = torch.from_numpy(advantages)
+            mean, std = torch_advantages.mean().numpy(), torch_advantages.std().numpy()
+            advantages = (advantages - mean) / (std + np.float32(1e-8))
+        log_ratio = log_prob - part["log_probs"]
+        ratio = torch.exp(torch.from_numpy(log_ratio)).numpy()
+        loss_1 = advantages * ratio
+        loss_2 = advantages * _clamp(ratio, 1 - clip, 1 + clip)
+        values_pred = values
+        if clip_vf is not None:
+            old = part["values"]
+            values_pred = old + _clamp(values - old, -clip_vf, clip_vf)
+        error = part["returns"] - values_pred
+        policy_loss = -float(np.add.reduce(np.minimum(loss_1, loss_2))) / n
+        loss = policy_loss + hp["vf_coef"] * float(np.dot(error, error)) / n
+        return _HandForward(
+            log_ratio, ratio, loss, pi_x, vf_x, logits, actions, advantages, loss_1, loss_2, values,
+            values_pred, part,
         )  # fmt: skip
 
-    def _hand_backward(self, f: _Forward, clip: float, clip_vf: float | None) -> None:
+    def _hand_backward(self, f: _HandForward, clip: float, clip_vf: float | None) -> None:
         """Autograd's backward pass of :meth:`_forward` with ent_coef 0, operation for operation, so the
         same numbers: each line is the formula torch's derivatives.yaml gives for a forward
-        operation, and a tensor with two gradients adds them (in either order: the same sum). The
-        per-sample arithmetic (products, sums, comparisons: exactly rounded, so numpy's results are
-        torch's) runs in numpy, where a call on a few hundred numbers costs a third of torch's."""
+        operation, and a tensor with two gradients adds them (in either order: the same sum). As in
+        :meth:`_hand_forward`, numpy does the exactly rounded per-sample arithmetic, and torch the
+        rest (note that torch's fused kernels, such as ``tanh_backward``'s ``g * (1 - y * y)``,
+        round once where numpy would round twice)."""
         n = len(f.ratio)
-        adv, ratio, loss_1, loss_2 = f.advantages.numpy(), f.ratio.numpy(), f.loss_1.numpy(), f.loss_2.numpy()
+        adv, ratio, loss_1, loss_2 = f.advantages, f.ratio, f.loss_1, f.loss_2
         # loss = policy_loss + 0 * entropy_loss + vf_coef * value_loss; policy_loss = -mean(min(l1, l2))
         grad_min = np.float32(-1.0) / np.float32(n)  # mean's backward: the gradient over n
         half = grad_min / np.float32(2.0)  # minimum's backward halves the gradient on ties
@@ -303,18 +349,20 @@ class SB3PPOReplica:
         # log_prob gathers from logits = raw - logsumexp(raw): scatter-add into zeros, then both paths
         picked = np.float32(0.0) + grad_log_prob
         grad_logits = np.zeros(f.logits.shape, np.float32)
-        grad_logits[np.arange(n), f.actions.numpy()] = picked
+        grad_logits[np.arange(n), f.actions] = picked
         grad_lse = -picked  # the row sum of -grad_logits: one entry, the others zero
-        softmax = (f.raw - f.lse).exp().numpy()  # logsumexp's backward, through torch's exp
+        softmax = torch.exp(torch.from_numpy(f.logits)).numpy()  # logsumexp's backward: exp(raw - lse)
         grad_raw = torch.from_numpy(grad_logits + grad_lse[:, None] * softmax)
-        vf_coef = self._one * self.agent.hyperparameters["vf_coef"]
-        grad_values = torch.ops.aten.mse_loss_backward(vf_coef, f.values_pred, f.part["returns"], 1)
+        # mse_loss(returns, values_pred)'s backward, times vf_coef: 2/n * (values_pred - returns) * vf_coef
+        vf_coef = np.float32(self.agent.hyperparameters["vf_coef"])
+        grad_values = np.float32(2.0 / n) * (f.values_pred - f.part["returns"]) * vf_coef
         if clip_vf is not None:
             d = f.values - f.part["values"]
-            grad_values = torch.where((d >= -clip_vf).logical_and_(d <= clip_vf), grad_values, self._zero)
+            passes = (d >= np.float32(-clip_vf)) & (d <= np.float32(clip_vf))
+            grad_values = np.where(passes, grad_values, np.float32(0.0))
         for layers, inputs, grad, grads in (
-            (self.pi, f.pi_x, grad_raw, self.pi_grads),
-            (self.vf, f.vf_x, grad_values.view(n, 1), self.vf_grads),
+            (self.pi_values, f.pi_x, grad_raw, self.pi_grads),
+            (self.vf_values, f.vf_x, torch.from_numpy(grad_values.reshape(n, 1)), self.vf_grads),
         ):
             for layer in range(len(layers) - 1, -1, -1):
                 w_grad, b_grad = grads[layer]
@@ -327,23 +375,48 @@ class SB3PPOReplica:
 
 @dataclasses.dataclass
 class _Forward:
-    """One mini-batch's loss and what the hand-written backward pass reads of its forward pass."""
+    """One mini-batch's loss through autograd, and its ratios."""
 
-    part: dict[str, torch.Tensor]
-    pi_x: list[torch.Tensor]
-    vf_x: list[torch.Tensor]
-    raw: torch.Tensor
-    lse: torch.Tensor
-    logits: torch.Tensor
-    actions: torch.Tensor
-    advantages: torch.Tensor
     log_ratio: torch.Tensor
     ratio: torch.Tensor
-    loss_1: torch.Tensor
-    loss_2: torch.Tensor
-    values: torch.Tensor
-    values_pred: torch.Tensor
     loss: torch.Tensor
+
+
+@dataclasses.dataclass
+class _HandForward:
+    """One mini-batch's loss (ent_coef 0) and what the hand-written backward pass reads of it."""
+
+    log_ratio: np.ndarray
+    ratio: np.ndarray
+    loss: float
+    pi_x: list[torch.Tensor]
+    vf_x: list[torch.Tensor]
+    logits: np.ndarray
+    actions: np.ndarray
+    advantages: np.ndarray
+    loss_1: np.ndarray
+    loss_2: np.ndarray
+    values: np.ndarray
+    values_pred: np.ndarray
+    part: dict[str, np.ndarray]
+
+
+def _log_softmax(raw: np.ndarray) -> np.ndarray:
+    """``raw - raw.logsumexp(-1, keepdim=True)``, as torch computes it: ``amax`` (infinities taken as
+    0), then ``exp`` of the differences, their sum, and ``log``, in torch (which rounds these its own
+    way), the subtractions and the addition (exactly rounded) in numpy, which costs less for a few
+    rows than torch's half-dozen calls. (The maximum is taken column by column: numpy's reduction
+    along a short last axis is slow.)"""
+    maxes = functools.reduce(np.maximum, [raw[..., j] for j in range(raw.shape[-1])])[..., None]
+    maxes[np.isinf(maxes)] = 0.0
+    exp = torch.exp(torch.from_numpy(raw - maxes))
+    return raw - (torch.log(exp.sum(-1, keepdim=True)).numpy() + maxes)
+
+
+def _clamp(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``torch.clamp(x, low, high)`` of a float32 array (bounds rounded to float32, NaN kept); for a
+    few hundred numbers ``np.clip``'s argument handling costs more than these two passes."""
+    return np.minimum(np.maximum(x, np.float32(low)), np.float32(high))
 
 
 def _gather(log_pmf: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -283,6 +283,15 @@ def test_ppo_seeding_sb3_checks_its_settings_and_saves_its_random_numbers(tmp_pa
     )
 
 
+def test_ppo_seeding_sb3_stops_at_non_finite_action_probabilities():
+    """torch.multinomial, which seeding='sb3' draws as its fast path does, would refuse them too."""
+    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, seeding="sb3", n_steps=16, batch_size=8)
+    with torch.no_grad():
+        agent.policy.action_head.weight[0, 0] = float("nan")
+    with pytest.raises(AgentError, match=r"non-finite action probabilities at step 1: the policy's weights"):
+        agent.learn(64)
+
+
 def test_bad_hyperparameters_and_spaces():
     with pytest.raises(AgentError, match="PPO needs a Discrete or 1-D Box action space"):
         AGENTS["ppo"](_multi_discrete())
