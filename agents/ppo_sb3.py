@@ -408,7 +408,7 @@ def _log_softmax(raw: np.ndarray) -> np.ndarray:
     rows than torch's half-dozen calls. (The maximum is taken column by column: numpy's reduction
     along a short last axis is slow.)"""
     maxes = functools.reduce(np.maximum, [raw[..., j] for j in range(raw.shape[-1])])[..., None]
-    maxes[np.isinf(maxes)] = 0.0
+    maxes = np.where(np.isinf(maxes), np.float32(0.0), maxes)  # a new array: one column is a view of raw
     exp = torch.exp(torch.from_numpy(raw - maxes))
     return raw - (torch.log(exp.sum(-1, keepdim=True)).numpy() + maxes)
 

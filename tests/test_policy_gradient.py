@@ -283,6 +283,25 @@ def test_ppo_seeding_sb3_checks_its_settings_and_saves_its_random_numbers(tmp_pa
     )
 
 
+@pytest.mark.parametrize("columns", [1, 2, 3, 7])
+def test_sb3_log_softmax_is_torchs_to_the_bit(columns):
+    """seeding='sb3' normalises logits in numpy around torch's exp, sum and log: the same numbers as
+    torch's ``raw - raw.logsumexp(-1)`` (Categorical), wide ranges and infinities included."""
+    from agents.ppo_sb3 import _log_softmax
+
+    rng = np.random.default_rng(columns)
+    scales = rng.choice([0.01, 1.0, 30.0, 1e4], (512, 1))
+    raw = (rng.standard_normal((512, columns)) * scales).astype(np.float32)
+    raw[0, 0] = np.inf
+    raw[1, -1] = -np.inf
+    before = raw.copy()
+    with np.errstate(invalid="ignore"):
+        ours = _log_softmax(raw)
+    tensor = torch.from_numpy(before)
+    assert np.array_equal(ours, (tensor - tensor.logsumexp(-1, keepdim=True)).numpy(), equal_nan=True)
+    assert np.array_equal(raw, before)  # the input is left as it was
+
+
 def test_ppo_seeding_sb3_stops_at_non_finite_action_probabilities():
     """torch.multinomial, which seeding='sb3' draws as its fast path does, would refuse them too."""
     agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, seeding="sb3", n_steps=16, batch_size=8)
