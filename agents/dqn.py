@@ -41,7 +41,7 @@ from torch.nn import functional as F
 from agents.base import Agent, Callback, check_total_timesteps, whole_number
 from agents.errors import AgentError
 from agents.numpy_mlp import mlp_forward
-from agents.optim import FlatParameters, adam_kernel, fast_adam_options
+from agents.optim import FlatParameters, adam_kernel, clip_coefficient, fast_adam_options, total_grad_norm
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.sb3_random import SB3Random, check_seeding
@@ -172,13 +172,19 @@ class MLPTrainer:
         for w, b in hidden:
             x = torch.addmm(b, x, w.t()).relu_()
             inputs.append(x)
-        q = torch.addmm(b_out, x, w_out.t())
-        column = actions.unsqueeze(1)
-        error = q.gather(1, column).squeeze(1) - target
-        slope = error.clamp(-1.0, 1.0) if huber else error * 2.0  # d loss / d error
+        q = torch.addmm(b_out, x, w_out.t()).numpy()
+        # The loss's per-sample arithmetic is exactly rounded: numpy's numbers are torch's, for less.
+        rows, chosen = np.arange(len(q)), actions.numpy()
+        error = q[rows, chosen] - target.numpy()
+        if huber:  # d loss / d error
+            slope = np.minimum(np.maximum(error, np.float32(-1.0)), np.float32(1.0))
+        else:
+            slope = error * np.float32(2.0)
         if weights is not None:
-            slope = slope * weights
-        grad = torch.zeros_like(q).scatter_(1, column, (slope / len(error)).unsqueeze(1))
+            slope = slope * weights.numpy()
+        grad_q = np.zeros_like(q)
+        grad_q[rows, chosen] = slope / np.float32(len(error))
+        grad = torch.from_numpy(grad_q)
         for layer in range(len(self.online) - 1, -1, -1):
             w, b = self.online[layer]
             below = inputs[layer]
@@ -192,7 +198,7 @@ class MLPTrainer:
             torch.sum(grad, 0, out=b_grad)
             if layer:  # through the ReLU: zero where its output was zero
                 grad = torch.ops.aten.threshold_backward(grad.mm(w), below, 0.0)
-        return error
+        return torch.from_numpy(error)
 
     @staticmethod
     def loss(error: torch.Tensor, huber: bool, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -583,14 +589,14 @@ class DQN(Agent):
         not finite: then stop before the step, so the network keeps its last good weights."""
         flat = self._flat
         grads = [p.grad for p in self._params] if self._flat_grads is None else self._flat_grads
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        if not torch.isfinite(norm + error.sum()):
+        norm = total_grad_norm(grads)
+        if not np.isfinite(norm.numpy() + np.add.reduce(error.numpy())):
             loss = MLPTrainer.loss(error, huber, weights).item()
             raise AgentError(
                 f"non-finite loss ({loss}) at step {t}: lower learning_rate or check the rewards "
                 "and observations (the network keeps its last good weights)"
             )
-        scale = (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0)
+        scale = float(clip_coefficient(norm, self.hyperparameters["max_grad_norm"]))
         if flat is None:
             torch._foreach_mul_(grads, scale)
             self.optimizer.step()

@@ -28,7 +28,7 @@ from gymnasium import spaces
 
 from agents.base import Agent, Callback, check_total_timesteps, whole_number
 from agents.errors import AgentError
-from agents.optim import fast_adam_options
+from agents.optim import clip_coefficient, fast_adam_options, total_grad_norm
 from agents.policies import POLICY_KWARGS, ActorCritic, RunningMeanStd, numpy_actor, split_net_arch
 from agents.random_stream import pcg_state_array, set_pcg_state
 from agents.schedules import zoo_schedule
@@ -393,8 +393,8 @@ class OnPolicyAgent(Agent):
         clip_grad_norm_'s arithmetic in two foreach calls (its own checks cost more than the math here).
         """
         grads = [p.grad for p in self._trained if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        torch._foreach_mul_(grads, (self.hyperparameters["max_grad_norm"] / (norm + 1e-6)).clamp_(max=1.0))
+        coef = clip_coefficient(total_grad_norm(grads), self.hyperparameters["max_grad_norm"])
+        torch._foreach_mul_(grads, float(coef))
         self.optimizer.step()
 
     # ----- checkpoints -----

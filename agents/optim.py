@@ -27,6 +27,19 @@ def fast_adam_options() -> dict[str, Any]:
     return {"fused": True} if _adam_takes_fused() else {"foreach": True}
 
 
+def total_grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``clip_grad_norm_``'s total norm, a 0-d tensor: torch's 2-norm of each gradient, then of those."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def clip_coefficient(norm: torch.Tensor, max_norm: float) -> np.float32:
+    """``clip_grad_norm_``'s factor for the gradients, ``max_norm / (norm + 1e-6)`` clamped at 1, as
+    torch computes it on a float32 ``norm`` (``max_norm / t`` is ``reciprocal(t) * max_norm``) but in
+    numpy: exactly rounded arithmetic on one number, cheaper than three torch calls. NaN stays NaN."""
+    coef = np.float32(1.0) / (norm.numpy() + np.float32(1e-6)) * np.float32(max_norm)
+    return np.minimum(coef, np.float32(1.0))
+
+
 class FlatParameters:
     """A network's trained parameters, their gradients and Adam's two moment estimates, each in one
     flat buffer; the torch parameters and the optimizer's state tensors become views of them.

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from agents.base import Callback
 from agents.errors import AgentError
-from agents.optim import FlatParameters
+from agents.optim import FlatParameters, clip_coefficient, total_grad_norm
 from agents.policies import mlp_tower
 from agents.sb3_random import SB3Random
 from agents.vector import non_finite, report_episodes
@@ -258,11 +258,8 @@ class SB3PPOReplica:
         return {"approx_kl": kl, "clip_fraction": clip_fraction, "early_stop": float(stopped)}
 
     def _clip_gradients(self, max_norm: float) -> None:
-        """``clip_grad_norm_``: torch's norms, then its scalar arithmetic (``max_norm / (norm + 1e-6)``
-        is ``reciprocal(norm + 1e-6) * max_norm`` in float32, clamped at 1) in numpy float32."""
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(self.grad_views))).numpy()
-        coef = np.float32(1.0) / (norm + np.float32(1e-6)) * np.float32(max_norm)
-        self.flat_grads *= np.minimum(coef, np.float32(1.0))
+        """``clip_grad_norm_`` on the flat gradient buffer."""
+        self.flat_grads *= clip_coefficient(total_grad_norm(self.grad_views), max_norm)
 
     def _forward(self, part: dict[str, torch.Tensor], clip: float, clip_vf: float | None) -> _Forward:
         """SB3's loss on one mini-batch, entropy bonus included, in torch for autograd."""
