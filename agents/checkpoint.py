@@ -1,6 +1,6 @@
 """The checkpoint file: one ``.npz`` holding arrays and a JSON metadata string, no pickle.
 
-The layout, the atomic writes and the checks on reading are :mod:`lab.archive`'s; here every way a
+The layout, the atomic writes and the checks on reading are :mod:`lab.core.archive`'s; here every way a
 file can be wrong (missing, truncated, not a zip, not ours, a pickled object inside) becomes an
 :class:`AgentError`.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AgentError
-from lab.archive import read_archive, write_archive
+from lab.core.archive import read_archive, write_archive
 
 FORMAT = "rl-lab-agent"
 FORMAT_VERSION = 1

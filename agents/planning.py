@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.grid.model import TransitionModel
+from envs.grid.model import TransitionModel, reachable_mask
 
 
 class PlanningError(ValueError):
@@ -122,14 +122,7 @@ def policy_evaluation(model: TransitionModel, policy: np.ndarray, gamma: float =
 def reachable_states(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
     """A mask of the states the policy can visit from the start distribution."""
     pi = _policy_matrix(model, policy)
-    P_pi = np.einsum("sa,sat->st", pi, model.P) > 0
-    seen = model.initial > 0
-    frontier = seen.copy()
-    while frontier.any():
-        new = P_pi[frontier].any(axis=0) & ~seen
-        seen |= new
-        frontier = new
-    return seen
+    return reachable_mask(np.einsum("sa,sat->st", pi, model.P) > 0, model.initial > 0)
 
 
 def policy_start_value(model: TransitionModel, policy: np.ndarray, gamma: float = 0.99) -> float:

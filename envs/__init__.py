@@ -5,9 +5,35 @@ from any RL library.
 """
 
 from envs.errors import EnvError, InvalidActionError, MapError
-from envs.grid import GridVectorEnv, GridWorld
+from envs.grid import (
+    DOWN,
+    DOWN_LEFT,
+    DOWN_RIGHT,
+    LEFT,
+    RIGHT,
+    UP,
+    UP_LEFT,
+    UP_RIGHT,
+    GridVectorEnv,
+    GridWorld,
+)
 from envs.registry import ENTRIES, register_all
 
 register_all()
 
-__all__ = ["ENTRIES", "EnvError", "GridVectorEnv", "GridWorld", "InvalidActionError", "MapError"]
+__all__ = [
+    "DOWN",
+    "DOWN_LEFT",
+    "DOWN_RIGHT",
+    "ENTRIES",
+    "LEFT",
+    "RIGHT",
+    "UP",
+    "UP_LEFT",
+    "UP_RIGHT",
+    "EnvError",
+    "GridVectorEnv",
+    "GridWorld",
+    "InvalidActionError",
+    "MapError",
+]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from generative.blocks import check_image_shape
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 ChainCallback = Callable[[int, int, torch.Tensor], None]
 """``callback(i, total, images)`` during sampling: image batch ``i`` of ``total`` intermediate ones."""

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 
 def check_image_shape(shape: tuple[int, int, int], levels: int = 2) -> tuple[int, int, int]:

@@ -1,6 +1,6 @@
 """Model files: one ``.npz`` of arrays plus a JSON metadata string, never pickle.
 
-The layout is the agents' checkpoint format (:mod:`lab.archive`: a 0-d unicode ``meta`` entry,
+The layout is the agents' checkpoint format (:mod:`lab.core.archive`: a 0-d unicode ``meta`` entry,
 atomic writes, ``allow_pickle=False``) with its own format name, so an agent checkpoint
 handed to ``lab gen`` (or a model to ``lab watch``) is recognised and refused in one line.
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lab.archive import read_archive, write_archive
-from lab.errors import LabError
+from lab.core.archive import read_archive, write_archive
+from lab.core.errors import LabError
 
 if TYPE_CHECKING:
     from generative.base import GenerativeModel

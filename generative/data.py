@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -132,9 +132,8 @@ def load_digits_data(options: dict[str, Any], seed: int, test_fraction: float) -
 
 def grid_frames(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
     """Every reachable state of a grid world as a frame; label = the state's rank among them."""
-    from agents.planning import reachable_states
     from envs.grid.painter import GridPainter
-    from lab.environments import make_env
+    from lab.core.environments import make_env
 
     opts = _options("grid", options, {"env": "lab/IceLake-v0", "tile": 4, "env_kwargs": {}})
     if not isinstance(opts["tile"], int) or isinstance(opts["tile"], bool) or opts["tile"] < 4:
@@ -145,8 +144,7 @@ def grid_frames(options: dict[str, Any], seed: int, test_fraction: float) -> Ima
     world = env.unwrapped
     model = world.model
     mdp = model.transition_model()
-    uniform = np.full((model.n_states, model.n_actions), 1.0 / model.n_actions)
-    states = np.flatnonzero(reachable_states(mdp, uniform))
+    states = np.flatnonzero(mdp.reachable())
     env.close()
     layout = model.layout
     painter = GridPainter(layout.tiles, layout.ice, model.wind, opts["tile"])

@@ -24,7 +24,7 @@ from generative.base import ChainCallback, GenerativeModel, check_loss, positive
 from generative.blocks import EMA
 from generative.schedules import NoiseSchedule
 from generative.unet import UNet
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 SAMPLERS = ("ddim", "ddpm")
 

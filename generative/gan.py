@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from generative.base import ChainCallback, GenerativeModel, check_loss, positive
 from generative.blocks import EMA
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 LOSSES = ("ns", "hinge")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from generative.data import to_uint8
-from lab.errors import LabError
-from lab.files import atomic_path
+from lab.core.errors import LabError
+from lab.core.files import atomic_path
 
 BACKGROUND = (36, 41, 51)  # the viewer's bar colour, between tiles
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 if TYPE_CHECKING:
     from generative.base import GenerativeModel

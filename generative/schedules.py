@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 SCHEDULES = ("linear", "cosine")
 

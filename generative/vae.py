@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from generative.base import ChainCallback, GenerativeModel, check_loss, positive
 from generative.likelihood import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 
 class Encoder(nn.Module):

@@ -1,3 +1,7 @@
-"""The lab: the ``lab`` command, runs, replays and the viewer (and, in ``lab.nets``, the supervised core)."""
+"""The lab: the foundation (``lab.core``, and ``lab.nets``, the supervised core) under everything, and
+the application on top: the ``lab`` command, runs, replays, the viewer, and ``lab.gen`` for the
+generative models. See docs/design.md for the layers."""
 
-__version__ = "0.1.0"
+from lab.core.version import lab_version
+
+__version__ = lab_version()

@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from generative.cli import add_gen_parser
-from lab.errors import LabError
+from lab.core.errors import LabError
+from lab.gen.cli import add_gen_parser
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from lab.environments import parse_kwargs
+    from lab.core.environments import parse_kwargs
     from lab.play import play
 
     record_dir = None if args.no_record else args.replays
@@ -49,8 +49,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from lab.core.environments import parse_kwargs
     from lab.demo import run_demo
-    from lab.environments import parse_kwargs
 
     path = run_demo(
         env_id=args.env,
@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def is_generative_model(target: str) -> bool:
     """Whether ``target`` (a run directory or a file) holds a generative model rather than an agent."""
     from generative.checkpoint import read_model_file
-    from generative.sampling import model_path
+    from lab.gen.sample import model_path
 
     try:
         read_model_file(model_path(target), arrays=False)  # the metadata says; no weights loaded
@@ -115,7 +115,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from lab.watch import watch
 
     if is_generative_model(args.target):  # lab watch MODEL shows a generative model's live samples too
-        from generative.watch import watch as watch_samples
+        from lab.gen.watch import watch as watch_samples
 
         for path in watch_samples(args.target, fps=args.fps, seed=args.seed, scale=max(args.scale, 4)):
             print(f"saved {path}")

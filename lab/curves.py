@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.files import atomic_path
+from lab.core.files import atomic_path
 from lab.runs import RunDir, read_csv
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from lab.environments import make_env, resolve_env_id
-from lab.errors import LabError
+from lab.core.environments import make_env, resolve_env_id
+from lab.core.errors import LabError
 
 
 @dataclass(frozen=True)

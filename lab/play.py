@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from envs.grid.layout import Tile
-from lab.environments import make_env
-from lab.errors import LabError
+from envs.grid.model import DOWN, DOWN_LEFT, DOWN_RIGHT, LEFT, RIGHT, UP, UP_LEFT, UP_RIGHT
+from lab.core.environments import make_env
+from lab.core.errors import LabError
 
-# pygame key names -> action (0 up, 1 right, 2 down, 3 left, 4 up-right, 5 down-right, 6 down-left, 7 up-left)
+# pygame key names -> action: arrows, WASD, vi keys and the keypad; y u b n and the keypad's corners
+# for the diagonals
 MOVE_KEYS: dict[str, int] = {
-    "up": 0, "w": 0, "k": 0, "[8]": 0,
-    "right": 1, "d": 1, "l": 1, "[6]": 1,
-    "down": 2, "s": 2, "j": 2, "[2]": 2,
-    "left": 3, "a": 3, "h": 3, "[4]": 3,
-    "u": 4, "[9]": 4,
-    "n": 5, "[3]": 5,
-    "b": 6, "[1]": 6,
-    "y": 7, "[7]": 7,
+    "up": UP, "w": UP, "k": UP, "[8]": UP,
+    "right": RIGHT, "d": RIGHT, "l": RIGHT, "[6]": RIGHT,
+    "down": DOWN, "s": DOWN, "j": DOWN, "[2]": DOWN,
+    "left": LEFT, "a": LEFT, "h": LEFT, "[4]": LEFT,
+    "u": UP_RIGHT, "[9]": UP_RIGHT,
+    "n": DOWN_RIGHT, "[3]": DOWN_RIGHT,
+    "b": DOWN_LEFT, "[1]": DOWN_LEFT,
+    "y": UP_LEFT, "[7]": UP_LEFT,
 }  # fmt: skip
 QUIT_KEYS = {"escape", "q"}
 RESTART_KEYS = {"r"}

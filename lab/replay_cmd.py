@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 if TYPE_CHECKING:  # numpy and the replay format load with the commands, so `lab --help` stays fast
     import numpy as np
@@ -138,7 +138,7 @@ def replay_source(episode: Episode, path: Path | None = None) -> tuple[Any, list
 
 def export_video(episode: Episode, out: str | Path, fps: float) -> Path:
     """Write the episode's frames (stored, or re-rendered by re-simulation) as a GIF or an MP4, atomically."""
-    from lab.files import atomic_path
+    from lab.core.files import atomic_path
     from lab.replays import episode_frames
 
     out = Path(out)

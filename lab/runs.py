@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
-from lab.files import atomic_path, write_text_atomic
+from lab.core.errors import LabError
+from lab.core.files import atomic_path, write_text_atomic
 
 EPISODE_FIELDS = ("timestep", "episode", "return", "length")
 EVAL_FIELDS = (

@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
-from lab.yaml_loader import load_yaml, load_yaml_value
+from lab.core.errors import LabError
+from lab.core.yaml_loader import load_yaml, load_yaml_value
 
 
 class SpecError(LabError):
@@ -112,6 +112,8 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         if key in data and data[key] is not None and not isinstance(data[key], str):
             raise SpecError(f"{key} must be a string; got {data[key]!r}")
     data = whole_counts(data, (*_INT_FIELDS, "max_episode_steps"))
+    if isinstance(data.get("seeds"), list):  # seeds: [1e3] counts as [1000], as seed: 1e3 does
+        data["seeds"] = [int(s) if isinstance(s, float) and s.is_integer() else s for s in data["seeds"]]
     for key in _INT_FIELDS:
         if key in data and (not is_whole(data[key]) or data[key] < 0):
             raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
@@ -188,6 +190,6 @@ def apply_overrides(
 
 
 def save_spec(spec: RunSpec, path: Path) -> None:
-    from lab.files import write_text_atomic
+    from lab.core.files import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))

@@ -8,7 +8,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 from lab.runs import RunDir
 from lab.spec import RunSpec, load_spec_file, spec_from_dict
 
@@ -27,7 +27,7 @@ class Target:
 
 def resolve_target(target: str | Path, env_id: str | None = None) -> Target:
     """A run directory (its final model, or its latest checkpoint) or a model file; ``env_id`` overrides."""
-    from lab.environments import resolve_env_id
+    from lab.core.environments import resolve_env_id
     from lab.train import saved_env
 
     path = Path(target)
@@ -49,7 +49,7 @@ def resolve_target(target: str | Path, env_id: str | None = None) -> Target:
 
 
 def make_target_env(target: Target, **extra: Any) -> gym.Env:
-    from lab.environments import make_env
+    from lab.core.environments import make_env
 
     if target.max_episode_steps is not None:
         extra["max_episode_steps"] = target.max_episode_steps

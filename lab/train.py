@@ -10,8 +10,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from lab.environments import make_env, resolve_env_id
-from lab.errors import LabError
+from lab.core.environments import make_env, resolve_env_id
+from lab.core.errors import LabError
 from lab.evaluation import EvalResult, evaluate
 from lab.runs import MetricsLog, RunDir
 from lab.spec import RunSpec, load_spec_file, save_spec, spec_from_dict

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 
 def watch(

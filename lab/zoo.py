@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
-from lab.yaml_loader import load_yaml
+from lab.core.errors import LabError
+from lab.core.yaml_loader import load_yaml
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
 UNSUPPORTED = ("frame_stack", "env_wrapper", "callback", "vec_env_wrapper", "use_sde", "sde_sample_freq")

@@ -13,8 +13,8 @@ import pytest
 import envs
 from envs.window import PAD, FrameWindow
 from lab.cli import main
-from lab.environments import parse_kwargs, resolve_env_id
-from lab.errors import LabError
+from lab.core.environments import parse_kwargs, resolve_env_id
+from lab.core.errors import LabError
 
 
 def run_lab(*args: str) -> subprocess.CompletedProcess:
@@ -98,7 +98,7 @@ def test_resolve_env_id_accepts_short_names():
 def test_a_missing_optional_dependency_names_the_lab_extra(monkeypatch):
     import gymnasium as gym
 
-    from lab.environments import make_env
+    from lab.core.environments import make_env
 
     def missing(message):
         def make(*args, **kwargs):

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from agents.checkpoint import write_checkpoint
-from generative.cli import main
 from generative.data import load_dataset
 from generative.metrics import load_classifier
-from generative.watch import watch
+from lab.cli import main
+from lab.gen.watch import watch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -113,8 +113,8 @@ def test_watch_runs_headless_with_a_frame_limit(runs, tmp_path):
 
 
 def test_watch_starts_each_diffusion_chain_from_new_noise(runs):
-    from generative.sampling import open_model
-    from generative.watch import HOLD_FRAMES, live_pictures
+    from lab.gen.sample import open_model
+    from lab.gen.watch import HOLD_FRAMES, live_pictures
 
     loaded = open_model(runs / "diff")
     steps, seed_box = loaded.model.hp["sample_steps"], [0]

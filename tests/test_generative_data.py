@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from generative.data import load_dataset, scale_levels, split, to_uint8
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

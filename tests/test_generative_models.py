@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from generative.data import load_dataset
-from generative.spec import gen_spec_from_dict
-from generative.train import Batches, build_model, step_generator
 from generative.unet import UNet
-from lab.errors import LabError
+from lab.core.errors import LabError
+from lab.gen.spec import gen_spec_from_dict
+from lab.gen.train import Batches, build_model, step_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

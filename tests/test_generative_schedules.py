@@ -10,7 +10,7 @@ import torch
 
 from generative.diffusion import ddim_timesteps
 from generative.schedules import NoiseSchedule, cosine_alpha_bar, linear_betas
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -13,9 +13,9 @@ import torch
 
 from generative.checkpoint import load_model, read_model_file
 from generative.diffusion import Diffusion
-from generative.spec import gen_spec_from_dict, load_gen_spec
-from generative.train import GenTrainer, resume, train
-from lab.errors import LabError
+from lab.core.errors import LabError
+from lab.gen.spec import gen_spec_from_dict, load_gen_spec
+from lab.gen.train import GenTrainer, resume, train
 from lab.runs import RunDir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -169,7 +169,7 @@ def test_example_configs_are_valid_and_build_their_model(path, tmp_path):
 def test_every_family_round_trips_through_a_model_file(family, tmp_path):
     from generative.checkpoint import save_model
     from generative.data import load_dataset
-    from generative.train import build_model, step_generator
+    from lab.gen.train import build_model, step_generator
 
     data = load_dataset("digits", seed=0)
     tiny = {

@@ -21,10 +21,10 @@ def gan_run(tmp_path_factory):
 
 
 def test_lab_watch_tells_a_generative_model_from_an_agent(gan_run, tmp_path, monkeypatch):
-    import generative.watch
+    import lab.gen.watch
 
     shown = []
-    monkeypatch.setattr(generative.watch, "watch", lambda target, **kw: shown.append(target) or [])
+    monkeypatch.setattr(lab.gen.watch, "watch", lambda target, **kw: shown.append(target) or [])
     assert is_generative_model(str(gan_run)) and is_generative_model(str(gan_run / "model.npz"))
     assert main(["watch", str(gan_run)]) == 0
     assert shown == [str(gan_run)]

@@ -162,9 +162,9 @@ def test_the_file_holds_plain_arrays_and_json_meta(tmp_path):
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["env_id"] == "lab/KeyDoor-v0" and meta["seed"] == 0 and meta["source"] == "test"
     assert meta["max_episode_steps"] == 300 and meta["env_kwargs"] == {}
-    import lab
+    from lab.core.version import lab_version
 
-    assert meta["lab_version"] == lab.__version__
+    assert meta["lab_version"] == lab_version()
 
 
 def test_recorder_keeps_the_env_kwargs_that_differ_from_the_registry():

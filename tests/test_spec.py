@@ -93,7 +93,7 @@ def test_spec_files(tmp_path):
 
 
 def test_run_directories_refuse_to_clobber_and_to_resume_non_runs(tmp_path):
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     run = RunDir.new(tmp_path, "a")
     run.path.mkdir()
@@ -120,3 +120,23 @@ def test_exponent_floats_load_as_numbers_in_spec_files_and_overrides(tmp_path):
     assert spec.hyperparameters == {"learning_rate": 3e-4, "max_grad_norm": 1e30}
     with pytest.raises(SpecError, match=r"total_timesteps must be a whole number >= 0; got 2500\.5"):
         spec_from_dict({**BASE, "total_timesteps": 2.5005e3})
+
+
+@pytest.mark.parametrize(
+    ("pair", "key", "value"),
+    [
+        ("hyperparameters.max_grad_norm=1e30", "hyperparameters", {"max_grad_norm": 1e30}),
+        ("env_kwargs.slip_prob=1E-1", "env_kwargs", {"slip_prob": 0.1}),
+        ("total_timesteps=1e6", "total_timesteps", 1_000_000),
+        ("eval_interval=2.5e3", "eval_interval", 2500),
+        ("seeds=[1e3, 2]", "seeds", [1000, 2]),
+    ],
+)
+def test_set_reads_exponent_numbers_as_numbers(pair, key, value):
+    spec = spec_from_dict(apply_overrides(BASE, [pair]))
+    got = getattr(spec, key)
+    assert got == value and type(got) is type(value)
+    if isinstance(value, dict):
+        assert all(isinstance(v, float) for v in got.values())
+    if isinstance(value, list):
+        assert all(type(v) is int for v in got)

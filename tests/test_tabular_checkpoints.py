@@ -165,7 +165,7 @@ def test_bad_files(tmp_path):
         load_agent(bad_json)
     numeric_meta = tmp_path / "numeric_meta.npz"
     np.savez(numeric_meta, meta=np.zeros(3))
-    with pytest.raises(AgentError, match="'meta' is not a JSON string"):
+    with pytest.raises(AgentError, match="'meta' must be a JSON string"):
         load_agent(numeric_meta)
 
 

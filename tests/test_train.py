@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agents import load_agent
-from lab.errors import LabError
+from lab.core.errors import LabError
 from lab.replays import load_episode, verify_episode
 from lab.runs import RunDir
 from lab.spec import spec_from_dict

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 from lab.replays import load_episode, verify_episode
 from lab.spec import spec_from_dict
 from lab.train import train

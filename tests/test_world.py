@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import make_unwrapped
 
+import envs
 from envs import GridWorld
 from envs.grid import OBS_TYPES, Tile
 from envs.grid.observations import CHANNELS
@@ -286,3 +287,15 @@ def test_render_without_mode_warns_and_returns_none():
     env.reset(seed=0)
     with pytest.warns(UserWarning, match="render_mode"):
         assert env.render() is None
+
+
+def test_named_actions_match_the_moves_and_their_names():
+    from envs.grid.model import ACTION_NAMES, MOVES
+
+    named = [envs.UP, envs.RIGHT, envs.DOWN, envs.LEFT]
+    named += [envs.UP_RIGHT, envs.DOWN_RIGHT, envs.DOWN_LEFT, envs.UP_LEFT]
+    assert named == list(range(8))
+    assert [ACTION_NAMES[a] for a in named] == [
+        "up", "right", "down", "left", "up-right", "down-right", "down-left", "up-left"
+    ]  # fmt: skip
+    assert [MOVES[a] for a in named] == [(-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1)]

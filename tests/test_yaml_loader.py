@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.environments import parse_kwargs
-from lab.yaml_loader import load_yaml, load_yaml_value
+from lab.core.environments import parse_kwargs
+from lab.core.yaml_loader import load_yaml, load_yaml_value
 
 
 @pytest.mark.parametrize(

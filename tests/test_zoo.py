@@ -90,7 +90,7 @@ def test_lab_train_takes_a_zoo_file(tmp_path, capsys):
 def test_lab_train_with_a_zoo_file_needs_the_env(tmp_path, capsys):
     assert main(["train", "--zoo", str(ZOO_DQN), "--agent", "dqn", "--runs-dir", str(tmp_path)]) == 2
     assert "both --env and --agent" in capsys.readouterr().err
-    from lab.errors import LabError
+    from lab.core.errors import LabError
     from lab.train import spec_from_args
 
     with pytest.raises(LabError, match="--zoo reads the entry of the run's env"):

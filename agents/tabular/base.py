@@ -43,7 +43,6 @@ class EpisodeLocals(NamedTuple):
     step: Callable[[Any], tuple[Any, Any, bool, bool, dict]]
     draw: Callable[[], float]
     epsilon_at: Callable[[int], float]
-    alpha_at: Callable[[int], float] | None
     gamma: float
     n_actions: int
     obs_start: int
@@ -220,13 +219,34 @@ class TabularAgent(Agent):
         """One episode of the algorithm, on the lists ``self._rows`` (and ``self._count_rows``)."""
         raise NotImplementedError
 
+    def _step_size_update(self, table: int = 0) -> Callable[[int, int, float, int], None]:
+        """``update(s, a, target, t)`` on the lists of table ``table``: ``Q(s, a)`` moves toward ``target``
+        by the step size at env step ``t`` (``learning_rate``), or, under ``"1/N"``, by one over the pair's
+        number of updates so far (counted here)."""
+        q = self._rows[table]
+        if self._one_over_n:
+            counts = self._count_rows[table]
+
+            def update(s: int, a: int, target: float, t: int) -> None:
+                row, n = q[s], counts[s][a] + 1
+                counts[s][a] = n
+                row[a] += (target - row[a]) / n
+
+        else:
+            alpha_at = self._learning_rate_at
+
+            def update(s: int, a: int, target: float, t: int) -> None:
+                row = q[s]
+                row[a] += alpha_at(t) * (target - row[a])
+
+        return update
+
     def _loop_locals(self) -> EpisodeLocals:
         """What an episode's loop reads every step, fetched once: locals are the fastest lookups."""
         return EpisodeLocals(
             step=self.env.step,
             draw=self._stream.draw,
             epsilon_at=self._epsilon_at,
-            alpha_at=None if self._one_over_n else self._learning_rate_at,
             gamma=self.gamma,
             n_actions=self.n_actions,
             obs_start=self._obs_start,

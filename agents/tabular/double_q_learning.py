@@ -44,8 +44,8 @@ class DoubleQLearning(TabularAgent):
 
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         qa, qb = self._rows
-        counts_a, counts_b = self._count_rows if self._one_over_n else (None, None)
-        step, draw, epsilon_at, alpha_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
+        update_a, update_b = self._step_size_update(0), self._step_size_update(1)
+        step, draw, epsilon_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
 
         s = observation - obs_start
         episode_return = 0.0
@@ -61,21 +61,15 @@ class DoubleQLearning(TabularAgent):
 
             # The coin: update A (judged by B) or B (judged by A).
             if draw() < 0.5:
-                update, judge, counts = qa, qb, counts_a
+                table, judge, update = qa, qb, update_a
             else:
-                update, judge, counts = qb, qa, counts_b
+                table, judge, update = qb, qa, update_b
             if terminated:
                 target = reward
             else:
-                chooser = update[s_next]
+                chooser = table[s_next]
                 target = reward + gamma * judge[s_next][chooser.index(max(chooser))]
-            row = update[s]
-            if counts is None:
-                row[a] += alpha_at(t0 + i) * (target - row[a])
-            else:
-                n = counts[s][a] + 1
-                counts[s][a] = n
-                row[a] += (target - row[a]) / n
+            update(s, a, target, t0 + i)
 
             if terminated or truncated:
                 return episode_return, i + 1, terminated, True

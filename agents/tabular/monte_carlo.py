@@ -29,8 +29,8 @@ class MonteCarlo(TabularAgent):
 
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         q = self._rows[0]
-        counts = self._count_rows[0] if self._one_over_n else None
-        step, draw, epsilon_at, alpha_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
+        update = self._step_size_update()
+        step, draw, epsilon_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
 
         # Play the episode, remembering (state, action, reward) and each pair's first visit.
         s = observation - obs_start
@@ -62,16 +62,10 @@ class MonteCarlo(TabularAgent):
         else:
             row = q[s]
             g = (1.0 - epsilon) * max(row) + epsilon * sum(row) / n_actions
-        alpha = None if alpha_at is None else alpha_at(t0 + length - 1)
+        t_last = t0 + length - 1  # every update takes the step size of the episode's last step
         for t in range(length - 1, -1, -1):
             g = rewards[t] + gamma * g
             s, a = states[t], actions[t]
             if first_visit[s * n_actions + a] == t:
-                row = q[s]
-                if counts is None:
-                    row[a] += alpha * (g - row[a])
-                else:
-                    n = counts[s][a] + 1
-                    counts[s][a] = n
-                    row[a] += (g - row[a]) / n
+                update(s, a, g, t_last)
         return episode_return, length, terminated, True

@@ -23,8 +23,8 @@ class QLearning(TabularAgent):
 
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         q = self._rows[0]
-        counts = self._count_rows[0] if self._one_over_n else None
-        step, draw, epsilon_at, alpha_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
+        update = self._step_size_update()
+        step, draw, epsilon_at, gamma, n_actions, obs_start, action_start, t0 = self._loop_locals()
 
         s = observation - obs_start
         episode_return = 0.0
@@ -37,12 +37,7 @@ class QLearning(TabularAgent):
             episode_return += reward
 
             target = reward if terminated else reward + gamma * max(q[s_next])
-            if counts is None:
-                row[a] += alpha_at(t0 + i) * (target - row[a])
-            else:
-                n = counts[s][a] + 1
-                counts[s][a] = n
-                row[a] += (target - row[a]) / n
+            update(s, a, target, t0 + i)
 
             if terminated or truncated:
                 return episode_return, i + 1, terminated, True

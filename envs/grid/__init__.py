@@ -2,7 +2,19 @@
 
 from envs.grid.layout import Layout, Tile, parse_map
 from envs.grid.maze import generate_maze
-from envs.grid.model import ACTION_NAMES, GridModel, TransitionModel
+from envs.grid.model import (
+    ACTION_NAMES,
+    DOWN,
+    DOWN_LEFT,
+    DOWN_RIGHT,
+    LEFT,
+    RIGHT,
+    UP,
+    UP_LEFT,
+    UP_RIGHT,
+    GridModel,
+    TransitionModel,
+)
 from envs.grid.observations import OBS_TYPES
 from envs.grid.presets import CliffWalk, FourRooms, IceLake, KeyDoor, Maze, WindyGrid
 from envs.grid.vector import GridVectorEnv
@@ -10,7 +22,15 @@ from envs.grid.world import GridWorld
 
 __all__ = [
     "ACTION_NAMES",
+    "DOWN",
+    "DOWN_LEFT",
+    "DOWN_RIGHT",
+    "LEFT",
     "OBS_TYPES",
+    "RIGHT",
+    "UP",
+    "UP_LEFT",
+    "UP_RIGHT",
     "CliffWalk",
     "FourRooms",
     "GridModel",

@@ -36,7 +36,11 @@ import numpy as np
 from envs.errors import MapError
 from envs.grid.layout import Layout, Tile
 
-# Action order: the four compass moves clockwise from up, then the diagonals clockwise from up-right.
+# Actions: the four compass moves clockwise from up, then the diagonals (king's moves, with
+# ``king_moves=True``) clockwise from up-right.
+UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
+UP_RIGHT, DOWN_RIGHT, DOWN_LEFT, UP_LEFT = 4, 5, 6, 7
+# MOVES[action] is its (row, column) step.
 MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))
 ACTION_NAMES: tuple[str, ...] = (
     "up",
@@ -73,6 +77,21 @@ class TransitionModel:
     @property
     def n_actions(self) -> int:
         return self.P.shape[1]
+
+    def reachable(self) -> np.ndarray:
+        """A mask of the states that some sequence of actions can visit from the start distribution."""
+        return reachable_mask(self.P.sum(axis=1) > 0, self.initial > 0)
+
+
+def reachable_mask(step: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The states reachable from the ``start`` mask along the edges ``step[s, s2]`` (booleans)."""
+    seen = start.copy()
+    frontier = seen.copy()
+    while frontier.any():
+        new = step[frontier].any(axis=0) & ~seen
+        seen |= new
+        frontier = new
+    return seen
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,16 @@ _OBS_SPACES = """Chosen with ``obs_type`` as for :class:`GridWorld`: ``index`` i
     ``Discrete(n_states)``; ``coords``, ``onehot``, ``symbolic`` and ``pixels`` as documented there."""
 
 
+_INFORMATION = """## Information
+    ``reset`` and ``step`` return ``info = {"state": s}``, the state number, as :class:`GridWorld` does.
+
+    ## Arguments"""
+
+
 def _with_common(doc: str) -> str:
-    return doc.replace("{COMMON_ARGS}", _COMMON_ARGS).replace("{OBS_SPACES}", _OBS_SPACES)
+    """``doc`` with the shared parts filled in, and the Information section before Arguments."""
+    doc = doc.replace("{COMMON_ARGS}", _COMMON_ARGS).replace("{OBS_SPACES}", _OBS_SPACES)
+    return doc.replace("## Arguments", _INFORMATION, 1)
 
 
 class CliffWalk(GridWorld):

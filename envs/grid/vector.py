@@ -24,6 +24,10 @@ class GridVectorEnv(VectorEnv):
     terminates or truncates resets it (its action is ignored) and returns the first observation of
     the new episode with reward 0. ``reset(seed=s)`` seeds copy ``i`` with ``s + i``.
 
+    Information: ``reset`` and ``step`` return ``info = {"state": states, "_state": mask}``, gymnasium's
+    batched form of :class:`GridWorld`'s ``{"state": s}``: every copy's state number (int64, shape
+    ``(num_envs,)``) and an all-True mask saying each copy reports one.
+
     Made by ``gymnasium.make_vec("lab/...", num_envs=N, vectorization_mode="vector_entry_point")``
     or directly: ``GridVectorEnv(CliffWalk(obs_type="coords"), num_envs=1024, max_episode_steps=500)``.
     """

@@ -61,7 +61,8 @@ class GridWorld(gym.Env):
 
     ## Action Space
     ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. With ``king_moves=True``, ``Discrete(8)``
-    adding 4 up-right, 5 down-right, 6 down-left, 7 up-left.
+    adding 4 up-right, 5 down-right, 6 down-left, 7 up-left. ``envs`` names them: ``UP``, ``RIGHT``,
+    ``DOWN``, ``LEFT``, ``UP_RIGHT``, ``DOWN_RIGHT``, ``DOWN_LEFT``, ``UP_LEFT``.
 
     ## Observation Space
     Chosen with ``obs_type``: ``index`` is ``Discrete(n_states)``, the state number
@@ -83,6 +84,11 @@ class GridWorld(gym.Env):
     Terminated on reaching a goal or falling into a pit (unless ``pit_terminal=False``, where a
     pit sends the agent back to the start). Truncated after ``max_episode_steps`` steps when made
     with ``gymnasium.make(..., max_episode_steps=N)`` (the registered presets set a limit).
+
+    ## Information
+    ``reset`` and ``step`` return ``info = {"state": s}``: the state number ``s`` (what ``index``
+    observations show), whatever ``obs_type`` is. Replays record it, and the viewer's value overlay
+    reads the agent's cell and key/door phase from it.
 
     ## Arguments
     ``ascii_map`` (list of rows or one multi-line string), ``obs_type="index"``,

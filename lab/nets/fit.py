@@ -13,7 +13,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -282,6 +282,56 @@ class _ProgressBar:
             self.bar.update(self.task, **fields)
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """:func:`fit`'s options (see it for what each does); :meth:`checked` validates them."""
+
+    loss: str | LossFn = "cross_entropy"
+    val_fraction: float = 0.1
+    batch_size: int = 64
+    epochs: int = 50
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: str | None = None
+    warmup_steps: int | None = None
+    grad_clip: float | None = None
+    early_stopping_patience: int | None = None
+    seed: int = 0
+    progress: bool = True
+
+    @property
+    def classify(self) -> bool:
+        return isinstance(self.loss, str) and self.loss in CLASSIFICATION_LOSSES
+
+    def checked(self) -> FitOptions:
+        """These options with sizes checked and ``weight_decay`` filled in, or a ``ValueError``."""
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_choice("optimizer", self.optimizer, OPTIMIZERS)
+        lr_factor(self.schedule, 0, 1)  # checks the name before any work
+        batch_size, epochs = check_size("batch_size", self.batch_size), check_size("epochs", self.epochs)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1); got {self.val_fraction!r}")
+        lr = self.lr
+        if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number; got {lr!r}")
+        weight_decay = self.weight_decay
+        if weight_decay is None:
+            weight_decay = 1e-2 if self.optimizer == "adamw" else 0.0
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be a positive number (or None); got {self.grad_clip!r}")
+        patience = self.early_stopping_patience
+        if patience is not None and (
+            isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+        ):
+            raise ValueError(
+                f"early_stopping_patience must be a whole number >= 1 (or None); got {patience!r}"
+            )
+        return replace(self, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay)
+
+
 def fit(
     model: nn.Module,
     X: Any,
@@ -327,6 +377,69 @@ def fit(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"fit trains a torch.nn.Module; got {type(model).__name__}")
+    X, y = _training_data(X, y, loss)
+    loss_fn = _loss_function(loss)
+    options = FitOptions(
+        loss=loss,
+        val_fraction=val_fraction,
+        batch_size=batch_size,
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        nesterov=nesterov,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
+        grad_clip=grad_clip,
+        early_stopping_patience=early_stopping_patience,
+        seed=seed,
+        progress=progress,
+    ).checked()
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    X, y, X_val, y_val = _split(X, y, validation, options, generator)
+    if options.early_stopping_patience is not None and len(X_val) == 0:
+        raise ValueError(
+            "early stopping needs validation data: pass validation=(X_val, y_val) or val_fraction > 0"
+        )
+    device = torch.device(device)
+    model.to(device)
+    X, y = X.to(device), y.to(device)
+    loop = _TrainingLoop(model, loss_fn, options, len(X))
+    history = History(metric_name="accuracy" if options.classify else None)
+    best = _BestWeights(options.early_stopping_patience)
+    train_seconds, train_samples, started = 0.0, 0, time.perf_counter()
+
+    with _ProgressBar(progress, options.epochs, loop.total_steps) as bar:
+        for epoch in range(options.epochs):
+            tick = time.perf_counter()
+            order = torch.randperm(len(X), generator=generator).to(device)
+            train_loss, seen = loop.epoch(epoch, X, y, order, bar)
+            train_seconds += time.perf_counter() - tick
+            train_samples += seen
+            history.train_loss.append(train_loss)
+            history.lr.append(loop.opt.param_groups[0]["lr"])
+            if len(X_val) > 0:
+                val_loss, metric = _evaluate(model, loss_fn, X_val, y_val, loss)
+                if not math.isfinite(val_loss):
+                    raise loop.guard.diverged("validation loss", val_loss, loop.epoch_end(epoch))
+                history.val_loss.append(val_loss)
+                history.val_metric.append(metric)
+                best.update(val_loss, epoch, model, history)
+                bar.update(val=f"{val_loss:.4f}" + (f" acc {metric:.3f}" if options.classify else ""))
+            if best.patience_ran_out:
+                history.stopped_early = epoch + 1 < options.epochs
+                break
+    best.restore(model)
+    history.seconds = time.perf_counter() - started
+    history.samples_per_second = train_samples / max(train_seconds, 1e-9)
+    return history
+
+
+def _training_data(X: Any, y: Any, loss: str | LossFn) -> tuple[torch.Tensor, torch.Tensor]:
+    """``X`` and ``y`` as tensors (targets typed for ``loss``), checked: paired, not empty, finite."""
     X, y = _as_tensor(X, "X"), _targets(_as_tensor(y, "y"), loss)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}: they must pair up one to one")
@@ -334,134 +447,137 @@ def fit(
         raise ValueError("no training data: X and y are empty")
     _check_finite(X, "X")
     _check_finite(y, "y")
-    loss_fn = _loss_function(loss)
-    classify = isinstance(loss, str) and loss in CLASSIFICATION_LOSSES
-    if optimizer not in OPTIMIZERS:
-        raise unknown_choice("optimizer", optimizer, OPTIMIZERS)
-    lr_factor(schedule, 0, 1)  # checks the name before any work
-    batch_size, epochs = check_size("batch_size", batch_size), check_size("epochs", epochs)
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie in [0, 1); got {val_fraction!r}")
-    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    if weight_decay is None:
-        weight_decay = 1e-2 if optimizer == "adamw" else 0.0
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be a positive number (or None); got {grad_clip!r}")
-    if early_stopping_patience is not None and (
-        isinstance(early_stopping_patience, bool)
-        or not isinstance(early_stopping_patience, int)
-        or early_stopping_patience < 1
-    ):
-        raise ValueError(
-            f"early_stopping_patience must be a whole number >= 1 (or None); got {early_stopping_patience!r}"
-        )
+    return X, y
 
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+
+def _split(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    validation: tuple[Any, Any] | None,
+    options: FitOptions,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X, y, X_val, y_val)``: the given validation data checked, or a seeded ``val_fraction`` held out."""
     if validation is not None:
-        X_val, y_val = _as_tensor(validation[0], "X_val"), _targets(_as_tensor(validation[1], "y_val"), loss)
+        X_val = _as_tensor(validation[0], "X_val")
+        y_val = _targets(_as_tensor(validation[1], "y_val"), options.loss)
         if len(X_val) != len(y_val):
             raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
         _check_finite(X_val, "X_val")
         _check_finite(y_val, "y_val")
-    else:
-        n_val = round(val_fraction * len(X))
-        if n_val >= len(X):
-            raise ValueError(f"val_fraction={val_fraction} leaves no training data out of {len(X)} samples")
-        order = torch.randperm(len(X), generator=generator)
-        X_val, y_val = X[order[:n_val]], y[order[:n_val]]
-        X, y = X[order[n_val:]], y[order[n_val:]]
-    has_val = len(X_val) > 0
-    if early_stopping_patience is not None and not has_val:
+        return X, y, X_val, y_val
+    n_val = round(options.val_fraction * len(X))
+    if n_val >= len(X):
         raise ValueError(
-            "early stopping needs validation data: pass validation=(X_val, y_val) or val_fraction > 0"
+            f"val_fraction={options.val_fraction} leaves no training data out of {len(X)} samples"
         )
+    order = torch.randperm(len(X), generator=generator)
+    return X[order[n_val:]], y[order[n_val:]], X[order[:n_val]], y[order[:n_val]]
 
-    device = torch.device(device)
-    model.to(device)
-    X, y = X.to(device), y.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    opt = make_optimizer(optimizer, params, lr, weight_decay, momentum, nesterov)
-    steps_per_epoch = sum(1 for _ in _batches(torch.arange(len(X)), batch_size))
-    total_steps = steps_per_epoch * epochs
-    warmup = max(1, round(0.05 * total_steps)) if warmup_steps is None else warmup_steps
-    # The weights before the latest step, which gave a finite loss: put back when the weights after it
-    # give a non-finite one (or are themselves non-finite).
-    backup = [p.detach().clone() for p in params]
 
-    history = History(metric_name="accuracy" if classify else None)
-    best_loss, best_state, waited, step = math.inf, None, 0, 0
-    train_seconds, train_samples, started = 0.0, 0, time.perf_counter()
+class _WeightGuard:
+    """The weights before the latest step, which gave a finite loss: put back when the weights after
+    it give a non-finite one (or are themselves non-finite)."""
 
-    def where(epoch: int, batch: int, step: int) -> str:
-        return f"epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps_per_epoch} (step {step})"
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.params = params
+        self.backup = [p.detach().clone() for p in params]
 
-    def diverged(what: str, value: float, where: str, restore: bool = True) -> FloatingPointError:
+    @torch.no_grad()
+    def save(self) -> None:
+        for p, saved in zip(self.params, self.backup, strict=True):
+            saved.copy_(p)
+
+    def diverged(self, what: str, value: float, where: str, restore: bool = True) -> FloatingPointError:
+        """The error to raise, after putting the saved weights back (unless ``restore`` is False)."""
         if restore:
             with torch.no_grad():
-                for p, saved in zip(params, backup, strict=True):
+                for p, saved in zip(self.params, self.backup, strict=True):
                     p.copy_(saved)
         return FloatingPointError(
             f"the {what} became {value} at {where}: lower the learning rate, clip the gradients "
             "(grad_clip=...) or check the model and loss; the model keeps its last weights with a finite loss"
         )
 
-    with _ProgressBar(progress, epochs, total_steps) as bar:
-        for epoch in range(epochs):
-            model.train()
-            running, seen = 0.0, 0
-            tick = time.perf_counter()
-            order = torch.randperm(len(X), generator=generator).to(device)
-            for batch, index in enumerate(_batches(order, batch_size)):
-                factor = lr_factor(schedule, step, total_steps, warmup)
-                for group in opt.param_groups:
-                    group["lr"] = lr * factor
-                batch_loss = loss_fn(model(X[index]), y[index])
-                value = float(batch_loss.detach())
-                if not math.isfinite(value):
-                    raise diverged("training loss", value, where(epoch, batch, step))
-                opt.zero_grad(set_to_none=True)
-                batch_loss.backward()
-                if grad_clip is not None:
-                    norm = float(nn.utils.clip_grad_norm_(params, grad_clip))
-                    if not math.isfinite(norm):
-                        # No step was taken: the weights are those that gave a finite loss.
-                        raise diverged("gradient norm", norm, where(epoch, batch, step), restore=False)
-                with torch.no_grad():
-                    for p, saved in zip(params, backup, strict=True):
-                        saved.copy_(p)
-                opt.step()
-                step += 1
-                running += value * len(index)
-                seen += len(index)
-                bar.update(advance=1, epoch=epoch + 1, train=f"{running / seen:.4f}")
-            train_seconds += time.perf_counter() - tick
-            train_samples += seen
-            if not all(bool(torch.isfinite(p).all()) for p in params):
-                raise diverged("weights", float("nan"), f"the end of epoch {epoch + 1}/{epochs}")
-            history.train_loss.append(running / seen)
-            history.lr.append(opt.param_groups[0]["lr"])
-            if has_val:
-                val_loss, metric = _evaluate(model, loss_fn, X_val, y_val, loss)
-                if not math.isfinite(val_loss):
-                    raise diverged("validation loss", val_loss, f"the end of epoch {epoch + 1}/{epochs}")
-                history.val_loss.append(val_loss)
-                history.val_metric.append(metric)
-                if val_loss < best_loss:
-                    best_loss, waited, history.best_epoch = val_loss, 0, epoch
-                    if early_stopping_patience is not None:
-                        best_state = copy.deepcopy(model.state_dict())
-                else:
-                    waited += 1
-                bar.update(val=f"{val_loss:.4f}" + (f" acc {metric:.3f}" if classify else ""))
-            if early_stopping_patience is not None and waited >= early_stopping_patience:
-                history.stopped_early = epoch + 1 < epochs
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - started
-    history.samples_per_second = train_samples / max(train_seconds, 1e-9)
-    return history
+
+class _BestWeights:
+    """The epoch of the lowest validation loss and, with early stopping, its weights."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.best_loss = math.inf
+        self.state: dict[str, Any] | None = None
+        self.waited = 0
+
+    def update(self, val_loss: float, epoch: int, model: nn.Module, history: History) -> None:
+        if val_loss < self.best_loss:
+            self.best_loss, self.waited, history.best_epoch = val_loss, 0, epoch
+            if self.patience is not None:
+                self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.waited += 1
+
+    @property
+    def patience_ran_out(self) -> bool:
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+class _TrainingLoop:
+    """The optimiser, the learning-rate schedule and the step count over all epochs of one fit."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, options: FitOptions, n_train: int) -> None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        o = options
+        self.model, self.loss_fn, self.options, self.params = model, loss_fn, o, params
+        assert o.weight_decay is not None  # filled in by FitOptions.checked
+        self.opt = make_optimizer(o.optimizer, params, o.lr, o.weight_decay, o.momentum, o.nesterov)
+        self.steps_per_epoch = sum(1 for _ in _batches(torch.arange(n_train), o.batch_size))
+        self.total_steps = self.steps_per_epoch * o.epochs
+        self.warmup = max(1, round(0.05 * self.total_steps)) if o.warmup_steps is None else o.warmup_steps
+        self.guard = _WeightGuard(params)
+        self.step = 0
+
+    def where(self, epoch: int, batch: int) -> str:
+        batches = f"batch {batch + 1}/{self.steps_per_epoch}"
+        return f"epoch {epoch + 1}/{self.options.epochs}, {batches} (step {self.step})"
+
+    def epoch_end(self, epoch: int) -> str:
+        return f"the end of epoch {epoch + 1}/{self.options.epochs}"
+
+    def epoch(
+        self, epoch: int, X: torch.Tensor, y: torch.Tensor, order: torch.Tensor, bar: _ProgressBar
+    ) -> tuple[float, int]:
+        """One pass over ``order``'s batches: the mean training loss and the number of samples seen."""
+        o, opt, params = self.options, self.opt, self.params
+        self.model.train()
+        running, seen = 0.0, 0
+        for batch, index in enumerate(_batches(order, o.batch_size)):
+            factor = lr_factor(o.schedule, self.step, self.total_steps, self.warmup)
+            for group in opt.param_groups:
+                group["lr"] = o.lr * factor
+            batch_loss = self.loss_fn(self.model(X[index]), y[index])
+            value = float(batch_loss.detach())
+            if not math.isfinite(value):
+                raise self.guard.diverged("training loss", value, self.where(epoch, batch))
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            if o.grad_clip is not None:
+                norm = float(nn.utils.clip_grad_norm_(params, o.grad_clip))
+                if not math.isfinite(norm):
+                    # No step was taken: the weights are those that gave a finite loss.
+                    raise self.guard.diverged("gradient norm", norm, self.where(epoch, batch), restore=False)
+            self.guard.save()
+            opt.step()
+            self.step += 1
+            running += value * len(index)
+            seen += len(index)
+            bar.update(advance=1, epoch=epoch + 1, train=f"{running / seen:.4f}")
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            raise self.guard.diverged("weights", float("nan"), self.epoch_end(epoch))
+        return running / seen, seen

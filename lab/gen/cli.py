@@ -8,11 +8,9 @@ what they need, so ``lab --help`` does not import torch.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -25,7 +23,7 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from generative.train import resume, train
+    from lab.gen.train import resume, train
 
     _threads(args)
     progress = not args.no_progress
@@ -36,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         run, final = resume(args.resume, progress=progress, cache_dir=args.cache)
     else:
-        from generative.spec import spec_from_args
+        from lab.gen.spec import spec_from_args
 
         if not args.spec and not args.model:
             raise LabError("give a spec file (lab gen train SPEC.yaml) or --model (diffusion, vae, gan)")
@@ -59,7 +57,7 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from generative.sampling import sample_to_files
+    from lab.gen.sample import sample_to_files
 
     _threads(args)
     written = sample_to_files(
@@ -82,8 +80,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from generative.metrics import load_classifier, measure
-    from generative.sampling import open_model
-    from generative.train import data_from_meta, eval_generator, quality_seed
+    from lab.gen.sample import open_model
+    from lab.gen.train import data_from_meta, eval_generator, quality_seed
 
     _threads(args)
     loaded = open_model(args.model)
@@ -125,7 +123,7 @@ def _default_cache(model_file: Any) -> Any:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from generative.watch import watch
+    from lab.gen.watch import watch
 
     _threads(args)
     saved = watch(
@@ -234,14 +232,3 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_watch)
     return gen
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``lab gen ...`` from Python or ``python -m generative.cli gen ...``: the ``lab`` command itself."""
-    from lab.cli import main as lab_main
-
-    return lab_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

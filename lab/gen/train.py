@@ -31,9 +31,9 @@ import torch
 
 from generative.base import GenerativeModel
 from generative.data import ImageData, load_dataset
-from generative.spec import GenSpec, load_gen_spec, save_gen_spec
-from lab.errors import LabError
-from lab.files import atomic_path
+from lab.core.errors import LabError
+from lab.core.files import atomic_path
+from lab.gen.spec import GenSpec, load_gen_spec, save_gen_spec
 from lab.runs import RunDir, read_csv
 
 EVAL_SEED_OFFSET = 7919  # evaluation draws use their own stream, apart from training's

@@ -8,8 +8,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from lab.errors import LabError
-from lab.yaml_loader import load_yaml_value
+from lab.core.errors import LabError
+from lab.core.yaml_loader import load_yaml_value
 
 
 def known_ids() -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
 
 
@@ -131,7 +131,7 @@ def spec_from_args(
 
 
 def save_gen_spec(spec: GenSpec, path: Any) -> None:
-    from lab.files import write_text_atomic
+    from lab.core.files import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))
 

@@ -16,6 +16,7 @@ import os
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +43,34 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray
 
 
 def read_archive(
-    path: Path, what: str, error: type[Exception], arrays: bool = True
+    path: Path, what: str, error: type[Exception], arrays: bool = True, headers_only: Collection[str] = ()
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and arrays of an existing file; ``error(f"{what}...")`` when it is not an archive.
 
     ``what`` reads like "x.npz is not an agent checkpoint"; the format name in the metadata is left
     for the caller to check. ``arrays=False`` reads the metadata alone (the arrays come back empty):
-    enough to tell what a file is without loading its weights.
+    enough to tell what a file is without loading its weights. Entries named in ``headers_only``
+    come back as read-only stand-ins of their shape and dtype, read from their headers (no data).
     """
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x80"):
+        raise error(f"{what}: it is a Python pickle; pickles can run code, so they are never loaded")
+    if head.startswith(b"\x93NUMPY"):
+        raise error(f"{what}: it is a single .npy array, not an .npz archive")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise error(f"{what}: it is not an .npz archive")
     if not zipfile.is_zipfile(path):
-        raise error(f"{what}: it is not an .npz (zip) archive, or it is truncated")
+        raise error(f"{what}: it is damaged or incomplete (truncated?)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:
-                raise error(f"{what} (no 'meta' entry)")
+                listed = ", ".join(data.files) or "none"
+                raise error(f"{what}: it has no 'meta' entry (entries: {listed})")
             names = data.files if arrays else ["meta"]
-            contents = {name: data[name] for name in names}
+            contents = {
+                name: _header_only(data, name) if name in headers_only else data[name] for name in names
+            }
     except error:
         raise
     except ValueError as exc:
@@ -70,7 +83,7 @@ def read_archive(
         raise error(f"{what}, or it is truncated or damaged: {exc}") from None
     raw = contents.pop("meta")
     if raw.ndim != 0 or raw.dtype.kind != "U":
-        raise error(f"{what} ('meta' is not a JSON string)")
+        raise error(f"{what}: 'meta' must be a JSON string (0-d unicode array); got {raw.dtype} {raw.shape}")
     try:
         meta = json.loads(str(raw[()]))
     except json.JSONDecodeError as exc:
@@ -78,3 +91,14 @@ def read_archive(
     if not isinstance(meta, dict):
         raise error(f"{what} ('meta' is not a JSON object)")
     return meta, contents
+
+
+def _header_only(data: Any, name: str) -> np.ndarray:
+    """A stand-in of an entry's shape and dtype, read from its ``.npy`` header only (no data)."""
+    with data.zip.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(f)
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 if TYPE_CHECKING:
-    from generative.sampling import LoadedModel
+    from lab.gen.sample import LoadedModel
 
 KeyReader = Callable[[int], "str | None"]
 HOLD_FRAMES = 12  # a finished diffusion chain stays this many frames before the next (new) one starts
@@ -65,7 +65,8 @@ def watch(
     """Show live samples until quit (or ``frames`` / ``seconds``); returns the screenshots saved."""
     from envs.window import FrameWindow
     from generative.images import write_png
-    from generative.sampling import labels_for, open_model
+    from generative.sampling import labels_for
+    from lab.gen.sample import open_model
     from lab.viewer import window_keys
 
     if n < 1:

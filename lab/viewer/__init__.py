@@ -1,0 +1,27 @@
+"""The interactive viewer: a pygame loop that plays a stream of frames with a HUD and keyboard control.
+
+``sources`` holds what it plays (:class:`ReplaySource`, :class:`LiveSource`), ``loop`` the window,
+keys and HUD (:class:`Viewer`), ``overlays`` the drawings toggled over the frame (the value heatmap).
+"""
+
+from lab.viewer.loop import FPS_STEPS, KeyReader, Viewer, short_number, window_keys
+from lab.viewer.overlays import Overlay, cached, tinted_states, value_heatmap, value_overlay
+from lab.viewer.sources import FrameSource, LiveSource, ReplaySource, ViewFrame, episode_stream
+
+__all__ = [
+    "FPS_STEPS",
+    "FrameSource",
+    "KeyReader",
+    "LiveSource",
+    "Overlay",
+    "ReplaySource",
+    "ViewFrame",
+    "Viewer",
+    "cached",
+    "episode_stream",
+    "short_number",
+    "tinted_states",
+    "value_heatmap",
+    "value_overlay",
+    "window_keys",
+]

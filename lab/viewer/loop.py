@@ -1,0 +1,259 @@
+"""The viewer's loop: a pygame window that plays a :class:`~lab.viewer.sources.FrameSource` with a HUD
+and keyboard control.
+
+Keys: space pause/resume, right arrow one step (pauses), ``+``/``-`` speed, ``r`` restart,
+``s`` screenshot (PNG), ``q``/Esc quit; seekable sources also: left arrow one step back,
+Home/End, PageUp/PageDown or ``[``/``]`` ten steps back/forward.
+
+The loop never blocks for longer than a frame: it waits for keys with a timeout and redraws (which
+pumps the window's events) every time round. Keys come from a *key reader*, a function that
+waits up to ``timeout_ms`` and returns a key name (pygame's, e.g. ``"space"``, ``"page up"``) or
+None when the time ran out; tests pass their own to drive the loop headless.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lab.viewer.overlays import Overlay
+from lab.viewer.sources import FrameSource
+
+if TYPE_CHECKING:
+    from envs.window import FrameWindow
+
+KeyReader = Callable[[int], "str | None"]
+
+FPS_STEPS: tuple[float, ...] = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+SEEK_STEP = 10
+IDLE_MS = 250  # how long a paused viewer waits for a key before redrawing
+MESSAGE_SECONDS = 4.0
+
+QUIT_KEYS = frozenset({"q", "escape"})
+FASTER_KEYS = frozenset({"+", "=", "[+]"})
+SLOWER_KEYS = frozenset({"-", "[-]"})
+BACK_SEEK_KEYS = frozenset({"page up", "["})
+FORWARD_SEEK_KEYS = frozenset({"page down", "]"})
+
+
+def short_number(x: float, sign: bool = False) -> str:
+    """``x`` for the HUD: two decimals at most, trailing zeros dropped (``-13``, ``0.92``, ``46.81``);
+    values too small for that keep two significant digits (``0.0012``)."""
+    text = f"{x:+.2f}" if sign else f"{x:.2f}"
+    if abs(x) < 0.005 and x != 0:
+        text = f"{x:+.2g}" if sign else f"{x:.2g}"
+    elif "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def window_keys(window: FrameWindow) -> KeyReader:
+    """A key reader on a :class:`~envs.window.FrameWindow` (pygame key names)."""
+
+    def read(timeout_ms: int) -> str | None:
+        code = window.wait_key(max(1, timeout_ms))
+        if code is None:
+            return None
+        import pygame
+
+        return pygame.key.name(code)
+
+    return read
+
+
+class Viewer:
+    """Plays a :class:`FrameSource` in a window until the user quits (the module docstring lists the keys).
+
+    ``screenshot_dir`` / ``screenshot_stem`` say where ``s`` saves PNGs (default: the current folder,
+    the title). ``window`` and ``keys`` default to a new :class:`~envs.window.FrameWindow` and its
+    keyboard; ``clock`` to ``time.monotonic`` (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        fps: float = 8.0,
+        *,
+        overlays: Sequence[Overlay] = (),
+        screenshot_dir: str | Path | None = None,
+        screenshot_stem: str | None = None,
+        scale: int = 1,
+        paused: bool = False,
+        window: FrameWindow | None = None,
+        keys: KeyReader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from envs.window import FrameWindow
+
+        if fps <= 0:
+            raise ValueError(f"fps must be positive; got {fps}")
+        self.source = source
+        self.fps = float(fps)
+        self.overlays = list(overlays)
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else Path.cwd()
+        self.screenshot_stem = screenshot_stem or _slug(source.title or "lab")
+        self.playing = not paused
+        self._own_window = window is None
+        self.window = window if window is not None else FrameWindow(f"lab - {source.title}", scale=scale)
+        self.keys = keys if keys is not None else window_keys(self.window)
+        self.clock = clock
+        self.message = ""
+        self._message_until = 0.0
+        self.screenshots: list[Path] = []
+        self.at_end = False
+
+    # ----- the loop -----
+
+    def run(self) -> None:
+        """Show the source until q, Esc or the window is closed."""
+        try:
+            self.draw()
+            deadline = self.clock() + 1.0 / self.fps
+            while not self.window.closed:
+                now = self.clock()
+                wait = max(0.0, deadline - now) if self.playing else IDLE_MS / 1000
+                key = self.keys(int(wait * 1000))
+                if self.window.closed:
+                    break
+                if key is None:  # the wait ran out: time for the next frame
+                    if self.playing:
+                        self._advance()
+                        deadline = max(deadline + 1.0 / self.fps, self.clock())
+                    self.draw()
+                    continue
+                was_playing, fps = self.playing, self.fps
+                if not self.handle(key):
+                    break
+                if self.playing and (not was_playing or fps != self.fps):
+                    deadline = self.clock() + 1.0 / self.fps
+                self.draw()
+        finally:
+            if self._own_window:
+                self.window.close()
+
+    def _advance(self) -> None:
+        if self.source.forward():
+            self.at_end = False
+        else:
+            self.playing, self.at_end = False, True
+
+    def handle(self, key: str) -> bool:
+        """Act on one key; False means quit."""
+        source = self.source
+        if key in QUIT_KEYS:
+            return False
+        if key == "space":
+            if self.at_end or (source.seekable and source.position >= source.length):
+                source.restart()
+                self.at_end = False
+            self.playing = not self.playing
+        elif key == "right":
+            self.playing = False
+            self._advance()
+        elif key in FASTER_KEYS or key in SLOWER_KEYS:
+            self.fps = _next_speed(self.fps, faster=key in FASTER_KEYS)
+        elif key == "r":
+            source.restart()
+            self.at_end = False
+        elif key == "s":
+            self.screenshot()
+        elif key in ("left", "home", "end") or key in BACK_SEEK_KEYS or key in FORWARD_SEEK_KEYS:
+            if not source.seekable:
+                self.say("a live stream cannot seek (r restarts it)")
+                return True
+            self.at_end = False
+            if key == "left":
+                self.playing = False
+                source.seek(source.position - 1)
+            elif key == "home":
+                source.seek(0)
+            elif key == "end":
+                source.seek(source.length)
+            else:
+                source.seek(source.position + (SEEK_STEP if key in FORWARD_SEEK_KEYS else -SEEK_STEP))
+        else:
+            for overlay in self.overlays:
+                if key == overlay.key:
+                    overlay.enabled = not overlay.enabled
+                    self.say(f"{overlay.name} {'on' if overlay.enabled else 'off'}")
+        return True
+
+    # ----- drawing -----
+
+    def say(self, message: str) -> None:
+        """Show ``message`` on the HUD's status line for a few seconds."""
+        self.message = message
+        self._message_until = self.clock() + MESSAGE_SECONDS
+
+    def frame(self) -> np.ndarray:
+        """The current frame with the enabled overlays drawn over it."""
+        view = self.source.current()
+        frame = view.frame
+        for overlay in self.overlays:
+            if overlay.enabled:
+                frame = overlay.draw(np.array(frame, dtype=np.uint8), view)
+        return frame
+
+    def hud(self) -> list[str]:
+        """The status lines under the frame."""
+        view, source = self.source.current(), self.source
+        episode = f"episode {view.episode}" if isinstance(view.episode, int) else view.episode
+        head = source.title + (f"   {episode}" if episode is not None else "")
+        step = f"step {view.step}" + (f"/{source.length}" if source.seekable else "")
+        action = "-" if view.action is None else view.action
+        reward = "-" if view.reward is None else short_number(view.reward, sign=True)
+        line2 = f"{step}   action {action}   reward {reward}   return {short_number(view.total)}"
+        if view.note:
+            line2 += f"   {view.note}"
+        state = "paused" if not self.playing else "playing"
+        if self.at_end:
+            state = "end (space plays again)"
+        line3 = f"{self.fps:g} fps   {state}"
+        for overlay in self.overlays:
+            if overlay.enabled and overlay.describe is not None:
+                line3 += f"   {overlay.describe(view)}"
+        if self.message and self.clock() < self._message_until:
+            line3 += f"   {self.message}"
+        seek = "  <- step back  [ ] -/+10  Home End" if source.seekable else ""
+        toggles = "".join(f"  {o.key} {o.name}" for o in self.overlays)
+        keys1 = f"space pause  -> step{seek}"
+        keys2 = f"+/- speed  r restart  s screenshot{toggles}  q quit"
+        return [head, line2, line3, keys1, keys2]
+
+    def draw(self) -> None:
+        self.window.show(self.frame(), self.hud())
+
+    def screenshot(self) -> Path:
+        """Save the window (HUD included) as a PNG beside the replay or in the current folder."""
+        import imageio.v3 as iio
+
+        from lab.core.files import atomic_path
+
+        view = self.source.current()
+        base = f"{self.screenshot_stem}_step{view.step:04d}"
+        for n in itertools.count():
+            path = self.screenshot_dir / (f"{base}.png" if n == 0 else f"{base}_{n}.png")
+            if not path.exists():
+                break
+        with atomic_path(path) as tmp:
+            iio.imwrite(tmp, self.window.snapshot(), extension=".png")
+        self.screenshots.append(path)
+        self.say(f"saved {path.name}")  # the full path goes to stdout; the status bar is narrow
+        print(f"screenshot: {path}", flush=True)
+        return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.removeprefix("lab/")).strip("-") or "lab"
+
+
+def _next_speed(fps: float, faster: bool) -> float:
+    if faster:
+        return next((f for f in FPS_STEPS if f > fps + 1e-9), FPS_STEPS[-1])
+    return next((f for f in reversed(FPS_STEPS) if f < fps - 1e-9), FPS_STEPS[0])
