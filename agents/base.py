@@ -5,14 +5,12 @@ Reproducibility is by construction. Episode ``k`` of an agent's life starts with
 ``env.reset(seed=episode_seed(agent.seed, k))``, a pure function of the two numbers, and the
 agent's own random numbers come from one :class:`~agents.random_stream.RandomStream` whose state is
 saved. So an agent stopped at an episode boundary, saved, loaded and trained on continues exactly as
-if it had never stopped. (An agent may seed otherwise through :meth:`Agent._reset_seed`, as DQN's
-``seeding="sb3"`` does to repeat stable-baselines3's runs.)
+if it had never stopped.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 import json
 import math
 import os
@@ -30,11 +28,18 @@ from agents.checkpoint import read_checkpoint, write_checkpoint
 from agents.errors import AgentError
 from agents.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
+from lab.core.version import lab_version
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
+
+# Hyperparameters that earlier versions had: name -> (the value that is what agents do now, the version
+# that removed it, what it did). Specs and checkpoints carrying that value still load; others are refused.
+REMOVED_HYPERPARAMETERS: dict[str, tuple[Any, str, str]] = {
+    "seeding": ("lab", "0.2.0", "seeding='sb3' repeated stable-baselines3's random numbers"),
+}
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -59,14 +64,6 @@ def whole_number(name: str, value: Any, minimum: int) -> int:
 def check_total_timesteps(total_timesteps: Any) -> int:
     """``learn``'s budget: a whole number >= 0, or an :class:`AgentError`."""
     return whole_number("total_timesteps", total_timesteps, 0)
-
-
-def lab_version() -> str:
-    """The installed rl-lab version (the ``lab`` package is the CLI's, which agents never import)."""
-    try:
-        return importlib.metadata.version("rl-lab")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def describe_space(space: gym.Space) -> dict[str, Any]:
@@ -110,8 +107,22 @@ class Agent(ABC):
     num_episodes: int
 
     def __init__(
-        self, env: gym.Env, *, seed: int | None = None, gamma: float = 0.99, **hyperparameters: Any
+        self,
+        env: gym.Env | gym.vector.VectorEnv | str,
+        *,
+        seed: int | None = None,
+        gamma: float = 0.99,
+        **hyperparameters: Any,
     ) -> None:
+        from agents.vector import as_single_env  # vector.py imports this module
+
+        env, vector_env = as_single_env(env)  # an env id or a VectorEnv, as SB3 and gymnasium users pass
+        if vector_env is not None:
+            if "n_envs" not in self.defaults:
+                raise AgentError(f"{type(self).__name__} learns from one env: pass one env, not a VectorEnv")
+            n_envs = hyperparameters.setdefault("n_envs", vector_env.num_envs)
+            if n_envs != vector_env.num_envs:
+                raise AgentError(f"the VectorEnv given has {vector_env.num_envs} copies; n_envs is {n_envs}")
         self.check_env(env)
         self.env = env
         self.seed = self._resolve_seed(seed)
@@ -150,6 +161,13 @@ class Agent(ABC):
         return float(gamma)
 
     def _resolve_hyperparameters(self, given: dict[str, Any]) -> dict[str, Any]:
+        given = dict(given)
+        for key, (kept, version, what) in REMOVED_HYPERPARAMETERS.items():
+            if key in given and (value := given.pop(key)) != kept:
+                raise AgentError(
+                    f"{type(self).__name__}'s {key}={value!r} was removed in rl-lab {version} ({what}): "
+                    f"drop it from the spec (a checkpoint saved with it needs rl-lab < {version})"
+                )
         names = self.hyperparameter_names()
         for key in given:
             if key not in self.defaults:
@@ -335,7 +353,10 @@ class Agent(ABC):
                 )
         seed = hyperparameters.pop("seed", None)
         gamma = hyperparameters.pop("gamma", 0.99)
-        agent = target(env, seed=seed, gamma=gamma, **hyperparameters)
+        try:
+            agent = target(env, seed=seed, gamma=gamma, **hyperparameters)
+        except AgentError as exc:
+            raise AgentError(f"{path} was saved by rl-lab {meta.get('lab_version', '?')}: {exc}") from None
         agent._restore_arrays(arrays)
         agent.num_timesteps, agent.num_episodes = counts
         agent._total_timesteps = None if total is None else int(total)

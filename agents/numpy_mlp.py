@@ -1,5 +1,6 @@
-"""Plain MLPs in numpy: the forward pass that the fast acting paths (DQN's greedy action, the
-actor-critic's sampling) and the hand-written PPO step share, and a stable log-softmax.
+"""Plain MLPs in numpy: the forward pass for acting on a handful of observations (DQN's greedy
+action, the actor-critic's sampling), where torch's per-call overhead would cost more than the
+arithmetic, and a stable log-softmax.
 
 ``layers`` are ``(weight, bias)`` pairs in torch's layout (``weight`` is ``(out, in)``), usually
 numpy views of the torch parameters, so the numbers are always the network's current ones.
@@ -12,20 +13,13 @@ import numpy as np
 Layers = list[tuple[np.ndarray, np.ndarray]]
 
 
-def mlp_forward(
-    x: np.ndarray, layers: Layers, activation: str, inputs: list[np.ndarray] | None = None
-) -> np.ndarray:
-    """``Linear -> activation -> ... -> Linear`` ("tanh" or "relu"); ``x`` is one vector or a batch.
-    ``inputs``, when given, receives each layer's input (for a backward pass)."""
+def mlp_forward(x: np.ndarray, layers: Layers, activation: str) -> np.ndarray:
+    """``Linear -> activation -> ... -> Linear`` ("tanh" or "relu"); ``x`` is one vector or a batch."""
     for w, b in layers[:-1]:
-        if inputs is not None:
-            inputs.append(x)
         x = x @ w.T
         x += b
         np.tanh(x, out=x) if activation == "tanh" else np.maximum(x, 0.0, out=x)
     w, b = layers[-1]
-    if inputs is not None:
-        inputs.append(x)
     out = x @ w.T
     out += b
     return out

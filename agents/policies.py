@@ -16,6 +16,9 @@ tanh activations and orthogonal initialisation (policy output gain 0.01, value 1
 numbers first pass through one shared encoder (a CNN, an embedding; ``features_dim`` and
 ``cnn_channels`` size it). ``shared_trunk=True`` makes the policy and value share their hidden
 layers too.
+
+:func:`numpy_actor` samples from a plain MLP policy in numpy (:mod:`agents.numpy_mlp`), the same
+numbers as :meth:`ActorCritic.sample` without torch's per-call overhead on a few observations.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from agents.errors import AgentError
 from agents.numpy_mlp import log_softmax, mlp_forward
 
 LOG_STD_BOUNDS = (-20.0, 2.0)
@@ -73,6 +77,46 @@ def mlp_tower(body: nn.Module, head: nn.Linear) -> tuple[list[tuple[torch.Tensor
         return None
     activation = "relu" if kinds == {nn.ReLU} else "tanh"
     return [(m.weight, m.bias) for m in [*layers[0::2], head]], activation
+
+
+def check_policy_kwargs(value: Any) -> dict[str, Any]:
+    """``policy_kwargs`` as given, checked (an :class:`AgentError` naming what is wrong)."""
+    if not isinstance(value, dict):
+        raise AgentError(f"policy_kwargs must be a mapping (e.g. dict(net_arch=[64, 64])); got {value!r}")
+    unknown = set(value) - set(POLICY_KWARGS)
+    if unknown:
+        raise AgentError(
+            f"policy_kwargs has no {sorted(unknown)[0]!r} (it takes {', '.join(POLICY_KWARGS)})"
+        )
+    resolved = {**POLICY_KWARGS, **value}
+    try:
+        pi, vf = split_net_arch(resolved["net_arch"])
+    except (TypeError, ValueError) as exc:
+        raise AgentError(
+            f"net_arch must be a list of widths or dict(pi=[...], vf=[...]): {exc}"
+        ) from None
+    if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in [*pi, *vf]):
+        raise AgentError(f"net_arch widths must be whole numbers >= 1; got {resolved['net_arch']!r}")
+    from lab.nets.layers import ACTIVATIONS
+
+    if resolved["activation_fn"] not in ACTIVATIONS:
+        raise AgentError(
+            f"activation_fn must be one of {', '.join(ACTIVATIONS)}; got {resolved['activation_fn']!r}"
+        )
+    for flag in ("ortho_init", "squash_output", "state_dependent_std", "shared_trunk"):
+        if not isinstance(resolved[flag], bool):
+            raise AgentError(f"policy_kwargs {flag} must be true or false; got {resolved[flag]!r}")
+    for key in ("features_dim", "cnn_channels"):
+        value_ = resolved[key]
+        sizes = value_ if key == "cnn_channels" and isinstance(value_, (list, tuple)) else [value_]
+        if value_ is not None and not all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in sizes
+        ):
+            raise AgentError(f"policy_kwargs {key} must be whole numbers >= 1; got {value_!r}")
+    log_std = resolved["log_std_init"]
+    if isinstance(log_std, bool) or not isinstance(log_std, (int, float)) or not math.isfinite(log_std):
+        raise AgentError(f"log_std_init must be a number; got {log_std!r}")
+    return {k: v for k, v in value.items()}
 
 
 class ActorCritic(nn.Module):
@@ -168,7 +212,7 @@ class ActorCritic(nn.Module):
             log_prob = log_prob - _tanh_log_det(actions).sum(-1)
         return log_prob, entropy
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self, obs: torch.Tensor, generator: torch.Generator, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -249,7 +293,7 @@ class RunningMeanStd:
 
 def plain_mlp_policy(policy: ActorCritic) -> bool:
     """Vector observations, separate tanh/ReLU MLPs, a categorical or state-independent Gaussian: the
-    shape the numpy acting path and the hand-written PPO gradient know."""
+    shape :func:`numpy_actor` knows."""
     return (
         isinstance(policy.encoder, nn.Flatten)
         and isinstance(policy.trunk, nn.Identity)

@@ -6,11 +6,15 @@ and returns the new episode's first observation with reward 0. It is not a real 
 final observation it carries over is what a truncated episode bootstraps from. It also keeps each
 copy's episode return and length and reports finished episodes through the agent's callback, as
 the single-env agents do, and stops on a non-finite observation or reward naming the step.
+
+Agents take what stable-baselines3 and gymnasium users hand them (:func:`as_single_env`): an env,
+an env id, or a gymnasium ``VectorEnv``, whose copies are then the ones collected from.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -19,11 +23,45 @@ import numpy as np
 from agents.base import Callback, episode_seed
 from agents.errors import AgentError
 
+# The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
+_GIVEN: weakref.WeakKeyDictionary[gym.Env, gym.vector.VectorEnv] = weakref.WeakKeyDictionary()
+
+
+def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
+    """``(one env, the vector env given or None)`` for what a user passed as an agent's env: an env, an
+    env id (``gym.make``), or a ``VectorEnv`` (the single env is made from its spec; the agent reads
+    the spaces and saves the id from it, and :func:`make_vector_env` then returns the given copies)."""
+    if isinstance(env, str):
+        if env.startswith("lab/"):
+            import envs  # noqa: F401  (registers the lab/ ids)
+        try:
+            return gym.make(env), None
+        except Exception as exc:  # gymnasium raises many kinds; say which id failed
+            raise AgentError(f"could not make the env {env!r}: {exc}") from exc
+    if not isinstance(env, gym.vector.VectorEnv):
+        return env, None
+    spec = env.spec
+    if spec is None:
+        raise AgentError("a VectorEnv without a spec cannot be saved with an agent: use gym.make_vec")
+    vector_only = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "render_mode")
+    kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in vector_only}
+    try:
+        single = gym.make(spec.id, **kwargs)
+    except Exception as exc:
+        raise AgentError(f"could not make one {spec.id} to stand for the VectorEnv: {exc}") from exc
+    _GIVEN[single] = env
+    return single, env
+
 
 def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
     """``n_envs`` copies of ``env`` (made again from its spec, time limit included) in the best vector
     env it has: its registered batched implementation (our ``GridVectorEnv``, gymnasium's
-    ``CartPoleVectorEnv``), else a ``SyncVectorEnv``."""
+    ``CartPoleVectorEnv``), else a ``SyncVectorEnv``. For an agent built on a ``VectorEnv``, that one."""
+    given = _GIVEN.get(env)
+    if given is not None:
+        if given.num_envs != n_envs:
+            raise AgentError(f"the VectorEnv given has {given.num_envs} copies; n_envs is {n_envs}")
+        return given
     spec = env.spec
     if spec is None:
         raise AgentError("collecting from several envs makes copies of the env from its id: use gym.make")

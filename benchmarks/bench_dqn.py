@@ -4,13 +4,12 @@
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
-    python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn (seeding=sb3 vs SB3)
+    python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
 
-"ours, seeding=sb3" is our DQN drawing its random numbers as stable-baselines3's does
-(``seeding="sb3"``: the same initial weights, exploration draws, replay batches and env seeds):
-the same seed then makes the same run, number for number, so its env steps equal SB3's and the
-race compares only the time each implementation takes for the same computation.
+The two draw their random numbers differently (initial weights, exploration, replay batches, env
+seeds), so the same seed makes different runs: compare env steps over several seeds (``--study``),
+and wall-clock per env step. ``tests/test_dqn.py`` checks that a gradient step is the same as SB3's.
 
 Every 1,000 environment steps (mid-episode when it falls there, for both) a 10-episode
 deterministic evaluation runs on a separate env; the figures are the env steps and the
@@ -28,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-# numpy's BLAS (used by our hand-written steps) at one thread, as torch below: each side races on one
+# numpy's BLAS (used by our greedy action) at one thread, as torch below: each side races on one
 # core. Set before numpy is imported; OpenBLAS reads it once.
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -53,10 +52,10 @@ ZOO, _ = zoo_entry(ZOO_FILE, "CartPole-v1")  # the rl-baselines3-zoo set, as lab
 STEPS = 50_000
 
 
-def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     from agents.dqn import DQN
 
-    hp = {k: v for k, v in ZOO.items() if k != "gamma"} | {"seeding": seeding}
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
     clock = Clock()
 
     def check(step: int) -> None:  # every 1,000 steps, exactly as SB3's callback below
@@ -69,10 +68,6 @@ def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> C
     with contextlib.suppress(Reached):  # the wrapper's evaluation at step 50,000 is the final one
         agent.learn(STEPS)
     return clock
-
-
-def run_ours_sb3_seeding(seed: int, stop_at_target: bool = False) -> Clock:
-    return run_ours(seed, stop_at_target, seeding="sb3")
 
 
 def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
@@ -102,14 +97,14 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.pairs:  # seed 2 is the median seed of the three-seed race
-        pairs(run_ours_sb3_seeding, run_sb3, 2 if args.pair_seed is None else args.pair_seed, args.pairs)
+        pairs(run_ours, run_sb3, 2 if args.pair_seed is None else args.pair_seed, args.pairs)
         return 0
     if args.study:
         study({"ours": run_ours, "stable-baselines3": run_sb3}, args.study, args.first_seed, args.jobs)
         return 0
     if args.quick:
         args.seeds = 1
-    runs = {"ours": run_ours, "ours, seeding=sb3": run_ours_sb3_seeding, "stable-baselines3": run_sb3}
+    runs = {"ours": run_ours, "stable-baselines3": run_sb3}
     clocks = race(runs, args.seeds, args.quick, args.repeat)
     table = {name: report(name, clocks[name]) for name in runs}
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-# numpy's BLAS (used by our hand-written steps) at one thread, as torch below: each side races on one
+# numpy's BLAS (used by our greedy action) at one thread, as torch below: each side races on one
 # core. Set before numpy is imported; OpenBLAS reads it once.
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 

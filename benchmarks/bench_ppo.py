@@ -4,7 +4,7 @@
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
-    python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (seeding=sb3 vs SB3)
+    python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (ours vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
 
 CartPole-v1 with the rl-baselines3-zoo hyperparameters (configs/zoo/ppo.yml: 8 envs, 32 steps each
@@ -12,11 +12,11 @@ per rollout, 20 epochs): after every rollout that crosses a multiple of 2,000 en
 10-episode deterministic evaluation runs on a separate env (for both agents, at a rollout's end).
 The figures are the env steps and the training wall-clock seconds (evaluation time excluded) when
 it first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv of 8 CartPoles,
-ours from gymnasium's batched CartPoleVectorEnv (same dynamics). "ours, seeding=sb3" is our PPO
-computing stable-baselines3's exactly (``seeding="sb3"``, agents/ppo_sb3.py: 8 separate CartPoles
-as a DummyVecEnv steps them, SB3's random numbers and arithmetic): the same seed makes the same
-run, so that race compares only the time each implementation takes for it. One process; torch and
-numpy's BLAS at one thread; the sides take turns seed by seed (see ``cartpole_race.race``).
+ours from gymnasium's batched CartPoleVectorEnv (same dynamics). Both compute the same update
+(``tests/test_policy_gradient.py`` checks a PPO update against SB3's), from their own random numbers,
+so a seed's run differs between the sides: ``--study`` compares the env steps over many seeds. One
+process; torch and numpy's BLAS at one thread; the sides take turns seed by seed (see
+``cartpole_race.race``).
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
@@ -31,8 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-# numpy's BLAS (used by our hand-written steps) at one thread, as torch below: each side races on one
-# core. Set before numpy is imported; OpenBLAS reads it once.
+# numpy's BLAS (our acting forward pass) at one thread, as torch below: each side races on one core.
+# Set before numpy is imported; OpenBLAS reads it once.
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 import gymnasium as gym
@@ -65,10 +65,10 @@ GRID = {
 }
 
 
-def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> Clock:
+def run_ours(seed: int, stop_at_target: bool = False) -> Clock:
     from agents.ppo import PPO
 
-    hp = {k: v for k, v in ZOO.items() if k != "gamma"} | {"seeding": seeding}
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
     clock = Clock()
     agent = PPO(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], **hp)
     update, next_eval = agent._update, EVAL_EVERY
@@ -90,10 +90,6 @@ def run_ours(seed: int, stop_at_target: bool = False, seeding: str = "lab") -> C
         return clock
     clock.check(agent.num_timesteps, lambda o: agent.predict(o)[0], seed)
     return clock
-
-
-def run_ours_sb3_seeding(seed: int, stop_at_target: bool = False) -> Clock:
-    return run_ours(seed, stop_at_target, seeding="sb3")
 
 
 def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
@@ -161,14 +157,14 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.pairs:  # seed 1 is the median seed of the three-seed race
-        pairs(run_ours_sb3_seeding, run_sb3, 1 if args.pair_seed is None else args.pair_seed, args.pairs)
+        pairs(run_ours, run_sb3, 1 if args.pair_seed is None else args.pair_seed, args.pairs)
         return 0
     if args.study:
         runs = {"ours": run_ours, "stable-baselines3": run_sb3}
         study(runs, args.study, args.first_seed, args.jobs, every=EVAL_EVERY)
         return 0
     if not args.grid_only:
-        runs = {"ours": run_ours, "ours, seeding=sb3": run_ours_sb3_seeding, "stable-baselines3": run_sb3}
+        runs = {"ours": run_ours, "stable-baselines3": run_sb3}
         clocks = race(runs, args.seeds, repeat=args.repeat)
         table = {name: report(name, clocks[name]) for name in runs}
         print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)

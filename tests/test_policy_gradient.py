@@ -193,18 +193,26 @@ class Broken(gym.Env):
         return obs, reward, False, self.t >= 20, {}
 
 
-@pytest.mark.parametrize("seeding", ["lab", "sb3"])
 @pytest.mark.parametrize(("bad", "what"), [("obs", "observation"), ("reward", "reward")])
-def test_non_finite_observations_or_rewards_name_the_step(bad, what, seeding):
+def test_non_finite_observations_or_rewards_name_the_step(bad, what):
     gym.register("lab-test/Broken-v0", entry_point=lambda: Broken(bad), disable_env_checker=True)
     try:
-        agent = AGENTS["ppo"](
-            gym.make("lab-test/Broken-v0"), seed=0, n_steps=16, batch_size=16, seeding=seeding
-        )
+        agent = AGENTS["ppo"](gym.make("lab-test/Broken-v0"), seed=0, n_steps=16, batch_size=16)
         with pytest.raises(AgentError, match=rf"non-finite {what} at step 5 \(env copy 0, episode step 5\)"):
             agent.learn(100)
     finally:
         del gym.registry["lab-test/Broken-v0"]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf in GAE
+def test_a_non_finite_loss_names_the_step_and_keeps_the_weights():
+    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, n_steps=16, batch_size=16)
+    with torch.no_grad():
+        agent.policy.value_head.bias.fill_(float("inf"))
+    before = [p.detach().clone() for p in agent.policy.parameters()]
+    with pytest.raises(AgentError, match=r"non-finite loss \(\w+\) at step 16: lower learning_rate"):
+        agent.learn(16)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.policy.parameters(), strict=True))
 
 
 class InfReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -227,88 +235,6 @@ def test_a_wrapped_env_with_a_batched_implementation_is_copied_with_its_wrapper(
     agent = AGENTS["ppo"](InfReward(gym.make("CartPole-v1")), seed=0, n_steps=16, batch_size=16, n_envs=2)
     with pytest.raises(AgentError, match=r"non-finite reward at step \d+ \(env copy 0, episode step 7\)"):
         agent.learn(200)
-
-
-SMALL_SB3_RUN = {"n_envs": 4, "n_steps": 32, "batch_size": 48, "n_epochs": 4, "gae_lambda": 0.9}
-
-
-def short_cartpole() -> gym.Env:
-    return gym.make("CartPole-v1", max_episode_steps=20)  # time limits every few episodes
-
-
-@pytest.mark.parametrize("options", [{}, {"ent_coef": 0.01}, {"clip_range_vf": 0.1, "target_kl": 0.005}])
-def test_ppo_seeding_sb3_repeats_stable_baselines3s_ppo_number_for_number(options):
-    """Six rollouts of 4 CartPoles cut at 20 steps (SB3 adds a time limit's bootstrap to the last
-    reward), decaying learning rate and clip range, mini-batches of 48 out of 128 (the last one
-    shorter). ent_coef 0 takes the hand-written backward pass; 0.01 takes autograd's."""
-    from stable_baselines3 import PPO as SB3PPO
-    from stable_baselines3.common.env_util import make_vec_env
-
-    steps = 4 * 32 * 6
-    hp = {**SMALL_SB3_RUN, **options}
-    theirs = SB3PPO(
-        "MlpPolicy", make_vec_env(short_cartpole, n_envs=4, seed=5), seed=5, gamma=0.97, device="cpu",
-        learning_rate=lambda remaining: 3e-3 * remaining, clip_range=lambda remaining: 0.3 * remaining,
-        **{k: v for k, v in hp.items() if k != "n_envs"},
-    ).learn(steps)  # fmt: skip
-    for seeding in ("sb3", "lab"):
-        ours = AGENTS["ppo"](short_cartpole(), seed=5, gamma=0.97, seeding=seeding, learning_rate="lin_3e-3",
-                             clip_range="lin_0.3", **hp).learn(steps)  # fmt: skip
-        same = [
-            torch.equal(a, b)
-            for a, b in zip(ours.policy.parameters(), theirs.policy.parameters(), strict=True)
-        ]
-        if seeding == "sb3":
-            assert all(same) and ours.num_timesteps == theirs.num_timesteps == steps
-        else:
-            assert not any(same)  # our own seeding: other draws
-
-
-def test_ppo_seeding_sb3_checks_its_settings_and_saves_its_random_numbers(tmp_path):
-    with pytest.raises(
-        AgentError, match="seeding='sb3' repeats SB3's MlpPolicy PPO, which needs Discrete actions"
-    ):
-        AGENTS["ppo"](gym.make("Pendulum-v1"), seeding="sb3")
-    with pytest.raises(AgentError, match="which needs no observation normalisation"):
-        AGENTS["ppo"](gym.make("CartPole-v1"), seeding="sb3", normalize_observations=True)
-    with pytest.raises(AgentError, match="seeding must be 'lab' or 'sb3'; got 'torch'"):
-        AGENTS["ppo"](gym.make("CartPole-v1"), seeding="torch")
-    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, seeding="sb3", n_steps=16, batch_size=8).learn(64)
-    loaded = load_agent(agent.save(tmp_path / "sb3"))
-    for a, b in zip(agent.policy.parameters(), loaded.policy.parameters(), strict=True):
-        assert torch.equal(a, b)
-    assert np.array_equal(agent._sb3.random.numpy.permutation(50), loaded._sb3.random.numpy.permutation(50))
-    assert torch.equal(
-        torch.rand(5, generator=agent._sb3.generator), torch.rand(5, generator=loaded._sb3.generator)
-    )
-
-
-@pytest.mark.parametrize("columns", [1, 2, 3, 7])
-def test_sb3_log_softmax_is_torchs_to_the_bit(columns):
-    """seeding='sb3' normalises logits in numpy around torch's exp, sum and log: the same numbers as
-    torch's ``raw - raw.logsumexp(-1)`` (Categorical), wide ranges and infinities included."""
-    from agents.ppo_sb3 import _log_softmax
-
-    rng = np.random.default_rng(columns)
-    scales = rng.choice([0.01, 1.0, 30.0, 1e4], (512, 1))
-    raw = (rng.standard_normal((512, columns)) * scales).astype(np.float32)
-    raw[0, 0] = np.inf
-    raw[1, -1] = -np.inf
-    before = raw.copy()
-    with np.errstate(invalid="ignore"):
-        ours = _log_softmax(raw)
-    tensor = torch.from_numpy(before)
-    assert np.array_equal(ours, (tensor - tensor.logsumexp(-1, keepdim=True)).numpy(), equal_nan=True)
-    assert np.array_equal(raw, before)  # the input is left as it was
-
-
-def test_ppo_seeding_sb3_stops_at_non_finite_action_probabilities():
-    """torch.multinomial, which seeding='sb3' draws as its fast path does, would refuse them too."""
-    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, seeding="sb3", n_steps=16, batch_size=8)
-    with torch.no_grad():
-        agent.policy.action_head.weight[0, 0] = float("nan")
-    with pytest.raises(AgentError, match=r"non-finite action probabilities at step 1: the policy's weights"):
-        agent.learn(64)
 
 
 def test_bad_hyperparameters_and_spaces():
@@ -377,118 +303,196 @@ def test_lab_runs_torch_on_one_thread_unless_told(tmp_path):
         assert out.stdout.strip().splitlines()[-1] == expected
 
 
-@pytest.mark.parametrize(
-    ("action_space", "policy_kwargs", "clip_vf", "ent_coef"),
-    [
-        (spaces.Discrete(3), {}, None, 0.0),
-        (spaces.Discrete(3), {"activation_fn": "relu", "net_arch": {"pi": [16], "vf": [8, 8]}}, 0.2, 0.05),
-        (spaces.Box(-1, 1, (2,)), {}, None, 0.01),
-        (spaces.Box(-1, 1, (2,)), {"net_arch": [], "log_std_init": -0.7}, 0.1, 0.0),
-    ],
-)
-def test_the_hand_written_ppo_gradient_matches_autograd(action_space, policy_kwargs, clip_vf, ent_coef):
-    from agents.ppo import PPO
-    from agents.ppo_grad import HandPPOStep
+# ----- stable-baselines3 as the oracle: one update on the same weights and the same rollout -----
 
-    class Env(gym.Env):
-        observation_space = spaces.Box(-5, 5, (4,), np.float32)
 
-        def __init__(self):
-            self.action_space = action_space
+def sb3_twin(agent, **hp):
+    """SB3's PPO with an MlpPolicy holding a copy of ``agent``'s weights (the layouts line up: SB3's
+    mlp_extractor policy_net/value_net are our pi_body/vf_body, action_net and value_net our heads)."""
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.logger import configure
 
-    agent = PPO(Env(), seed=0, policy_kwargs=policy_kwargs, n_steps=8, batch_size=8, ent_coef=ent_coef)
-    assert agent._hand is not None and HandPPOStep.supports(agent.policy, agent.optimizer)
-    g = torch.Generator().manual_seed(1)
-    n = 64
-    obs = torch.randn(n, 4, generator=g)
+    model = SB3PPO("MlpPolicy", agent.env, seed=0, device="cpu", gamma=agent.gamma, **hp)
+    model.set_logger(configure(None, []))
+    ours, theirs = agent.policy, model.policy
+    pairs = [(ours.action_head, theirs.action_net), (ours.value_head, theirs.value_net)]
+    extractor = theirs.mlp_extractor
+    for body, net in ((ours.pi_body, extractor.policy_net), (ours.vf_body, extractor.value_net)):
+        assert [type(m) for m in body] == [type(m) for m in net]
+        pairs += [(a, b) for a, b in zip(body, net, strict=True) if isinstance(a, torch.nn.Linear)]
     with torch.no_grad():
-        actions, old_log_probs, old_values = agent.policy.sample(obs, g)
-        old_log_probs = old_log_probs + 0.3 * torch.randn(n, generator=g)  # ratios on both sides of the clip
-        old_values = old_values + 0.3 * torch.randn(n, generator=g)
-    part = {
-        "obs": obs, "actions": actions, "log_probs": old_log_probs, "values": old_values,
-        "returns": torch.randn(n, generator=g),
-    }  # fmt: skip
-    adv = torch.randn(n, generator=g)
-    params = [p for p in agent.policy.parameters() if p.requires_grad]
-    agent.optimizer.zero_grad(set_to_none=True)
-    loss, ratio, _ = agent._loss(part, adv, 0.2, clip_vf)
-    loss.backward()
-    expected = [p.grad.clone() for p in params]
-    assert ((ratio - 1).abs() > 0.2).any() and ((ratio - 1).abs() < 0.2).any()
-    numpy_part = {k: v.numpy() for k, v in part.items()}
-    hand_loss, hand_ratio, _ = agent._hand.gradient(
-        numpy_part["obs"], numpy_part["actions"], numpy_part["log_probs"], adv.numpy(), numpy_part["returns"],
-        numpy_part["values"], 0.2, clip_vf, ent_coef, 0.5,
-    )  # fmt: skip
-    assert hand_loss == pytest.approx(float(loss.detach()), rel=1e-5, abs=1e-6)
-    np.testing.assert_allclose(hand_ratio, ratio.detach().numpy(), rtol=1e-5)
-    for got, want in zip(agent._hand.gradients(), expected, strict=True):
-        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6)
+        for a, b in pairs:
+            b.weight.copy_(a.weight)
+            b.bias.copy_(a.bias)
+        if not ours.discrete:
+            theirs.log_std.copy_(ours.log_std)
+    named = pairs + ([(ours, theirs)] if not ours.discrete else [])
+    return model, named
 
 
-@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
-def test_the_numpy_adam_step_is_torchs_clipped_adam(action_space):
-    """Clipping and Adam on the flat buffers give what clip_grad_norm_ + torch.optim.Adam give."""
-    import copy
+class FixedBuffer:
+    """Stands in for SB3's rollout buffer: yields the mini-batches our update takes, in our order."""
 
-    from agents.ppo import PPO
+    def __init__(self, agent, rollout, generator_state, discrete):
+        from stable_baselines3.common.type_aliases import RolloutBufferSamples
 
-    class Env(gym.Env):
-        observation_space = spaces.Box(-5, 5, (4,), np.float32)
+        hp = agent.hyperparameters
+        advantages, returns = gae(rollout, agent.gamma, hp["gae_lambda"])
+        batch = agent._flat_batch(rollout, advantages, returns)
+        n, size = len(batch["advantages"]), hp["batch_size"]
+        generator = torch.Generator()
+        generator.set_state(generator_state)
+        self.epochs = []
+        for _ in range(hp["n_epochs"]):
+            order = torch.randperm(n, generator=generator)
+            parts = []
+            for start in range(0, n, size):
+                index = order[start : start + size] if size < n else torch.arange(n)
+                actions = batch["actions"][index]
+                parts.append(RolloutBufferSamples(
+                    batch["obs"][index], actions.float().view(-1, 1) if discrete else actions,
+                    batch["values"][index], batch["log_probs"][index], batch["advantages"][index],
+                    batch["returns"][index],
+                ))  # fmt: skip
+            self.epochs.append(parts)
+        self.values, self.returns = batch["values"].numpy(), batch["returns"].numpy()
 
-        def __init__(self):
-            self.action_space = action_space
+    def get(self, batch_size):
+        return iter(self.epochs.pop(0))
 
-    agent = PPO(Env(), seed=0, n_steps=8, batch_size=8, learning_rate=3e-3)
-    twin = copy.deepcopy(agent.policy)
-    twin_params = [p for p in twin.parameters() if p.requires_grad]
-    twin_adam = torch.optim.Adam(twin_params, lr=3e-3, eps=1e-5)
-    hand, rng = agent._hand, np.random.default_rng(0)
-    for step in range(5):
-        obs = rng.normal(size=(32, 4)).astype(np.float32)
-        with torch.no_grad():
-            actions, log_probs, values = agent.policy.sample(torch.from_numpy(obs), torch.Generator())
-        adv = rng.normal(size=32).astype(np.float32) * (10.0 if step % 2 else 0.01)  # clipped, unclipped
-        hand.gradient(obs, actions.numpy(), log_probs.numpy() - 0.1, adv, values.numpy() + 1, values.numpy(),
-                      0.2, None, 0.01, 0.5)  # fmt: skip
-        for p, grad in zip(twin_params, hand.gradients(), strict=True):
-            p.grad = torch.from_numpy(grad.copy())
-        torch.nn.utils.clip_grad_norm_(twin_params, 0.5)
-        twin_adam.step()
-        hand.step(0.5)
-        for mine, theirs in zip(agent.policy.parameters(), twin_params, strict=True):
-            torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=1e-5, atol=1e-7)
-    state = agent.optimizer.state_dict()["state"]
-    assert [float(s["step"]) for s in state.values()] == [5.0] * len(state)
+
+def collected(agent, perturb=0.0):
+    """One rollout of ``agent``; ``perturb`` shifts the stored log-probabilities and values so that the
+    ratio and value clips bite from the first mini-batch on."""
+    from agents.vector import VectorSteps
+
+    agent._steps = VectorSteps(agent, make_vector_env(agent.env, agent.hyperparameters["n_envs"]))
+    rollout = agent._collect(None)
+    rng = np.random.default_rng(0)
+    rollout.log_probs = (rollout.log_probs + perturb * rng.standard_normal(rollout.log_probs.shape)).astype(
+        np.float32
+    )
+    rollout.values = (rollout.values + perturb * rng.standard_normal(rollout.values.shape)).astype(np.float32)
+    return rollout
+
+
+PPO_CASES = {
+    "categorical": ("CartPole-v1", {"n_epochs": 3, "batch_size": 48}),
+    "gaussian": ("Pendulum-v1", {"n_epochs": 2, "batch_size": 64, "ent_coef": 0.01}),
+    "value clipping": ("CartPole-v1", {"n_epochs": 2, "batch_size": 32, "clip_range_vf": 0.05}),
+    "target kl, unshifted": (
+        "CartPole-v1", {"n_epochs": 10, "batch_size": 64, "target_kl": 6.7e-4, "learning_rate": 3e-3},
+    ),
+    "gaussian, value clipping, one mini-batch": (
+        "Pendulum-v1",
+        {"n_epochs": 3, "batch_size": 256, "clip_range_vf": 0.1, "normalize_advantage": False},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PPO_CASES))
+def test_a_ppo_update_is_stable_baselines3s(case):
+    """The same weights and rollout (4 envs x 32 steps, log-probabilities and values shifted so the
+    clips bite, except where the KL must grow from 0 to stop early) through our update and SB3's
+    ``PPO.train``: the same last loss (on an early stop, the mini-batch's that stopped), clip
+    fractions, final gradients (clipped), weights and Adam step counts, up to float rounding."""
+    env_id, options = PPO_CASES[case]
+    hp = {"n_steps": 32, "gae_lambda": 0.9, "learning_rate": 1e-3, "clip_range": 0.2, "vf_coef": 0.7}
+    hp.update(options)
+    agent = AGENTS["ppo"](gym.make(env_id), seed=1, gamma=0.97, n_envs=4, **hp)
+    model, named = sb3_twin(agent, **hp)
+    rollout = collected(agent, perturb=0.0 if "unshifted" in case else 0.3)
+    model.rollout_buffer = FixedBuffer(agent, rollout, agent._generator.get_state(), agent.policy.discrete)
+    losses, steps, loss_of, step = [], [], agent.loss, agent._step
+    agent.loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
+    agent._step = lambda loss: (steps.append(1), step(loss))
+    agent._update(rollout)
+    model.train()
+    logged = model.logger.name_to_value
+    assert len(losses) > 1
+    assert logged["train/loss"] == pytest.approx(losses[-1], rel=1e-5, abs=1e-6)
+    assert logged["train/clip_fraction"] == pytest.approx(agent.last_update["clip_fraction"], abs=1e-6)
+    if "unshifted" in case:
+        assert agent.last_update["early_stop"] == 1.0 and len(losses) == len(steps) + 1 < 10 * 2
+    else:
+        assert 0.0 < agent.last_update["clip_fraction"] < 1.0
+    for ours, theirs in named:
+        for name in ("weight", "bias") if ours is not agent.policy else ("log_std",):
+            a, b = getattr(ours, name), getattr(theirs, name)
+            assert not torch.equal(a.detach(), torch.zeros_like(a))
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)
+    state, sb3_state = agent.optimizer.state_dict()["state"], model.policy.optimizer.state_dict()["state"]
+    assert {float(s["step"]) for s in state.values()} == {float(s["step"]) for s in sb3_state.values()}
 
 
 def test_a_loaded_ppo_continues_with_its_adam_state(tmp_path):
-    from agents.ppo import PPO
-
-    agent = PPO(gym.make("CartPole-v1"), seed=0, n_steps=32, batch_size=32, n_epochs=2)
+    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, n_steps=32, batch_size=32, n_epochs=2)
     agent.learn(64)
-    agent.save(tmp_path / "ppo")
-    loaded = PPO.load(tmp_path / "ppo", env=gym.make("CartPole-v1"))
-    saved, restored = agent._hand.buffers, loaded._hand.buffers
-    torch.testing.assert_close(restored.exp_avg, saved.exp_avg, rtol=0, atol=0)
-    torch.testing.assert_close(restored.exp_avg_sq, saved.exp_avg_sq, rtol=0, atol=0)
-    assert float(restored.steps) == float(saved.steps) > 0
-    for p in loaded.policy.parameters():  # the optimizer's state is the numpy step's buffers again
-        exp_avg = loaded.optimizer.state[p]["exp_avg"]
-        assert exp_avg.untyped_storage().data_ptr() == restored.exp_avg.untyped_storage().data_ptr()
+    loaded = load_agent(agent.save(tmp_path / "ppo"))
+    for p, q in zip(agent.policy.parameters(), loaded.policy.parameters(), strict=True):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(agent.optimizer.state[p][key], loaded.optimizer.state[q][key])
     before = [p.detach().clone() for p in loaded.policy.parameters()]
-    loaded.learn(64)
+    loaded.learn(128, reset_num_timesteps=False)
     assert all(not torch.equal(a, b) for a, b in zip(before, loaded.policy.parameters(), strict=True))
 
 
-def test_other_policies_train_through_autograd():
-    from agents.ppo import PPO
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "policy_kwargs"),
+    [
+        ("CartPole-v1", {}, {"shared_trunk": True}),
+        ("lab/Maze-v0", {"obs_type": "symbolic"}, {}),
+        ("Pendulum-v1", {}, {"squash_output": True}),
+        ("Pendulum-v1", {}, {"state_dependent_std": True}),
+    ],
+)
+def test_every_policy_trains_through_the_same_update(env_id, kwargs, policy_kwargs):
+    agent = AGENTS["ppo"](gym.make(env_id, **kwargs), seed=0, n_steps=16, batch_size=32, n_envs=2,
+                          policy_kwargs=policy_kwargs)  # fmt: skip
+    before = [p.detach().clone() for p in agent.policy.parameters() if p.requires_grad]
+    agent.learn(64)
+    after = [p for p in agent.policy.parameters() if p.requires_grad]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert agent.last_update["approx_kl"] > 0
 
-    shared = PPO(gym.make("CartPole-v1"), policy_kwargs={"shared_trunk": True})
-    pixels = PPO(gym.make("lab/Maze-v0", obs_type="symbolic"))
-    squashed = PPO(gym.make("Pendulum-v1"), policy_kwargs={"squash_output": True})
-    assert shared._hand is None and pixels._hand is None and squashed._hand is None
+
+def test_seeding_is_gone_with_a_one_line_error():
+    with pytest.raises(AgentError, match=r"^PPO's seeding='sb3' was removed in rl-lab 0.2.0"):
+        AGENTS["ppo"](gym.make("CartPole-v1"), seeding="sb3")
+
+
+# ----- what SB3 and gymnasium users hand an agent: an env, an env id, a VectorEnv -----
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c"])
+def test_an_env_id_or_a_vector_env_is_accepted(algorithm, tmp_path):
+    by_id = AGENTS[algorithm]("CartPole-v1", seed=0, n_steps=8)
+    assert by_id.env.spec.id == "CartPole-v1" and by_id.hyperparameters["n_envs"] == 1
+    vec = gym.make_vec("CartPole-v1", 4)
+    agent = AGENTS[algorithm](vec, seed=0, n_steps=8).learn(64)
+    assert agent.hyperparameters["n_envs"] == 4 and agent._steps.vec is vec
+    assert agent.num_timesteps >= 64 and agent.predict(np.zeros(4, np.float32))[0] in (0, 1)
+    loaded = load_agent(agent.save(tmp_path / "vec"))  # the env id was saved: a single env comes back
+    assert loaded.env.spec.id == "CartPole-v1" and loaded.hyperparameters["n_envs"] == 4
+    with pytest.raises(AgentError, match="the VectorEnv given has 4 copies; n_envs is 2"):
+        AGENTS[algorithm](vec, n_envs=2)
+
+
+def test_a_sync_vector_env_of_a_grid_world_is_accepted():
+    vec = gym.make_vec("lab/Maze-v0", 3, vectorization_mode="sync", obs_type="onehot", max_episode_steps=9)
+    agent = AGENTS["ppo"](vec, seed=0, n_steps=8, batch_size=24).learn(48)
+    assert agent._steps.vec is vec and agent.env.spec.max_episode_steps == 9
+    with pytest.raises(AgentError, match="could not make the env 'NoSuchEnv-v0'"):
+        AGENTS["ppo"]("NoSuchEnv-v0")
+
+
+def test_dqn_takes_a_vector_env_too_and_tabular_agents_say_they_need_one_env():
+    vec = gym.make_vec("CartPole-v1", 2)
+    dqn = AGENTS["dqn"](vec, seed=0, learning_starts=10, buffer_size=100).learn(40)
+    assert dqn.hyperparameters["n_envs"] == 2 and dqn._steps.vec is vec
+    with pytest.raises(AgentError, match="QLearning learns from one env: pass one env, not a VectorEnv"):
+        AGENTS["q_learning"](gym.make_vec("lab/IceLake8x8-v0", 2))
 
 
 @pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
