@@ -4,8 +4,8 @@ Importing this package is light (numpy and gymnasium, no torch). ``AGENTS`` maps
 ``lab train`` accepts to classes; :func:`load_agent` loads a checkpoint of any of them.
 """
 
-from agents.base import Agent, episode_seed
-from agents.errors import AgentError
+from agents.common.base import Agent, episode_seed
+from agents.common.errors import AgentError
 from agents.registry import AGENTS, load_agent
 from agents.tabular import DoubleQLearning, ExpectedSarsa, MonteCarlo, QLearning, Sarsa, TabularAgent
 

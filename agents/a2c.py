@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
 
 
 class A2C(OnPolicyAgent):

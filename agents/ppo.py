@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
-from agents.schedules import zoo_schedule
+from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+from agents.common.schedules import zoo_schedule
 
 
 class PPO(OnPolicyAgent):

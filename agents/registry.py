@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 
 import gymnasium as gym
 
-from agents.base import Agent
+from agents.common.base import Agent
 from agents.tabular.double_q_learning import DoubleQLearning
 from agents.tabular.expected_sarsa import ExpectedSarsa
 from agents.tabular.monte_carlo import MonteCarlo

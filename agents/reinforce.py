@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from agents.a2c import policy_gradient_step
-from agents.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
 
 
 class Reinforce(OnPolicyAgent):

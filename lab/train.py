@@ -37,7 +37,7 @@ def make_run_env(spec: RunSpec, **extra: Any) -> gym.Env:
 def load_model(path: str | Path, env: gym.Env | None = None) -> Any:
     """Load any saved agent, turning the agents' errors into one-line lab errors."""
     from agents import load_agent
-    from agents.errors import AgentError
+    from agents.common.errors import AgentError
 
     try:
         return load_agent(path, env=env)
@@ -47,8 +47,8 @@ def load_model(path: str | Path, env: gym.Env | None = None) -> Any:
 
 def saved_env(path: str | Path) -> tuple[str | None, dict[str, Any], int | None]:
     """The env id, kwargs and step limit a saved model records (``(None, {}, None)`` when it records none)."""
-    from agents.checkpoint import read_checkpoint
-    from agents.errors import AgentError
+    from agents.common.checkpoint import read_checkpoint
+    from agents.common.errors import AgentError
 
     try:
         meta, _ = read_checkpoint(path)
@@ -71,7 +71,7 @@ class Trainer:
     """Runs one spec: learning, episode metrics, periodic evaluation and checkpoints, the final model."""
 
     def __init__(self, spec: RunSpec, run: RunDir, resume: bool = False, progress: bool = True) -> None:
-        from agents.errors import AgentError
+        from agents.common.errors import AgentError
 
         self.spec, self.run, self.progress_enabled = spec, run, progress
         self.env = make_run_env(spec)
@@ -145,7 +145,7 @@ class Trainer:
     def fit(self) -> EvalResult:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from agents.errors import AgentError
+        from agents.common.errors import AgentError
 
         spec = self.spec
         if self.start == 0:

@@ -9,7 +9,7 @@ import torch
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
-from agents.replay_buffer import ReplayBuffer
+from agents.common.replay_buffer import ReplayBuffer
 from lab.evaluation import exact_values
 
 FAST = {
@@ -238,7 +238,7 @@ def test_buffer_state_round_trips_after_wrapping_oldest_first():
 
 
 def test_prioritized_replay_samples_in_proportion_and_weights_exactly():
-    from agents.replay_buffer import PrioritizedReplayBuffer
+    from agents.common.replay_buffer import PrioritizedReplayBuffer
 
     buffer = PrioritizedReplayBuffer(5, (), np.int64, n_step=1, gamma=0.9, alpha=1.0, eps=0.0)
     for t in range(4):

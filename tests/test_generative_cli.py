@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.checkpoint import write_checkpoint
+from agents.common.checkpoint import write_checkpoint
 from generative.data import load_dataset
 from generative.metrics import load_classifier
 from lab.cli import main

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agents import load_agent
-from agents.errors import AgentError
+from agents.common.errors import AgentError
 
 OLD = Path(__file__).resolve().parent / "data" / "v0.1.0"
 EXPECTED = json.loads((OLD / "expected.json").read_text())

@@ -10,9 +10,9 @@ from gymnasium import spaces
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
-from agents.on_policy import Rollout, gae
-from agents.policies import ActorCritic, RunningMeanStd
-from agents.vector import make_vector_env
+from agents.common.on_policy import Rollout, gae
+from agents.common.policies import ActorCritic, RunningMeanStd
+from agents.common.vector import make_vector_env
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -364,7 +364,7 @@ class FixedBuffer:
 def collected(agent, perturb=0.0):
     """One rollout of ``agent``; ``perturb`` shifts the stored log-probabilities and values so that the
     ratio and value clips bite from the first mini-batch on."""
-    from agents.vector import VectorSteps
+    from agents.common.vector import VectorSteps
 
     agent._steps = VectorSteps(agent, make_vector_env(agent.env, agent.hyperparameters["n_envs"]))
     rollout = agent._collect(None)
@@ -497,7 +497,7 @@ def test_dqn_takes_a_vector_env_too_and_tabular_agents_say_they_need_one_env():
 
 @pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
 def test_numpy_acting_matches_the_torch_policy(action_space):
-    from agents.policies import numpy_actor
+    from agents.common.policies import numpy_actor
 
     net = ActorCritic(spaces.Box(-5, 5, (4,)), action_space, log_std_init=-0.3)
     act = numpy_actor(net)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.errors import AgentError
-from agents.schedules import ConstantSchedule, ExponentialSchedule, LinearSchedule, make_schedule
+from agents.common.errors import AgentError
+from agents.common.schedules import ConstantSchedule, ExponentialSchedule, LinearSchedule, make_schedule
 
 LINEAR = {"type": "linear", "start": 1.0, "end": 0.05, "fraction": 0.5}
 EXPONENTIAL = {"type": "exponential", "start": 1.0, "end": 0.01, "decay": 0.5}

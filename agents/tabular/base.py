@@ -13,7 +13,7 @@ Hyperparameters (besides ``seed`` and ``gamma``):
   for one over the number of updates of that state-action pair so far (for Monte Carlo: the
   sample average of its returns). A decaying step size settles the noisy estimates of stochastic
   worlds (IceLake), which a constant one keeps stirring.
-- ``epsilon``: the exploration rate, a number in [0, 1] or a schedule (see :mod:`agents.schedules`),
+- ``epsilon``: the exploration rate, a number in [0, 1] or a schedule (see :mod:`agents.common.schedules`),
   read at the current env step. Acting draws a uniform ``u``; if ``u < epsilon`` the action is
   uniform over all actions (a second draw), otherwise greedy.
 - ``initial_q``: the initial value of every Q entry (optimistic values explore).
@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.base import Agent
-from agents.errors import AgentError
-from agents.schedules import Schedule, make_schedule
+from agents.common.base import Agent
+from agents.common.errors import AgentError
+from agents.common.schedules import Schedule, make_schedule
 
 ONE_OVER_N = "1/N"
 

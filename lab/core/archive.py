@@ -1,6 +1,6 @@
 """Array archives: one ``.npz`` of named arrays plus a JSON metadata string, never pickle.
 
-Agent checkpoints (``agents/checkpoint.py``) and generative model files
+Agent checkpoints (``agents/common/checkpoint.py``) and generative model files
 (``generative/checkpoint.py``) share this layout, each with its own ``format`` name in the
 metadata. Files cross machines, so they are data, never code: :func:`read_archive` loads with
 ``allow_pickle=False`` and turns every way a file can be wrong (truncated, not a zip, a pickled

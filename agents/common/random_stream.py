@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.errors import AgentError
+from agents.common.errors import AgentError
 
 BLOCK = 1024
 MASK64 = (1 << 64) - 1

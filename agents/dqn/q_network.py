@@ -1,5 +1,4 @@
-"""DQN's networks: the Q-network (optionally dueling), its ``policy_kwargs`` and greedy action, its
-Adam optimizer, and their state as checkpoint arrays."""
+"""DQN's network: the Q-network (optionally dueling), its ``policy_kwargs`` and its greedy action."""
 
 from __future__ import annotations
 
@@ -11,8 +10,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from agents.errors import AgentError
-from agents.numpy_mlp import mlp_forward
+from agents.common.errors import AgentError
+from agents.common.numpy_mlp import mlp_forward
 
 
 class QNetwork(nn.Module):
@@ -81,50 +80,3 @@ def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
     ):
         raise AgentError(f"net_arch must be a list of layer widths; got {arch!r}")
     return {"net_arch": [int(w) for w in arch]}
-
-
-def make_adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
-    """torch's Adam in one fused kernel for all parameters (on the CPU since torch 2.4), else foreach:
-    for networks this small the per-tensor calls of the default form are much of a gradient step."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)
-
-
-def network_arrays(nets: dict[str, nn.Module], optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
-    """The networks' weights (``<prefix>.<name>``) and Adam's state (``adam.<i>.<key>``) as arrays."""
-    arrays = {
-        f"{prefix}.{k}": v.numpy().copy() for prefix, net in nets.items() for k, v in net.state_dict().items()
-    }
-    for i, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            arrays[f"adam.{i}.{key}"] = np.array(value.numpy() if torch.is_tensor(value) else value)
-    return arrays
-
-
-def restore_networks(
-    arrays: dict[str, np.ndarray], nets: dict[str, nn.Module], optimizer: torch.optim.Optimizer
-) -> None:
-    """Put :func:`network_arrays` back, into the existing tensors (views of them stay valid)."""
-    for prefix, net in nets.items():
-        saved = {
-            k[len(prefix) + 1 :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix + ".")
-        }
-        expected = net.state_dict()
-        if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in expected):
-            raise AgentError(
-                "the checkpoint's network does not fit this DQN (another net_arch, dueling setting or "
-                "observation space); load it with the hyperparameters it was saved with"
-            )
-        net.load_state_dict(saved)
-    state = optimizer.state_dict()
-    try:
-        state["state"] = {
-            i: {k: torch.as_tensor(arrays[f"adam.{i}.{k}"]) for k in ("step", "exp_avg", "exp_avg_sq")}
-            for i in state["param_groups"][0]["params"]
-            if f"adam.{i}.exp_avg" in arrays
-        }
-    except KeyError as exc:
-        raise AgentError(f"the checkpoint's optimizer state is incomplete (no {exc})") from None
-    optimizer.load_state_dict(state)

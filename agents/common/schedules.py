@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.errors import AgentError
+from agents.common.errors import AgentError
 
 SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("start", "end", "fraction"),

@@ -3,7 +3,7 @@
 
 Reproducibility is by construction. Episode ``k`` of an agent's life starts with
 ``env.reset(seed=episode_seed(agent.seed, k))``, a pure function of the two numbers, and the
-agent's own random numbers come from one :class:`~agents.random_stream.RandomStream` whose state is
+agent's own random numbers come from one :class:`~agents.common.random_stream.RandomStream` whose state is
 saved. So an agent stopped at an episode boundary, saved, loaded and trained on continues exactly as
 if it had never stopped.
 """
@@ -24,9 +24,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.checkpoint import read_checkpoint, write_checkpoint
-from agents.errors import AgentError
-from agents.random_stream import RandomStream
+from agents.common.checkpoint import read_checkpoint, write_checkpoint
+from agents.common.errors import AgentError
+from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
 from lab.core.version import lab_version
 
@@ -114,7 +114,7 @@ class Agent(ABC):
         gamma: float = 0.99,
         **hyperparameters: Any,
     ) -> None:
-        from agents.vector import as_single_env  # vector.py imports this module
+        from agents.common.vector import as_single_env  # vector.py imports this module
 
         env, vector_env = as_single_env(env)  # an env id or a VectorEnv, as SB3 and gymnasium users pass
         if vector_env is not None:

@@ -20,8 +20,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import Callback, episode_seed
-from agents.errors import AgentError
+from agents.common.base import Callback, episode_seed
+from agents.common.errors import AgentError
 
 # The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
 _GIVEN: weakref.WeakKeyDictionary[gym.Env, gym.vector.VectorEnv] = weakref.WeakKeyDictionary()

@@ -1,7 +1,7 @@
 """DQN (Mnih et al., 2015): Q-learning with a neural network, experience replay and a target network.
 
 Each env step the agent acts epsilon-greedily on ``Q(s, .)`` and stores the transition in a replay
-buffer (:mod:`agents.replay_buffer`: n-step returns, uniform or prioritized). Every ``train_freq``
+buffer (:mod:`agents.common.replay_buffer`: n-step returns, uniform or prioritized). Every ``train_freq``
 steps (after ``learning_starts``) it takes ``gradient_steps`` steps on mini-batches drawn from it:
 
     target = r + discount * max_a Q_target(s', a)                    (plain DQN)
@@ -28,13 +28,14 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.base import Agent, Callback, check_total_timesteps, whole_number
-from agents.errors import AgentError
-from agents.q_network import QNetwork, check_policy_kwargs, make_adam, network_arrays, restore_networks
-from agents.random_stream import pcg_state_array, set_pcg_state
-from agents.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
-from agents.schedules import LinearSchedule, zoo_schedule
-from agents.vector import VectorSteps, make_vector_env
+from agents.common.base import Agent, Callback, check_total_timesteps, whole_number
+from agents.common.errors import AgentError
+from agents.common.networks import make_adam, network_arrays, restore_networks
+from agents.common.random_stream import pcg_state_array, set_pcg_state
+from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
+from agents.common.schedules import LinearSchedule, zoo_schedule
+from agents.common.vector import VectorSteps, make_vector_env
+from agents.dqn.q_network import QNetwork, check_policy_kwargs
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -315,14 +316,14 @@ class DQN(Agent):
     # ----- checkpoints: weights, target and optimizer state as plain arrays -----
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer)
+        arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer, "adam")
         arrays["sampler"] = pcg_state_array(self._sampler)
         if self.hyperparameters["save_replay_buffer"]:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        restore_networks(arrays, {"q": self.q_net, "target": self.target_net}, self.optimizer)
+        restore_networks(arrays, {"q": self.q_net, "target": self.target_net}, self.optimizer, "adam", "DQN")
         if "sampler" in arrays:
             set_pcg_state(self._sampler, arrays["sampler"])
         if "buffer.obs" in arrays:

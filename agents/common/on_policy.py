@@ -1,7 +1,7 @@
 """What REINFORCE, A2C and PPO share: collecting rollouts from a vector env, advantages, and the API.
 
 The agent is built on one env (its spaces, its id for saving), an env id, or a gymnasium
-``VectorEnv``, and collects from ``n_envs`` copies in a vector env (:mod:`agents.vector`: the given
+``VectorEnv``, and collects from ``n_envs`` copies in a vector env (:mod:`agents.common.vector`: the given
 one, or the env's own batched implementation when it registers one). The reset step after an
 episode's end is masked out of training and not counted, while the value of the final observation
 it carries is what a time-limited (truncated) episode bootstraps from.
@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.base import Agent, Callback, check_total_timesteps, whole_number
-from agents.errors import AgentError
-from agents.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
-from agents.random_stream import pcg_state_array, set_pcg_state
-from agents.schedules import zoo_schedule
-from agents.vector import VectorSteps, make_vector_env
+from agents.common.base import Agent, Callback, check_total_timesteps, whole_number
+from agents.common.errors import AgentError
+from agents.common.networks import make_adam, network_arrays, restore_networks
+from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
+from agents.common.random_stream import pcg_state_array, set_pcg_state
+from agents.common.schedules import zoo_schedule
+from agents.common.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -161,11 +162,7 @@ class OnPolicyAgent(Agent):
         self._progress = 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = list(self.policy.parameters())
-        try:  # torch's fused kernel, one call per step (on CPU since torch 2.4)
-            return torch.optim.Adam(params, lr=self._base_lr, eps=1e-5, fused=True)
-        except RuntimeError:
-            return torch.optim.Adam(params, lr=self._base_lr, eps=1e-5, foreach=True)
+        return make_adam(list(self.policy.parameters()), self._base_lr, eps=1e-5)
 
     # ----- acting -----
 
@@ -327,10 +324,7 @@ class OnPolicyAgent(Agent):
     # ----- checkpoints -----
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"policy.{k}": v.numpy().copy() for k, v in self.policy.state_dict().items()}
-        for i, state in self.optimizer.state_dict()["state"].items():
-            for key, value in state.items():
-                arrays[f"optim.{i}.{key}"] = np.array(value.numpy() if torch.is_tensor(value) else value)
+        arrays = network_arrays({"policy": self.policy}, self.optimizer, "optim")
         arrays.update(self.obs_rms.arrays("obs_rms"))
         arrays.update(self.ret_rms.arrays("ret_rms"))
         arrays["generator"] = self._generator.get_state().numpy()
@@ -338,23 +332,7 @@ class OnPolicyAgent(Agent):
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        prefix = "policy."
-        saved = {k[len(prefix) :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix)}
-        expected = self.policy.state_dict()
-        if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in expected):
-            raise AgentError(
-                "the checkpoint's network does not fit this agent (another net_arch, policy option or "
-                "observation/action space); load it with the hyperparameters it was saved with"
-            )
-        self.policy.load_state_dict(saved)
-        state = self.optimizer.state_dict()
-        per_param: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in arrays.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                per_param.setdefault(int(index), {})[name] = torch.as_tensor(value)
-        state["state"] = per_param
-        self.optimizer.load_state_dict(state)
+        restore_networks(arrays, {"policy": self.policy}, self.optimizer, "optim", type(self).__name__)
         self.obs_rms.restore(arrays, "obs_rms")
         self.ret_rms.restore(arrays, "ret_rms")
         if "generator" in arrays:

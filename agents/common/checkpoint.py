@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.errors import AgentError
+from agents.common.errors import AgentError
 from lab.core.archive import read_archive, write_archive
 
 FORMAT = "rl-lab-agent"

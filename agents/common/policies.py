@@ -17,7 +17,7 @@ numbers first pass through one shared encoder (a CNN, an embedding; ``features_d
 ``cnn_channels`` size it). ``shared_trunk=True`` makes the policy and value share their hidden
 layers too.
 
-:func:`numpy_actor` samples from a plain MLP policy in numpy (:mod:`agents.numpy_mlp`), the same
+:func:`numpy_actor` samples from a plain MLP policy in numpy (:mod:`agents.common.numpy_mlp`), the same
 numbers as :meth:`ActorCritic.sample` without torch's per-call overhead on a few observations.
 """
 
@@ -31,8 +31,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from agents.errors import AgentError
-from agents.numpy_mlp import log_softmax, mlp_forward
+from agents.common.errors import AgentError
+from agents.common.numpy_mlp import log_softmax, mlp_forward
 
 LOG_STD_BOUNDS = (-20.0, 2.0)
 POLICY_KWARGS = {

@@ -1,0 +1,65 @@
+"""What the neural agents do alike with their networks: make Adam, and save and restore the weights
+with the optimizer's state as plain checkpoint arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.common.errors import AgentError
+
+
+def make_adam(params: list[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+    """torch's Adam in one fused kernel for all parameters (a public option, on the CPU since torch
+    2.4), else its foreach form: for networks this small, the per-tensor calls of the default form
+    are much of a gradient step."""
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
+def network_arrays(
+    nets: dict[str, nn.Module], optimizer: torch.optim.Optimizer, optimizer_key: str
+) -> dict[str, np.ndarray]:
+    """Each network's weights as ``<name>.<tensor>`` and the optimizer's per-parameter state as
+    ``<optimizer_key>.<index>.<state>`` arrays."""
+    arrays = {
+        f"{prefix}.{k}": v.numpy().copy() for prefix, net in nets.items() for k, v in net.state_dict().items()
+    }
+    for i, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            value = value.numpy() if torch.is_tensor(value) else value
+            arrays[f"{optimizer_key}.{i}.{key}"] = np.array(value)
+    return arrays
+
+
+def restore_networks(
+    arrays: dict[str, np.ndarray],
+    nets: dict[str, nn.Module],
+    optimizer: torch.optim.Optimizer,
+    optimizer_key: str,
+    agent: str,
+) -> None:
+    """Put :func:`network_arrays` back into the existing tensors (views of them stay valid); a network
+    of another shape is an :class:`AgentError` naming ``agent``."""
+    for prefix, net in nets.items():
+        saved = {
+            k[len(prefix) + 1 :]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix + ".")
+        }
+        expected = net.state_dict()
+        if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in expected):
+            raise AgentError(
+                f"the checkpoint's network does not fit this {agent} (another net_arch, policy option or "
+                "observation/action space); load it with the hyperparameters it was saved with"
+            )
+        net.load_state_dict(saved)
+    state = optimizer.state_dict()
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in arrays.items():
+        if key.startswith(optimizer_key + "."):
+            _, index, name = key.split(".", 2)
+            per_param.setdefault(int(index), {})[name] = torch.as_tensor(value)
+    state["state"] = per_param
+    optimizer.load_state_dict(state)

@@ -1,0 +1,6 @@
+"""DQN: the algorithm (``dqn.py``) and its Q-network (``q_network.py``)."""
+
+from agents.dqn.dqn import DQN
+from agents.dqn.q_network import QNetwork
+
+__all__ = ["DQN", "QNetwork"]
