@@ -9,46 +9,55 @@ defaults and names.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+from agents.common.config import AgentConfig, count, flag, fraction
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.schedules import Schedule
+
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+@dataclass(frozen=True)
+class A2CConfig(OnPolicyConfig):
+    learning_rate: Schedule = rate(7e-4)
+    normalize_advantage: bool = flag(False)
+    n_steps: int = count(5)
+    gae_lambda: float = fraction(1.0)
+    use_rms_prop: bool = flag(True)
 
 
 class A2C(OnPolicyAgent):
     name: ClassVar[str] = "a2c"
-    defaults: ClassVar[dict[str, Any]] = {
-        **COMMON_DEFAULTS,
-        "learning_rate": 7e-4,
-        "n_steps": 5,
-        "gae_lambda": 1.0,
-        "normalize_advantage": False,
-        "use_rms_prop": True,
-    }
+    config_class: ClassVar[type[AgentConfig]] = A2CConfig
+    config: A2CConfig
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        if self.hyperparameters["use_rms_prop"]:
-            return torch.optim.RMSprop(self.policy.parameters(), lr=self._base_lr, alpha=0.99, eps=1e-5)
-        return super()._make_optimizer()
+    def _make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        if self.config.use_rms_prop:
+            return torch.optim.RMSprop(self.policy.parameters(), lr=lr, alpha=0.99, eps=1e-5)
+        return super()._make_optimizer(lr)
 
     def _update(self, rollout: Rollout) -> None:
-        advantages, returns = gae(rollout, self.gamma, self.hyperparameters["gae_lambda"])
+        advantages, returns = gae(rollout, self.gamma, self.config.gae_lambda)
         policy_gradient_step(self, rollout, advantages, returns)
 
 
 def policy_gradient_step(agent: OnPolicyAgent, rollout: Rollout, advantages: Any, returns: Any) -> None:
     """One step on the whole rollout: the vanilla policy-gradient loss plus value and entropy terms."""
-    hp = agent.hyperparameters
+    config = agent.config
     batch = agent._flat_batch(rollout, advantages, returns)
     if len(batch["advantages"]) == 0:
         return
     adv = batch["advantages"]
-    if hp["normalize_advantage"] and len(adv) > 1:
+    if config.normalize_advantage and len(adv) > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     params, log_std, values = agent.policy(batch["obs"])
     log_probs, entropy = agent.policy.log_prob_entropy(params, log_std, batch["actions"])
-    loss = -(log_probs * adv).mean() - hp["ent_coef"] * entropy.mean()
-    if hp.get("baseline", True):
-        loss = loss + hp["vf_coef"] * (batch["returns"] - values).square().mean()
+    loss = -(log_probs * adv).mean() - config.ent_coef * entropy.mean()
+    if getattr(config, "baseline", True):  # REINFORCE without a baseline learns no value
+        loss = loss + config.vf_coef * (batch["returns"] - values).square().mean()
     agent._step(loss)

@@ -6,9 +6,10 @@ policy change held in by the clipped surrogate objective::
             + vf_coef * mean((V(s) - R)^2) - ent_coef * mean(entropy)
 
 with GAE advantages (normalised per mini-batch), optional value clipping around the old values
-(``clip_range_vf``), gradient clipping, rl-zoo's ``lin_`` schedules for the learning rate and the
-clip range, and an early stop of the epochs once the approximate KL divergence from the rollout's
-policy passes ``1.5 * target_kl``. Hyperparameters are stable-baselines3's, defaults included, and
+(``clip_range_vf``), gradient clipping, schedules (rl-zoo's ``lin_<x>`` among them) for the
+learning rate and the clip range, and an early stop of the epochs once the approximate KL divergence
+from the rollout's policy passes ``1.5 * target_kl``. Hyperparameters (:class:`PPOConfig`) are
+stable-baselines3's, defaults included, and
 one mini-batch step computes what SB3's ``PPO.train`` computes (``tests/test_policy_gradient.py``
 checks the loss, the gradients and the step against it).
 
@@ -18,63 +19,75 @@ samples, and per mini-batch the loss, ``backward()``, ``clip_grad_norm_`` and ``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
-from agents.common.schedules import zoo_schedule
+from agents.common.config import AgentConfig, count, fraction, positive
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.schedules import Schedule
+
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+@dataclass(frozen=True)
+class PPOConfig(OnPolicyConfig):
+    n_steps: int = count(2048)
+    batch_size: int = count(64)
+    n_epochs: int = count(10)
+    gae_lambda: float = fraction(0.95)
+    clip_range: Schedule = rate(0.2, "clip_range")
+    clip_range_vf: float | None = positive(None, nullable=True)
+    target_kl: float | None = positive(None, nullable=True)
 
 
 class PPO(OnPolicyAgent):
     name: ClassVar[str] = "ppo"
-    defaults: ClassVar[dict[str, Any]] = {
-        **COMMON_DEFAULTS,
-        "n_steps": 2048,
-        "batch_size": 64,
-        "n_epochs": 10,
-        "gae_lambda": 0.95,
-        "clip_range": 0.2,
-        "clip_range_vf": None,
-        "target_kl": None,
-    }
+    config_class: ClassVar[type[AgentConfig]] = PPOConfig
+    config: PPOConfig
 
     def _setup(self) -> None:
         super()._setup()
-        self._base_clip, self._clip_decays = zoo_schedule(self.hyperparameters["clip_range"])
+        self._clip_range_at = self.config.clip_range.bind(None)
         self.last_update: dict[str, float] = {}
+
+    def _start_learning(self, total_timesteps: int) -> None:
+        super()._start_learning(total_timesteps)
+        self._clip_range_at = self.config.clip_range.bind(total_timesteps)
 
     def loss(
         self, part: dict[str, torch.Tensor], clip: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """PPO's loss on one mini-batch, as SB3's ``train`` computes it: ``(loss, ratio, log_ratio)``."""
-        hp, policy = self.hyperparameters, self.policy
+        config, policy = self.config, self.policy
         adv = part["advantages"]
-        if hp["normalize_advantage"] and len(adv) > 1:
+        if config.normalize_advantage and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         params, log_std, values = policy(part["obs"])
         log_probs, entropy = policy.log_prob_entropy(params, log_std, part["actions"])
         log_ratio = log_probs - part["log_probs"]
         ratio = log_ratio.exp()
         policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()
-        if hp["clip_range_vf"] is not None:  # the new value may move at most clip_range_vf from the old
+        if config.clip_range_vf is not None:  # the new value may move at most clip_range_vf from the old
             old = part["values"]
-            values = old + (values - old).clamp(-hp["clip_range_vf"], hp["clip_range_vf"])
+            values = old + (values - old).clamp(-config.clip_range_vf, config.clip_range_vf)
         value_loss = (part["returns"] - values).square().mean()
-        loss = policy_loss - hp["ent_coef"] * entropy.mean() + hp["vf_coef"] * value_loss
+        loss = policy_loss - config.ent_coef * entropy.mean() + config.vf_coef * value_loss
         return loss, ratio.detach(), log_ratio.detach()
 
     def _update(self, rollout: Rollout) -> None:
-        hp = self.hyperparameters
-        advantages, returns = gae(rollout, self.gamma, hp["gae_lambda"])
+        config = self.config
+        advantages, returns = gae(rollout, self.gamma, config.gae_lambda)
         batch = self._flat_batch(rollout, advantages, returns)
-        n, size = len(batch["advantages"]), hp["batch_size"]
-        clip = self._base_clip * (1.0 - self._progress) if self._clip_decays else self._base_clip
+        n, size = len(batch["advantages"]), config.batch_size
+        clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
         kls: list[float] = []
         clip_fractions: list[float] = []
         stopped = False
-        for _epoch in range(hp["n_epochs"]):
+        for _epoch in range(config.n_epochs):
             order = torch.randperm(n, generator=self._generator)
             for start in range(0, n, size):
                 # one mini-batch covering the rollout needs no gather: its order changes nothing
@@ -83,7 +96,7 @@ class PPO(OnPolicyAgent):
                 kl = float(((ratio - 1.0) - log_ratio).mean())
                 kls.append(kl)
                 clip_fractions.append(float(((ratio - 1.0).abs() > clip).float().mean()))
-                if hp["target_kl"] is not None and kl > 1.5 * hp["target_kl"]:
+                if config.target_kl is not None and kl > 1.5 * config.target_kl:
                     stopped = True  # as SB3: stop before stepping on a mini-batch that went too far
                     break
                 self._step(loss)

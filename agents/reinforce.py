@@ -10,20 +10,29 @@ reducer that leaves the gradient unbiased); returns are then normalised over the
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from agents.a2c import policy_gradient_step
-from agents.common.on_policy import COMMON_DEFAULTS, OnPolicyAgent, Rollout, gae
+from agents.common.config import AgentConfig, count, flag
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.schedules import Schedule
+
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(OnPolicyConfig):
+    learning_rate: Schedule = rate(1e-3)
+    n_episodes: int = count(8)
+    baseline: bool = flag(True)
 
 
 class Reinforce(OnPolicyAgent):
     name: ClassVar[str] = "reinforce"
-    defaults: ClassVar[dict[str, Any]] = {
-        **COMMON_DEFAULTS,
-        "learning_rate": 1e-3,
-        "n_episodes": 8,
-        "baseline": True,
-    }
+    config_class: ClassVar[type[AgentConfig]] = ReinforceConfig
+    config: ReinforceConfig
 
     def _rollout_length(self) -> int:
         return 0  # unused: a REINFORCE rollout ends on episodes, not steps
@@ -34,7 +43,7 @@ class Reinforce(OnPolicyAgent):
         finished_after = done[::-1].cumsum(axis=0)[::-1] > 0  # an episode end at or after this step
         rollout.valid = rollout.valid & finished_after
         returns, _ = gae(rollout, self.gamma, 1.0, bootstrap=False)
-        advantages = returns - rollout.values if self.hyperparameters["baseline"] else returns
+        advantages = returns - rollout.values if self.config.baseline else returns
         policy_gradient_step(self, rollout, advantages, returns)
         assert self._steps is not None
         self._steps.obs = None  # every env starts a fresh episode for the next batch

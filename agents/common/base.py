@@ -1,4 +1,5 @@
-"""The API every agent shares: construction with checked hyperparameters, the episode loop of
+"""The API every agent shares: construction with checked hyperparameters (a typed config,
+:mod:`agents.common.config`), the episode loop of
 ``learn``, ``predict``, and checkpoints that resume exactly.
 
 Reproducibility is by construction. Episode ``k`` of an agent's life starts with
@@ -10,7 +11,6 @@ if it had never stopped.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.common.checkpoint import read_checkpoint, write_checkpoint
+from agents.common.config import AgentConfig, whole_number
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
@@ -35,12 +36,6 @@ if TYPE_CHECKING:
 
 Callback = Callable[[dict[str, Any]], "bool | None"]
 
-# Hyperparameters that earlier versions had: name -> (the value that is what agents do now, the version
-# that removed it, what it did). Specs and checkpoints carrying that value still load; others are refused.
-REMOVED_HYPERPARAMETERS: dict[str, tuple[Any, str, str]] = {
-    "seeding": ("lab", "0.2.0", "seeding='sb3' repeated stable-baselines3's random numbers"),
-}
-
 
 def episode_seed(seed: int, episode: int) -> int:
     """The ``reset`` seed of episode ``episode`` (0-based, over the agent's life) of an agent seeded ``seed``.
@@ -49,16 +44,6 @@ def episode_seed(seed: int, episode: int) -> int:
     at episode ``k`` needs only ``k``. Seeds are taken modulo 2**64.
     """
     return mix64(mix64((seed + 1) * GOLDEN) ^ mix64(((episode & MASK64) + 1) * GOLDEN)) >> 32
-
-
-def whole_number(name: str, value: Any, minimum: int) -> int:
-    """A count (``buffer_size``, ``n_steps``, a step budget) as an int: an int, or a float with a whole
-    value, as YAML reads ``1e5``; anything else, or less than ``minimum``, is an :class:`AgentError`."""
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise AgentError(f"{name} must be a whole number >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def check_total_timesteps(total_timesteps: Any) -> int:
@@ -92,17 +77,18 @@ def _json_or_none(value: Any) -> Any:
 class Agent(ABC):
     """An RL agent on one gymnasium environment.
 
-    Subclasses set ``name`` (the registry key), ``defaults`` (every hyperparameter other than
-    ``seed`` and ``gamma``, with its default) and implement the hooks below the public API.
+    Subclasses set ``name`` (the registry key), ``config_class`` (the dataclass of every hyperparameter
+    other than ``seed`` and ``gamma``, :mod:`agents.common.config`) and implement the hooks below the
+    public API. The checked hyperparameters are ``self.config``.
     """
 
     name: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]] = {}
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
 
     env: gym.Env
     seed: int
     gamma: float
-    hyperparameters: dict[str, Any]
+    config: AgentConfig
     num_timesteps: int
     num_episodes: int
 
@@ -118,7 +104,7 @@ class Agent(ABC):
 
         env, vector_env = as_single_env(env)  # an env id or a VectorEnv, as SB3 and gymnasium users pass
         if vector_env is not None:
-            if "n_envs" not in self.defaults:
+            if "n_envs" not in self.config_class.names():
                 raise AgentError(f"{type(self).__name__} learns from one env: pass one env, not a VectorEnv")
             n_envs = hyperparameters.setdefault("n_envs", vector_env.num_envs)
             if n_envs != vector_env.num_envs:
@@ -127,8 +113,7 @@ class Agent(ABC):
         self.env = env
         self.seed = self._resolve_seed(seed)
         self.gamma = self._resolve_gamma(gamma)
-        resolved = self._resolve_hyperparameters(hyperparameters)
-        self.hyperparameters = {"seed": self.seed, "gamma": self.gamma, **resolved}
+        self.config = self.config_class.from_kwargs(type(self).__name__, hyperparameters)
         self.num_timesteps = 0
         self.num_episodes = 0
         self._total_timesteps: int | None = None  # what the latest learn() trains up to
@@ -139,7 +124,12 @@ class Agent(ABC):
 
     @classmethod
     def hyperparameter_names(cls) -> list[str]:
-        return ["seed", "gamma", *cls.defaults]
+        return ["seed", "gamma", *cls.config_class.names()]
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """Every hyperparameter in its JSON form (what checkpoints save and ``lab train`` records)."""
+        return {"seed": self.seed, "gamma": self.gamma, **self.config.to_dict()}
 
     @staticmethod
     def _resolve_seed(seed: Any) -> int:
@@ -159,32 +149,6 @@ class Agent(ABC):
         ):
             raise AgentError(f"gamma (the discount) must be a number in [0, 1]; got {gamma!r}")
         return float(gamma)
-
-    def _resolve_hyperparameters(self, given: dict[str, Any]) -> dict[str, Any]:
-        given = dict(given)
-        for key, (kept, version, what) in REMOVED_HYPERPARAMETERS.items():
-            if key in given and (value := given.pop(key)) != kept:
-                raise AgentError(
-                    f"{type(self).__name__}'s {key}={value!r} was removed in rl-lab {version} ({what}): "
-                    f"drop it from the spec (a checkpoint saved with it needs rl-lab < {version})"
-                )
-        names = self.hyperparameter_names()
-        for key in given:
-            if key not in self.defaults:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise AgentError(
-                    f"{type(self).__name__} has no hyperparameter {key!r}{hint} "
-                    f"(its hyperparameters: {', '.join(names)})"
-                )
-        return {
-            name: self._check_hyperparameter(name, given.get(name, default))
-            for name, default in self.defaults.items()
-        }
-
-    def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        """The resolved, JSON-able value of one hyperparameter, or an :class:`AgentError`."""
-        return value
 
     # ----- learning -----
 
@@ -244,7 +208,7 @@ class Agent(ABC):
 
     @abstractmethod
     def _setup(self) -> None:
-        """Build the learned state from ``self.hyperparameters`` (the end of ``__init__``)."""
+        """Build the learned state from ``self.config`` (the end of ``__init__``)."""
 
     def _reset_seed(self, episode: int) -> int | None:
         """The seed of the ``reset`` that starts episode ``episode`` (see the module docstring)."""

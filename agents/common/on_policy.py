@@ -14,43 +14,59 @@ Advantages are GAE(lambda) (Schulman et al., 2016)::
 so a time limit cuts the sum but keeps the bootstrap, and a termination does neither.
 Observation and reward normalisation (running mean/std, as SB3's ``VecNormalize``) are options;
 their statistics are saved with the model. Updates are plain autograd: ``loss.backward()``,
-``clip_grad_norm_`` and Adam (torch's fused kernel, a public option).
+``clip_grad_norm_`` and Adam (torch's fused kernel, a public option). The learning rate is a
+schedule (a number, rl-zoo's ``"lin_<x>"`` or a schedule dict), read after each rollout at the
+step count reached, as stable-baselines3 reads its progress.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.common.base import Agent, Callback, check_total_timesteps, whole_number
+from agents.common.base import Agent, Callback, check_total_timesteps
+from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, schedule
 from agents.common.errors import AgentError
-from agents.common.networks import make_adam, network_arrays, restore_networks
+from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
-from agents.common.schedules import zoo_schedule
+from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, make_vector_env
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-COMMON_DEFAULTS: dict[str, Any] = {
-    "n_envs": 1,
-    "learning_rate": 3e-4,
-    "ent_coef": 0.0,
-    "vf_coef": 0.5,
-    "max_grad_norm": 0.5,
-    "normalize_advantage": True,
-    "normalize_observations": False,
-    "normalize_reward": False,
-    "policy_kwargs": {},
-}
-COUNTS = ("n_envs", "n_steps", "batch_size", "n_epochs", "n_episodes")
-FLAGS = ("normalize_advantage", "normalize_observations", "normalize_reward", "baseline", "use_rms_prop")
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+def rate(default: float | str, name: str = "learning_rate") -> Any:
+    """A learning rate or clip range: a positive number, rl-zoo's ``"lin_<x>"`` or a schedule dict."""
+    error = f"{name} must be a positive number or 'lin_<number>' (or a schedule dict)"
+    return schedule(default, 0.0, math.inf, positive_start=True, error=error)
+
+
+@dataclass(frozen=True)
+class OnPolicyConfig(AgentConfig):
+    """What REINFORCE, A2C and PPO share (stable-baselines3's names and PPO's defaults)."""
+
+    n_envs: int = count(1)
+    learning_rate: Schedule = rate(3e-4)
+    ent_coef: float = non_negative(0.0)
+    vf_coef: float = non_negative(0.5)
+    max_grad_norm: float = positive(0.5)
+    normalize_advantage: bool = flag(True)
+    normalize_observations: bool = flag(False)
+    normalize_reward: bool = flag(False)
+    policy_kwargs: dict[str, Any] = mapping({}, check_policy_kwargs)
+
+
 ROLLOUT_KEYS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
 
 
@@ -87,12 +103,11 @@ def gae(rollout: Rollout, gamma: float, lam: float, bootstrap: bool = True) -> t
     return advantages, advantages + values
 
 
-def _number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.number)) and math.isfinite(v)
-
-
 class OnPolicyAgent(Agent):
-    """The shared machinery; subclasses set ``defaults`` and implement :meth:`_update`."""
+    """The shared machinery; subclasses set ``config_class`` and implement :meth:`_update`."""
+
+    config_class: ClassVar[type[AgentConfig]] = OnPolicyConfig
+    config: OnPolicyConfig
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -103,71 +118,36 @@ class OnPolicyAgent(Agent):
         if box and not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise AgentError(f"{cls.__name__} needs finite bounds on Box actions; this env has {space}")
 
-    def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        if name in COUNTS:
-            return whole_number(name, value, 1)
-        if name in ("learning_rate", "clip_range"):
-            try:
-                rate, _ = zoo_schedule(value)
-            except ValueError:
-                rate = -1.0
-            if not (math.isfinite(rate) and rate > 0):
-                raise AgentError(f"{name} must be a positive number or 'lin_<number>'; got {value!r}")
-            return value if isinstance(value, str) else float(value)
-        if name in ("ent_coef", "vf_coef"):
-            if not _number(value) or value < 0:
-                raise AgentError(f"{name} must be a number >= 0; got {value!r}")
-            return float(value)
-        if name == "gae_lambda":
-            if not _number(value) or not 0.0 <= value <= 1.0:
-                raise AgentError(f"gae_lambda must be a number in [0, 1]; got {value!r}")
-            return float(value)
-        if name in ("max_grad_norm", "target_kl", "clip_range_vf"):
-            if value is None and name != "max_grad_norm":
-                return None
-            if not _number(value) or value <= 0:
-                nullable = " or null" if name != "max_grad_norm" else ""
-                raise AgentError(f"{name} must be a positive number{nullable}; got {value!r}")
-            return float(value)
-        if name in FLAGS:
-            if not isinstance(value, (bool, np.bool_)):
-                raise AgentError(f"{name} must be true or false; got {value!r}")
-            return bool(value)
-        if name == "policy_kwargs":
-            return check_policy_kwargs(value)
-        return value
-
     def _setup(self) -> None:
-        hp = self.hyperparameters
+        config = self.config
         obs_space, act_space = self.env.observation_space, self.env.action_space
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching torch's global RNG
             torch.manual_seed(self.seed)
             try:
-                self.policy = ActorCritic(obs_space, act_space, **hp["policy_kwargs"])
+                self.policy = ActorCritic(obs_space, act_space, **config.policy_kwargs)
             except ValueError as exc:
                 raise AgentError(f"{type(self).__name__} cannot read this env: {exc}") from None
         self._generator = torch.Generator().manual_seed(self.seed + 1)  # torch sampling, mini-batch order
         self._np_rng = np.random.Generator(np.random.PCG64(self.seed + 2))  # numpy sampling
         self._numpy_act = numpy_actor(self.policy)  # None unless a plain MLP policy
-        self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])
-        self.optimizer = self._make_optimizer()
+        self._learning_rate_at = config.learning_rate.bind(None)
+        self.optimizer = self._make_optimizer(config.learning_rate.value(0))
         self._trained = [p for p in self.policy.parameters() if p.requires_grad]  # listed once: cheaper
-        if hp["normalize_observations"] and not isinstance(obs_space, spaces.Box):
+        if config.normalize_observations and not isinstance(obs_space, spaces.Box):
             raise AgentError(f"normalize_observations needs Box observations; this env has {obs_space}")
         self.obs_rms = RunningMeanStd(obs_space.shape if isinstance(obs_space, spaces.Box) else ())
         self.ret_rms = RunningMeanStd(())
         self._steps: VectorSteps | None = None  # made on the first learn()
         self._discrete = isinstance(act_space, spaces.Discrete)
         self._action_start = int(act_space.start) if self._discrete else 0
-        self._progress = 0.0
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        return make_adam(list(self.policy.parameters()), self._base_lr, eps=1e-5)
+    def _make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        return make_adam(list(self.policy.parameters()), lr, eps=1e-5)
 
     # ----- acting -----
 
     def _prepare(self, obs: np.ndarray) -> torch.Tensor:
-        if self.hyperparameters["normalize_observations"]:
+        if self.config.normalize_observations:
             return torch.from_numpy(self.obs_rms.normalize(obs))
         return torch.as_tensor(obs)
 
@@ -225,40 +205,41 @@ class OnPolicyAgent(Agent):
         ``False`` stops there (the unfinished rollout is dropped)."""
         total = check_total_timesteps(total_timesteps)
         if self._steps is None:
-            self._steps = VectorSteps(self, make_vector_env(self.env, self.hyperparameters["n_envs"]))
+            self._steps = VectorSteps(self, make_vector_env(self.env, self.config.n_envs))
         if reset_num_timesteps:
             self.num_timesteps = self.num_episodes = 0
             self._steps.obs = None
         self._total_timesteps = total
+        self._start_learning(total)
         while self.num_timesteps < total:
             rollout = self._collect(callback)
             if rollout is None:
                 break
-            # rl-zoo's lin_ schedules at the fraction of training done, read after collecting (as SB3)
-            self._progress = min(1.0, self.num_timesteps / total) if total else 1.0
-            if self._lr_decays:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = self._base_lr * (1.0 - self._progress)
+            # schedules are read after collecting, at the fraction of training done (as SB3)
+            set_learning_rate(self.optimizer, self._learning_rate_at(self.num_timesteps))
             self._update(rollout)
         return self
 
+    def _start_learning(self, total_timesteps: int) -> None:
+        self._learning_rate_at = self.config.learning_rate.bind(total_timesteps)
+
     def _rollout_length(self) -> int:
-        return self.hyperparameters["n_steps"]
+        return self.config.n_steps  # type: ignore[attr-defined]  (PPO, A2C)
 
     def _collect(self, callback: Callback | None) -> Rollout | None:
         """``n_steps`` steps of every env (or until enough episodes for REINFORCE); ``None`` when the
         callback asked to stop."""
-        hp, steps = self.hyperparameters, self._steps
+        config, steps = self.config, self._steps
         assert steps is not None
         if steps.obs is None:
             steps.reset()
             self._ret = np.zeros(steps.vec.num_envs)  # discounted return so far, for reward normalisation
         record: dict[str, list[np.ndarray]] = {k: [] for k in ROLLOUT_KEYS}
-        episodes_needed, finished_episodes = hp.get("n_episodes"), 0
+        episodes_needed, finished_episodes = getattr(config, "n_episodes", None), 0
         while True:
             raw_obs = steps.obs
             assert raw_obs is not None
-            if hp["normalize_observations"]:  # a reset step's row is the last episode's final observation
+            if config.normalize_observations:  # a reset step's row is the last episode's final observation
                 self.obs_rms.update(raw_obs[~steps.ended] if steps.ended.any() else raw_obs)
                 obs = self.obs_rms.normalize(raw_obs)
             else:
@@ -266,7 +247,7 @@ class OnPolicyAgent(Agent):
             actions, log_probs, values, env_actions = self._act(obs)
             step = steps.step(env_actions)
             valid, done, rewards = step.valid, step.done, step.rewards
-            if hp["normalize_reward"]:
+            if config.normalize_reward:
                 self._ret = self._ret * self.gamma + step.rewards
                 self.ret_rms.update(self._ret[valid])
                 rewards = np.clip(step.rewards / math.sqrt(self.ret_rms.var + 1e-8), -10, 10)
@@ -318,7 +299,7 @@ class OnPolicyAgent(Agent):
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self._trained, self.hyperparameters["max_grad_norm"])
+        torch.nn.utils.clip_grad_norm_(self._trained, self.config.max_grad_norm)
         self.optimizer.step()
 
     # ----- checkpoints -----

@@ -8,6 +8,8 @@ trains up to, counted over the agent's life).
 In hyperparameters a schedule is written as
 
 - a number: constant;
+- ``"lin_<x>"`` (rl-baselines3-zoo's form): from ``x`` down to 0 over the whole of ``total_steps``,
+  a linear schedule with ``fraction=1`` that keeps its text as its hyperparameter form;
 - ``{"type": "linear", "start": 1.0, "end": 0.05, "fraction": 0.5}``: from ``start`` to ``end``
   in a straight line over the first ``fraction`` of ``total_steps``, then ``end``;
 - ``{"type": "exponential", "start": 1.0, "end": 0.01, "decay": 0.999}``:
@@ -29,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from agents.common.errors import AgentError
+
+ZOO_PREFIX = "lin_"
 
 SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("start", "end", "fraction"),
@@ -57,7 +61,13 @@ class Schedule(ABC):
         return min(ends), max(ends)
 
     @abstractmethod
-    def _ends(self) -> tuple[float, float]: ...
+    def _ends(self) -> tuple[float, float]:
+        """The first and the last value."""
+
+    def __eq__(self, other: object) -> bool:  # configs holding schedules compare by their form
+        return isinstance(other, Schedule) and type(self) is type(other) and self.config() == other.config()
+
+    __hash__ = None  # type: ignore[assignment]  (mutable-looking: equal by value)
 
 
 class ConstantSchedule(Schedule):
@@ -121,6 +131,20 @@ class LinearSchedule(Schedule):
         return f"LinearSchedule(start={self.start!r}, end={self.end!r}, fraction={self.fraction!r})"
 
 
+class ZooLinearSchedule(LinearSchedule):
+    """rl-zoo's ``"lin_<x>"``: from ``x`` to 0 over the whole run; its form stays the text it was given."""
+
+    def __init__(self, text: str, start: float) -> None:
+        super().__init__(start, 0.0, 1.0)
+        self.text = text
+
+    def config(self) -> str:  # type: ignore[override]
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"ZooLinearSchedule({self.text!r})"
+
+
 class ExponentialSchedule(Schedule):
     """``start`` shrinking by a factor ``decay`` per env step, never below ``end``."""
 
@@ -152,7 +176,11 @@ class ExponentialSchedule(Schedule):
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+    ):
         raise AgentError(f"{where} must be a finite number; got {value!r}")
     return float(value)
 
@@ -162,8 +190,8 @@ def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def make_schedule(spec: float | dict[str, Any] | Schedule, name: str = "schedule") -> Schedule:
-    """A :class:`Schedule` from its hyperparameter form: a number, or a dict with a ``type``.
+def make_schedule(spec: float | str | dict[str, Any] | Schedule, name: str = "schedule") -> Schedule:
+    """A :class:`Schedule` from its hyperparameter form: a number, ``"lin_<x>"``, or a dict with a ``type``.
 
     ``name`` is the hyperparameter's name, used in error messages.
     """
@@ -207,19 +235,17 @@ def make_schedule(spec: float | dict[str, Any] | Schedule, name: str = "schedule
                 f"got start={start}, end={end}"
             )
         return ExponentialSchedule(start, end, decay)
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if isinstance(spec, str) and spec.startswith(ZOO_PREFIX):
+        try:
+            start = float(spec[len(ZOO_PREFIX) :])
+        except ValueError:
+            start = math.nan
+        if not math.isfinite(start):
+            raise AgentError(f"{name}: {spec!r} is not 'lin_<number>' (rl-zoo's linear decay to 0)")
+        return ZooLinearSchedule(spec, start)
+    if isinstance(spec, (int, float, np.integer, np.floating)) and not isinstance(spec, (bool, np.bool_)):
         return ConstantSchedule(_number(spec, name))
     raise AgentError(
-        f"{name} must be a number (constant) or a schedule dict such as "
+        f"{name} must be a number (constant), 'lin_<number>' or a schedule dict such as "
         f'{{"type": "linear", "start": 1.0, "end": 0.05, "fraction": 0.5}}; got {spec!r}'
     )
-
-
-def zoo_schedule(spec: Any) -> tuple[float, bool]:
-    """An SB3 / rl-zoo schedule value: a number (constant), or ``"lin_<x>"`` (from x down to 0 over
-    training); returns ``(x, decays)``. ``ValueError`` for anything else."""
-    if isinstance(spec, str) and spec.startswith("lin_"):
-        return float(spec[4:]), True
-    if isinstance(spec, bool) or not isinstance(spec, (int, float, np.number)):
-        raise ValueError(spec)
-    return float(spec), False

@@ -11,7 +11,8 @@ steps (after ``learning_starts``) it takes ``gradient_steps`` steps on mini-batc
 then clips the gradient norm to ``max_grad_norm`` and takes an Adam step. ``discount`` is
 ``gamma ** n`` for an n-step return, 0 after a termination. The target network is refreshed every
 ``target_update_interval`` steps: copied (``tau=1``) or averaged in (Polyak, ``tau < 1``).
-Hyperparameters carry stable-baselines3's names, so an rl-baselines3-zoo DQN entry works unchanged
+Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and defaults, so an
+rl-baselines3-zoo DQN entry works unchanged
 (``tests/test_dqn.py`` checks a gradient step against SB3's). For speed, acting on one observation
 runs the MLP in numpy (:meth:`QNetwork.greedy_action`), a training burst draws and gathers all its
 mini-batches at once, and Adam is torch's fused kernel.
@@ -20,6 +21,8 @@ mini-batches at once, and Adam is torch's fused kernel.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
@@ -28,12 +31,13 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.common.base import Agent, Callback, check_total_timesteps, whole_number
+from agents.common.base import Agent, Callback, check_total_timesteps
+from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, schedule
 from agents.common.errors import AgentError
-from agents.common.networks import make_adam, network_arrays, restore_networks
+from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
-from agents.common.schedules import LinearSchedule, zoo_schedule
+from agents.common.schedules import LinearSchedule, Schedule
 from agents.common.vector import VectorSteps, make_vector_env
 from agents.dqn.q_network import QNetwork, check_policy_kwargs
 
@@ -41,103 +45,97 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-# Hyperparameters that are counts (with their least value) and fractions in [0, 1]
-COUNTS = {"buffer_size": 1, "batch_size": 1, "train_freq": 1, "target_update_interval": 1, "n_step": 1,
-          "n_envs": 1, "learning_starts": 0}  # fmt: skip
-FRACTIONS = ("tau", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps", "per_alpha",
-             "per_beta")  # fmt: skip
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+RATE = "learning_rate must be a positive number or 'lin_<number>' (or a schedule dict)"
+
+
+@dataclass(frozen=True)
+class DQNConfig(AgentConfig):
+    """DQN's hyperparameters: stable-baselines3's names and defaults, plus n-step, prioritized replay,
+    dueling and Double DQN options."""
+
+    learning_rate: Schedule = schedule(1e-4, 0.0, math.inf, positive_start=True, error=RATE)
+    buffer_size: int = count(100_000)
+    learning_starts: int = count(100, minimum=0)
+    batch_size: int = count(32)
+    tau: float = fraction(1.0)
+    train_freq: int = count(4)
+    # SB3: -1 means as many gradient steps as env steps since the last burst
+    gradient_steps: int = count(1, -1, "gradient_steps must be a whole number >= 0, or -1 (= train_freq)")
+    target_update_interval: int = count(10_000)
+    exploration_fraction: float = fraction(0.1)
+    exploration_initial_eps: float = fraction(1.0)
+    exploration_final_eps: float = fraction(0.05)
+    max_grad_norm: float = positive(10.0)
+    policy_kwargs: dict[str, Any] = mapping({"net_arch": [64, 64]}, check_policy_kwargs)
+    double_q: bool = flag(False)
+    dueling: bool = flag(False)
+    n_step: int = count(1)
+    prioritized: bool = flag(False)
+    per_alpha: float = fraction(0.6)
+    per_beta: float = fraction(0.4)
+    loss: str = choice("huber", ("huber", "mse"))
+    save_replay_buffer: bool = flag(False)
+    n_envs: int = count(1)
+
+    def check(self) -> None:
+        if self.tau == 0.0:
+            raise AgentError("tau must be in (0, 1]: 0 would never update the target network")
+        if self.n_envs > 1 and self.n_step > 1:
+            raise AgentError(
+                "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
+            )
+
+    @cached_property
+    def exploration(self) -> LinearSchedule:
+        """SB3's epsilon: from initial to final over the first ``exploration_fraction`` of training."""
+        initial, final = self.exploration_initial_eps, self.exploration_final_eps
+        return LinearSchedule(initial, final, self.exploration_fraction)
 
 
 class DQN(Agent):
     """Deep Q-learning on any Discrete-action env, from vectors, state numbers or pixels."""
 
     name: ClassVar[str] = "dqn"
-    defaults: ClassVar[dict[str, Any]] = {
-        "learning_rate": 1e-4, "buffer_size": 100_000, "learning_starts": 100, "batch_size": 32,
-        "tau": 1.0, "train_freq": 4, "gradient_steps": 1, "target_update_interval": 10_000,
-        "exploration_fraction": 0.1, "exploration_initial_eps": 1.0, "exploration_final_eps": 0.05,
-        "max_grad_norm": 10.0, "policy_kwargs": {"net_arch": [64, 64]}, "double_q": False,
-        "dueling": False, "n_step": 1, "prioritized": False, "per_alpha": 0.6, "per_beta": 0.4,
-        "loss": "huber", "save_replay_buffer": False, "n_envs": 1,
-    }  # fmt: skip
+    config_class: ClassVar[type[AgentConfig]] = DQNConfig
+    config: DQNConfig
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
         if not isinstance(env.action_space, spaces.Discrete):
             raise AgentError(f"DQN needs a Discrete action space; this env has {env.action_space}")
 
-    def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        if name in COUNTS:
-            return whole_number(name, value, COUNTS[name])
-        if name == "gradient_steps":  # SB3: -1 means as many gradient steps as env steps since the last
-            try:
-                return whole_number(name, value, -1)
-            except AgentError:
-                msg = f"gradient_steps must be a whole number >= 0, or -1 (= train_freq); got {value!r}"
-                raise AgentError(msg) from None
-        number = not isinstance(value, (bool, str)) and isinstance(value, (int, float, np.number))
-        if name in FRACTIONS:
-            if not number or not 0.0 <= value <= 1.0:  # (NaN fails the comparison)
-                raise AgentError(f"{name} must be a number in [0, 1]; got {value!r}")
-            if name == "tau" and value == 0.0:
-                raise AgentError("tau must be in (0, 1]: 0 would never update the target network")
-            return float(value)
-        if name == "max_grad_norm":
-            if not number or not 0 < value < math.inf:
-                raise AgentError(f"max_grad_norm must be a positive number; got {value!r}")
-            return float(value)
-        if name == "learning_rate":
-            try:
-                rate, _ = zoo_schedule(value)
-            except ValueError:
-                rate = -1.0
-            if not 0 < rate < math.inf:
-                raise AgentError(f"learning_rate must be a positive number or 'lin_<number>'; got {value!r}")
-            return value if isinstance(value, str) else float(value)
-        if name in ("double_q", "dueling", "prioritized", "save_replay_buffer"):
-            if not isinstance(value, (bool, np.bool_)):
-                raise AgentError(f"{name} must be true or false; got {value!r}")
-            return bool(value)
-        if name == "loss" and value not in ("huber", "mse"):
-            raise AgentError(f"loss must be 'huber' or 'mse'; got {value!r}")
-        if name == "policy_kwargs":
-            return check_policy_kwargs(value)
-        return value
-
     def _setup(self) -> None:
-        hp = self.hyperparameters
+        config = self.config
         space, n_actions = self.env.observation_space, int(self.env.action_space.n)
-        if hp["n_envs"] > 1 and hp["n_step"] > 1:
-            raise AgentError(
-                "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
-            )
+        net_arch = config.policy_kwargs["net_arch"]
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, torch's global RNG untouched
             torch.manual_seed(self.seed)
             try:
-                self.q_net = QNetwork(space, n_actions, hp["policy_kwargs"]["net_arch"], hp["dueling"])
+                self.q_net = QNetwork(space, n_actions, net_arch, config.dueling)
             except ValueError as exc:
                 raise AgentError(f"DQN cannot read this env's observations: {exc}") from None
-            self.target_net = QNetwork(space, n_actions, hp["policy_kwargs"]["net_arch"], hp["dueling"])
+            self.target_net = QNetwork(space, n_actions, net_arch, config.dueling)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self._params = list(self.q_net.parameters())
         # What the target update (every few steps) pairs up, listed once: modules list their tensors slowly
         self._target_params = list(zip(self.target_net.parameters(), self._params, strict=True))
         self._target_buffers = list(zip(self.target_net.buffers(), self.q_net.buffers(), strict=True))
-        self._base_lr, self._lr_decays = zoo_schedule(hp["learning_rate"])  # rl-zoo's "lin_<x>" decays
-        self.optimizer = make_adam(self._params, self._base_lr)
+        self.optimizer = make_adam(self._params, config.learning_rate.value(0))
+        self._learning_rate_at = config.learning_rate.bind(None)
         self._greedy = self.q_net.greedy_action()
-        self._epsilon = LinearSchedule(
-            hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
-        )
+        self._epsilon = config.exploration
         self._epsilon_at = self._epsilon.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
-        if hp["prioritized"]:
+        if config.prioritized:
             self.buffer: ReplayBuffer = PrioritizedReplayBuffer(
-                hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma, alpha=hp["per_alpha"]
+                config.buffer_size, shape, dtype, config.n_step, self.gamma, alpha=config.per_alpha
             )
         else:
-            self.buffer = ReplayBuffer(hp["buffer_size"], shape, dtype, hp["n_step"], self.gamma)
+            self.buffer = ReplayBuffer(config.buffer_size, shape, dtype, config.n_step, self.gamma)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))  # mini-batches, n_envs > 1
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
@@ -175,13 +173,14 @@ class DQN(Agent):
 
     def _start_learning(self, total_timesteps: int) -> None:
         self._epsilon_at = self._epsilon.bind(total_timesteps)
+        self._learning_rate_at = self.config.learning_rate.bind(total_timesteps)
 
     def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
-        hp = self.hyperparameters
+        config = self.config
         learning_starts, train_freq, target_every = (
-            hp["learning_starts"], hp["train_freq"], hp["target_update_interval"]
+            config.learning_starts, config.train_freq, config.target_update_interval
         )  # fmt: skip
-        gradient_steps = hp["gradient_steps"] if hp["gradient_steps"] >= 0 else train_freq
+        gradient_steps = config.gradient_steps if config.gradient_steps >= 0 else train_freq
         coin, epsilon_at, env_step = self._stream.draw, self._epsilon_at, self.env.step
         self.buffer.start_episode()
         episode_return, t = 0.0, self.num_timesteps
@@ -205,22 +204,20 @@ class DQN(Agent):
 
     def _train(self, gradient_steps: int, t: int) -> None:
         """A burst of ``gradient_steps`` gradient steps at env step ``t``."""
-        hp, buffer = self.hyperparameters, self.buffer
-        if len(buffer) < hp["batch_size"] or gradient_steps == 0:
+        config, buffer = self.config, self.buffer
+        if len(buffer) < config.batch_size or gradient_steps == 0:
             return
-        if self._lr_decays:  # rl-zoo's "lin_<x>": from x to 0 over training
-            for group in self.optimizer.param_groups:
-                group["lr"] = LinearSchedule(self._base_lr, 0.0, 1.0).value(t, self._total_timesteps)
+        set_learning_rate(self.optimizer, self._learning_rate_at(t))  # its schedule at env step t
         prioritized = isinstance(buffer, PrioritizedReplayBuffer)
         if prioritized:  # beta annealed to 1 over training (Schaul et al.)
-            beta = hp["per_beta"] + (1.0 - hp["per_beta"]) * min(1.0, t / self._total_timesteps)
+            beta = config.per_beta + (1.0 - config.per_beta) * min(1.0, t / self._total_timesteps)
         else:  # the priorities never change: every mini-batch of the burst in one draw and one gather
-            index = buffer.sample_indices((gradient_steps, hp["batch_size"]), self._sampler)
+            index = buffer.sample_indices((gradient_steps, config.batch_size), self._sampler)
             burst = [torch.from_numpy(a) for a in buffer.gather(index)]
         weights = None
         for g in range(gradient_steps):
             if prioritized:  # drawn one at a time: each step updates the priorities of its batch
-                index = buffer.sample_indices(hp["batch_size"], self._sampler)
+                index = buffer.sample_indices(config.batch_size, self._sampler)
                 batch = [torch.from_numpy(a) for a in buffer.gather(index)]
                 weights = torch.from_numpy(buffer.weights(index, beta))
             else:
@@ -234,23 +231,23 @@ class DQN(Agent):
         discounts: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
-        hp = self.hyperparameters
+        config = self.config
         with torch.no_grad():
             next_q = self.target_net(next_obs)
-            if hp["double_q"]:  # the online network picks the action, the target network values it
+            if config.double_q:  # the online network picks the action, the target network values it
                 next_value = next_q.gather(1, self.q_net(next_obs).argmax(dim=1, keepdim=True)).squeeze(1)
             else:
                 next_value = next_q.max(dim=1).values
             target = rewards + discounts * next_value
         q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss_fn = F.smooth_l1_loss if hp["loss"] == "huber" else F.mse_loss
+        loss_fn = F.smooth_l1_loss if config.loss == "huber" else F.mse_loss
         if weights is None:
             loss = loss_fn(q, target)
         else:  # importance-sampling weights of prioritized replay
             loss = (weights * loss_fn(q, target, reduction="none")).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self._params, hp["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm)
         if not math.isfinite(loss.item() + norm.item()):  # stop before the step: keep the last good weights
             raise AgentError(
                 f"non-finite loss ({loss.item()}) at step {t}: lower learning_rate or check the rewards "
@@ -261,7 +258,7 @@ class DQN(Agent):
 
     @torch.no_grad()
     def _update_target(self) -> None:
-        tau = self.hyperparameters["tau"]
+        tau = self.config.tau
         for target, online in self._target_params:
             target.copy_(online) if tau == 1.0 else target.lerp_(online, tau)  # += tau (online - target)
         for target, online in self._target_buffers:  # normalisation statistics, if any: copied, as SB3 does
@@ -276,11 +273,11 @@ class DQN(Agent):
         in a vector env, with SB3's meaning of the step counts: ``train_freq`` and
         ``target_update_interval // n_envs`` count steps of all copies at once, ``gradient_steps=-1``
         is one per transition collected. (Exact resume holds for ``n_envs=1``.)"""
-        if self.hyperparameters["n_envs"] == 1:
+        if self.config.n_envs == 1:
             return super().learn(total_timesteps, callback, reset_num_timesteps)
         total = check_total_timesteps(total_timesteps)
         if self._steps is None:
-            self._steps = VectorSteps(self, make_vector_env(self.env, self.hyperparameters["n_envs"]))
+            self._steps = VectorSteps(self, make_vector_env(self.env, self.config.n_envs))
         if reset_num_timesteps:
             self.num_timesteps = self.num_episodes = 0
             self._steps.obs = None
@@ -290,14 +287,14 @@ class DQN(Agent):
         return self
 
     def _learn_from_copies(self, steps: VectorSteps, total: int, callback: Callback | None) -> None:
-        hp = self.hyperparameters
-        n, train_freq, rng = hp["n_envs"], hp["train_freq"], self._sampler
-        gradient_steps = hp["gradient_steps"] if hp["gradient_steps"] >= 0 else train_freq * n
-        target_every, calls = max(hp["target_update_interval"] // n, 1), 0
+        config = self.config
+        n, train_freq, rng = config.n_envs, config.train_freq, self._sampler
+        gradient_steps = config.gradient_steps if config.gradient_steps >= 0 else train_freq * n
+        target_every, calls = max(config.target_update_interval // n, 1), 0
         while self.num_timesteps < total:
             obs = np.array(steps.obs if steps.obs is not None else steps.reset())
             t = self.num_timesteps
-            explore = rng.random(n) < (1.0 if t < hp["learning_starts"] else self._epsilon_at(t))
+            explore = rng.random(n) < (1.0 if t < config.learning_starts else self._epsilon_at(t))
             actions = rng.integers(0, self._n_actions, size=n)
             if not explore.all():
                 actions = np.where(explore, actions, self.q_values(obs).argmax(axis=-1))
@@ -308,7 +305,7 @@ class DQN(Agent):
             calls += 1
             if steps.report(step, callback):
                 return
-            if self.num_timesteps > hp["learning_starts"] and calls % train_freq == 0:
+            if self.num_timesteps > config.learning_starts and calls % train_freq == 0:
                 self._train(gradient_steps, self.num_timesteps)
             if calls % target_every == 0:
                 self._update_target()
@@ -318,7 +315,7 @@ class DQN(Agent):
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer, "adam")
         arrays["sampler"] = pcg_state_array(self._sampler)
-        if self.hyperparameters["save_replay_buffer"]:
+        if self.config.save_replay_buffer:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
 

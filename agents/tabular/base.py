@@ -7,13 +7,14 @@ truth; the numpy tables are refreshed from them only when someone looks (``q_tab
 ``save``, in a callback or after ``learn``), and if a callback looked, the lists are refreshed
 back from the tables, so a callback may even edit them.
 
-Hyperparameters (besides ``seed`` and ``gamma``):
+Hyperparameters (besides ``seed`` and ``gamma``; :class:`TabularConfig`):
 
 - ``learning_rate``: the step size, a number in (0, 1], a schedule like ``epsilon``'s, or ``"1/N"``
   for one over the number of updates of that state-action pair so far (for Monte Carlo: the
   sample average of its returns). A decaying step size settles the noisy estimates of stochastic
   worlds (IceLake), which a constant one keeps stirring.
-- ``epsilon``: the exploration rate, a number in [0, 1] or a schedule (see :mod:`agents.common.schedules`),
+- ``epsilon``: the exploration rate, a number in [0, 1] or a schedule (see :mod:`agents.common.schedules`:
+  a dict, or rl-zoo's ``"lin_<x>"``),
   read at the current env step. Acting draws a uniform ``u``; if ``u < epsilon`` the action is
   uniform over all actions (a second draw), otherwise greedy.
 - ``initial_q``: the initial value of every Q entry (optimistic values explore).
@@ -24,6 +25,7 @@ Greedy means the highest Q value, ties broken toward the lowest action index, al
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
@@ -31,10 +33,32 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.common.base import Agent
+from agents.common.config import ONE_OVER_N, AgentConfig, number, schedule
 from agents.common.errors import AgentError
-from agents.common.schedules import Schedule, make_schedule
+from agents.common.schedules import Schedule
 
-ONE_OVER_N = "1/N"
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+def step_size(default: float | str) -> Any:
+    """The tabular ``learning_rate`` field: a schedule with values in (0, 1], or ``"1/N"``."""
+    error = (
+        "learning_rate must be a number in (0, 1], a schedule dict whose values lie in (0, 1], "
+        "or the string '1/N'"
+    )
+    return schedule(default, 0.0, 1.0, open_low=True, one_over_n=True, error=error)
+
+
+@dataclass(frozen=True)
+class TabularConfig(AgentConfig):
+    """The step size, the exploration rate and the tables' initial value."""
+
+    learning_rate: Schedule | str = step_size(0.1)
+    epsilon: Schedule = schedule(
+        0.1, 0.0, 1.0, range_error="epsilon is a probability: its values must lie in [0, 1]"
+    )
+    initial_q: float = number(0.0)
 
 
 class EpisodeLocals(NamedTuple):
@@ -53,7 +77,8 @@ class EpisodeLocals(NamedTuple):
 class TabularAgent(Agent):
     """An agent with one (or, for Double Q-learning, two) ``[n_states, n_actions]`` tables."""
 
-    defaults: ClassVar[dict[str, Any]] = {"learning_rate": 0.1, "epsilon": 0.1, "initial_q": 0.0}
+    config_class: ClassVar[type[AgentConfig]] = TabularConfig
+    config: TabularConfig
     table_names: ClassVar[tuple[str, ...]] = ("q_table",)
 
     n_states: int
@@ -73,42 +98,16 @@ class TabularAgent(Agent):
         if not isinstance(act_space, spaces.Discrete):
             raise AgentError(f"{cls.__name__} needs a Discrete action space; this env has {act_space}")
 
-    def _check_hyperparameter(self, name: str, value: Any) -> Any:
-        if name == "learning_rate":
-            if isinstance(value, str):
-                if value.replace(" ", "").upper() == ONE_OVER_N:
-                    return ONE_OVER_N
-            elif isinstance(value, (int, float, dict)) and not isinstance(value, bool):
-                schedule = make_schedule(value, "learning_rate")
-                low, high = schedule.bounds()
-                if low > 0.0 and high <= 1.0:
-                    return schedule.config()
-            raise AgentError(
-                "learning_rate must be a number in (0, 1], a schedule dict whose values lie in (0, 1], "
-                f"or the string '1/N'; got {value!r}"
-            )
-        if name == "epsilon":
-            schedule = make_schedule(value, "epsilon")
-            low, high = schedule.bounds()
-            if low < 0.0 or high > 1.0:
-                raise AgentError(f"epsilon is a probability: its values must lie in [0, 1]; got {value!r}")
-            return schedule.config()
-        if name == "initial_q":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise AgentError(f"initial_q must be a finite number; got {value!r}")
-            return float(value)
-        return value
-
     def _setup(self) -> None:
         obs_space, act_space = self.env.observation_space, self.env.action_space
         self.n_states, self.n_actions = int(obs_space.n), int(act_space.n)
         self._obs_start, self._action_start = int(obs_space.start), int(act_space.start)
-        hp = self.hyperparameters
-        self._epsilon_schedule: Schedule = make_schedule(hp["epsilon"], "epsilon")
-        self._one_over_n = hp["learning_rate"] == ONE_OVER_N
-        self._learning_rate_schedule = None if self._one_over_n else make_schedule(hp["learning_rate"])
+        config = self.config
+        self._epsilon_schedule: Schedule = config.epsilon
+        self._one_over_n = config.learning_rate == ONE_OVER_N
+        self._learning_rate_schedule = None if isinstance(config.learning_rate, str) else config.learning_rate
         shape = (self.n_states, self.n_actions)
-        self._tables = [np.full(shape, hp["initial_q"], dtype=np.float64) for _ in self.table_names]
+        self._tables = [np.full(shape, config.initial_q, dtype=np.float64) for _ in self.table_names]
         self._counts = [np.zeros(shape, dtype=np.int64) for _ in self.table_names] if self._one_over_n else []
         # While learn() runs: the tables and counts as lists (the truth), and whether the arrays lag.
         self._rows: list[list[list[float]]] | None = None

@@ -16,16 +16,29 @@ episode cut short by ``learn``'s ``total_timesteps`` teaches nothing (its return
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agents.tabular.base import TabularAgent
+from agents.common.config import ONE_OVER_N, AgentConfig
+from agents.common.schedules import Schedule
+from agents.tabular.base import TabularAgent, TabularConfig, step_size
+
+# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
+# ruff: noqa: RUF009
+
+
+@dataclass(frozen=True)
+class MonteCarloConfig(TabularConfig):
+    """As every tabular agent's, but the step size defaults to ``"1/N"``: the sample average."""
+
+    learning_rate: Schedule | str = step_size(ONE_OVER_N)
 
 
 class MonteCarlo(TabularAgent):
     """On-policy first-visit Monte Carlo control, epsilon-soft (epsilon-greedy) policy."""
 
     name: ClassVar[str] = "monte_carlo"
-    defaults: ClassVar[dict[str, Any]] = {**TabularAgent.defaults, "learning_rate": "1/N"}
+    config_class: ClassVar[type[AgentConfig]] = MonteCarloConfig
 
     def _episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         q = self._rows[0]
