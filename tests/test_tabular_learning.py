@@ -5,8 +5,13 @@ environment's own transition model, at the start state, against ``value_iteratio
 the same discount the agent learned with (gamma = 0.99 on every world; at gamma = 1 an improper
 greedy policy anywhere, even in a state the agent never reaches, makes the exact value undefined).
 
-Each case is one fixed seed and a step budget; the hyperparameters are the ones the benchmark
-(``benchmarks/bench_tabular.py``) uses, where the spread over seeds is measured. Notes on the choices:
+Each case is a step budget and three seeds, of which at least two must come within 1% (the seeds
+run in order and stop once that is decided, so a healthy case costs two runs): one seed's outcome
+is a coin that rounding or an unrelated change to the random streams can flip, and some cases do
+miss on some seeds (seeds 0-4 measured: SARSA on the cliff misses by 14% on seed 3, Double
+Q-learning on the windy grid by 6% on seed 4; every other case passes on every seed tried). The
+hyperparameters are the ones the benchmark (``benchmarks/bench_tabular.py``) uses, where the spread
+over seeds is measured. Notes on the choices:
 
 - Optimistic initial values (``initial_q=1.0``, above any return) drive exploration on the sparse-reward
   worlds (IceLake, FourRooms); on the -1-per-step worlds the default 0 is already optimistic.
@@ -58,26 +63,29 @@ BIG_LAKE = {
     "learning_rate": {"type": "exponential", "start": 0.1, "end": 0.001, "decay": 0.999995},
 }
 
-# (algorithm, env id, hyperparameters, step budget, seed)
+SEEDS = (0, 1, 2)
+NEEDED = 2  # of the SEEDS, within TOLERANCE
+
+# (algorithm, env id, hyperparameters, step budget, seeds)
 CASES = [
-    ("q_learning", "lab/CliffWalk-v0", FAST, 20_000, 0),
-    ("sarsa", "lab/CliffWalk-v0", FAST, 20_000, 0),
-    ("expected_sarsa", "lab/CliffWalk-v0", FAST, 20_000, 0),
-    ("double_q_learning", "lab/CliffWalk-v0", CLIFF_DOUBLE_Q, 200_000, 0),
-    ("q_learning", "lab/IceLake-v0", LAKE_DECAYING, 200_000, 0),
-    ("sarsa", "lab/IceLake-v0", LAKE_ON_POLICY, 200_000, 0),
-    ("expected_sarsa", "lab/IceLake-v0", LAKE_ON_POLICY, 200_000, 0),
-    ("double_q_learning", "lab/IceLake-v0", LAKE_STEADY, 200_000, 0),
-    ("monte_carlo", "lab/IceLake-v0", LAKE_DECAYING, 200_000, 0),
-    ("q_learning", "lab/IceLake8x8-v0", BIG_LAKE, 1_000_000, 3),
-    ("q_learning", "lab/WindyGrid-v0", FAST, 30_000, 0),
-    ("sarsa", "lab/WindyGrid-v0", FAST, 30_000, 0),
-    ("expected_sarsa", "lab/WindyGrid-v0", FAST, 30_000, 0),
-    ("double_q_learning", "lab/WindyGrid-v0", FAST, 30_000, 0),
-    ("q_learning", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, 0),
-    ("sarsa", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, 0),
-    ("expected_sarsa", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, 0),
-    ("double_q_learning", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, 0),
+    ("q_learning", "lab/CliffWalk-v0", FAST, 20_000, SEEDS),
+    ("sarsa", "lab/CliffWalk-v0", FAST, 20_000, SEEDS),
+    ("expected_sarsa", "lab/CliffWalk-v0", FAST, 20_000, SEEDS),
+    ("double_q_learning", "lab/CliffWalk-v0", CLIFF_DOUBLE_Q, 200_000, SEEDS),
+    ("q_learning", "lab/IceLake-v0", LAKE_DECAYING, 200_000, SEEDS),
+    ("sarsa", "lab/IceLake-v0", LAKE_ON_POLICY, 200_000, SEEDS),
+    ("expected_sarsa", "lab/IceLake-v0", LAKE_ON_POLICY, 200_000, SEEDS),
+    ("double_q_learning", "lab/IceLake-v0", LAKE_STEADY, 200_000, SEEDS),
+    ("monte_carlo", "lab/IceLake-v0", LAKE_DECAYING, 200_000, SEEDS),
+    ("q_learning", "lab/IceLake8x8-v0", BIG_LAKE, 1_000_000, (3, 0, 1)),  # 0.07%, 0.2%, 0.15%
+    ("q_learning", "lab/WindyGrid-v0", FAST, 30_000, SEEDS),
+    ("sarsa", "lab/WindyGrid-v0", FAST, 30_000, SEEDS),
+    ("expected_sarsa", "lab/WindyGrid-v0", FAST, 30_000, SEEDS),
+    ("double_q_learning", "lab/WindyGrid-v0", FAST, 30_000, SEEDS),
+    ("q_learning", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, SEEDS),
+    ("sarsa", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, SEEDS),
+    ("expected_sarsa", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, SEEDS),
+    ("double_q_learning", "lab/FourRooms-v0", FAST_OPTIMISTIC, 40_000, SEEDS),
 ]
 
 
@@ -98,13 +106,22 @@ def case_id(case) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "env_id", "hyperparameters", "budget", "seed"), CASES, ids=map(case_id, CASES)
+    ("name", "env_id", "hyperparameters", "budget", "seeds"), CASES, ids=map(case_id, CASES)
 )
-def test_reaches_one_percent_of_optimal(name, env_id, hyperparameters, budget, seed):
-    env = gym.make(env_id)
-    agent = AGENTS[name](env, seed=seed, gamma=GAMMA, **hyperparameters)
-    untrained = relative_gap(env, agent.greedy_policy())
-    agent.learn(budget)
-    gap = relative_gap(env, agent.greedy_policy())
-    assert gap <= TOLERANCE, f"{name} on {env_id}: {gap:.2%} from optimal after {budget} steps"
-    assert untrained > TOLERANCE  # the test means something: the untrained policy is far off
+def test_reaches_one_percent_of_optimal(name, env_id, hyperparameters, budget, seeds):
+    outcomes: list[str] = []
+    passed = failed = 0
+    for seed in seeds:
+        env = gym.make(env_id)
+        agent = AGENTS[name](env, seed=seed, gamma=GAMMA, **hyperparameters)
+        untrained = relative_gap(env, agent.greedy_policy())
+        assert untrained > TOLERANCE  # the test means something: the untrained policy is far off
+        agent.learn(budget)
+        gap = relative_gap(env, agent.greedy_policy())
+        outcomes.append(f"seed {seed}: {gap:.2%} from optimal after {budget} steps")
+        passed, failed = passed + (gap <= TOLERANCE), failed + (gap > TOLERANCE)
+        if passed >= NEEDED or failed > len(seeds) - NEEDED:
+            break
+    assert passed >= NEEDED, f"{name} on {env_id}, {NEEDED} of {len(seeds)} seeds needed:\n" + "\n".join(
+        outcomes
+    )

@@ -42,8 +42,6 @@ from agents.common.vector import VectorSteps, make_vector_env
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
-# ruff: noqa: RUF009
 
 
 def rate(default: float | str, name: str = "learning_rate") -> Any:

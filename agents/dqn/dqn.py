@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
-# ruff: noqa: RUF009
 
 RATE = "learning_rate must be a positive number or 'lin_<number>' (or a schedule dict)"
 

@@ -37,9 +37,6 @@ from agents.common.config import ONE_OVER_N, AgentConfig, number, schedule
 from agents.common.errors import AgentError
 from agents.common.schedules import Schedule
 
-# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
-# ruff: noqa: RUF009
-
 
 def step_size(default: float | str) -> Any:
     """The tabular ``learning_rate`` field: a schedule with values in (0, 1], or ``"1/N"``."""

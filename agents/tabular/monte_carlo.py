@@ -23,9 +23,6 @@ from agents.common.config import ONE_OVER_N, AgentConfig
 from agents.common.schedules import Schedule
 from agents.tabular.base import TabularAgent, TabularConfig, step_size
 
-# The config fields' defaults are dataclasses.field()s, made by agents.common.config's helpers.
-# ruff: noqa: RUF009
-
 
 @dataclass(frozen=True)
 class MonteCarloConfig(TabularConfig):
