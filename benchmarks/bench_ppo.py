@@ -18,9 +18,11 @@ so a seed's run differs between the sides: ``--study`` compares the env steps ov
 process; torch and numpy's BLAS at one thread; the sides take turns seed by seed (see
 ``cartpole_race.race``).
 
-Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 envs x 128 steps per rollout,
-4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus update,
-ours and SB3's (a DummyVecEnv of 64 GridWorlds) with the same hyperparameters.
+Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 and 1,024 envs x 128 steps
+per rollout, 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus
+update, ours and SB3's (a DummyVecEnv of as many GridWorlds) with the same hyperparameters; and the
+share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop) that our updates reach, from
+torch's FLOP counter over one mini-batch's forward and backward pass.
 """
 
 from __future__ import annotations
@@ -120,30 +122,71 @@ def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
     return clock
 
 
-def grid_throughput(steps: int) -> None:
+def matmul_peak(size: int = 512, seconds: float = 1.0) -> float:
+    """The machine's float32 matrix-multiply rate on this thread (FLOP/s): a plain ``torch.mm`` loop."""
+    a, b, out = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
+    for _ in range(5):
+        torch.mm(a, b, out=out)
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        torch.mm(a, b, out=out)
+        calls += 1
+    return 2 * size**3 * calls / elapsed
+
+
+def minibatch_flops(agent, batch_size: int) -> float:
+    """FLOPs of one PPO mini-batch step's forward and backward pass (torch's own FLOP counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    space = agent.env.observation_space
+    obs = torch.as_tensor(space.sample()[None].repeat(batch_size, 0), dtype=torch.float32)
+    with FlopCounterMode(display=False) as counter:
+        logits, _, values = agent.policy(obs)
+        (logits.logsumexp(-1).mean() + values.mean()).backward()
+    agent.policy.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
+    """Env steps/s of collection plus update, ours (GridVectorEnv) and SB3's (DummyVecEnv), and the
+    share of the matrix-multiply peak our updates reach (their FLOPs over their seconds)."""
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     from agents.ppo import PPO
 
-    env = gym.make("lab/Maze-v0", obs_type="onehot")
-    agent = PPO(env, seed=0, **GRID)
+    hp = {**GRID, "n_envs": n_envs}
+    steps = max(steps, 2 * n_envs * hp["n_steps"])  # at least two rollouts
+    agent = PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, **hp)
+    update, update_seconds = agent._update, [0.0]
+
+    def timed_update(rollout):  # the benchmark's stopwatch around each update
+        start = time.perf_counter()
+        update(rollout)
+        update_seconds[0] += time.perf_counter() - start
+
+    agent._update = timed_update
     start = time.perf_counter()
     agent.learn(steps)
     ours = agent.num_timesteps / (time.perf_counter() - start)
-    venv = make_vec_env("lab/Maze-v0", n_envs=GRID["n_envs"], seed=0, env_kwargs={"obs_type": "onehot"})
-    hp = {k: v for k, v in GRID.items() if k != "n_envs"}
-    model = SB3PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0, **hp)
-    start = time.perf_counter()
-    model.learn(steps // 4)
-    sb3 = model.num_timesteps / (time.perf_counter() - start)
-    print(f"\nPPO on lab/Maze-v0 (one-hot), {GRID['n_envs']} envs x {GRID['n_steps']} steps, "
-          f"{GRID['n_epochs']} epochs of {GRID['batch_size']}:")  # fmt: skip
-    print(
-        f"  ours (GridVectorEnv)          {ours:>10,.0f} env steps/s (collection + update, {steps:,} steps)"
+    rollouts = agent.num_timesteps // (n_envs * hp["n_steps"])
+    minibatches = rollouts * hp["n_epochs"] * -(-n_envs * hp["n_steps"] // hp["batch_size"])
+    share = minibatch_flops(agent, hp["batch_size"]) * minibatches / update_seconds[0] / peak
+    venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
+    model = SB3PPO(
+        "MlpPolicy", venv, seed=0, device="cpu", verbose=0, **{k: v for k, v in hp.items() if k != "n_envs"}
     )
-    print(f"  stable-baselines3 (DummyVecEnv) {sb3:>8,.0f} env steps/s ({steps // 4:,} steps)")
-    print(f"  ratio ours / sb3: {ours / sb3:.1f}x")
+    sb3_steps = max(steps // 4, 2 * n_envs * hp["n_steps"])
+    start = time.perf_counter()
+    model.learn(sb3_steps)
+    sb3 = model.num_timesteps / (time.perf_counter() - start)
+    print(f"\nPPO on lab/Maze-v0 (one-hot), {n_envs} envs x {hp['n_steps']} steps, "
+          f"{hp['n_epochs']} epochs of {hp['batch_size']}:")  # fmt: skip
+    print(f"  ours (GridVectorEnv)            {ours:>10,.0f} env steps/s ({agent.num_timesteps:,} steps)")
+    print(f"  stable-baselines3 (DummyVecEnv) {sb3:>10,.0f} env steps/s ({model.num_timesteps:,} steps)")
+    print(f"  ratio ours / sb3: {ours / sb3:.1f}x (target >= 3)")
+    print(f"  our updates: {update_seconds[0] / agent.num_timesteps * 1e6:.2f} us per env step, "
+          f"{share:.1%} of the matrix-multiply peak")  # fmt: skip
 
 
 def main() -> int:
@@ -152,7 +195,8 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-only", action="store_true")
-    parser.add_argument("--grid-steps", type=int, default=500_000)
+    parser.add_argument("--grid-steps", type=int, default=500_000, help="our env steps (SB3: a quarter)")
+    parser.add_argument("--grid-envs", type=int, nargs="+", default=[64, 1024], help="copies of the grid env")
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -168,7 +212,10 @@ def main() -> int:
         clocks = race(runs, args.seeds, repeat=args.repeat)
         table = {name: report(name, clocks[name]) for name in runs}
         print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)
-    grid_throughput(args.grid_steps)
+    peak = matmul_peak()
+    print(f"\ntorch.mm peak on one thread (512 x 512 float32): {peak / 1e9:.1f} GFLOP/s")
+    for n_envs in args.grid_envs:
+        grid_throughput(args.grid_steps, n_envs, peak)
     return 0
 
 

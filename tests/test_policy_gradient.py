@@ -318,7 +318,9 @@ def sb3_twin(agent, **hp):
     pairs = [(ours.action_head, theirs.action_net), (ours.value_head, theirs.value_net)]
     extractor = theirs.mlp_extractor
     for body, net in ((ours.pi_body, extractor.policy_net), (ours.vf_body, extractor.value_net)):
-        assert [type(m) for m in body] == [type(m) for m in net]
+        # the same layers (lab.nets' Tanh is an nn.Tanh computed another way)
+        kinds = [torch.nn.Tanh if isinstance(m, torch.nn.Tanh) else type(m) for m in body]
+        assert kinds == [type(m) for m in net]
         pairs += [(a, b) for a, b in zip(body, net, strict=True) if isinstance(a, torch.nn.Linear)]
     with torch.no_grad():
         for a, b in pairs:

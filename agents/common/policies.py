@@ -72,7 +72,7 @@ def mlp_tower(body: nn.Module, head: nn.Linear) -> tuple[list[tuple[torch.Tensor
     layers = list(body.children()) if isinstance(body, nn.Sequential) else None
     if layers is None or len(layers) % 2:
         return None
-    kinds = {type(m) for m in layers[1::2]}
+    kinds = {nn.Tanh if isinstance(m, nn.Tanh) else type(m) for m in layers[1::2]}  # lab.nets' Tanh too
     if not all(isinstance(m, nn.Linear) for m in layers[0::2]) or kinds not in ({nn.Tanh}, {nn.ReLU}, set()):
         return None
     activation = "relu" if kinds == {nn.ReLU} else "tanh"
