@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.common.base import Agent, Callback, check_total_timesteps
+from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, schedule
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.schedules import Schedule
-from agents.common.vector import VectorSteps, make_vector_env
+from agents.common.vector import VectorSteps, begin_vector_learning
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -201,14 +201,7 @@ class OnPolicyAgent(Agent):
         """Collect rollouts and update until ``num_timesteps >= total_timesteps`` (the last rollout is
         finished, as in SB3). ``callback`` runs at each episode's end, as for every agent; returning
         ``False`` stops there (the unfinished rollout is dropped)."""
-        total = check_total_timesteps(total_timesteps)
-        if self._steps is None:
-            self._steps = VectorSteps(self, make_vector_env(self.env, self.config.n_envs))
-        if reset_num_timesteps:
-            self.num_timesteps = self.num_episodes = 0
-            self._steps.obs = None
-        self._total_timesteps = total
-        self._start_learning(total)
+        _, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
         while self.num_timesteps < total:
             rollout = self._collect(callback)
             if rollout is None:

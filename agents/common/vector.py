@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.common.base import Callback, episode_seed
+from agents.common.base import Callback, check_total_timesteps, episode_seed
 from agents.common.errors import AgentError
 
 # The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
@@ -177,3 +177,22 @@ def non_finite(what: str, step: int, copy: int, episode_step: int) -> AgentError
         f"the env returned a non-finite {what} at step {step} (env copy {copy}, "
         f"episode step {episode_step}): check the env"
     )
+
+
+def begin_vector_learning(
+    agent: Any, total_timesteps: int, reset_num_timesteps: bool
+) -> tuple[VectorSteps, int]:
+    """The start of ``learn`` for an agent that collects from ``agent.config.n_envs`` copies of its
+    env: the copies (made on the first call), the counts started again or carried on as
+    ``reset_num_timesteps`` says, the budget checked and recorded. Returns the copies' steps and the
+    budget."""
+    total = check_total_timesteps(total_timesteps)
+    steps = agent._steps  # VectorSteps, or None until the first learn()
+    if steps is None:
+        steps = agent._steps = VectorSteps(agent, make_vector_env(agent.env, agent.config.n_envs))
+    if reset_num_timesteps:
+        agent.num_timesteps = agent.num_episodes = 0
+        steps.obs = None
+    agent._total_timesteps = total
+    agent._start_learning(total)
+    return steps, total

@@ -31,14 +31,14 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.common.base import Agent, Callback, check_total_timesteps
+from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, schedule
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.schedules import LinearSchedule, Schedule
-from agents.common.vector import VectorSteps, make_vector_env
+from agents.common.vector import VectorSteps, begin_vector_learning
 from agents.dqn.q_network import QNetwork, check_policy_kwargs
 
 if TYPE_CHECKING:
@@ -273,15 +273,8 @@ class DQN(Agent):
         is one per transition collected. (Exact resume holds for ``n_envs=1``.)"""
         if self.config.n_envs == 1:
             return super().learn(total_timesteps, callback, reset_num_timesteps)
-        total = check_total_timesteps(total_timesteps)
-        if self._steps is None:
-            self._steps = VectorSteps(self, make_vector_env(self.env, self.config.n_envs))
-        if reset_num_timesteps:
-            self.num_timesteps = self.num_episodes = 0
-            self._steps.obs = None
-        self._total_timesteps = total
-        self._start_learning(total)
-        self._learn_from_copies(self._steps, total, callback)
+        steps, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
+        self._learn_from_copies(steps, total, callback)
         return self
 
     def _learn_from_copies(self, steps: VectorSteps, total: int, callback: Callback | None) -> None:
