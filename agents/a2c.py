@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.common.config import AgentConfig, count, flag, fraction
-from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.config import AgentConfig, count, flag, fraction, rate
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
 from agents.common.schedules import Schedule
 
 

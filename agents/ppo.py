@@ -25,8 +25,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from agents.common.config import AgentConfig, count, fraction, positive
-from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.config import AgentConfig, count, fraction, positive, rate
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
 from agents.common.schedules import Schedule
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from agents.a2c import policy_gradient_step
-from agents.common.config import AgentConfig, count, flag
-from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae, rate
+from agents.common.config import AgentConfig, count, flag, rate
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
 from agents.common.schedules import Schedule
 
 

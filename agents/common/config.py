@@ -203,6 +203,13 @@ def schedule(
     return _field(default, resolve, lambda value: value if isinstance(value, str) else value.config())
 
 
+def rate(default: float | str, name: str = "learning_rate") -> Any:
+    """A neural agent's learning rate or PPO's clip range: a positive number, rl-zoo's ``"lin_<x>"``
+    or a schedule dict, starting above 0."""
+    error = f"{name} must be a positive number or 'lin_<number>' (or a schedule dict)"
+    return schedule(default, 0.0, math.inf, positive_start=True, error=error)
+
+
 # ----- the base class -----
 
 

@@ -31,7 +31,7 @@ import torch
 from gymnasium import spaces
 
 from agents.common.base import Agent, Callback
-from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, schedule
+from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
@@ -41,13 +41,6 @@ from agents.common.vector import VectorSteps, begin_vector_learning
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-
-
-def rate(default: float | str, name: str = "learning_rate") -> Any:
-    """A learning rate or clip range: a positive number, rl-zoo's ``"lin_<x>"`` or a schedule dict."""
-    error = f"{name} must be a positive number or 'lin_<number>' (or a schedule dict)"
-    return schedule(default, 0.0, math.inf, positive_start=True, error=error)
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,7 @@ def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
     env it has: its registered batched implementation (our ``GridVectorEnv``, gymnasium's
     ``CartPoleVectorEnv``), else a ``SyncVectorEnv``. For an agent built on a ``VectorEnv``, that one."""
     given = _GIVEN.get(env)
-    if given is not None:
-        if given.num_envs != n_envs:
-            raise AgentError(f"the VectorEnv given has {given.num_envs} copies; n_envs is {n_envs}")
+    if given is not None:  # Agent.__init__ has checked that n_envs is its num_envs
         return given
     spec = env.spec
     if spec is None:

@@ -32,7 +32,7 @@ from gymnasium import spaces
 from torch.nn import functional as F
 
 from agents.common.base import Agent, Callback
-from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, schedule
+from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, rate
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.random_stream import pcg_state_array, set_pcg_state
@@ -45,16 +45,12 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-
-RATE = "learning_rate must be a positive number or 'lin_<number>' (or a schedule dict)"
-
-
 @dataclass(frozen=True)
 class DQNConfig(AgentConfig):
     """DQN's hyperparameters: stable-baselines3's names and defaults, plus n-step, prioritized replay,
     dueling and Double DQN options."""
 
-    learning_rate: Schedule = schedule(1e-4, 0.0, math.inf, positive_start=True, error=RATE)
+    learning_rate: Schedule = rate(1e-4)
     buffer_size: int = count(100_000)
     learning_starts: int = count(100, minimum=0)
     batch_size: int = count(32)
