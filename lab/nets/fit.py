@@ -284,23 +284,24 @@ class _ProgressBar:
 
 @dataclass(frozen=True)
 class FitOptions:
-    """:func:`fit`'s options (see it for what each does); :meth:`checked` validates them."""
+    """:func:`fit`'s options, as it was called (its signature holds the defaults; see it for what each
+    does); :meth:`checked` validates them."""
 
-    loss: str | LossFn = "cross_entropy"
-    val_fraction: float = 0.1
-    batch_size: int = 64
-    epochs: int = 50
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float | None = None
-    momentum: float = 0.9
-    nesterov: bool = False
-    schedule: str | None = None
-    warmup_steps: int | None = None
-    grad_clip: float | None = None
-    early_stopping_patience: int | None = None
-    seed: int = 0
-    progress: bool = True
+    loss: str | LossFn
+    val_fraction: float
+    batch_size: int
+    epochs: int
+    optimizer: str
+    lr: float
+    weight_decay: float | None
+    momentum: float
+    nesterov: bool
+    schedule: str | None
+    warmup_steps: int | None
+    grad_clip: float | None
+    early_stopping_patience: int | None
+    seed: int
+    progress: bool
 
     @property
     def classify(self) -> bool:
