@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lab.core.errors import LabError
 from lab.gen.cli import add_gen_parser
+
+
+class LabArgumentParser(argparse.ArgumentParser):
+    """``argparse`` that answers a misspelt option with the closest one (``--stpes``: did you mean
+    ``--steps``?). Subcommand parsers inherit the class, so every command gets it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.option_names: list[str] = []  # filled by add_argument, which the base __init__ calls for -h
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        self.option_names.extend(n for n in names if isinstance(n, str) and n.startswith("-"))
+        return super().add_argument(*names, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        for extra in extras:
+            if extra.startswith("--"):
+                name = extra.partition("=")[0]
+                close = difflib.get_close_matches(name, self.option_names, n=1)
+                if close:
+                    self.error(f"unrecognized argument {name}; did you mean {close[0]}?")
+        return namespace, extras
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -135,7 +162,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lab", description="An RL and generative simulation lab.")
+    parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -206,3 +206,29 @@ def test_demo_gif_needs_a_gif_path(tmp_path):
 
 def test_main_returns_exit_codes():
     assert main(["play", "Nope"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, wrong, right",
+    [
+        (["train", "--stpes", "10"], "--stpes", "--steps"),
+        (["train", "--stpes=10"], "--stpes", "--steps"),
+        (["watch", "runs/x", "--fsp", "3"], "--fsp", "--fps"),
+        (["gen", "train", "--modle", "vae"], "--modle", "--model"),
+        (["--debgu", "envs"], "--debgu", "--debug"),
+    ],
+)
+def test_a_misspelt_option_names_the_closest_one(argv, wrong, right, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized argument {wrong}; did you mean {right}?" in err
+
+
+def test_an_option_like_nothing_known_keeps_argparse_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--zzzzzzzz"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --zzzzzzzz" in err and "did you mean" not in err
