@@ -40,6 +40,7 @@ class LabArgumentParser(argparse.ArgumentParser):
 
 def cmd_envs(args: argparse.Namespace) -> int:
     import gymnasium as gym
+    from rich.columns import Columns
     from rich.console import Console
     from rich.table import Table
 
@@ -59,6 +60,11 @@ def cmd_envs(args: argparse.Namespace) -> int:
         env.close()
     Console().print(table)
     print("Observation types (obs_type=): index, coords, onehot, symbolic, pixels. Play one: lab play ID")
+    if args.all:
+        ours = {entry.id for entry in envs.ENTRIES}
+        others = sorted(i for i in gym.registry if i not in ours)
+        print(f"\nGymnasium's other ids in this installation ({len(others)}; some need an extra package):")
+        Console().print(Columns(others, padding=(0, 2)))
     return 0
 
 
@@ -121,6 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from lab.targets import evaluate_target
 
+    if is_generative_model(args.target):
+        raise LabError(f"{args.target} holds a generative model; measure it with: lab gen eval {args.target}")
     result = evaluate_target(args.target, env_id=args.env, episodes=args.episodes, seed=args.seed)
     print(result.summary())
     return 0
@@ -166,7 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("envs", help="list the registered environments")
+    p = sub.add_parser(
+        "envs",
+        help="list the lab's environments: id, size, episode limit",
+        description="The lab's grid worlds with their states, actions and step limits; "
+        "with --all also every other id gymnasium has registered in this installation.",
+    )
+    p.add_argument("--all", action="store_true", help="also list gymnasium's other registered ids")
     p.set_defaults(handler=cmd_envs)
 
     kwargs_help = "an environment argument, e.g. -k size=15 -k king_moves=true (repeatable)"

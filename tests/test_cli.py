@@ -93,6 +93,19 @@ def test_resolve_env_id_accepts_short_names():
     assert resolve_env_id("FrozenLake-v1") == "FrozenLake-v1"  # any gymnasium id passes through
     with pytest.raises(LabError, match="did you mean 'KeyDoor'"):
         resolve_env_id("KeyDor")
+    with pytest.raises(LabError, match="did you mean 'CartPole-v1'"):  # gymnasium's ids are suggested too
+        resolve_env_id("CartPol-v1")
+    # An id of a package that is not installed: said so, not a far-fetched suggestion ('Ant-v5')
+    with pytest.raises(LabError, match="no such id is registered in this installation") as error:
+        resolve_env_id("Pong-v5")
+    assert "did you mean" not in str(error.value) and "lab envs --all" in str(error.value)
+
+
+def test_envs_all_lists_gymnasium_ids_too():
+    result = run_lab("envs", "--all")
+    assert result.returncode == 0, result.stderr
+    assert all(i in result.stdout for i in ("lab/Maze-v0", "CartPole-v1", "Pendulum-v1"))
+    assert "CartPole-v1" not in run_lab("envs").stdout
 
 
 def test_a_missing_optional_dependency_names_the_lab_extra(monkeypatch):

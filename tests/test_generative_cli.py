@@ -178,6 +178,9 @@ def test_models_of_the_wrong_kind_are_refused(runs, tmp_path, capsys):
     assert "is an evaluation classifier" in one_error_line(capsys)
     assert main(["gen", "sample", str(runs / "gan"), "--label", "1"]) == 2
     assert "unconditional" in one_error_line(capsys)
+    for target in (runs / "gan", runs / "gan" / "model.npz"):  # the reverse: lab eval on a generative model
+        assert main(["eval", str(target)]) == 2
+        assert f"holds a generative model; measure it with: lab gen eval {target}" in one_error_line(capsys)
     assert main(["gen", "sample", str(runs / "gan"), "--guidance", "2"]) == 2
     assert "--guidance apply to diffusion models" in one_error_line(capsys)
     assert not (tmp_path / "x.png").exists()

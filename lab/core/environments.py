@@ -31,8 +31,17 @@ def resolve_env_id(name: str) -> str:
     close = difflib.get_close_matches(
         name, ids + [i.removeprefix("lab/").rsplit("-v", 1)[0] for i in ids], n=1
     )
-    hint = f"; did you mean {close[0]!r}?" if close else "; run 'lab envs' to list them"
-    raise LabError(f"unknown environment {name!r}{hint}")
+    # gymnasium's own ids share many suffixes ("-v5"): suggest one only when it is nearly the same
+    close = close or difflib.get_close_matches(
+        name, [i for i in gym.registry if i not in ids], n=1, cutoff=0.8
+    )
+    if close:
+        raise LabError(f"unknown environment {name!r}; did you mean {close[0]!r}?")
+    raise LabError(
+        f"unknown environment {name!r}: no such id is registered in this installation (an id from "
+        "another package needs that package installed and imported); 'lab envs' lists the lab's "
+        "worlds, 'lab envs --all' every id gymnasium has here"
+    )
 
 
 def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
