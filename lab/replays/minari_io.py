@@ -1,0 +1,197 @@
+"""Replays to and from `Minari <https://minari.farama.org/>`_ datasets, the offline-RL format.
+
+A replay already has Minari's episode layout (``observations`` with one row more than ``actions``;
+``rewards``, ``terminations``, ``truncations``; ``infos``), so the round trip is exact: every array
+keeps its values, shape and dtype, and each episode keeps its reset seed. The dataset records the
+environment's spec (id, arguments, step limit), so ``dataset.recover_environment()`` rebuilds it
+after ``import envs``. What a replay has beyond Minari's fields (its id, source, creation time and
+lab version) travels in each episode's metadata. Frames are not exported: the environment renders
+them again from the states.
+
+Reading a dataset never imports code: the env id it names must already be registered here, with
+the entry point registered under that id (a dataset's ``entry_point`` is data, not an instruction).
+Minari is an optional dependency (``pip install -e '.[minari]'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lab.replays.format import Episode, ReplayError, load_episode, replay_path, save_episode
+
+# Each episode's metadata in the dataset carries these replay fields under one key, as JSON. The
+# spec's kwargs include the registered defaults; ``env_kwargs`` keeps the replay's own, as written.
+LAB_METADATA = "lab_replay"
+REPLAY_FIELDS = ("id", "env_kwargs", "source", "created", "lab_version")
+
+
+@contextmanager
+def _minari() -> Iterator[Any]:
+    """The ``minari`` module, its advisory warnings (no author, no code link) silenced."""
+    try:
+        import minari
+    except ImportError:
+        raise ReplayError(
+            "Minari datasets need the minari package: pip install -c constraints.txt -e '.[minari]'"
+        ) from None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"minari(\.|$)")
+        yield minari
+
+
+def export_minari(
+    paths: Sequence[str | Path], dataset_id: str, description: str | None = None, author: str | None = None
+) -> tuple[str, int, int]:
+    """Write the replays at ``paths`` as the local Minari dataset ``dataset_id``.
+
+    All replays must come from one environment (id, arguments and step limit), as a dataset has
+    one env spec. Returns ``(dataset_id, episodes, steps)``. An existing dataset is never replaced.
+    """
+    import gymnasium as gym
+
+    from lab.core.environments import make_env
+
+    if not paths:
+        raise ReplayError("no replays to export")
+    episodes = [load_episode(path) for path in paths]
+    groups: dict[str, list[Path]] = {}
+    for path, episode in zip(paths, episodes, strict=True):
+        key = json.dumps([episode.env_id, episode.env_kwargs, episode.max_episode_steps], sort_keys=True)
+        groups.setdefault(key, []).append(Path(path))
+    if len(groups) > 1:
+        described = "; ".join(
+            f"{key} ({len(files)} files, e.g. {files[0].name})" for key, files in groups.items()
+        )
+        raise ReplayError(
+            f"a Minari dataset holds one environment, but these replays come from {len(groups)}: "
+            f"{described}; export each group on its own"
+        )
+    first = episodes[0]
+    env = make_env(first.env_id, first.env_kwargs, max_episode_steps=first.max_episode_steps)
+    # Gymnasium cannot write a callable vector entry point as JSON; the dataset rebuilds single envs.
+    spec = dataclasses.replace(env.spec, vector_entry_point=None)
+    observation_space, action_space = env.observation_space, env.action_space
+    env.close()
+    with _minari() as minari:
+        from minari.data_collector import EpisodeBuffer
+
+        if dataset_id in minari.list_local_datasets():
+            raise ReplayError(f"a local Minari dataset {dataset_id!r} exists already; choose another name")
+        buffers = [
+            EpisodeBuffer(
+                id=index,
+                seed=episode.seed,
+                observations=episode.observations,
+                actions=episode.actions,
+                rewards=list(episode.rewards),
+                terminations=list(episode.terminations),
+                truncations=list(episode.truncations),
+                infos=dict(episode.infos),
+            )
+            for index, episode in enumerate(episodes)
+        ]
+        sources = sorted({episode.source for episode in episodes})
+        try:
+            dataset = minari.create_dataset_from_buffers(
+                dataset_id,
+                buffers,
+                env=spec,
+                algorithm_name=", ".join(sources),
+                author=author,
+                description=description or f"{len(episodes)} replays of {first.env_id} recorded by rl-lab",
+                observation_space=observation_space,
+                action_space=action_space,
+                jpeg_encoding=False,  # lossless: pixel observations come back bit for bit
+            )
+        except (ValueError, gym.error.Error) as exc:
+            raise ReplayError(f"Minari refused dataset {dataset_id!r}: {exc}") from None
+        metadata = [{LAB_METADATA: json.dumps({k: e.meta()[k] for k in REPLAY_FIELDS})} for e in episodes]
+        dataset.storage.update_episode_metadata(metadata, range(len(episodes)))
+        return dataset_id, len(episodes), int(sum(episode.length for episode in episodes))
+
+
+def import_minari(dataset_id: str, folder: str | Path) -> list[Path]:
+    """Write each episode of the local Minari dataset ``dataset_id`` as a replay in ``folder``."""
+    with _minari() as minari:
+        if dataset_id not in minari.list_local_datasets():
+            raise ReplayError(f"no local Minari dataset {dataset_id!r} (see `minari list local`)")
+        dataset = minari.load_dataset(dataset_id)
+        env_id, env_kwargs, max_steps = _env_of(dataset.storage.metadata, dataset_id)
+        indices = list(dataset.episode_indices)
+        metadata = list(dataset.storage.get_episode_metadata(indices))
+        written: list[Path] = []
+        for meta, data in zip(metadata, dataset.iterate_episodes(indices), strict=True):
+            try:
+                lab_meta = json.loads(str(meta.get(LAB_METADATA, "{}")))
+            except ValueError:
+                lab_meta = None
+            if not isinstance(lab_meta, dict):
+                raise ReplayError(f"{dataset_id}: episode {data.id} has malformed {LAB_METADATA} metadata")
+            if not isinstance(data.observations, np.ndarray) or not isinstance(data.actions, np.ndarray):
+                raise ReplayError(
+                    f"{dataset_id}: episode {data.id} has structured spaces; replays hold arrays only"
+                )
+            seed = meta.get("seed")
+            if seed is None:
+                raise ReplayError(
+                    f"{dataset_id}: episode {data.id} has no reset seed, so it cannot be replayed"
+                )
+            kwargs = lab_meta.get("env_kwargs", env_kwargs)
+            if not isinstance(kwargs, dict):
+                raise ReplayError(f"{dataset_id}: episode {data.id} has malformed env arguments")
+            episode = Episode(
+                id=str(lab_meta.get("id", f"minari-{data.id}")),
+                seed=int(seed),
+                env_id=env_id,
+                env_kwargs=kwargs,
+                max_episode_steps=max_steps,
+                observations=data.observations,
+                actions=data.actions,
+                rewards=np.asarray(data.rewards, dtype=np.float64),
+                terminations=np.asarray(data.terminations, dtype=bool),
+                truncations=np.asarray(data.truncations, dtype=bool),
+                infos={k: np.asarray(v) for k, v in (data.infos or {}).items()},
+                source=str(lab_meta.get("source", f"minari:{dataset_id}")),
+                **{k: str(lab_meta[k]) for k in ("created", "lab_version") if k in lab_meta},
+            )
+            written.append(save_episode(episode, replay_path(folder, env_id, episode.source)))
+        if not written:
+            raise ReplayError(f"{dataset_id} holds no episodes")
+        return written
+
+
+def _env_of(metadata: dict[str, Any], dataset_id: str) -> tuple[str, dict[str, Any], int | None]:
+    """The env id, arguments and step limit a dataset records, checked against this installation."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the lab/ ids)
+
+    raw = metadata.get("env_spec")
+    if not raw:
+        raise ReplayError(f"{dataset_id} records no environment, so its episodes cannot be replayed")
+    try:
+        spec = json.loads(raw)
+        env_id, kwargs, steps = spec["id"], spec.get("kwargs") or {}, spec.get("max_episode_steps")
+    except (ValueError, KeyError, TypeError):
+        raise ReplayError(f"{dataset_id}: its env spec is not readable JSON with an id") from None
+    if not isinstance(env_id, str) or ":" in env_id or env_id not in gym.registry:
+        raise ReplayError(
+            f"{dataset_id} names env {env_id!r}, which is not registered here; nothing imported"
+        )
+    registered = gym.registry[env_id].entry_point
+    if isinstance(registered, str) and spec.get("entry_point") not in (None, registered):
+        raise ReplayError(
+            f"{dataset_id} says {env_id} is {spec.get('entry_point')!r}, but here it is {registered!r}; "
+            "nothing imported"
+        )
+    if not isinstance(kwargs, dict) or not (steps is None or isinstance(steps, int)):
+        raise ReplayError(f"{dataset_id}: its env arguments or step limit are malformed")
+    return env_id, kwargs, steps
