@@ -51,7 +51,10 @@ def test_a_run_writes_everything_it_promises(tmp_path):
     evals = rows(run.evals)[1:]
     assert [int(r[0]) for r in evals][-1] == 6000 and len(evals) == 3  # 2 periodic + the final one
     checkpoints = sorted(p.name for p in run.checkpoints.iterdir())
-    assert len(checkpoints) == 6 and checkpoints[-1] == "ckpt-000006000.npz"
+    assert len(checkpoints) == 3 and checkpoints[-1] == "ckpt-000006000.npz"  # keep_checkpoints: 3
+    assert run.best.is_file() and run.read_status()["best"]["mean_return"] == -13.0
+    modes = {p.stat().st_mode & 0o777 for p in run.path.rglob("*") if p.is_file()}
+    assert len(modes) == 1, modes  # checkpoints, CSVs, plots, events and the lock alike
     # the resolved spec records the agent's defaults as well as what was given
     resolved = spec_from_dict(__import__("yaml").safe_load(run.spec.read_text()))
     assert resolved.hyperparameters["learning_rate"] == 0.5 and "initial_q" in resolved.hyperparameters
