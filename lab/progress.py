@@ -4,7 +4,6 @@ say what each figure is (``elapsed 0:01:02``, ``left 0:03:00``)."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
@@ -32,6 +31,13 @@ def compact_number(x: float) -> str:
     return f"{x:.3g}"
 
 
+def clock(seconds: float) -> str:
+    """``H:MM:SS``, hours counting on past a day (``26:00:00``)."""
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 class LabelledTime(ProgressColumn):
     """``elapsed 0:01:02`` or ``left 0:03:00`` (``left -:--:--`` until there is an estimate)."""
 
@@ -43,7 +49,7 @@ class LabelledTime(ProgressColumn):
         seconds = task.finished_time if self.kind == "elapsed" and task.finished else None
         if seconds is None:
             seconds = task.elapsed if self.kind == "elapsed" else task.time_remaining
-        shown = "-:--:--" if seconds is None else str(timedelta(seconds=max(0, int(seconds))))
+        shown = "-:--:--" if seconds is None else clock(seconds)
         return Text(
             f"{self.kind} {shown}",
             style="progress.elapsed" if self.kind == "elapsed" else "progress.remaining",

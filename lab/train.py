@@ -111,6 +111,15 @@ def training_progress(name: str, disable: bool = False, console: Any = None) -> 
     )
 
 
+def progress_fields(timestep: int, total: int, episodes: int, mean_return: float) -> dict[str, str]:
+    """The figures of :func:`training_progress`, each a few characters wide."""
+    return {
+        "steps": f"{compact_count(timestep)}/{compact_count(total)}",
+        "episodes": compact_count(episodes),
+        "mean_return": compact_number(mean_return),
+    }
+
+
 class Trainer:
     """Runs one spec: learning, episode metrics, periodic evaluation and checkpoints, the final model.
 
@@ -144,7 +153,8 @@ class Trainer:
                         f"lab: {run.path} has no checkpoint yet: starting it again from step 0",
                         file=sys.stderr,
                     )
-                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **spec.hyperparameters)
+                given = {k: v for k, v in spec.hyperparameters.items() if k != "seed"}  # a saved spec has it
+                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **given)
         except (AgentError, TypeError) as exc:
             raise LabError(str(exc)) from None
         if "torch" in sys.modules:  # a neural agent (the tabular ones never import torch)
@@ -224,8 +234,7 @@ class Trainer:
 
     def _fields(self, timestep: int, episodes: int) -> dict[str, str]:
         mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
-        steps = f"{compact_count(timestep)}/{compact_count(self.spec.total_timesteps)}"
-        return {"steps": steps, "episodes": compact_count(episodes), "mean_return": compact_number(mean)}
+        return progress_fields(timestep, self.spec.total_timesteps, episodes, mean)
 
     def fit(self) -> EvalResult:
         with self.run.claim(fresh=not self.resuming), disk_full_is_an_error(self.run, "lab train"):
@@ -246,6 +255,9 @@ class Trainer:
             if not self.final_done:
                 with training_progress(spec.name, disable=not self.progress_enabled) as bar, self.stop:
                     self.bar = bar
+                    if self.progress_enabled:
+                        what = f"{spec.agent} on {spec.env}, {spec.total_timesteps:,} steps"
+                        bar.console.print(f"{run.path}: {what}", highlight=False)
                     self.task = bar.add_task(
                         spec.name, total=spec.total_timesteps, completed=self.start,
                         **self._fields(self.start, int(self.agent.num_episodes)),
