@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from agents import load_agent
+from lab.cli import main
 from lab.core.errors import LabError
 from lab.evaluation import EvalResult
 from lab.runs import RunDir, RunStopped, resolve_model_path
@@ -82,7 +83,7 @@ def lab(*args, cwd, **kwargs):
     )  # fmt: skip
 
 
-def test_ctrl_c_writes_a_checkpoint_prints_the_resume_command_and_exits_130(tmp_path):
+def test_ctrl_c_writes_a_checkpoint_prints_the_resume_command_and_exits_130(tmp_path, monkeypatch, capsys):
     long = {**SPEC, "total_timesteps": 10**8, "eval_interval": 0}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(long))
     process = lab("train", "spec.yaml", "--no-progress", cwd=tmp_path)
@@ -105,10 +106,9 @@ def test_ctrl_c_writes_a_checkpoint_prints_the_resume_command_and_exits_130(tmp_
     # A hundred million steps would take long: the resumed run is told to end soon after the stop.
     shorter = {**yaml.safe_load(run.spec.read_text()), "total_timesteps": stopped_at + 2000}
     run.spec.write_text(yaml.safe_dump(shorter))
-    resumed = lab("train", "--resume", "runs/cliff", "--no-progress", cwd=tmp_path)
-    stdout, stderr = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0, stderr
-    assert stdout.startswith("runs/cliff: mean return")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "runs/cliff", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith("runs/cliff: mean return")
     assert run.read_status()["status"] == "finished"
     assert load_agent(run.model).num_timesteps == stopped_at + 2000
 
@@ -297,7 +297,7 @@ def test_force_moves_the_old_run_aside(tmp_path, capsys):
 # ----- 7. the best model beside the last -----
 
 
-def test_best_npz_is_the_best_evaluation_and_eval_takes_best(whole, tmp_path):
+def test_best_npz_is_the_best_evaluation_and_eval_takes_best(whole, capsys):
     run, _ = whole
     best = run.read_status()["best"]
     evaluated = rows(run.evals)[1:]
@@ -308,9 +308,8 @@ def test_best_npz_is_the_best_evaluation_and_eval_takes_best(whole, tmp_path):
     assert resolve_model_path(run.path) == run.model
     with pytest.raises(LabError, match="--best takes a run directory"):
         resolve_model_path(run.model, best=True)
-    evaluated = lab("eval", str(run.path), "--best", "--episodes", "2", cwd=tmp_path)
-    stdout, stderr = evaluated.communicate(timeout=120)
-    assert evaluated.returncode == 0 and "over 2 episodes" in stdout, stderr
+    assert main(["eval", str(run.path), "--best", "--episodes", "2"]) == 0
+    assert "over 2 episodes" in capsys.readouterr().out
 
 
 def test_a_final_model_far_below_the_best_says_so(tmp_path):
@@ -341,3 +340,14 @@ def test_the_training_bar_fits_80_columns_with_labelled_times(timestep, total, e
     assert " elapsed 0:00:00 left " in line
     fields = progress_fields(timestep, total, episodes, mean)
     assert f"{fields['steps']} ep {fields['episodes']} return {fields['mean_return']}" in line
+
+
+def test_watch_best_hands_the_viewer_best_npz(whole, monkeypatch):
+    import lab.watch
+
+    given = []
+    monkeypatch.setattr(lab.watch, "watch", lambda target, **kwargs: given.append(target) or [])
+    run, _ = whole
+    assert main(["watch", str(run.path), "--best", "--episodes", "1"]) == 0
+    assert main(["watch", str(run.path), "--episodes", "1"]) == 0
+    assert given == [str(run.best), str(run.path)]
