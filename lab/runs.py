@@ -142,10 +142,8 @@ class RunDir:
 
     def remove_temporary_files(self) -> None:
         """The ``.*.tmp`` files a run killed in the middle of an atomic write leaves behind."""
-        for folder in (self.path, self.checkpoints, self.path / "samples"):
-            if folder.is_dir():
-                for path in folder.glob(".*.tmp"):
-                    path.unlink(missing_ok=True)
+        for path in self.path.rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -258,10 +256,12 @@ class StopOnInterrupt:
 
     def __init__(self) -> None:
         self.requested = False
+        self._installed = False
         self._previous: Any = None
 
     def __enter__(self) -> StopOnInterrupt:
-        if threading.current_thread() is threading.main_thread():
+        self._installed = threading.current_thread() is threading.main_thread()
+        if self._installed:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -272,8 +272,8 @@ class StopOnInterrupt:
         print("\nlab: stopping at the next checkpoint (Ctrl-C again stops at once)", file=sys.stderr)
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:  # None: a handler not set from Python; the default is the best we can do
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
 class MetricsLog:

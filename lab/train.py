@@ -95,7 +95,7 @@ def run_summary(run: RunDir, result: EvalResult) -> str:
     return line
 
 
-def training_progress(name: str, disable: bool = False, console: Any = None) -> Any:
+def training_progress(disable: bool = False, console: Any = None) -> Any:
     """The bar of ``lab train``, within 80 columns: bar, steps, episodes, mean return, times."""
     from rich.progress import BarColumn, TextColumn
 
@@ -253,7 +253,7 @@ class Trainer:
         run.write_status(status="running", name=spec.name, started_at_timestep=self.start)
         try:
             if not self.final_done:
-                with training_progress(spec.name, disable=not self.progress_enabled) as bar, self.stop:
+                with training_progress(disable=not self.progress_enabled) as bar, self.stop:
                     self.bar = bar
                     if self.progress_enabled:
                         what = f"{spec.agent} on {spec.env}, {spec.total_timesteps:,} steps"
@@ -268,9 +268,8 @@ class Trainer:
                             callback=self.on_episode,
                             reset_num_timesteps=self.start == 0,
                         )
-                    except (
-                        AgentError
-                    ) as exc:  # e.g. a non-finite loss: the checkpoints so far stay as they are
+                    except AgentError as exc:
+                        # e.g. a non-finite loss: the checkpoints so far stay as they are
                         last = run.latest_checkpoint()
                         kept = f"; the last good checkpoint is {last}" if last else ""
                         run.write_status(status="failed", error=str(exc))

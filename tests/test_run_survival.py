@@ -332,7 +332,7 @@ def test_a_final_model_far_below_the_best_says_so(tmp_path):
 def test_the_training_bar_fits_80_columns_with_labelled_times(timestep, total, episodes, mean):
     from lab.progress import render
 
-    bar = training_progress("a-rather-long-run-name-for-the-bar")
+    bar = training_progress()
     bar.add_task("x", total=total, completed=timestep, **progress_fields(timestep, total, episodes, mean))
     text = render(bar, width=80)
     [line] = text.splitlines()  # one line, not wrapped

@@ -371,7 +371,14 @@ class GenTrainer:
 
             save_model(run.model, model, model_meta(spec, self.data))
             if spec.measure:
-                quality = self.measure()
+                try:
+                    quality = self.measure()
+                except KeyboardInterrupt:  # the measurement can take minutes; the model is safe
+                    run.write_status(status="stopped")
+                    raise RunStopped(
+                        f"stopped during the final measurement (the final checkpoint is written); "
+                        f"finish it with: lab gen train --resume {run.path}"
+                    ) from None
                 final |= {k: quality[k] for k in QUALITY_COLUMNS}
                 final["summary"] = quality["summary"]
             log.evaluation(model.step, final)
