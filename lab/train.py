@@ -281,7 +281,8 @@ class Trainer:
                             f"stopped at step {self.agent.num_timesteps:,} ({path.name} written); "
                             f"continue with: lab train --resume {run.path}"
                         )
-                    bar.update(self.task, completed=spec.total_timesteps)
+                    done = spec.total_timesteps
+                    bar.update(self.task, completed=done, **self._fields(done, int(self.agent.num_episodes)))
                 final = self.evaluate()
                 self.final_done = True
                 self.checkpoint()  # from here a resumed run only finishes its files

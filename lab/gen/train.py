@@ -412,7 +412,7 @@ def measure_with_progress(
     what = "Frechet ratio" + (" and conditional accuracy" if model.conditional else "")
     sample = model.sample
 
-    with measuring_bar(f"measuring the {what}: images", disable=not progress) as bar:
+    with measuring_bar(f"generating images for the {what}", disable=not progress) as bar:
         task = bar.add_task("", total=total)
 
         def counted(n: int, *args: Any, **kwargs: Any) -> torch.Tensor:
