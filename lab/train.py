@@ -356,10 +356,21 @@ def train(
     """Train every seed of ``spec``; returns each run's directory and final evaluation. ``force``
     moves an existing run of the same name aside (``<name>.old-<time>``) and starts afresh."""
     results = []
-    for one in spec.per_seed():
+    seeds = spec.per_seed()
+    for k, one in enumerate(seeds):
         run = RunDir.new(runs_dir, one.name, force=force)
         trainer = Trainer(one, run, progress=progress)  # checks all before writing
-        results.append((trainer.run, trainer.fit()))
+        try:
+            results.append((trainer.run, trainer.fit()))
+        except RunStopped as stopped:
+            later = seeds[k + 1 :]
+            if not later:
+                raise
+            names = ", ".join(str(s.name) for s in later)
+            rest = ", ".join(str(s.seed) for s in later)
+            raise RunStopped(
+                f"{stopped}; not started: {names} (start them with --set 'seeds=[{rest}]')"
+            ) from None
     return results
 
 

@@ -351,3 +351,22 @@ def test_watch_best_hands_the_viewer_best_npz(whole, monkeypatch):
     assert main(["watch", str(run.path), "--best", "--episodes", "1"]) == 0
     assert main(["watch", str(run.path), "--episodes", "1"]) == 0
     assert given == [str(run.best), str(run.path)]
+
+
+def test_ctrl_c_in_a_run_of_several_seeds_names_the_seeds_not_started(tmp_path, monkeypatch):
+    original = Trainer.on_episode
+
+    def presses_ctrl_c(self, event):
+        if not self.stop.requested:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, event)
+
+    monkeypatch.setattr(Trainer, "on_episode", presses_ctrl_c)
+    spec = spec_from_dict({**SPEC, "seeds": [4, 5, 6]})
+    with pytest.raises(RunStopped) as info:
+        train(spec, runs_dir=tmp_path, progress=False)
+    assert str(info.value).endswith(
+        f"continue with: lab train --resume {tmp_path / 'cliff-seed4'}; "
+        "not started: cliff-seed5, cliff-seed6 (start them with --set 'seeds=[5, 6]')"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["cliff-seed4"]
