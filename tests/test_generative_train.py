@@ -313,3 +313,25 @@ def test_the_final_measurement_shows_a_bar_counting_every_image(tmp_path, monkey
     assert "sample" not in vars(model)  # the counting wrapper is gone
     plain = measure(model, data, classifier, seed=0, per_class=50)
     assert shown.as_row() == plain.as_row()
+
+
+def test_every_file_of_a_run_has_one_mode(finished):
+    modes = {p.stat().st_mode & 0o777 for p in finished.run.path.rglob("*") if p.is_file()}
+    assert len(modes) == 1, modes
+
+
+def test_a_second_process_on_the_run_is_refused(tmp_path):
+    with RunDir(tmp_path / "tiny").claim(fresh=True), pytest.raises(LabError, match="another process"):
+        train(spec(), runs_dir=tmp_path, progress=False)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
+    killed = tmp_path / "tiny"
+    shutil.copytree(finished.run.path, killed)
+    (killed / "model.npz").unlink()
+    RunDir(killed).write_status(status="running")
+    latest = killed / "checkpoints" / f"ckpt-{12:09d}.npz"
+    latest.write_bytes(latest.read_bytes()[:200])
+    run, _ = resume(killed, progress=False)
+    assert f"lab: cannot resume from {latest.name} (" in capsys.readouterr().err
+    same_as_finished(run, finished)
