@@ -28,7 +28,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -39,6 +39,9 @@ from lab.core.files import atomic_path
 from lab.gen.spec import GenSpec, load_gen_spec, save_gen_spec
 from lab.progress import measuring_bar
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+
+if TYPE_CHECKING:
+    from generative.metrics import Classifier, Quality
 
 EVAL_SEED_OFFSET = 7919  # evaluation draws use their own stream, apart from training's
 
@@ -399,11 +402,11 @@ class GenTrainer:
 def measure_with_progress(
     model: GenerativeModel,
     data: ImageData,
-    classifier: Any,
+    classifier: Classifier,
     seed: int,
     progress: bool = True,
     **options: Any,
-) -> Any:
+) -> Quality:
     """:func:`generative.metrics.measure` with a bar counting the images it generates."""
     from generative.metrics import DRAWS, measure
 
