@@ -383,8 +383,7 @@ PPO_CASES = {
     "gaussian": ("Pendulum-v1", {"n_epochs": 2, "batch_size": 64, "ent_coef": 0.01}),
     "value clipping": ("CartPole-v1", {"n_epochs": 2, "batch_size": 32, "clip_range_vf": 0.05}),
     "target kl, unshifted": (
-        "CartPole-v1",
-        {"n_epochs": 10, "batch_size": 64, "target_kl": 6.7e-4, "learning_rate": 3e-3},
+        "CartPole-v1", {"n_epochs": 10, "batch_size": 64, "target_kl": 6.7e-4, "learning_rate": 3e-3},
     ),
     "gaussian, value clipping, one mini-batch": (
         "Pendulum-v1",
