@@ -104,32 +104,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lab.train import resume, spec_from_args, train
+    from lab.runs import RunStopped
+    from lab.train import resume, run_summary, spec_from_args, train
 
-    if args.resume:
-        if args.spec or args.env or args.agent:
-            raise LabError(
-                "--resume continues a run from its own spec.yaml; give no spec, --env or --agent with it"
+    try:
+        if args.resume:
+            if args.spec or args.env or args.agent or args.force:
+                raise LabError(
+                    "--resume continues a run from its own spec.yaml; "
+                    "give no spec, --env, --agent or --force with it"
+                )
+            runs = [resume(args.resume, progress=not args.no_progress)]
+        else:
+            if not args.spec and not (args.env and args.agent):
+                raise LabError("give a spec file (lab train SPEC.yaml) or both --env and --agent")
+            spec = spec_from_args(
+                args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or [], args.zoo
             )
-        runs = [resume(args.resume, progress=not args.no_progress)]
-    else:
-        if not args.spec and not (args.env and args.agent):
-            raise LabError("give a spec file (lab train SPEC.yaml) or both --env and --agent")
-        spec = spec_from_args(
-            args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or [], args.zoo
-        )
-        runs = train(spec, runs_dir=args.runs_dir, progress=not args.no_progress)
+            runs = train(spec, runs_dir=args.runs_dir, progress=not args.no_progress, force=args.force)
+    except RunStopped as stopped:  # Ctrl-C: the checkpoint is written; say how to go on
+        print(f"lab: {stopped}", file=sys.stderr)
+        return 130
     for run, result in runs:
-        print(f"{run.path}: {result.summary()}")
+        print(run_summary(run, result))
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from lab.runs import resolve_model_path
     from lab.targets import evaluate_target
 
     if is_generative_model(args.target):
         raise LabError(f"{args.target} holds a generative model; measure it with: lab gen eval {args.target}")
-    result = evaluate_target(args.target, env_id=args.env, episodes=args.episodes, seed=args.seed)
+    target = resolve_model_path(args.target, best=True) if args.best else args.target
+    result = evaluate_target(target, env_id=args.env, episodes=args.episodes, seed=args.seed)
     print(result.summary())
     return 0
 
@@ -147,8 +155,11 @@ def is_generative_model(target: str) -> bool:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from lab.runs import resolve_model_path
     from lab.watch import watch
 
+    if args.best:
+        args.target = str(resolve_model_path(args.target, best=True))
     if is_generative_model(args.target):  # lab watch MODEL shows a generative model's live samples too
         from lab.gen.watch import watch as watch_samples
 
@@ -224,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a killed run from its last checkpoint"
     )
+    p.add_argument(
+        "--force", action="store_true", help="move an existing run of the same name aside and start afresh"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_train)
 
@@ -234,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
+    )
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("watch", help="watch a trained agent play (keys: space, right, +/-, r, s, v, q)")
@@ -247,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.add_argument(
+        "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
+    )
     p.add_argument("--record", action="store_true", help="save the watched episodes as replays")
     p.add_argument(
         "--replays", default="replays", metavar="DIR", help="where --record saves (default: replays)"

@@ -6,8 +6,11 @@ runs/<name>/
   metrics.csv          one row per training episode: timestep, episode, return, length
   eval.csv             one row per evaluation: mean/std return, success rate, exact optimality gap
   tb/                  the same figures as TensorBoard events
-  checkpoints/         ckpt-<timestep>.npz, written atomically at episode boundaries
+  checkpoints/         ckpt-<timestep>.npz, written atomically at episode boundaries; the newest
+                       ``keep_checkpoints`` are kept, and each records the trainer's own state
   model.npz            the final model
+  best.npz             the model of the best evaluation so far (``lab eval/watch RUN --best``)
+  .lock                held (flock) by the one process writing the run
   replays/             episodes recorded at evaluation time
   learning_curve.png   returns against timesteps, with evaluations and the optimum
 """
@@ -15,15 +18,26 @@ runs/<name>/
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import json
 import math
+import os
 import re
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lab.core.errors import LabError
 from lab.core.files import atomic_path, write_text_atomic
+
+T = TypeVar("T")
 
 EPISODE_FIELDS = ("timestep", "episode", "return", "length")
 EVAL_FIELDS = (
@@ -36,6 +50,11 @@ EVAL_FIELDS = (
     "gap",
 )
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
+LOCK = ".lock"
+
+
+class RunStopped(Exception):
+    """The user stopped a run (Ctrl-C) after its checkpoint was written; the message says how to go on."""
 
 
 class RunDir:
@@ -50,20 +69,81 @@ class RunDir:
         self.tensorboard = self.path / "tb"
         self.checkpoints = self.path / "checkpoints"
         self.model = self.path / "model.npz"
+        self.best = self.path / "best.npz"
+        self.lock_file = self.path / LOCK
+        self.force = False
         self.replays = self.path / "replays"
         self.curve = self.path / "learning_curve.png"
 
     @classmethod
-    def new(cls, runs_dir: str | Path, name: str, command: str = "lab train") -> RunDir:
+    def new(cls, runs_dir: str | Path, name: str, command: str = "lab train", force: bool = False) -> RunDir:
         """A run directory that does not exist yet (nothing is written until the run starts);
-        ``command`` is the one the error for an existing run suggests for resuming it."""
+        ``command`` is the one the error for an existing run suggests. With ``force`` an existing
+        run is moved aside when the new one starts (:meth:`claim`)."""
         run = cls(Path(runs_dir) / name)
-        if run.path.exists() and any(run.path.iterdir()):
+        if run.has_contents() and not force:
             raise LabError(
-                f"{run.path} already exists; continue it with '{command} --resume {run.path}' "
-                "or pick another name (--name)"
+                f"{run.path} already exists; continue it with '{command} --resume {run.path}', "
+                "start it again with --force (the old run is moved aside) or pick another name (--name)"
             )
+        run.force = force
         return run
+
+    def has_contents(self) -> bool:
+        return self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir())
+
+    @contextmanager
+    def claim(self, fresh: bool) -> Iterator[None]:
+        """Hold the run's lock while it trains: a second process on the same run is refused in one
+        line. A ``fresh`` run must find the directory without a spec (checked under the lock, so two
+        runs started at once cannot both create it); with ``force`` an old run is moved aside first."""
+        if fresh and self.force and self.has_contents():
+            self.move_aside()
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                raise LabError(
+                    f"{self.path} is being trained by another process (pid {holder}); "
+                    "wait for it to finish or pick another name (--name)"
+                ) from None
+            if fresh and self.spec.exists():
+                raise LabError(f"{self.path} was created by another run just now; pick another name (--name)")
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def move_aside(self) -> Path:
+        """Rename an old run to ``<name>.old-<UTC time>`` (refused while another process trains it)."""
+        with self.claim(fresh=False):
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+            target = self.path.with_name(f"{self.path.name}.old-{stamp}")
+            k = 1
+            while target.exists():
+                target, k = self.path.with_name(f"{self.path.name}.old-{stamp}-{k}"), k + 1
+            self.path.rename(target)
+        print(f"lab: moved the old run {self.path} aside to {target}", file=sys.stderr)
+        return target
+
+    def clear_outputs(self) -> None:
+        """Everything a run wrote except its spec, status and lock (a run started again from step 0)."""
+        for path in self.path.iterdir():
+            if path.name in (self.spec.name, self.status_file.name, LOCK):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    def remove_temporary_files(self) -> None:
+        """The ``.*.tmp`` files a run killed in the middle of an atomic write leaves behind."""
+        for path in self.path.rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -77,14 +157,51 @@ class RunDir:
     def checkpoint_path(self, timestep: int) -> Path:
         return self.checkpoints / f"ckpt-{timestep:09d}.npz"
 
-    def latest_checkpoint(self) -> Path | None:
+    def checkpoint_files(self) -> list[Path]:
+        """The checkpoints, newest first."""
         if not self.checkpoints.is_dir():
-            return None
+            return []
         found = [(int(m.group(1)), p) for p in self.checkpoints.iterdir() if (m := _CKPT.match(p.name))]
-        return max(found)[1] if found else None
+        return [p for _, p in sorted(found, reverse=True)]
 
-    def best_model(self) -> Path:
-        """The final model, or the latest checkpoint of an unfinished run."""
+    def latest_checkpoint(self) -> Path | None:
+        files = self.checkpoint_files()
+        return files[0] if files else None
+
+    def prune_checkpoints(self, keep: int) -> None:
+        """Delete all but the newest ``keep`` checkpoints (0 keeps every one)."""
+        if keep > 0:
+            for path in self.checkpoint_files()[keep:]:
+                path.unlink(missing_ok=True)
+
+    def load_latest(self, load: Callable[[Path], T]) -> tuple[Path, T] | None:
+        """The newest checkpoint ``load`` accepts (None when there is none); a damaged one is skipped
+        with a line saying so. When every checkpoint fails, the newest one's error is raised."""
+        files = self.checkpoint_files()
+        first_error: LabError | None = None
+        for k, path in enumerate(files):
+            try:
+                return path, load(path)
+            except LabError as exc:
+                first_error = first_error or exc
+                if k + 1 < len(files):
+                    print(
+                        f"lab: cannot resume from {path.name} ({exc}); trying {files[k + 1].name}",
+                        file=sys.stderr,
+                    )
+        if first_error is not None:
+            raise first_error
+        return None
+
+    def model_file(self, best: bool = False) -> Path:
+        """What ``lab eval`` and ``lab watch`` load: with ``best`` the best evaluated model, else the
+        final model, or the latest checkpoint of an unfinished run."""
+        if best:
+            if not self.best.is_file():
+                raise LabError(
+                    f"{self.path} has no best.npz (it is written at each evaluation that beats the best)"
+                )
+            return self.best
         if self.model.is_file():
             return self.model
         latest = self.latest_checkpoint()
@@ -105,6 +222,58 @@ class RunDir:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_model_path(target: str | Path, best: bool = False) -> Path:
+    """A run directory's model for ``lab eval``/``lab watch`` (``best``: its best.npz); a file as given."""
+    path = Path(target)
+    if path.is_dir():
+        return RunDir.open(path).model_file(best=best)
+    if best:
+        raise LabError(f"--best takes a run directory; {path} is a file")
+    return path
+
+
+@contextmanager
+def disk_full_is_an_error(run: RunDir, command: str) -> Iterator[None]:
+    """A full disk (or quota) becomes one line; the atomic writes leave every earlier file intact."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        latest = run.latest_checkpoint()
+        kept = f"; the last good checkpoint is {latest.name}" if latest else ""
+        raise LabError(
+            f"no space left on the disk{where}{kept}: free some space, then '{command} --resume {run.path}'"
+        ) from None
+
+
+class StopOnInterrupt:
+    """Within ``with``, Ctrl-C (SIGINT) asks the run to stop at its next safe point, where it writes
+    a checkpoint; a second Ctrl-C stops at once. Outside the main thread it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._installed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopOnInterrupt:
+        self._installed = threading.current_thread() is threading.main_thread()
+        if self._installed:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nlab: stopping at the next checkpoint (Ctrl-C again stops at once)", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:  # None: a handler not set from Python; the default is the best we can do
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
 class MetricsLog:

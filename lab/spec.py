@@ -14,6 +14,7 @@ A spec file looks like this (every key but ``env`` and ``agent`` has a default):
     eval_episodes: 20
     record_episodes: 1          # evaluation episodes saved as replays at each evaluation
     checkpoint_interval: 10000  # timesteps between checkpoints (0: only at the end)
+    keep_checkpoints: 3         # the newest checkpoints kept (0: all); best.npz is kept apart
     threads: 1                  # torch threads for neural agents (small networks run fastest on one)
 
 Unknown keys are errors that name the closest valid key; values are checked for type and range.
@@ -54,6 +55,7 @@ class RunSpec:
     eval_episodes: int = 20
     record_episodes: int = 1
     checkpoint_interval: int = 10_000
+    keep_checkpoints: int = 3
     threads: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +78,7 @@ _INT_FIELDS = (
     "eval_episodes",
     "record_episodes",
     "checkpoint_interval",
+    "keep_checkpoints",
     "threads",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -34,7 +34,7 @@ def resolve_target(target: str | Path, env_id: str | None = None) -> Target:
     if path.is_dir():
         run = RunDir.open(path)
         spec = spec_from_dict(load_spec_file(run.spec), str(run.spec))
-        model = run.best_model()
+        model = run.model_file()
         if env_id is not None:
             return Target(model, resolve_env_id(env_id), {}, None, spec.seed, spec)
         return Target(model, spec.env, dict(spec.env_kwargs), spec.max_episode_steps, spec.seed, spec)

@@ -13,7 +13,8 @@ import gymnasium as gym
 from lab.core.environments import make_env, resolve_env_id
 from lab.core.errors import LabError
 from lab.evaluation import EvalResult, evaluate
-from lab.runs import MetricsLog, RunDir
+from lab.progress import compact_count, compact_number
+from lab.runs import MetricsLog, RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import RunSpec, load_spec_file, save_spec, spec_from_dict
 
 
@@ -67,23 +68,93 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def checkpoint_metadata(path: Path) -> dict[str, Any]:
+    """The trainer's state a checkpoint records (``{}`` for one written without it)."""
+    from lab.core.archive import read_archive
+
+    meta, _ = read_archive(path, f"{path} is not an agent checkpoint", LabError, arrays=False)
+    state = meta.get("metadata")
+    return state if isinstance(state, dict) else {}
+
+
+def far_below(final: float, best: float) -> bool:
+    """Whether a final evaluation lost much of the best one: more than a tenth of the best's size."""
+    return best - final > 0.1 * max(abs(best), 1e-9)
+
+
+def run_summary(run: RunDir, result: EvalResult) -> str:
+    """The line ``lab train`` prints for a finished run, with a pointer to best.npz when the final
+    model is far worse than the best evaluated one."""
+    line = f"{run.path}: {result.summary()}"
+    best = run.read_status().get("best")
+    if isinstance(best, dict) and far_below(result.mean_return, float(best["mean_return"])):
+        line += (
+            f"; final {result.mean_return:.4g} is far below the best {float(best['mean_return']):.4g} "
+            f"at step {int(best['timestep']):,}: lab eval {run.path} --best"
+        )
+    return line
+
+
+def training_progress(disable: bool = False, console: Any = None) -> Any:
+    """The bar of ``lab train``, within 80 columns: bar, steps, episodes, mean return, times."""
+    from rich.progress import BarColumn, TextColumn
+
+    from lab.progress import timed_progress
+
+    return timed_progress(
+        BarColumn(bar_width=10),
+        TextColumn("{task.fields[steps]}"),
+        TextColumn("ep {task.fields[episodes]}"),
+        TextColumn("return {task.fields[mean_return]}"),
+        console=console,
+        disable=disable,
+    )
+
+
+def progress_fields(timestep: int, total: int, episodes: int, mean_return: float) -> dict[str, str]:
+    """The figures of :func:`training_progress`, each a few characters wide."""
+    return {
+        "steps": f"{compact_count(timestep)}/{compact_count(total)}",
+        "episodes": compact_count(episodes),
+        "mean_return": compact_number(mean_return),
+    }
+
+
 class Trainer:
-    """Runs one spec: learning, episode metrics, periodic evaluation and checkpoints, the final model."""
+    """Runs one spec: learning, episode metrics, periodic evaluation and checkpoints, the final model.
+
+    Everything that decides the rest of a run lives in its checkpoints: the agent, and in their
+    metadata the evaluation counter (which seeds evaluation episodes), the best evaluation so far and
+    whether the final evaluation is done. So a run resumed from any checkpoint ends as the
+    uninterrupted run does, and one killed after its final checkpoint only finishes its files.
+    """
 
     def __init__(self, spec: RunSpec, run: RunDir, resume: bool = False, progress: bool = True) -> None:
         from agents.common.errors import AgentError
 
         self.spec, self.run, self.progress_enabled = spec, run, progress
+        self.resuming = resume
         self.env = make_run_env(spec)
         self.eval_env = make_run_env(spec)
-        checkpoint = run.latest_checkpoint() if resume else None
-        if resume and checkpoint is None:
-            raise LabError(f"{run.path} has no checkpoint to resume from; start it again with 'lab train'")
+        self.eval_round = 0
+        self.best: dict[str, Any] | None = None
+        self.final_done = False
+        loaded = run.load_latest(lambda path: load_model(path, env=self.env)) if resume else None
         try:
-            if checkpoint is not None:
-                self.agent = load_model(checkpoint, env=self.env)
+            if loaded is not None:
+                checkpoint, self.agent = loaded
+                state = checkpoint_metadata(checkpoint)
+                self.eval_round = int(state.get("eval_round", run.read_status().get("eval_round", 0)))
+                self.best = state.get("best")
+                self.final_done = bool(state.get("final_evaluated", False))
             else:
-                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **spec.hyperparameters)
+                if resume:
+                    print(
+                        f"lab: {run.path} has no checkpoint yet: starting it again from step 0",
+                        file=sys.stderr,
+                    )
+                given = {k: v for k, v in spec.hyperparameters.items() if k != "seed"}  # a saved spec has it
+                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **given)
         except (AgentError, TypeError) as exc:
             raise LabError(str(exc)) from None
         if "torch" in sys.modules:  # a neural agent (the tabular ones never import torch)
@@ -93,9 +164,9 @@ class Trainer:
             spec.hyperparameters = dict(self.agent.hyperparameters)
         self.next_checkpoint = self._next(self.start, spec.checkpoint_interval)
         self.next_eval = self._next(self.start, spec.eval_interval)
-        self.eval_round = int(run.read_status().get("eval_round", 0)) if resume else 0
         self.recent: deque[float] = deque(maxlen=100)
         self.last_eval: EvalResult | None = None
+        self.stop = StopOnInterrupt()
         self.bar: Any = None
         self.task: Any = None
 
@@ -103,9 +174,15 @@ class Trainer:
     def _next(start: int, interval: int) -> int | None:
         return (start // interval + 1) * interval if interval else None
 
+    def state(self) -> dict[str, Any]:
+        """The trainer's part of a checkpoint."""
+        return {"eval_round": self.eval_round, "best": self.best, "final_evaluated": self.final_done}
+
     def checkpoint(self) -> Path:
+        self.log.flush()  # the rows up to a checkpoint are on disk before it is
         path = self.run.checkpoint_path(int(self.agent.num_timesteps))
-        self.agent.save(path)
+        self.agent.save(path, metadata=self.state())
+        self.run.prune_checkpoints(self.spec.keep_checkpoints)
         self.run.write_status(
             timesteps=int(self.agent.num_timesteps), last_checkpoint=path.name, eval_round=self.eval_round
         )
@@ -118,7 +195,22 @@ class Trainer:
             record=spec.record_episodes, record_dir=self.run.replays, source=f"eval:{spec.agent}",
         )  # fmt: skip
         self.eval_round += 1
-        self.log.evaluation(int(self.agent.num_timesteps), result.as_row())
+        timestep = int(self.agent.num_timesteps)
+        self.log.evaluation(timestep, result.as_row())
+        self.last_eval = result
+        if self.best is None or result.mean_return > float(self.best["mean_return"]):
+            self.agent.save(self.run.best)
+            self.best = {"mean_return": result.mean_return, "timestep": timestep}
+            self.run.write_status(best=self.best)
+        return result
+
+    def final_evaluation_again(self) -> EvalResult:
+        """The final evaluation of a run killed after its final checkpoint: the same seeds, so the same
+        figures as the row already in eval.csv (nothing logged or recorded again)."""
+        spec = self.spec
+        result = evaluate(
+            self.agent, self.eval_env, spec.eval_episodes, seed=spec.seed, round_index=self.eval_round - 1
+        )
         self.last_eval = result
         return result
 
@@ -132,64 +224,75 @@ class Trainer:
             self.evaluate()
             self.next_eval = self._next(timestep, self.spec.eval_interval)
         if self.next_checkpoint is not None and timestep >= self.next_checkpoint:
-            self.log.flush()
             self.checkpoint()
             self.next_checkpoint = self._next(timestep, self.spec.checkpoint_interval)
         if self.bar is not None:
-            mean = sum(self.recent) / len(self.recent)
             self.bar.update(
-                self.task, completed=timestep, episodes=int(event["episode"]) + 1, mean_return=mean
+                self.task, completed=timestep, **self._fields(timestep, int(event["episode"]) + 1)
             )
-        return True
+        return not self.stop.requested  # Ctrl-C: stop at this episode's end, where a checkpoint is exact
+
+    def _fields(self, timestep: int, episodes: int) -> dict[str, str]:
+        mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
+        return progress_fields(timestep, self.spec.total_timesteps, episodes, mean)
 
     def fit(self) -> EvalResult:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        with self.run.claim(fresh=not self.resuming), disk_full_is_an_error(self.run, "lab train"):
+            return self._fit()
 
+    def _fit(self) -> EvalResult:
         from agents.common.errors import AgentError
 
-        spec = self.spec
+        spec, run = self.spec, self.run
         if self.start == 0:
-            self.run.path.mkdir(parents=True, exist_ok=True)
-            save_spec(spec, self.run.spec)
-        self.log = MetricsLog(self.run, start_timestep=self.start)
-        self.run.write_status(status="running", name=spec.name, started_at_timestep=self.start)
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} steps"),
-            TextColumn("episodes {task.fields[episodes]:,}"),
-            TextColumn("mean return {task.fields[mean_return]:.3g}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
+            if self.resuming:
+                run.clear_outputs()
+            save_spec(spec, run.spec)
+        run.remove_temporary_files()
+        self.log = MetricsLog(run, start_timestep=self.start)
+        run.write_status(status="running", name=spec.name, started_at_timestep=self.start)
         try:
-            with Progress(*columns, disable=not self.progress_enabled) as bar:
-                self.bar = bar
-                self.task = bar.add_task(
-                    spec.name,
-                    total=spec.total_timesteps,
-                    completed=self.start,
-                    episodes=0,
-                    mean_return=float("nan"),
-                )
-                try:
-                    self.agent.learn(
-                        spec.total_timesteps, callback=self.on_episode, reset_num_timesteps=self.start == 0
-                    )
-                except AgentError as exc:  # e.g. a non-finite loss: the checkpoints so far stay as they are
-                    last = self.run.latest_checkpoint()
-                    kept = f"; the last good checkpoint is {last}" if last else ""
-                    raise LabError(f"training stopped: {exc}{kept}") from None
-                bar.update(self.task, completed=spec.total_timesteps)
-            final = self.evaluate()
-            model_path = self.agent.save(self.run.model)
-            self.checkpoint()
+            if not self.final_done:
+                with training_progress(disable=not self.progress_enabled) as bar, self.stop:
+                    self.bar = bar
+                    if self.progress_enabled:
+                        what = f"{spec.agent} on {spec.env}, {spec.total_timesteps:,} steps"
+                        bar.console.print(f"{run.path}: {what}", highlight=False)
+                    self.task = bar.add_task(
+                        spec.name, total=spec.total_timesteps, completed=self.start,
+                        **self._fields(self.start, int(self.agent.num_episodes)),
+                    )  # fmt: skip
+                    try:
+                        self.agent.learn(
+                            spec.total_timesteps,
+                            callback=self.on_episode,
+                            reset_num_timesteps=self.start == 0,
+                        )
+                    except AgentError as exc:
+                        # e.g. a non-finite loss: the checkpoints so far stay as they are
+                        last = run.latest_checkpoint()
+                        kept = f"; the last good checkpoint is {last}" if last else ""
+                        run.write_status(status="failed", error=str(exc))
+                        raise LabError(f"training stopped: {exc}{kept}") from None
+                    if self.stop.requested and self.agent.num_timesteps < spec.total_timesteps:
+                        path = self.checkpoint()
+                        run.write_status(status="stopped")
+                        raise RunStopped(
+                            f"stopped at step {self.agent.num_timesteps:,} ({path.name} written); "
+                            f"continue with: lab train --resume {run.path}"
+                        )
+                    done = spec.total_timesteps
+                    bar.update(self.task, completed=done, **self._fields(done, int(self.agent.num_episodes)))
+                final = self.evaluate()
+                self.final_done = True
+                self.checkpoint()  # from here a resumed run only finishes its files
+            else:
+                final = self.final_evaluation_again()
+            model_path = self.agent.save(run.model)
         finally:
             self.log.close()
         self._plot()
-        self.run.write_status(
-            status="finished", timesteps=int(self.agent.num_timesteps), model=model_path.name
-        )
+        run.write_status(status="finished", timesteps=int(self.agent.num_timesteps), model=model_path.name)
         return final
 
     def _plot(self) -> None:
@@ -248,21 +351,36 @@ def spec_from_args(
 
 
 def train(
-    spec: RunSpec, runs_dir: str | Path = "runs", progress: bool = True
+    spec: RunSpec, runs_dir: str | Path = "runs", progress: bool = True, force: bool = False
 ) -> list[tuple[RunDir, EvalResult]]:
-    """Train every seed of ``spec``; returns each run's directory and final evaluation."""
+    """Train every seed of ``spec``; returns each run's directory and final evaluation. ``force``
+    moves an existing run of the same name aside (``<name>.old-<time>``) and starts afresh."""
     results = []
-    for one in spec.per_seed():
-        trainer = Trainer(one, RunDir.new(runs_dir, one.name), progress=progress)  # checks all before writing
-        results.append((trainer.run, trainer.fit()))
+    seeds = spec.per_seed()
+    for k, one in enumerate(seeds):
+        run = RunDir.new(runs_dir, one.name, force=force)
+        trainer = Trainer(one, run, progress=progress)  # checks all before writing
+        try:
+            results.append((trainer.run, trainer.fit()))
+        except RunStopped as stopped:
+            later = seeds[k + 1 :]
+            if not later:
+                raise
+            names = ", ".join(str(s.name) for s in later)
+            rest = ", ".join(str(s.seed) for s in later)
+            raise RunStopped(
+                f"{stopped}; not started: {names} (start them with --set 'seeds=[{rest}]')"
+            ) from None
     return results
 
 
 def resume(path: str | Path, progress: bool = True) -> tuple[RunDir, EvalResult]:
-    """Continue a killed run from its last checkpoint, to the spec's total."""
+    """Continue a killed or stopped run from its last good checkpoint to the spec's total (a run killed
+    before its first checkpoint starts again from step 0; one killed after its final checkpoint only
+    finishes its files)."""
     run = RunDir.open(path)
     spec = spec_from_dict(load_spec_file(run.spec), str(run.spec))
-    trainer = Trainer(spec, run, resume=True, progress=progress)
-    if trainer.start >= spec.total_timesteps and run.model.is_file():
+    if run.read_status().get("status") == "finished" and run.model.is_file():
         raise LabError(f"{run.path} already finished ({spec.total_timesteps:,} steps); nothing to resume")
+    trainer = Trainer(spec, run, resume=True, progress=progress)
     return run, trainer.fit()

@@ -196,3 +196,142 @@ def test_every_family_round_trips_through_a_model_file(family, tmp_path):
     for name, module in model.modules().items():
         for key, value in module.state_dict().items():
             assert torch.equal(value, loaded.modules()[name].state_dict()[key]), (name, key)
+
+
+class Killed(Exception):
+    pass
+
+
+def same_as_finished(run, finished):
+    _, original = read_model_file(finished.run.model)
+    _, resumed = read_model_file(run.model)
+    assert original.keys() == resumed.keys()
+    for key in original:
+        assert np.array_equal(original[key], resumed[key]), key
+    assert rows(run.metrics) == rows(finished.run.metrics)
+    assert rows(run.evals) == rows(finished.run.evals)
+    assert run.read_status()["status"] == "finished" and run.curve.is_file()
+
+
+def test_ctrl_c_between_two_metrics_rows_resumes_exactly(finished, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from lab.gen.train import Batches
+    from lab.runs import RunStopped
+
+    real = Batches.indices
+
+    def presses_ctrl_c(self, step):
+        if step == 4:  # during step 5: metrics rows come every 2 steps, so one step's loss is pending
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, step)
+
+    monkeypatch.setattr(Batches, "indices", presses_ctrl_c)
+    with pytest.raises(
+        RunStopped, match=r"stopped at step 5 \(ckpt-000000005.npz written\); continue with: lab gen"
+    ):
+        train(spec(), runs_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "tiny")
+    assert run.read_status()["status"] == "stopped"
+    resume(run.path, progress=False)
+    same_as_finished(run, finished)
+
+
+@pytest.mark.parametrize("where", ["after_the_final_checkpoint", "after_the_final_row"])
+def test_resume_finishes_a_run_killed_at_its_end(finished, tmp_path, monkeypatch, where):
+    import lab.gen.train
+
+    if where == "after_the_final_checkpoint":
+        real = GenTrainer.checkpoint
+
+        def dies(self, log, trainer):
+            path = real(self, log, trainer)
+            if trainer.get("final"):
+                raise Killed
+            return path
+
+        monkeypatch.setattr(GenTrainer, "checkpoint", dies)
+    else:  # model.npz and the final eval.csv row written, the plot and the status not
+        monkeypatch.setattr(lab.gen.train, "plot_curves", lambda *args: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        train(spec(), runs_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "tiny")
+    assert run.read_status()["status"] == "running"
+    resume(run.path, progress=False)
+    same_as_finished(run, finished)
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again(finished, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(GenTrainer, "checkpoint", lambda self, log, trainer: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        train(spec(), runs_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "tiny")
+    assert run.latest_checkpoint() is None
+    resume(run.path, progress=False)
+    assert "has no checkpoint yet: starting it again from step 0" in capsys.readouterr().err
+    same_as_finished(run, finished)
+
+
+def test_force_moves_the_old_run_aside(tmp_path):
+    train(spec(minutes=1e-9), runs_dir=tmp_path, progress=False)
+    with pytest.raises(LabError, match="--force"):
+        train(spec(minutes=1e-9), runs_dir=tmp_path, progress=False)
+    second, _ = train(spec(minutes=1e-9), runs_dir=tmp_path, progress=False, force=True)
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith("tiny.old-")]
+    assert (aside / "model.npz").is_file() and second.read_status()["status"] == "finished"
+
+
+def test_the_final_measurement_shows_a_bar_counting_every_image(tmp_path, monkeypatch):
+    import lab.gen.train
+    from generative.data import load_dataset
+    from generative.metrics import DRAWS, load_classifier, measure
+    from lab.gen.train import build_model, measure_with_progress
+
+    data = load_dataset("digits", seed=0)
+    classifier = load_classifier(data, tmp_path, seed=0, epochs=1)
+    model = build_model(
+        gen_spec_from_dict(
+            {"model": "gan", "hyperparameters": {"conditional": True, "channels": 4, "z_dim": 8}}
+        ),
+        data,
+    )
+    bars = []
+    real_bar = lab.gen.train.measuring_bar
+
+    def keeps_the_bar(*args, **kwargs):
+        bars.append(real_bar(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(lab.gen.train, "measuring_bar", keeps_the_bar)
+    shown = measure_with_progress(model, data, classifier, seed=0, progress=False)
+    [task] = bars[0].tasks
+    assert task.total == task.completed == len(data.test_x) * DRAWS + 10 * 50
+    assert "sample" not in vars(model)  # the counting wrapper is gone
+    plain = measure(model, data, classifier, seed=0, per_class=50)
+    assert shown.as_row() == plain.as_row()
+
+
+def test_every_file_of_a_run_has_one_mode(finished):
+    modes = {p.stat().st_mode & 0o777 for p in finished.run.path.rglob("*") if p.is_file()}
+    assert len(modes) == 1, modes
+
+
+def test_a_second_process_on_the_run_is_refused(tmp_path):
+    with RunDir(tmp_path / "tiny").claim(fresh=True), pytest.raises(LabError, match="another process"):
+        train(spec(), runs_dir=tmp_path, progress=False)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(finished, tmp_path, capsys):
+    killed = tmp_path / "tiny"
+    shutil.copytree(finished.run.path, killed)
+    (killed / "model.npz").unlink()
+    RunDir(killed).write_status(status="running")
+    latest = killed / "checkpoints" / f"ckpt-{12:09d}.npz"
+    latest.write_bytes(latest.read_bytes()[:200])
+    run, _ = resume(killed, progress=False)
+    assert f"lab: cannot resume from {latest.name} (" in capsys.readouterr().err
+    same_as_finished(run, finished)

@@ -250,8 +250,11 @@ class Agent(ABC):
 
     # ----- checkpoints -----
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write one ``.npz`` checkpoint (``.npz`` appended if missing), atomically; returns its path."""
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+        """Write one ``.npz`` checkpoint (``.npz`` appended if missing), atomically; returns its path.
+
+        ``metadata`` (JSON) is stored under the checkpoint's ``"metadata"`` key: a trainer's own state.
+        """
         spec = self.env.spec
         env_meta = None
         if spec is not None:
@@ -272,6 +275,8 @@ class Agent(ABC):
             "total_timesteps": self._total_timesteps,
             "rng": self._stream.get_state(),
         }
+        if metadata is not None:
+            meta["metadata"] = metadata
         return write_checkpoint(path, meta, self._checkpoint_arrays())
 
     @classmethod

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from lab.core.files import default_file_mode
+
 
 def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically."""
@@ -31,6 +33,7 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta=np.array(document), **arrays)
             f.flush()

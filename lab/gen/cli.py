@@ -8,6 +8,7 @@ what they need, so ``lab --help`` does not import torch.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from lab.core.errors import LabError
@@ -24,25 +25,33 @@ def _threads(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.gen.train import resume, train
+    from lab.runs import RunStopped
 
     _threads(args)
     progress = not args.no_progress
-    if args.resume:
-        if args.spec or args.model or args.dataset:
-            raise LabError(
-                "--resume continues a run from its own spec.yaml; give no spec, --model or --dataset"
-            )
-        run, final = resume(args.resume, progress=progress, cache_dir=args.cache)
-    else:
-        from lab.gen.spec import spec_from_args
+    try:
+        if args.resume:
+            if args.spec or args.model or args.dataset or args.force:
+                raise LabError(
+                    "--resume continues a run from its own spec.yaml; "
+                    "give no spec, --model, --dataset or --force with it"
+                )
+            run, final = resume(args.resume, progress=progress, cache_dir=args.cache)
+        else:
+            from lab.gen.spec import spec_from_args
 
-        if not args.spec and not args.model:
-            raise LabError("give a spec file (lab gen train SPEC.yaml) or --model (diffusion, vae, gan)")
-        spec = spec_from_args(
-            args.spec, args.set or [], model=args.model, dataset=args.dataset, steps=args.steps,
-            minutes=args.minutes, seed=args.seed, name=args.name,
-        )  # fmt: skip
-        run, final = train(spec, runs_dir=args.runs_dir, progress=progress, cache_dir=args.cache)
+            if not args.spec and not args.model:
+                raise LabError("give a spec file (lab gen train SPEC.yaml) or --model (diffusion, vae, gan)")
+            spec = spec_from_args(
+                args.spec, args.set or [], model=args.model, dataset=args.dataset, steps=args.steps,
+                minutes=args.minutes, seed=args.seed, name=args.name,
+            )  # fmt: skip
+            run, final = train(
+                spec, runs_dir=args.runs_dir, progress=progress, cache_dir=args.cache, force=args.force
+            )
+    except RunStopped as stopped:  # Ctrl-C: the checkpoint is written; say how to go on
+        print(f"lab: {stopped}", file=sys.stderr)
+        return 130
     print(f"{run.path}: trained to step {run.read_status().get('step')}")
     if "summary" in final:
         print(final["summary"])
@@ -79,9 +88,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from generative.metrics import load_classifier, measure
+    from generative.metrics import load_classifier
     from lab.gen.sample import open_model
-    from lab.gen.train import data_from_meta, eval_generator, quality_seed
+    from lab.gen.train import data_from_meta, eval_generator, measure_with_progress, quality_seed
 
     _threads(args)
     loaded = open_model(args.model)
@@ -102,10 +111,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     x, y = torch.from_numpy(data.test_x), torch.from_numpy(data.test_y)
     if args.seed is None:  # the draws of the run's own final measurement
         extra = model.evaluate(x, y, eval_generator(seed))
-        quality = measure(model, data, classifier, seed=quality_seed(seed), **options)
+        quality = measure_with_progress(model, data, classifier, quality_seed(seed), **options)
     else:
         extra = model.evaluate(x, y, torch.Generator().manual_seed(args.seed))
-        quality = measure(model, data, classifier, seed=args.seed, **options)
+        quality = measure_with_progress(model, data, classifier, args.seed, **options)
     quality.extra.update(extra)
     print(quality.summary())
     return 0
@@ -182,6 +191,9 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cache", default=None, metavar="DIR", help="evaluation classifiers (default: RUNS_DIR/.classifiers)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="move an existing run of the same name aside and start afresh"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", **threads)

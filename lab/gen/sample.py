@@ -31,7 +31,7 @@ def model_path(target: str | Path) -> Path:
 
     path = Path(target)
     if path.is_dir():
-        return RunDir.open(path).best_model()
+        return RunDir.open(path).model_file()
     if not path.exists():
         raise LabError(f"no run directory or model file at {path}")
     return path

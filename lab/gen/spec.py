@@ -13,6 +13,7 @@ A spec file looks like this (every key but ``model`` has a default)::
     seed: 0
     eval_interval: 1000          # steps between evaluations: sample grid, held-out loss (0: at the end)
     checkpoint_interval: 1000    # steps between checkpoints (0: only at the end)
+    keep_checkpoints: 3          # the newest checkpoints kept (0: all)
     log_interval: 50             # steps per metrics.csv row
     samples: 64                  # images in each sample grid
     measure: true                # Frechet ratio (and conditional accuracy) at the end
@@ -47,6 +48,7 @@ class GenSpec:
     seed: int = 0
     eval_interval: int = 1000
     checkpoint_interval: int = 1000
+    keep_checkpoints: int = 3
     log_interval: int = 50
     samples: int = 64
     measure: bool = True
@@ -56,7 +58,15 @@ class GenSpec:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(GenSpec)}
-_INTS = ("steps", "seed", "eval_interval", "checkpoint_interval", "log_interval", "samples")
+_INTS = (
+    "steps",
+    "seed",
+    "eval_interval",
+    "checkpoint_interval",
+    "keep_checkpoints",
+    "log_interval",
+    "samples",
+)
 _NESTED = ("hyperparameters", "dataset_options")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -9,13 +9,16 @@ runs/<name>/
   tb/                  the same figures as TensorBoard events
   samples/             a PNG grid of samples at each evaluation (step-<k>.png) and final.png
   checkpoints/         ckpt-<step>.npz: weights, EMA, optimiser states (see generative.checkpoint)
+                       and the trainer's own state; the newest ``keep_checkpoints`` are kept
   model.npz            the final model (the same format; lab gen sample/eval/watch read it)
   learning_curve.png   losses against steps, with the held-out figures
 
 Training is a pure function of (spec, step): batch ``k`` comes from the permutation of epoch
 ``k // batches_per_epoch`` drawn with the seed, and every random draw of step ``k`` from a generator
 seeded with (seed, k). So a run resumed from its last checkpoint repeats the uninterrupted run
-exactly, with nothing but the weights, optimiser states and step in the checkpoint.
+exactly, with nothing but the weights, optimiser states and step in the checkpoint (plus the loss
+sums of a metrics row in progress, for a run stopped with Ctrl-C between two rows). A run killed after
+its final checkpoint only redoes its final evaluation, measurement and files.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,7 +37,11 @@ from generative.data import ImageData, load_dataset
 from lab.core.errors import LabError
 from lab.core.files import atomic_path
 from lab.gen.spec import GenSpec, load_gen_spec, save_gen_spec
-from lab.runs import RunDir, read_csv
+from lab.progress import measuring_bar
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+
+if TYPE_CHECKING:
+    from generative.metrics import Classifier, Quality
 
 EVAL_SEED_OFFSET = 7919  # evaluation draws use their own stream, apart from training's
 
@@ -124,28 +131,37 @@ _OPTION_KEYS = {
 class MetricsFiles:
     """metrics.csv and eval.csv with TensorBoard; a resumed run first drops rows after its checkpoint."""
 
-    def __init__(self, run: RunDir, metric_fields: list[str], eval_fields: list[str], start: int) -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        metric_fields: list[str],
+        eval_fields: list[str],
+        start: int,
+        eval_rows: int | None = None,
+    ) -> None:
         from tensorboardX import SummaryWriter
 
         self.run = run
         self.metric_fields = ["step", *metric_fields]
         self.eval_fields = ["step", *eval_fields]
         self._prepare(run.metrics, self.metric_fields, start)
-        self._prepare(run.evals, self.eval_fields, start)
+        self.eval_rows = self._prepare(run.evals, self.eval_fields, start, eval_rows)
         self._metrics = run.metrics.open("a", newline="")
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=start or None)
 
     @staticmethod
-    def _prepare(path: Path, fields: list[str], start: int) -> None:
-        """The header and the rows up to ``start`` (none for a new run)."""
+    def _prepare(path: Path, fields: list[str], start: int, limit: int | None = None) -> int:
+        """The header and the rows up to ``start`` (none for a new run), at most ``limit`` of them;
+        returns how many rows were kept."""
         rows: list[list[str]] = []
         if path.is_file() and start > 0:
             with path.open(newline="") as f:
-                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start]
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start][:limit]
         with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(fields)
             writer.writerows(rows)
+        return len(rows)
 
     def metrics(self, step: int, row: dict[str, float]) -> None:
         csv.writer(self._metrics).writerow(
@@ -161,6 +177,7 @@ class MetricsFiles:
         with self.run.evals.open("a", newline="") as f:
             cells = [step, *("" if k not in values else repr(values[k]) for k in self.eval_fields[1:])]
             csv.writer(f).writerow(cells)
+        self.eval_rows += 1
         for key, value in values.items():
             if math.isfinite(value):
                 self.tb.add_scalar(f"eval/{key}", value, step)
@@ -198,27 +215,34 @@ class GenTrainer:
             print(f"lab: skipped {count} unreadable file(s) in {self.data.info['path']}: "
                   f"{', '.join(skipped[:3])}{' ...' if count > 3 else ''} (run.json lists them)",
                   file=sys.stderr)  # fmt: skip
-        if resume:
-            from generative.checkpoint import load_model
-
-            checkpoint = run.latest_checkpoint()
-            if checkpoint is None:
-                raise LabError(
-                    f"{run.path} has no checkpoint to resume from; start it again with 'lab gen train'"
-                )
-            self.model, _ = load_model(checkpoint, family=spec.model)
+        self.resuming = resume
+        self.state: dict[str, Any] = {}  # the trainer's part of the checkpoint resumed from
+        loaded = run.load_latest(self._load) if resume else None
+        if loaded is not None:
+            checkpoint, (self.model, meta) = loaded
+            self.state = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
             if self.model.shape != self.data.shape:
                 now = f"the data set now gives {self.data.shape}"
                 raise LabError(f"{checkpoint} makes {self.model.shape} images but {now}")
         else:
+            if resume:
+                print(
+                    f"lab: {run.path} has no checkpoint yet: starting it again from step 0", file=sys.stderr
+                )
             self.model = build_model(spec, self.data)
             spec.hyperparameters = dict(self.model.hp)
         self.start = self.model.step
+        self.stop = StopOnInterrupt()
         self.x = torch.from_numpy(self.data.train_x)
         self.y = torch.from_numpy(self.data.train_y)
         self.batches = Batches(len(self.x), int(self.model.hp["batch_size"]), mix(spec.seed, 4))
 
     # ----- pieces -----
+
+    def _load(self, path: Path) -> tuple[GenerativeModel, dict[str, Any]]:
+        from generative.checkpoint import load_model
+
+        return load_model(path, family=self.spec.model)
 
     def sample_grid(self, name: str) -> Path:
         """A grid of samples drawn with a fixed seed (rows of labels for conditional models)."""
@@ -241,48 +265,66 @@ class GenTrainer:
         self.sample_grid(f"step-{step:07d}")
         return row
 
-    def checkpoint(self) -> Path:
+    def checkpoint(self, log: MetricsFiles, trainer: dict[str, Any]) -> Path:
+        """A checkpoint at the model's step; ``trainer`` is the loop's state that goes with it."""
         from generative.checkpoint import save_model
 
+        log.flush()
         path = self.run.checkpoint_path(self.model.step)
-        save_model(path, self.model, model_meta(self.spec, self.data))
+        save_model(path, self.model, model_meta(self.spec, self.data) | {"trainer": trainer})
+        self.run.prune_checkpoints(self.spec.keep_checkpoints)
         self.run.write_status(step=self.model.step, last_checkpoint=path.name)
         return path
 
     def measure(self) -> dict[str, Any]:
-        from generative.metrics import load_classifier, measure
+        from generative.metrics import load_classifier
 
         classifier = load_classifier(self.data, self.cache_dir, self.spec.seed, progress=self.progress)
-        quality = measure(self.model, self.data, classifier, seed=quality_seed(self.spec.seed))
+        quality = measure_with_progress(
+            self.model, self.data, classifier, quality_seed(self.spec.seed), progress=self.progress
+        )
         return quality.as_row() | {"summary": quality.summary()}
 
     # ----- the loop -----
 
     def fit(self) -> dict[str, Any]:
         """Train to ``steps`` (or ``minutes``), then save, measure and plot; returns the final figures."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        with self.run.claim(fresh=not self.resuming), disk_full_is_an_error(self.run, "lab gen train"):
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
+        from rich.progress import BarColumn, TextColumn
+
+        from lab.progress import timed_progress
 
         spec, model, run = self.spec, self.model, self.run
+        final_done = bool(self.state.get("final"))
         if self.start == 0:
-            run.path.mkdir(parents=True, exist_ok=True)
+            if self.resuming:
+                run.clear_outputs()
             save_gen_spec(spec, run.spec)
-        log = MetricsFiles(run, [*model.loss_names, "lr"], [*model.eval_names, *QUALITY_COLUMNS], self.start)
+        run.remove_temporary_files()
+        eval_rows = self.state.get("eval_rows") if final_done else None
+        log = MetricsFiles(
+            run, [*model.loss_names, "lr"], [*model.eval_names, *QUALITY_COLUMNS], self.start, eval_rows
+        )
         started = time.perf_counter()
         trained_images, train_seconds = 0, 0.0
-        sums: dict[str, float] = {}
-        count = 0
+        sums: dict[str, float] = dict(self.state.get("sums") or {})
+        count = int(self.state.get("count", 0))
         try:
             started_with = {"name": spec.name, "model": spec.model, "started_at_step": self.start}
             run.write_status(status="running", data=self.data.info, **started_with)
             columns = (
-                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
                 TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[rate]} img/s"),
             )  # fmt: skip
-            with Progress(*columns, disable=not self.progress) as bar:
+            bar = timed_progress(*columns, disable=not self.progress or final_done)
+            with bar, self.stop:
                 task = bar.add_task(spec.name, total=spec.steps, completed=self.start, loss="-", rate="-")
                 deadline = None if spec.minutes is None else started + 60.0 * spec.minutes
-                while model.step < spec.steps:
+                while model.step < spec.steps and not final_done:
                     if deadline is not None and time.perf_counter() >= deadline:
                         break
                     step = model.step
@@ -310,25 +352,36 @@ class GenTrainer:
                         sums, count = {}, 0
                     if spec.eval_interval and done % spec.eval_interval == 0 and done < spec.steps:
                         log.evaluation(done, self.evaluate())
-                    if (
-                        spec.checkpoint_interval
-                        and done % spec.checkpoint_interval == 0
-                        and done < spec.steps
-                    ):
-                        log.flush()
-                        self.checkpoint()
+                    periodic = spec.checkpoint_interval and done % spec.checkpoint_interval == 0
+                    stopping = self.stop.requested and done < spec.steps
+                    if (periodic and done < spec.steps) or stopping:
+                        path = self.checkpoint(log, {"sums": sums, "count": count})
                     rate = trained_images / max(train_seconds, 1e-9)
                     bar.update(task, completed=done, loss=f"{losses['loss']:.4f}", rate=f"{rate:,.0f}")
+                    if stopping:
+                        run.write_status(status="stopped")
+                        raise RunStopped(
+                            f"stopped at step {done:,} ({path.name} written); "
+                            f"continue with: lab gen train --resume {run.path}"
+                        )
             if count:  # stopped by the time limit between two rows
                 log.metrics(model.step, {k: v / count for k, v in sums.items()})
             final = self.evaluate()
             self.sample_grid("final")
+            if not final_done:  # from here a resumed run only redoes the final figures and files
+                self.checkpoint(log, {"final": True, "eval_rows": log.eval_rows})
             from generative.checkpoint import save_model
 
             save_model(run.model, model, model_meta(spec, self.data))
-            self.checkpoint()
             if spec.measure:
-                quality = self.measure()
+                try:
+                    quality = self.measure()
+                except KeyboardInterrupt:  # the measurement can take minutes; the model is safe
+                    run.write_status(status="stopped")
+                    raise RunStopped(
+                        f"stopped during the final measurement (the final checkpoint is written); "
+                        f"finish it with: lab gen train --resume {run.path}"
+                    ) from None
                 final |= {k: quality[k] for k in QUALITY_COLUMNS}
                 final["summary"] = quality["summary"]
             log.evaluation(model.step, final)
@@ -344,6 +397,37 @@ class GenTrainer:
         }  # fmt: skip
         run.write_status(**status)
         return final
+
+
+def measure_with_progress(
+    model: GenerativeModel,
+    data: ImageData,
+    classifier: Classifier,
+    seed: int,
+    progress: bool = True,
+    **options: Any,
+) -> Quality:
+    """:func:`generative.metrics.measure` with a bar counting the images it generates."""
+    from generative.metrics import DRAWS, measure
+
+    per_class = 50
+    total = len(data.test_x) * DRAWS + (data.n_classes * per_class if model.conditional else 0)
+    what = "Frechet ratio" + (" and conditional accuracy" if model.conditional else "")
+    sample = model.sample
+
+    with measuring_bar(f"generating images for the {what}", disable=not progress) as bar:
+        task = bar.add_task("", total=total)
+
+        def counted(n: int, *args: Any, **kwargs: Any) -> torch.Tensor:
+            images = sample(n, *args, **kwargs)
+            bar.advance(task, n)
+            return images
+
+        model.sample = counted  # type: ignore[method-assign]  # only while measuring
+        try:
+            return measure(model, data, classifier, seed=seed, per_class=per_class, **options)
+        finally:
+            del model.sample
 
 
 def plot_curves(run: RunDir, title: str) -> Path:
@@ -383,10 +467,15 @@ def plot_curves(run: RunDir, title: str) -> Path:
 
 
 def train(
-    spec: GenSpec, runs_dir: str | Path = "runs", progress: bool = True, cache_dir: str | Path | None = None
+    spec: GenSpec,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    force: bool = False,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Train ``spec`` into ``runs_dir/<name>``; nothing is written before the data and model are built."""
-    run = RunDir.new(runs_dir, str(spec.name), "lab gen train")
+    """Train ``spec`` into ``runs_dir/<name>``; nothing is written before the data and model are built.
+    ``force`` moves an existing run of that name aside (``<name>.old-<time>``) and starts afresh."""
+    run = RunDir.new(runs_dir, str(spec.name), "lab gen train", force=force)
     trainer = GenTrainer(spec, run, progress=progress, cache_dir=cache_dir)
     return trainer.run, trainer.fit()
 
@@ -394,10 +483,11 @@ def train(
 def resume(
     path: str | Path, progress: bool = True, cache_dir: str | Path | None = None
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Continue a killed run from its last checkpoint to the spec's steps."""
+    """Continue a killed or stopped run from its last good checkpoint to the spec's steps (from step 0
+    when it has none; a run killed after its final checkpoint only redoes its final figures)."""
     run = RunDir.open(path)
     spec = load_gen_spec(run.spec)
-    if run.model.is_file():
+    if run.read_status().get("status") == "finished" and run.model.is_file():
         raise LabError(
             f"{run.path} already finished (step {run.read_status().get('step')}); nothing to resume"
         )
