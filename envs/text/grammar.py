@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from lark import Lark, Token, Transformer, UnexpectedInput
 
 from envs.errors import GrammarError
 
@@ -46,7 +47,6 @@ COMMENT: /#[^\n]*/
 %import common.WS
 %ignore WS
 """
-_PARSER = Lark(_SYNTAX, parser="earley")
 _FORMAT = 'rules read: Name -> Symbol "word" [probability] | ...'
 _DIRECTIVES = {"positive": 1, "negative": -1}
 
@@ -83,33 +83,42 @@ class Grammar:
     sentiment: dict[str, int]
 
 
-class _ToRules(Transformer):
-    def nonterminal(self, items: list[Token]) -> tuple[Symbol, int]:
-        return Symbol(str(items[0]), False), items[0].line
+@cache
+def _reader() -> tuple[Any, Any, type]:
+    """The format's lark parser and its transformer to rules, built on first use (lark starts slowly)."""
+    from lark import Lark, Token, Transformer, UnexpectedInput
 
-    def terminal(self, items: list[Token]) -> tuple[Symbol, int]:
-        return Symbol(str(items[0])[1:-1], True), items[0].line
+    class ToRules(Transformer):
+        def nonterminal(self, items: list[Token]) -> tuple[Symbol, int]:
+            return Symbol(str(items[0]), False), items[0].line
 
-    def weight(self, items: list[Token]) -> Fraction | float:
-        if len(items) == 2:
-            if Fraction(str(items[1])) == 0:
-                raise GrammarError(f"line {items[0].line}: probability {items[0]}/{items[1]} divides by zero")
-            return Fraction(str(items[0])) / Fraction(str(items[1]))
-        return float(items[0])
+        def terminal(self, items: list[Token]) -> tuple[Symbol, int]:
+            return Symbol(str(items[0])[1:-1], True), items[0].line
 
-    def alt(self, items: list) -> tuple[tuple[Symbol, ...], float | None, int]:
-        weight = items[-1] if not isinstance(items[-1], tuple) else None
-        syms = [s for s in items if isinstance(s, tuple)]
-        return tuple(s for s, _ in syms), None if weight is None else float(weight), syms[0][1]
+        def weight(self, items: list[Token]) -> Fraction | float:
+            if len(items) == 2:
+                if Fraction(str(items[1])) == 0:
+                    raise GrammarError(
+                        f"line {items[0].line}: probability {items[0]}/{items[1]} divides by zero"
+                    )
+                return Fraction(str(items[0])) / Fraction(str(items[1]))
+            return float(items[0])
 
-    def rule(self, items: list) -> tuple[str, str, list, int]:
-        return "rule", str(items[0]), items[1:], items[0].line
+        def alt(self, items: list) -> tuple[tuple[Symbol, ...], float | None, int]:
+            weight = items[-1] if not isinstance(items[-1], tuple) else None
+            syms = [s for s in items if isinstance(s, tuple)]
+            return tuple(s for s, _ in syms), None if weight is None else float(weight), syms[0][1]
 
-    def directive(self, items: list[Token]) -> tuple[str, str, list, int]:
-        return "directive", str(items[0]), [str(t)[1:-1] for t in items[1:]], items[0].line
+        def rule(self, items: list) -> tuple[str, str, list, int]:
+            return "rule", str(items[0]), items[1:], items[0].line
 
-    def start(self, items: list) -> list:
-        return items
+        def directive(self, items: list[Token]) -> tuple[str, str, list, int]:
+            return "directive", str(items[0]), [str(t)[1:-1] for t in items[1:]], items[0].line
+
+        def start(self, items: list) -> list:
+            return items
+
+    return Lark(_SYNTAX, parser="earley"), ToRules, UnexpectedInput
 
 
 def load_grammar(path: str | Path) -> Grammar:
@@ -129,9 +138,10 @@ def load_grammar(path: str | Path) -> Grammar:
 
 def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
     """Parse and validate grammar text (see the module docstring for the format)."""
+    parser, to_rules, unexpected_input = _reader()
     try:
-        items = _ToRules().transform(_PARSER.parse(text))
-    except UnexpectedInput as e:
+        items = to_rules().transform(parser.parse(text))
+    except unexpected_input as e:
         got = (
             text[e.pos_in_stream : e.pos_in_stream + 12].split("\n")[0] if e.pos_in_stream is not None else ""
         )
