@@ -15,7 +15,7 @@ from envs.grid import rng
 from envs.grid.world import check_action
 from envs.text.automaton import DEAD, PrefixAutomaton
 from envs.text.languages import Language, make_language
-from envs.text.scorers import Ending, RewardSpec, task_names
+from envs.text.scorers import RewardSpec, task_names
 
 if TYPE_CHECKING:
     from envs.grid.model import TransitionModel
@@ -111,7 +111,7 @@ class TextGenEnv(gym.Env):
         self.n_tokens = len(vocab)
         self.eos = vocab.eos
         self.max_length = max_length
-        self.automaton = PrefixAutomaton(lang.pcfg, vocab)
+        self.automaton = PrefixAutomaton(lang.pcfg, vocab, max_length)
         self.action_mask = bool(action_mask)
         if prompts is not None:
             if isinstance(prompts, str) or not prompts:
@@ -124,6 +124,7 @@ class TextGenEnv(gym.Env):
         self.prompt_states = [self._prompt_state(p) for p in self.prompts]
         self.max_prompt = max(len(p) for p in self.prompts)
         self.width = self.max_prompt + max_length
+        self.rewards.bind(self.prompts, self.width)
         self.obs_type = obs_type
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(self.n_tokens)
@@ -231,8 +232,8 @@ class TextGenEnv(gym.Env):
         self._return = 0.0
         info: dict[str, Any] = {}
         if self.action_mask:
-            self._mask = self.automaton.mask(self._state, self.max_length)
-            info["action_mask"] = self._mask.copy()
+            self._mask = self.automaton.mask(self._state, self.max_length).copy()
+            info["action_mask"] = self._mask
         if self.render_mode == "human":
             self.render()
         return self._observation(), info
@@ -243,20 +244,30 @@ class TextGenEnv(gym.Env):
         return {"tokens": self._tokens.copy(), "length": np.array([self._length], dtype=np.int64)}
 
     def outcome(
-        self, prompt: tuple[int, ...], generated: Sequence[int], state: int, token: int
+        self, prompt: int, generated: Sequence[int], state: int, token: int
     ) -> tuple[int, float, bool, dict[str, Any]]:
-        """What emitting ``token`` after ``prompt + generated`` (parser ``state``) does: the next
-        parser state, the reward, whether the sentence ended, and the end's information. The one
-        rule that :meth:`step`, the batched env and :meth:`transition_model` all follow."""
+        """What emitting ``token`` after prompt number ``prompt`` and ``generated`` (parser ``state``)
+        does: the next parser state, the reward, whether the sentence ended, and the end's
+        information. :meth:`step` and :meth:`transition_model` follow this one rule; the batched
+        env applies the same rule to arrays."""
         automaton = self.automaton
         reward = 0.0
         info: dict[str, Any] = {}
         if token == self.eos:
-            ending = Ending(prompt, tuple(generated), bool(automaton.complete[state]))
-            if self.rewards.terminal:
-                reward += self.rewards.final_reward(ending)
-            info["success"] = self.rewards.success(ending)
-            info["grammatical"] = ending.grammatical
+            ids = (*self.prompts[prompt], *generated, self.eos)
+            row = np.full((1, self.width), self.n_tokens, dtype=np.int64)
+            row[0, : len(ids)] = ids
+            grammatical = bool(automaton.complete[state])
+            final, success = self.rewards.finals(
+                row,
+                np.array([len(self.prompts[prompt])]),
+                np.array([len(ids)]),
+                np.array([grammatical]),
+                np.array([prompt]),
+            )
+            reward += float(final[0])
+            info["success"] = bool(success[0])
+            info["grammatical"] = grammatical
             return state, reward, True, info
         nxt = int(automaton.next[state, token])
         if not automaton.expanded[nxt]:
@@ -277,9 +288,10 @@ class TextGenEnv(gym.Env):
         if self.obs_type == "index":
             k = self._generated
             self._node = self.offsets[k] + (self._node - self.offsets[k - 1]) * n_tokens + a
-        prompt = self.prompts[self._prompt_index]
-        generated = self._tokens[len(prompt) : self._length - 1].tolist() if a == self.eos else ()
-        self._state, reward, terminated, info = self.outcome(prompt, generated, s, a)
+        p = self._prompt_index
+        start = len(self.prompts[p])
+        generated = self._tokens[start : self._length - 1].tolist() if a == self.eos else ()
+        self._state, reward, terminated, info = self.outcome(p, generated, s, a)
         if terminated:
             self._verdict = (
                 f"{'grammatical' if info['grammatical'] else 'not grammatical'}, "
@@ -290,8 +302,8 @@ class TextGenEnv(gym.Env):
         truncated = not terminated and self._generated >= self.max_length
         self._done = terminated or truncated
         if self.action_mask:
-            self._mask = self.automaton.mask(self._state, self.max_length - self._generated)
-            info["action_mask"] = self._mask.copy()
+            self._mask = self.automaton.mask(self._state, self.max_length - self._generated).copy()
+            info["action_mask"] = self._mask
         self._last_reward = reward
         self._return += reward
         if self.render_mode == "human":

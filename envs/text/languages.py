@@ -49,7 +49,9 @@ class Language:
     ``pcfg`` is the grammar of the generated text (``None``: anything goes); with
     ``prompt_in_grammar`` the prompt is the start of that text (English), otherwise it is context and
     the grammar covers the answer alone (arithmetic: a number). ``tasks`` are the language's own
-    tasks, which :meth:`success` decides.
+    tasks: ``grammatical``, ``positive`` / ``negative`` (grammatical, and the words' summed
+    ``sentiment`` above / below 0) and tasks with one right answer per prompt (:meth:`answer`); the
+    scorers in ``envs.text.scorers`` decide them, for a batch of sentences at once.
     """
 
     name: str
@@ -74,9 +76,10 @@ class Language:
         check_split(split)
         return [()]
 
-    def success(self, task: str, prompt: Sequence[int], answer: Sequence[int], grammatical: bool) -> bool:
-        """Whether ``answer`` (token ids, without the end token) solves ``task`` for ``prompt``."""
-        raise TextError(f"{self.name} has no task {task!r}")
+    def answer(self, task: str, prompt: Sequence[int]) -> tuple[int, ...] | None:
+        """The one right answer (token ids, without the end token) to ``prompt`` for ``task``;
+        ``None`` for tasks judged otherwise (grammaticality, sentiment, keyword, length)."""
+        return None
 
     def corpus_item(self, rng: np.random.Generator) -> tuple[str, tuple[int, ...]]:
         """One random item of the language's corpus: (its split key, its token ids)."""
@@ -101,14 +104,6 @@ class GrammarLanguage(Language):
         sentiment = np.array([g.sentiment.get(t, 0) for t in vocab.tokens], dtype=np.int64)
         super().__init__(Path(str(grammar)).stem, vocab, pcfg, True, tasks, " ", sentiment)
 
-    def success(self, task: str, prompt: Sequence[int], answer: Sequence[int], grammatical: bool) -> bool:
-        if task == "grammatical":
-            return grammatical
-        if task in ("positive", "negative") and "positive" in self.tasks:
-            mood = int(self.sentiment[list(prompt)].sum() + self.sentiment[list(answer)].sum())
-            return grammatical and (mood > 0 if task == "positive" else mood < 0)
-        return super().success(task, prompt, answer, grammatical)
-
 
 _NUMBER = "Number -> Digit [0.5] | Digit Number [0.5]\nDigit -> " + " | ".join(f'"{d}"' for d in range(10))
 
@@ -129,11 +124,11 @@ class ArithmeticLanguage(Language):
         texts = [f"{a}+{b}=" for a in range(n) for b in range(n)]
         return [self.encode(t) for t in texts if split_of(t) == split]
 
-    def success(self, task: str, prompt: Sequence[int], answer: Sequence[int], grammatical: bool) -> bool:
+    def answer(self, task: str, prompt: Sequence[int]) -> tuple[int, ...] | None:
         if task != "add":
-            return super().success(task, prompt, answer, grammatical)
+            return None
         a, b = self.text(prompt)[:-1].split("+")
-        return self.text(answer) == str(int(a) + int(b))
+        return self.encode(str(int(a) + int(b)))
 
     def corpus_item(self, rng: np.random.Generator) -> tuple[str, tuple[int, ...]]:
         a, b = (int(x) for x in rng.integers(self.max_operand + 1, size=2))
@@ -172,13 +167,9 @@ class CopyLanguage(Language):
         # tiny alphabets may leave a split empty: then every split uses every word
         return [self.encode(w + "|") for w in (chosen or words)]
 
-    def success(self, task: str, prompt: Sequence[int], answer: Sequence[int], grammatical: bool) -> bool:
-        word = list(prompt[:-1])
-        if task == "reverse":
-            return list(answer) == word[::-1]
-        if task == "copy":
-            return list(answer) == word
-        return super().success(task, prompt, answer, grammatical)
+    def answer(self, task: str, prompt: Sequence[int]) -> tuple[int, ...] | None:
+        word = tuple(prompt[:-1])
+        return word[::-1] if task == "reverse" else (word if task == "copy" else None)
 
     def corpus_item(self, rng: np.random.Generator) -> tuple[str, tuple[int, ...]]:
         n = int(rng.integers(1, self.max_word + 1))

@@ -26,7 +26,7 @@ def prefix_tree_model(env: TextGenEnv) -> TransitionModel:
     R = np.zeros((n, v))
     terminal = np.ones(n, dtype=bool)
     initial = np.zeros(n)
-    for p, prompt in enumerate(env.prompts):
+    for p in range(len(env.prompts)):
         base = p * env.per_prompt
         initial[base] = 1.0 / len(env.prompts)
         frontier: list[tuple[tuple[int, ...], int, int]] = [((), env.prompt_states[p], 0)]
@@ -38,7 +38,7 @@ def prefix_tree_model(env: TextGenEnv) -> TransitionModel:
                 continue
             terminal[s] = False
             for a in range(v):
-                nxt, reward, _, _ = env.outcome(prompt, generated, state, a)
+                nxt, reward, _, _ = env.outcome(p, generated, state, a)
                 child = node * v + a
                 P[s, a, base + env.offsets[k + 1] + child] = 1.0
                 R[s, a] = reward

@@ -1,22 +1,29 @@
-"""Named reward scorers of a finished sentence, combined with weights.
+"""Named reward scorers of finished sentences, combined with weights, for a batch at once.
 
 Terminal scorers (paid on the step that emits the end token, each in [0, 1]):
 
-- ``task``: the task succeeded (arithmetic right, sentiment positive, word reversed, ...);
+- ``task``: the task succeeded: ``grammatical``; ``positive`` / ``negative`` (grammatical, and the
+  words' summed sentiment, prompt included, above / below 0); ``keyword`` (the answer contains
+  ``keyword``, and is grammatical where the language has a grammar); ``length`` (the answer has
+  ``target_length`` tokens); or the one right answer (arithmetic, copy, reverse);
 - ``grammatical``: the whole sentence is in the language;
 - ``keyword``: the answer contains ``keyword``;
 - ``length``: ``1 - |answer length - target_length| / target_length``, floored at 0;
 - any callable ``scorers={"name": f}`` handed to the environment, ``f(text) -> float`` (learned
   reward models live above ``envs/`` and come in this way).
 
-The dense scorer ``viability`` pays ``-1`` on the step whose token leaves no grammatical way to
-go on (a potential-based shaping: the potential is 1 while the prefix is viable).
+The dense scorer ``viability`` pays minus its weight on the step whose token leaves no grammatical
+way to go on (a potential-based shaping: the potential is 1 while the prefix is viable).
+
+Sentences come as rows of a token buffer, ``(n, width)``: the prompt, the answer and the end token,
+padded with ``V``; the single environment passes one row, the batched one all that ended.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+
+import numpy as np
 
 from envs.errors import TextError
 from envs.text.languages import GENERIC_TASKS, Language
@@ -24,17 +31,8 @@ from envs.text.languages import GENERIC_TASKS, Language
 BUILT_IN = ("task", "grammatical", "keyword", "length", "viability")
 
 
-@dataclass(frozen=True)
-class Ending:
-    """A finished episode as the scorers see it: token ids without the end token."""
-
-    prompt: tuple[int, ...]
-    answer: tuple[int, ...]
-    grammatical: bool
-
-
 class RewardSpec:
-    """Weights of named scorers for one language and task, validated."""
+    """Weights of named scorers for one language, task and prompt set, validated."""
 
     def __init__(
         self,
@@ -56,11 +54,11 @@ class RewardSpec:
         for name, w in weights.items():
             if name not in known:
                 raise TextError(f"unknown scorer {name!r} in reward=; choose from: {', '.join(known)}")
-            if not isinstance(w, (int, float)) or w != w or abs(w) == float("inf"):
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w):
                 raise TextError(f"the weight of scorer {name!r} must be a finite number; got {w!r}")
         self.weights = {k: float(v) for k, v in weights.items() if v != 0}
         uses = set(self.weights) | {task}
-        self.keyword = None
+        self.keyword = -1
         if keyword is not None:
             ids = language.encode(keyword, "keyword")
             if len(ids) != 1:
@@ -77,29 +75,81 @@ class RewardSpec:
         self.target_length = target_length
         self.viability = self.weights.get("viability", 0.0)
         self.terminal = {k: w for k, w in self.weights.items() if k != "viability"}
+        v = len(language.vocabulary)
+        self.sentiment = np.zeros(v + 1, dtype=np.int64)  # the padding id V counts 0
+        if len(language.sentiment) == v:
+            self.sentiment[:v] = language.sentiment
+        self.expected: np.ndarray | None = None
 
-    def success(self, e: Ending) -> bool:
-        if self.task == "keyword":
-            return self.keyword in e.answer and (e.grammatical or self.language.pcfg is None)
-        if self.task == "length":
-            return len(e.answer) == self.target_length
-        return self.language.success(self.task, e.prompt, e.answer, e.grammatical)
+    def bind(self, prompts: Sequence[tuple[int, ...]], width: int) -> None:
+        """Prepare the right answers of an exact-answer task: one padded row per prompt."""
+        answers = [self.language.answer(self.task, p) for p in prompts]
+        if all(a is None for a in answers):
+            return
+        v = len(self.language.vocabulary)
+        self.expected = np.full((len(prompts), width + 1), v, dtype=np.int64)
+        for i, (p, a) in enumerate(zip(prompts, answers, strict=True)):
+            row = (*p, *(a or ()), self.language.vocabulary.eos)
+            self.expected[i, : min(len(row), width + 1)] = row[: width + 1]
 
-    def score(self, name: str, e: Ending) -> float:
-        if name == "task":
-            return float(self.success(e))
-        if name == "grammatical":
-            return float(e.grammatical)
-        if name == "keyword":
-            return float(self.keyword in e.answer)
-        if name == "length":
-            assert self.target_length is not None
-            return max(0.0, 1.0 - abs(len(e.answer) - self.target_length) / self.target_length)
-        return float(self.custom[name](self.language.text(e.prompt + e.answer)))
+    def finals(
+        self,
+        tokens: np.ndarray,
+        prompt_length: np.ndarray,
+        length: np.ndarray,
+        grammatical: np.ndarray,
+        prompt: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The terminal reward and task success of ``n`` ended sentences.
 
-    def final_reward(self, e: Ending) -> float:
-        """The weighted sum of the terminal scorers."""
-        return sum(w * self.score(name, e) for name, w in self.terminal.items())
+        ``tokens`` ``(n, width)``: prompt, answer, end token, padding; ``length`` counts all but the
+        padding; ``prompt`` is each sentence's prompt index (for exact answers).
+        """
+        cols = np.arange(tokens.shape[1])
+        answer_len = length - 1 - prompt_length
+        scores: dict[str, np.ndarray] = {"grammatical": grammatical.astype(np.float64)}
+        need = set(self.terminal) | {"task"}
+        if "keyword" in need or self.task == "keyword":
+            answer = (cols >= prompt_length[:, None]) & (cols < (length - 1)[:, None])
+            scores["keyword"] = ((tokens == self.keyword) & answer).any(axis=1).astype(np.float64)
+        if "length" in need and self.target_length is not None:
+            t = self.target_length
+            scores["length"] = np.maximum(0.0, 1.0 - np.abs(answer_len - t) / t)
+        success = self._success(tokens, answer_len, grammatical, prompt, scores)
+        scores["task"] = success.astype(np.float64)
+        reward = np.zeros(len(tokens))
+        for name, w in self.terminal.items():
+            if name in self.custom:
+                f, lang = self.custom[name], self.language
+                values = [
+                    float(f(lang.text(row[: n - 1].tolist()))) for row, n in zip(tokens, length, strict=True)
+                ]
+                reward += w * np.asarray(values)
+            else:
+                reward += w * scores[name]
+        return reward, success
+
+    def _success(
+        self,
+        tokens: np.ndarray,
+        answer_len: np.ndarray,
+        grammatical: np.ndarray,
+        prompt: np.ndarray,
+        scores: dict[str, np.ndarray],
+    ) -> np.ndarray:
+        task = self.task
+        if task == "grammatical":
+            return grammatical.copy()
+        if task in ("positive", "negative"):
+            mood = self.sentiment[tokens].sum(axis=1)
+            return grammatical & (mood > 0 if task == "positive" else mood < 0)
+        if task == "keyword":
+            has = scores["keyword"] > 0
+            return has & grammatical if self.language.pcfg is not None else has
+        if task == "length":
+            return answer_len == self.target_length
+        assert self.expected is not None, "bind() the prompts first"
+        return (tokens == self.expected[prompt, : tokens.shape[1]]).all(axis=1)
 
 
 def task_names(language: Language) -> Sequence[str]:

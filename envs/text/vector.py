@@ -134,7 +134,7 @@ class TextVectorEnv(VectorEnv):
             info["grammatical"][rows] = grammatical
             info["_grammatical"] = mask.copy()
         if self.env.action_mask:
-            info["action_mask"] = self.env.automaton.masks(self._state, self.env.max_length - self._generated)
+            info["action_mask"] = self.action_masks()
             info["_action_mask"] = self._all.copy()
         return info
 
@@ -162,47 +162,48 @@ class TextVectorEnv(VectorEnv):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = self._check_actions(actions)
         env, automaton = self.env, self.env.automaton
-        live = ~self._needs_reset
-        rows = self._rows[live] if not live.all() else self._rows
-        acts = actions[rows]
+        n_tokens = self._n_tokens
+        restart = np.flatnonzero(self._needs_reset)
+        rows = self._rows if not len(restart) else np.flatnonzero(~self._needs_reset)
+        acts = actions if not len(restart) else actions[rows]
         state = self._state[rows]
-        self._tokens[rows, self._length[rows]] = acts
-        self._length[rows] += 1
-        self._generated[rows] += 1
+        length = self._length[rows]
+        np.put(self._tokens, rows * self._tokens.shape[1] + length, acts)
+        length += 1
+        self._length[rows] = length
+        generated = self._generated[rows] + 1
+        self._generated[rows] = generated
         eos = acts == env.eos
-        nxt = automaton.next[state, acts]
-        nxt[eos] = state[eos]
-        fresh = ~automaton.expanded[nxt]
+        nxt = np.take(automaton.next, state * n_tokens + acts)  # the end token's column holds the state
+        fresh = ~np.take(automaton.expanded, nxt)
         if fresh.any():
             for s in np.unique(nxt[fresh]).tolist():
                 automaton.expand(s)
-        reward = np.zeros(self.num_envs)
         part = np.zeros(len(rows))
         if env.rewards.viability:
             part[(nxt == DEAD) & (state != DEAD)] -= env.rewards.viability
         self._state[rows] = nxt
         ended = None
         if eos.any():
-            done_rows = rows[eos]
-            success = np.zeros(len(done_rows), dtype=bool)
-            grammatical = automaton.complete[state[eos]]
-            for j, (i, s) in enumerate(zip(done_rows.tolist(), state[eos].tolist(), strict=True)):
-                p = int(self._prompt[i])
-                prompt = env.prompts[p]
-                generated = self._tokens[i, len(prompt) : self._length[i] - 1].tolist()
-                _, r, _, info = env.outcome(prompt, generated, s, env.eos)
-                part[np.flatnonzero(eos)[j]] += r
-                success[j] = info["success"]
+            at = np.flatnonzero(eos)
+            done_rows = rows[at]
+            grammatical = np.take(automaton.complete, state[at])
+            prompt = self._prompt[done_rows]
+            final, success = env.rewards.finals(
+                self._tokens[done_rows], self._prompt_len[prompt], length[at], grammatical, prompt
+            )
+            part[at] += final
             ended = (done_rows, success, grammatical)
-        reward[rows] = part
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        terminated[rows] = eos
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        truncated[rows] = ~eos & (self._generated[rows] >= self.limit)
-
-        restart = self._rows[~live]
         if len(restart):
+            reward = np.zeros(self.num_envs)
+            reward[rows] = part
+            terminated = np.zeros(self.num_envs, dtype=bool)
+            terminated[rows] = eos
+            truncated = np.zeros(self.num_envs, dtype=bool)
+            truncated[rows] = ~eos & (generated >= self.limit)
             self._episode[restart] += 1
             self._start(restart)
+        else:
+            reward, terminated, truncated = part, eos, ~eos & (generated >= self.limit)
         self._needs_reset = terminated | truncated
         return self._observation(), reward, terminated, truncated, self._info(ended)
