@@ -104,14 +104,13 @@ class TextVectorEnv(VectorEnv):
 
     def _start(self, rows: np.ndarray) -> None:
         """Begin a new episode in copies ``rows`` (their episode numbers already set)."""
-        keys = rng.episode_key_array(self._base[rows], self._episode[rows])
         n_prompts = len(self._prompt_len)
-        if n_prompts == 1:
+        if n_prompts == 1:  # nothing to draw
             prompt = np.zeros(len(rows), dtype=np.int64)
         else:
-            prompt = (rng.uniform_array(keys, np.zeros(len(rows), dtype=np.int64)) * n_prompts).astype(
-                np.int64
-            )
+            keys = rng.episode_key_array(self._base[rows], self._episode[rows])
+            draw = rng.uniform_array(keys, np.zeros(len(rows), dtype=np.int64))
+            prompt = (draw * n_prompts).astype(np.int64)
         self._prompt[rows] = prompt
         self._tokens[rows] = self._prompt_tokens[prompt]
         self._length[rows] = self._prompt_len[prompt]
