@@ -305,3 +305,18 @@ def test_maskable_ppo_trains_and_never_picks_a_masked_action():
     )
     model.learn(total_timesteps=256)
     assert Audit.steps >= 256 and Audit.violations == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_q_learning_reaches_the_exact_optimum_of_a_finite_version(seed):
+    from agents.planning import policy_start_value
+    from agents.tabular.q_learning import QLearning
+
+    kwargs = dict(language="dyck", max_length=4, reward={"grammatical": 1.0, "length": 0.5}, target_length=2)
+    env = TextGenEnv(**kwargs, obs_type="index")
+    model = env.transition_model()
+    optimum = value_iteration(model, gamma=1.0).start_value(model)
+    assert optimum == 1.5  # "( )" then the end token
+    agent = QLearning(env, seed=seed, gamma=1.0, learning_rate=0.5, epsilon=0.3)
+    agent.learn(6_000)
+    assert policy_start_value(model, agent.greedy_policy(), gamma=1.0) == pytest.approx(optimum)
