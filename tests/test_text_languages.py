@@ -123,3 +123,11 @@ def test_bad_prompts_and_options():
         TextGenEnv("english", prompts=["the"], max_length=2)
     with pytest.raises(TextError, match="unknown split 'dev'"):
         TextGenEnv("arithmetic", split="dev")
+
+
+def test_malformed_task_prompts():
+    with pytest.raises(TextError, match="arithmetic prompt '12=' must read like 37\\+45="):
+        TextGenEnv("arithmetic", prompts=["12="])
+    with pytest.raises(TextError, match="reverse prompt 'ab' must be a word then"):
+        TextGenEnv("copy", "reverse", prompts=["ab"])
+    TextGenEnv("copy", "reverse", prompts=["ab|"])

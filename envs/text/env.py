@@ -153,7 +153,6 @@ class TextGenEnv(gym.Env):
         self._done = True
         self._verdict = ""
         self._mask = np.ones(self.n_tokens, dtype=bool)
-        self._last_reward: float | None = None
         self._return = 0.0
         self._painter: TextPainter | None = None
         self._window = None
@@ -228,7 +227,6 @@ class TextGenEnv(gym.Env):
         self._node = 0
         self._done = False
         self._verdict = ""
-        self._last_reward = None
         self._return = 0.0
         info: dict[str, Any] = {}
         if self.action_mask:
@@ -304,7 +302,6 @@ class TextGenEnv(gym.Env):
         if self.action_mask:
             self._mask = self.automaton.mask(self._state, self.max_length - self._generated).copy()
             info["action_mask"] = self._mask
-        self._last_reward = reward
         self._return += reward
         if self.render_mode == "human":
             self.render()

@@ -13,6 +13,7 @@ Prompts and corpus items fall into the train / validation / test split by a hash
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -127,7 +128,10 @@ class ArithmeticLanguage(Language):
     def answer(self, task: str, prompt: Sequence[int]) -> tuple[int, ...] | None:
         if task != "add":
             return None
-        a, b = self.text(prompt)[:-1].split("+")
+        text = self.text(prompt)
+        if not re.fullmatch(r"[0-9]+\+[0-9]+=", text):
+            raise TextError(f"arithmetic prompt {text!r} must read like 37+45=")
+        a, b = text[:-1].split("+")
         return self.encode(str(int(a) + int(b)))
 
     def corpus_item(self, rng: np.random.Generator) -> tuple[str, tuple[int, ...]]:
@@ -168,8 +172,13 @@ class CopyLanguage(Language):
         return [self.encode(w + "|") for w in (chosen or words)]
 
     def answer(self, task: str, prompt: Sequence[int]) -> tuple[int, ...] | None:
+        if task not in ("reverse", "copy"):
+            return None
+        bar = self.vocabulary.index["|"]
+        if len(prompt) < 2 or prompt[-1] != bar or bar in prompt[:-1]:
+            raise TextError(f"{task} prompt {self.text(prompt)!r} must be a word then '|', like abb|")
         word = tuple(prompt[:-1])
-        return word[::-1] if task == "reverse" else (word if task == "copy" else None)
+        return word[::-1] if task == "reverse" else word
 
     def corpus_item(self, rng: np.random.Generator) -> tuple[str, tuple[int, ...]]:
         n = int(rng.integers(1, self.max_word + 1))
