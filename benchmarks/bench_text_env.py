@@ -13,7 +13,8 @@ Measures:
   the time inside ``step()`` alone, and with the random policy's time added (drawing a uniform
   per token per copy costs about as much as the step).
 
-Each figure is the best of ``--repeats`` runs (the machine is noisy; the best is the least disturbed).
+Single envs are timed in ``--chunks`` chunks of steps and batched ones step by step; each figure is
+the median (the machine is shared: the median leaves out the chunks other work landed on).
 """
 
 from __future__ import annotations
@@ -38,17 +39,28 @@ TEXT_ID = "lab/TextPositive-v0"
 BATCH_SIZES = (1024, 4096)
 
 
-def best_rate(run: Callable[[], int], repeats: int) -> float:
-    """The best of ``repeats`` runs, in units of work per second (``run`` returns its work count)."""
+def median_rate(chunk: Callable[[], tuple[int, float]], chunks: int) -> float:
+    """Work per second of the median chunk (``chunk`` returns its work count and its seconds).
+
+    The machine is shared: other work lands on a few chunks, and the median leaves them out.
+    """
     rates = []
-    for _ in range(repeats):
+    for _ in range(chunks):
+        work, seconds = chunk()
+        rates.append(work / seconds)
+    return float(np.median(rates))
+
+
+def timed(run: Callable[[], int]) -> Callable[[], tuple[int, float]]:
+    def chunk() -> tuple[int, float]:
         start = time.perf_counter()
         work = run()
-        rates.append(work / (time.perf_counter() - start))
-    return max(rates)
+        return work, time.perf_counter() - start
+
+    return chunk
 
 
-def frozen_lake_rate(steps: int, repeats: int) -> float:
+def frozen_lake_rate(steps: int, chunks: int) -> float:
     env = gym.make("FrozenLake-v1")
     env.reset(seed=0)
     env.action_space.seed(0)
@@ -61,10 +73,10 @@ def frozen_lake_rate(steps: int, repeats: int) -> float:
                 reset()
         return steps
 
-    return best_rate(run, repeats)
+    return median_rate(timed(run), chunks)
 
 
-def text_rate(steps: int, repeats: int) -> float:
+def text_rate(steps: int, chunks: int) -> float:
     env = gym.make(TEXT_ID)
     _, info = env.reset(seed=0)
     holder = [info["action_mask"]]
@@ -81,55 +93,47 @@ def text_rate(steps: int, repeats: int) -> float:
             holder[0] = info["action_mask"]
         return steps
 
-    return best_rate(run, repeats)
+    return median_rate(timed(run), chunks)
 
 
-def vector_rate(num_envs: int, steps: int, repeats: int) -> tuple[float, float]:
+def vector_rates(num_envs: int, steps: int) -> tuple[float, float]:
+    """Copies' steps per second from the median step: ``step()`` alone, and with the policy's draw."""
     env = gym.make_vec(TEXT_ID, num_envs=num_envs, vectorization_mode="vector_entry_point")
     _, info = env.reset(seed=0)
     rng = np.random.default_rng(0)
-    holder = [info["action_mask"]]
-    for _ in range(50):  # warm up: the automaton meets its states once
-        _, _, _, _, info = env.step((rng.random(holder[0].shape) + holder[0]).argmax(axis=1))
-        holder[0] = info["action_mask"]
-
-    def run() -> int:
-        for _ in range(steps):
-            # a uniformly random allowed token per copy: the largest of (uniform + mask)
-            actions = (rng.random(holder[0].shape, dtype=np.float32) + holder[0]).argmax(axis=1)
-            start = time.perf_counter()
-            _, _, _, _, info = env.step(actions)
-            in_env[0] += time.perf_counter() - start
-            holder[0] = info["action_mask"]
-        return steps * num_envs
-
-    in_env = [0.0]
-    with_policy = best_rate(run, 1)
-    best_env = steps * num_envs / in_env[0]
-    for _ in range(repeats - 1):
-        in_env[0] = 0.0
-        with_policy = max(with_policy, best_rate(run, 1))
-        best_env = max(best_env, steps * num_envs / in_env[0])
-    return best_env, with_policy
+    mask = info["action_mask"]
+    in_step, in_all = [], []
+    for t in range(50 + steps):  # the first 50 warm up: the automaton meets its states once
+        start = time.perf_counter()
+        # a uniformly random allowed token per copy: the largest of (uniform + mask)
+        actions = (rng.random(mask.shape, dtype=np.float32) + mask).argmax(axis=1)
+        middle = time.perf_counter()
+        _, _, _, _, info = env.step(actions)
+        end = time.perf_counter()
+        mask = info["action_mask"]
+        if t >= 50:
+            in_step.append(end - middle)
+            in_all.append(end - start)
+    return num_envs / float(np.median(in_step)), num_envs / float(np.median(in_all))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke test")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--chunks", type=int, default=9, help="timed chunks of single-env steps (median)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
-    single_steps = 20_000 if args.quick else 100_000
-    vector_steps = 50 if args.quick else 300
+    single_steps = 2_000 if args.quick else 10_000
+    vector_steps = 100 if args.quick else 1_000
 
-    lake = frozen_lake_rate(single_steps, args.repeats)
-    text = text_rate(single_steps, args.repeats)
+    lake = frozen_lake_rate(single_steps, args.chunks)
+    text = text_rate(single_steps, args.chunks)
     rows = [
         ("FrozenLake-v1, one env (steps/s)", lake, 1.0),
         (f"{TEXT_ID}, one env, masks (steps/s)", text, text / lake),
     ]
     for n in BATCH_SIZES:
-        env_only, with_policy = vector_rate(n, vector_steps, args.repeats)
+        env_only, with_policy = vector_rates(n, vector_steps)
         rows.append((f"TextVectorEnv, {n} copies, masks: step() alone (steps/s)", env_only, env_only / lake))
         rows.append(
             (f"TextVectorEnv, {n} copies, masks: with the policy (steps/s)", with_policy, with_policy / lake)
