@@ -151,6 +151,7 @@ class TextGenEnv(gym.Env):
         self._state = self.automaton.start
         self._node = 0
         self._done = True
+        self._dead_from = None
         self._verdict = ""
         self._mask = np.ones(self.n_tokens, dtype=bool)
         self._return = 0.0
@@ -226,6 +227,7 @@ class TextGenEnv(gym.Env):
         self._state = self.prompt_states[i]
         self._node = 0
         self._done = False
+        self._dead_from: int | None = None
         self._verdict = ""
         self._return = 0.0
         info: dict[str, Any] = {}
@@ -290,6 +292,8 @@ class TextGenEnv(gym.Env):
         start = len(self.prompts[p])
         generated = self._tokens[start : self._length - 1].tolist() if a == self.eos else ()
         self._state, reward, terminated, info = self.outcome(p, generated, s, a)
+        if self._state == DEAD and s != DEAD:
+            self._dead_from = self._generated - 1
         if terminated:
             self._verdict = (
                 f"{'grammatical' if info['grammatical'] else 'not grammatical'}, "
@@ -335,7 +339,7 @@ class TextGenEnv(gym.Env):
         return self._painter
 
     def frame(self) -> np.ndarray:
-        """The current frame as an RGB array: the sentence, the valid next tokens, the reward at the end."""
+        """The current frame as an RGB array: the sentence, the valid next tokens, the return at the end."""
         p = len(self.prompts[self._prompt_index])
         ids = self._tokens[: self._length].tolist()
         done = len(ids) > p and ids[-1] == self.eos
@@ -349,7 +353,7 @@ class TextGenEnv(gym.Env):
             title=f"{self.language.name} / {self.task}",
             step=f"{self._generated}/{self.max_length}",
             reward=self._return if done or self._generated >= self.max_length else None,
-            alive=self._state != DEAD,
+            dead_from=self._dead_from,
             verdict=self._verdict,
         )
 

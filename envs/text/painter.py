@@ -1,8 +1,9 @@
 """Frames of the text environment, drawn with pygame (fonts and rounded boxes) off-screen.
 
-The sentence is a row of token chips (prompt grey, generated blue, the end token green when the
-sentence is grammatical, red when not), then the tokens allowed next with their exact probabilities
-as bars (scaled to the likeliest), and the reward once the episode has ended.
+The sentence is a row of token chips (prompt grey, generated blue, red from the token after which
+no grammatical sentence was possible; the end token green when the sentence is grammatical, red
+when not), then the tokens allowed next with their exact probabilities
+as bars (scaled to the likeliest), and the return once the episode has ended.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ class TextPainter:
         title: str,
         step: str,
         reward: float | None,
-        alive: bool,
+        dead_from: int | None,
         verdict: str = "",
     ) -> np.ndarray:
-        """An ``(H, W, 3)`` uint8 frame."""
+        """An ``(H, W, 3)`` uint8 frame; ``dead_from`` is the first generated token after which no
+        grammatical sentence was possible (``None`` while one is)."""
+        alive = dead_from is None
         pg = self.pg
         surface = pg.Surface((WIDTH, HEIGHT))
         surface.fill(BG)
@@ -79,11 +82,11 @@ class TextPainter:
         ended = bool(generated) and generated[-1] == "<eos>"
         chips: list[tuple[str, tuple, tuple]] = [(t, PROMPT_CHIP, PROMPT_TEXT) for t in prompt]
         words = list(generated[:-1] if ended else generated)
-        chips += [(t, GEN_CHIP, GEN_TEXT) for t in words]
+        chips += [
+            (t, GEN_CHIP if alive or i < dead_from else DEAD_CHIP, GEN_TEXT) for i, t in enumerate(words)
+        ]
         if ended:
             chips.append(("<eos>", GOOD if alive else BAD, GEN_TEXT))
-        if not alive and words:
-            chips[len(prompt) + len(words) - 1] = (words[-1], DEAD_CHIP, GEN_TEXT)
         for text, fill, ink in chips:
             w = self.font.size(text)[0] + 18
             if x + w > WIDTH - PAD:
@@ -101,11 +104,15 @@ class TextPainter:
         pg.draw.rect(surface, EDGE, panel, width=1, border_radius=10)
         if reward is not None:
             colour = GOOD if reward > 0 else (BAD if reward < 0 else MUTED)
-            big = pg.font.Font(None, 56).render(f"reward {reward:g}", True, colour)
+            big = pg.font.Font(None, 56).render(f"return {reward:g}", True, colour)
             surface.blit(big, (panel.x + 24, panel.y + 24))
             surface.blit(self.font.render(verdict, True, MUTED), (panel.x + 26, panel.y + 80))
         else:
-            note = "allowed next tokens (exact probability)" if alive else "no grammatical continuation"
+            note = (
+                "allowed next tokens (exact probability)"
+                if alive
+                else "no grammatical sentence starts like this: every token is allowed"
+            )
             surface.blit(self.small.render(note, True, MUTED), (panel.x + 14, panel.y + 10))
             listed = sorted(valid, key=lambda tp: -tp[1])[:MAX_LISTED] if alive else []
             scale = max([p for _, p in listed], default=0.0) or 1.0
