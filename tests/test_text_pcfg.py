@@ -39,6 +39,7 @@ def test_inside_equals_the_prefix_parser_and_parses_are_unique(pcfg, sentences):
         assert pcfg.inside(sentence) == pytest.approx(p, rel=1e-12)
         assert pcfg.sentence_probability(sentence) == pytest.approx(p, rel=1e-12)
         assert pcfg.inside(sentence, count_parses=True) == 1.0  # unambiguous: entropy is exact
+        assert pcfg.contains(sentence) and not pcfg.contains(sentence[:-1])
     assert ENGLISH.inside(ENGLISH.words.index("the") for _ in range(3)) == 0.0
 
 

@@ -132,6 +132,10 @@ class PCFG:
         """P(the sentence is exactly ``words``), from the prefix parser (equals :meth:`inside`)."""
         return float(self.parse_prefix(words).get((), 0.0))
 
+    def contains(self, words: Sequence[int]) -> bool:
+        """Exact membership: some derivation yields exactly ``words``."""
+        return () in self.parse_prefix(words)
+
     def next_word_distribution(self, words: Sequence[int]) -> tuple[np.ndarray, float]:
         """``(P(next word | prefix) for each word, P(end | prefix))``; zeros if no sentence has the prefix."""
         weights, end = self.next_word_weights(self.parse_prefix(words))
