@@ -320,3 +320,9 @@ def test_q_learning_reaches_the_exact_optimum_of_a_finite_version(seed):
     agent = QLearning(env, seed=seed, gamma=1.0, learning_rate=0.5, epsilon=0.3)
     agent.learn(6_000)
     assert policy_start_value(model, agent.greedy_policy(), gamma=1.0) == pytest.approx(optimum)
+
+
+def test_transition_model_refuses_a_tree_too_big_for_dense_arrays():
+    env = TextGenEnv("dyck", max_length=8, obs_type="index")  # 9,841 nodes: fine for index observations
+    with pytest.raises(TextError, match=r"a dense model of 9841 nodes x 3 tokens x 9841 nodes is 2\.2 GiB"):
+        env.transition_model()

@@ -12,16 +12,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from envs.errors import TextError
 from envs.grid.model import TransitionModel
 
 if TYPE_CHECKING:
     from envs.text.env import TextGenEnv
+
+MAX_DENSE_ENTRIES = 50_000_000  # 400 MB of float64 P[S, A, S']
 
 
 def prefix_tree_model(env: TextGenEnv) -> TransitionModel:
     """``P[S, A, S']``, ``R[S, A]``, terminal flags and the start distribution of ``env``'s tree."""
     n = env.n_index_states()
     v, length, eos = env.n_tokens, env.max_length, env.eos
+    if n * v * n > MAX_DENSE_ENTRIES:
+        raise TextError(
+            f"a dense model of {n} nodes x {v} tokens x {n} nodes is {n * v * n * 8 / 2**30:.1f} GiB; "
+            "transition_model() needs a smaller version (lower max_length, fewer tokens or prompts)"
+        )
     P = np.zeros((n, v, n))
     R = np.zeros((n, v))
     terminal = np.ones(n, dtype=bool)
