@@ -4,7 +4,15 @@ No torch here: these environments are plain gymnasium + numpy (+ pygame for wind
 from any RL library.
 """
 
-from envs.errors import EnvError, InvalidActionError, MapError
+from envs.errors import (
+    CorpusError,
+    EnvError,
+    GrammarError,
+    InvalidActionError,
+    MapError,
+    TextError,
+    VocabularyError,
+)
 from envs.grid import (
     DOWN,
     DOWN_LEFT,
@@ -17,7 +25,8 @@ from envs.grid import (
     GridVectorEnv,
     GridWorld,
 )
-from envs.registry import ENTRIES, register_all
+from envs.registry import ENTRIES, TEXT_ENTRIES, register_all
+from envs.text import TextGenEnv, TextVectorEnv
 
 register_all()
 
@@ -28,12 +37,19 @@ __all__ = [
     "ENTRIES",
     "LEFT",
     "RIGHT",
+    "TEXT_ENTRIES",
     "UP",
     "UP_LEFT",
     "UP_RIGHT",
+    "CorpusError",
     "EnvError",
+    "GrammarError",
     "GridVectorEnv",
     "GridWorld",
     "InvalidActionError",
     "MapError",
+    "TextError",
+    "TextGenEnv",
+    "TextVectorEnv",
+    "VocabularyError",
 ]

@@ -13,3 +13,19 @@ class MapError(EnvError):
 
 class InvalidActionError(EnvError):
     """An action outside the environment's action space."""
+
+
+class TextError(EnvError):
+    """A text-generation argument that cannot make a valid environment (task, prompt, length)."""
+
+
+class GrammarError(TextError):
+    """A grammar file that cannot be read, or whose probabilities do not make a proper language."""
+
+
+class VocabularyError(TextError):
+    """A token outside the vocabulary, or a vocabulary over its configured size."""
+
+
+class CorpusError(TextError):
+    """A corpus file that is missing, empty or not UTF-8 text."""

@@ -14,6 +14,8 @@ import gymnasium as gym
 from envs.grid import presets
 from envs.grid.vector import GridVectorEnv
 from envs.grid.world import GridWorld
+from envs.text.env import TextGenEnv
+from envs.text.vector import TextVectorEnv
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,43 @@ ENTRIES: tuple[EnvEntry, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class TextEntry:
+    """One registered text-generation preset: its id, fixed kwargs and a one-line summary.
+
+    Kept apart from :data:`ENTRIES` (grid worlds with a ``.model``) so that code reading grid entries
+    is not handed a text environment; the episode ends by itself (``max_length``), so no step limit.
+    """
+
+    id: str
+    summary: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    cls: type[TextGenEnv] = TextGenEnv
+
+
+TEXT_ENTRIES: tuple[TextEntry, ...] = (
+    TextEntry("lab/TextGen-v0", "Build a sentence token by token (language=, task=, reward=, max_length=)"),
+    TextEntry(
+        "lab/TextPositive-v0",
+        "A grammatical English sentence with positive sentiment",
+        {"language": "english", "task": "positive"},
+    ),
+    TextEntry(
+        "lab/TextArithmetic-v0",
+        "Answer a+b= in digits, exactly right (operands 0..99)",
+        {"language": "arithmetic", "task": "add", "max_length": 4},
+    ),
+    TextEntry(
+        "lab/TextDyck-v0", "Balanced brackets of at most 11 tokens", {"language": "dyck", "max_length": 12}
+    ),
+    TextEntry(
+        "lab/TextReverse-v0",
+        "Write the prompt's word reversed (alphabet 'abc', up to 4 letters)",
+        {"language": "copy", "task": "reverse", "max_length": 5},
+    ),
+)
+
+
 def register_all() -> None:
     """Register every entry (idempotent: ids already registered are left alone)."""
     for entry in ENTRIES:
@@ -76,4 +115,13 @@ def register_all() -> None:
             vector_entry_point=GridVectorEnv.entry_point(entry.cls),
             max_episode_steps=entry.max_episode_steps,
             kwargs=dict(entry.kwargs),
+        )
+    for text in TEXT_ENTRIES:
+        if text.id in gym.registry:
+            continue
+        gym.register(
+            id=text.id,
+            entry_point=f"{text.cls.__module__}:{text.cls.__name__}",
+            vector_entry_point=TextVectorEnv.make,
+            kwargs=dict(text.kwargs),
         )

@@ -1,0 +1,328 @@
+"""lab/TextGen-v0: spaces the checkers accept, masks that keep sentences grammatical, scorers,
+the finite version's exact transition model, rendering and sb3-contrib's MaskablePPO."""
+
+from __future__ import annotations
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs
+from agents.planning import value_iteration
+from envs import InvalidActionError, TextError
+from envs.text import TextGenEnv
+
+PRESETS = [entry.id for entry in envs.TEXT_ENTRIES]
+
+
+@pytest.mark.parametrize("env_id", PRESETS)
+def test_checkers_accept_the_presets(env_id):
+    env = gym.make(env_id).unwrapped
+    check_env(env, skip_render_check=True)
+    sb3_check_env(env)
+
+
+def test_checkers_accept_index_observations():
+    env = TextGenEnv("dyck", max_length=5, obs_type="index")
+    check_env(env, skip_render_check=True)
+    sb3_check_env(env)
+
+
+def play(env: TextGenEnv, seed: int, rng: np.random.Generator) -> tuple[list, list]:
+    """One episode of uniformly random allowed tokens: (infos, rewards)."""
+    obs, info = env.reset(seed=seed)
+    infos, rewards = [info], []
+    while True:
+        mask = env.action_masks()
+        np.testing.assert_array_equal(mask, infos[-1]["action_mask"])
+        obs, r, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(mask))))
+        infos.append(info)
+        rewards.append(r)
+        assert obs["length"][0] == len(env.prompts[env._prompt_index]) + len(rewards)
+        if terminated or truncated:
+            assert terminated and not truncated, "with masks every sentence ends in time"
+            return infos, rewards
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**31), env_id=st.sampled_from(PRESETS))
+def test_masked_play_is_always_grammatical(seed, env_id):
+    env = gym.make(env_id).unwrapped
+    infos, _ = play(env, seed, np.random.default_rng(seed))
+    assert infos[-1]["grammatical"]
+    lang = env.language
+    if lang.pcfg is not None:
+        words = [
+            lang.pcfg.word_index[t]
+            for t in lang.vocabulary.decode(
+                [t for t in env._tokens[: env._length].tolist() if t != env.eos][
+                    0 if lang.prompt_in_grammar else len(env.prompts[env._prompt_index]) :
+                ]
+            )
+        ]
+        assert lang.pcfg.sentence_probability(words) > 0
+
+
+def test_masks_follow_the_grammar_exactly():
+    env = TextGenEnv("english", max_length=30)
+    env.reset(seed=0)
+    w = env.vocabulary.index
+    allowed = {env.vocabulary.tokens[t] for t in np.flatnonzero(env.action_masks())}
+    assert allowed == {"the", "a", "every"}
+    env.step(w["the"])
+    env.step(w["dog"])
+    allowed = {env.vocabulary.tokens[t] for t in np.flatnonzero(env.action_masks())}
+    assert allowed == {
+        "that",
+        "sleeps",
+        "runs",
+        "smiles",
+        "cries",
+        "laughs",
+        "waits",
+        "sees",
+        "likes",
+        "loves",
+        "hates",
+        "helps",
+        "finds",
+        "fears",
+        "follows",
+    }
+    # near the length limit only words that can still end in time remain
+    short = TextGenEnv("english", max_length=4)
+    short.reset(seed=0)
+    short.step(w["the"])
+    assert not short.action_masks()[w["good"]]  # "the good N V <eos>" needs 5 tokens
+    assert short.action_masks()[w["dog"]]
+
+
+def test_without_masks_ungrammatical_text_is_scored_and_shaped():
+    env = TextGenEnv(
+        "english", "positive", reward={"task": 1.0, "grammatical": 0.5, "viability": 0.25}, action_mask=False
+    )
+    _, info = env.reset(seed=0)
+    assert "action_mask" not in info and env.action_masks().all()
+    w = env.vocabulary.index
+    rewards = [env.step(w[t])[1] for t in ["the", "dog", "dog", "loves"]]
+    assert rewards == [0.0, 0.0, -0.25, 0.0]  # the token that breaks the grammar pays once
+    _, r, terminated, _, info = env.step(env.eos)
+    assert terminated and r == 0.0 and not info["grammatical"] and not info["success"]
+    env.reset(seed=0)
+    for t in ["the", "kind", "dog", "loves", "a", "cat"]:
+        assert env.step(w[t])[1] == 0.0
+    _, r, terminated, _, info = env.step(env.eos)
+    assert r == 1.5 and info["success"] and info["grammatical"]
+    # truncation: max_length tokens without the end token, no terminal reward
+    env = TextGenEnv("dyck", max_length=3, reward={"grammatical": 1.0})
+    env.reset(seed=0)
+    (o, c) = env.vocabulary.index["("], env.vocabulary.index[")"]
+    assert env.step(o)[2:4] == (False, False)
+    assert env.step(c)[2:4] == (False, False)
+    mask = env.action_masks()
+    assert mask[env.eos] and not mask[o]  # one slot left: only the end token
+    _, r, terminated, truncated, _ = env.step(o)  # not masked by the env itself: masks are advice
+    assert (r, terminated, truncated) == (0.0, False, True)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(c)
+
+
+def test_arithmetic_keyword_length_and_custom_scorers():
+    env = TextGenEnv("arithmetic", prompts=["37+45="], max_length=4)
+    env.reset(seed=0)
+    for t in "82":
+        env.step(env.vocabulary.index[t])
+    assert env.step(env.eos)[1] == 1.0
+    env.reset()
+    env.step(env.vocabulary.index["8"])
+    assert env.step(env.eos)[1] == 0.0
+    env = TextGenEnv(
+        "english",
+        "keyword",
+        keyword="cat",
+        target_length=4,
+        prompts=["the"],
+        reward={"task": 1.0, "length": 0.5, "shout": 0.25},
+        scorers={"shout": lambda text: float(text.startswith("the cat"))},
+    )
+    env.reset(seed=0)
+    for t in ["cat", "sees", "a", "dog"]:
+        env.step(env.vocabulary.index[t])
+    assert env.step(env.eos)[1] == 1.0 + 0.5 + 0.25  # 4 answer tokens: the target length
+    env.reset(seed=0)
+    for t in ["dog", "sees", "a", "big", "cat"]:
+        env.step(env.vocabulary.index[t])
+    assert env.step(env.eos)[1] == 1.0 + 0.5 * (1 - 1 / 4)
+
+
+def test_bad_actions():
+    env = TextGenEnv("dyck")
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(1)
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="outside the action space Discrete"):
+        env.step(3)
+    with pytest.raises(InvalidActionError, match="an action is an integer"):
+        env.step("(")
+    with pytest.raises(TextError, match=r"the prefix tree has .* nodes"):
+        TextGenEnv("english", obs_type="index")
+
+
+FINITE = [
+    (
+        dict(
+            language="dyck",
+            max_length=6,
+            reward={"grammatical": 1.0, "length": 0.5, "viability": 0.1},
+            target_length=4,
+        ),
+        1.5,
+    ),
+    (
+        dict(
+            language="copy",
+            task="reverse",
+            alphabet="ab",
+            max_word=2,
+            max_length=3,
+            reward={"task": 1.0, "grammatical": 0.25},
+        ),
+        1.25,
+    ),
+    (dict(language="arithmetic", prompts=["2+3=", "4+4="], max_length=2), 1.0),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "optimum"), FINITE, ids=["dyck", "reverse", "arithmetic"])
+def test_value_iteration_finds_the_brute_force_optimum(kwargs, optimum):
+    env = TextGenEnv(**kwargs, obs_type="index")
+    model = env.transition_model()
+    assert np.allclose(model.P.sum(axis=2), 1.0)
+    plan = value_iteration(model, gamma=1.0)
+    starts = np.flatnonzero(model.initial)
+    # brute force over every token sequence, scored by the environment's own steps
+    for p, s0 in enumerate(starts):
+        best = -np.inf
+        for n in range(1, env.max_length + 1):
+            for seq in itertools.product(range(env.n_tokens), repeat=n):
+                if env.eos in seq[:-1] or (n < env.max_length and seq[-1] != env.eos):
+                    continue
+                best = max(best, episode_return(env, p, seq))
+        assert plan.V[s0] == pytest.approx(best, abs=1e-12)
+        assert best == pytest.approx(optimum)
+        # the greedy policy, run in the environment, earns the optimum; observations are the nodes
+        obs = start_at(env, p)
+        assert obs == s0
+        total, done = 0.0, False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(int(plan.policy[obs]))
+            total += r
+            done = terminated or truncated
+        assert total == pytest.approx(best, abs=1e-12)
+
+
+def start_at(env: TextGenEnv, prompt: int) -> int:
+    for seed in range(1000):
+        obs, _ = env.reset(seed=seed)
+        if env._prompt_index == prompt:
+            return obs
+    raise AssertionError("no seed draws that prompt")
+
+
+def episode_return(env: TextGenEnv, prompt: int, seq: tuple[int, ...]) -> float:
+    start_at(env, prompt)
+    return sum(env.step(a)[1] for a in seq)
+
+
+def test_index_observations_follow_the_model():
+    env = TextGenEnv("copy", "reverse", alphabet="ab", max_word=2, max_length=3, obs_type="index")
+    model = env.transition_model()
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        s, _ = env.reset(seed=seed)
+        assert model.initial[s] > 0
+        done = False
+        while not done:
+            a = int(rng.integers(env.n_tokens))
+            s2, r, terminated, truncated, _ = env.step(a)
+            assert model.P[s, a, s2] == 1.0 and model.R[s, a] == r
+            assert model.terminal[s2] == (terminated or truncated)
+            s, done = s2, terminated or truncated
+
+
+def test_render_modes(tmp_path):
+    env = TextGenEnv("english", "positive", prompts=["the happy dog"], render_mode="ansi")
+    env.reset(seed=0)
+    env.step(env.vocabulary.index["sleeps"])
+    assert env.render().splitlines()[0] == "the happy dog | sleeps _"
+    env.step(env.eos)
+    assert env.render().splitlines()[0] == "the happy dog | sleeps <eos>"
+    frames = []
+    env = TextGenEnv("english", "positive", prompts=["the happy dog"], render_mode="rgb_array")
+    env.reset(seed=0)
+    frames.append(env.render())
+    env.step(env.vocabulary.index["smiles"])
+    env.step(env.eos)
+    frames.append(env.render())
+    for f in frames:
+        assert f.dtype == np.uint8 and f.ndim == 3 and f.shape[2] == 3
+        assert len(np.unique(f.reshape(-1, 3), axis=0)) > 20
+    assert not np.array_equal(frames[0], frames[1])
+    human = TextGenEnv("dyck", render_mode="human")
+    human.reset(seed=0)
+    human.step(1)
+    human.close()
+
+
+def test_maskable_ppo_trains_and_never_picks_a_masked_action():
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+
+    class Audit(gym.Wrapper):
+        violations = 0
+        steps = 0
+
+        def step(self, action):
+            Audit.steps += 1
+            if not self.env.unwrapped.action_masks()[int(action)]:
+                Audit.violations += 1
+            return self.env.step(action)
+
+    env = Audit(gym.make("lab/TextPositive-v0"))
+    model = sb3_contrib.MaskablePPO(
+        "MultiInputPolicy",
+        env,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs={"net_arch": [32]},
+    )
+    model.learn(total_timesteps=256)
+    assert Audit.steps >= 256 and Audit.violations == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_q_learning_reaches_the_exact_optimum_of_a_finite_version(seed):
+    from agents.planning import policy_start_value
+    from agents.tabular.q_learning import QLearning
+
+    kwargs = dict(language="dyck", max_length=4, reward={"grammatical": 1.0, "length": 0.5}, target_length=2)
+    env = TextGenEnv(**kwargs, obs_type="index")
+    model = env.transition_model()
+    optimum = value_iteration(model, gamma=1.0).start_value(model)
+    assert optimum == 1.5  # "( )" then the end token
+    agent = QLearning(env, seed=seed, gamma=1.0, learning_rate=0.5, epsilon=0.3)
+    agent.learn(6_000)
+    assert policy_start_value(model, agent.greedy_policy(), gamma=1.0) == pytest.approx(optimum)
+
+
+def test_transition_model_refuses_a_tree_too_big_for_dense_arrays():
+    env = TextGenEnv("dyck", max_length=8, obs_type="index")  # 9,841 nodes: fine for index observations
+    with pytest.raises(TextError, match=r"a dense model of 9841 nodes x 3 tokens x 9841 nodes is 2\.2 GiB"):
+        env.transition_model()

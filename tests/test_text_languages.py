@@ -1,0 +1,133 @@
+"""Languages, their exact verifiers, corpora and splits, and bad input to them."""
+
+from __future__ import annotations
+
+import pytest
+
+from envs import CorpusError, TextError, VocabularyError
+from envs.text import TextGenEnv, make_language, sample_corpus
+from envs.text.languages import SPLITS, ArithmeticLanguage, CopyLanguage, split_of
+
+
+def test_arithmetic_is_exactly_right_or_wrong():
+    lang = ArithmeticLanguage(max_operand=99)
+    assert lang.answer("add", lang.encode("37+45=")) == lang.encode("82")
+    assert lang.answer("add", lang.encode("0+0=")) == lang.encode("0")
+    assert lang.answer("keyword", lang.encode("1+2=")) is None
+    every = [p for s in SPLITS for p in lang.prompts(s)]
+    assert len(every) == len(set(every)) == 100 * 100
+
+
+def test_copy_and_reverse():
+    lang = CopyLanguage(alphabet="ab", max_word=3)
+    prompt = lang.encode("aab|")
+    assert lang.answer("reverse", prompt) == lang.encode("baa")
+    assert lang.answer("copy", prompt) == lang.encode("aab")
+
+
+@pytest.mark.parametrize("name", ["english", "dyck", "arithmetic", "copy"])
+def test_corpus_is_seeded_and_splits_are_disjoint(name):
+    lang = make_language(name)
+    train = sample_corpus(lang, 300, "train", seed=1)
+    assert train == sample_corpus(lang, 300, "train", seed=1)
+    assert train != sample_corpus(lang, 300, "train", seed=2)
+    held_out = set(sample_corpus(lang, 40, "validation", seed=1)) | set(
+        sample_corpus(lang, 40, "test", seed=1)
+    )
+    key = (lambda ids: lang.text(ids)) if name in ("english", "dyck") else None
+    if key is not None:
+        assert not set(train) & held_out
+        assert all(split_of(lang.text(s)) == "train" for s in train)
+    if name == "arithmetic":
+        # a problem is in one split only: prompts of the splits never overlap
+        prompts = [set(lang.prompts(s)) for s in SPLITS]
+        assert not prompts[0] & prompts[1] and not prompts[0] & prompts[2] and not prompts[1] & prompts[2]
+        equals = lang.vocabulary.index["="]
+        assert all(lang.answer("add", s[: s.index(equals) + 1]) == s[s.index(equals) + 1 :] for s in train)
+        assert all(split_of(lang.text(s[: s.index(equals) + 1])) == "train" for s in train)
+    if name in ("english", "dyck"):
+        assert all(
+            lang.pcfg.sentence_probability([lang.pcfg.word_index[t] for t in lang.vocabulary.decode(s)]) > 0
+            for s in train[:50]
+        )
+
+
+def test_text_file_characters_and_subwords(tmp_path):
+    f = tmp_path / "poems.txt"
+    f.write_text("the cat sat on the mat\n\nthe dog sat on the log\nmy cat is grey\n", encoding="utf-8")
+    chars = make_language(f"text:{f}")
+    assert chars.text(chars.encode("the log")) == "the log"
+    assert (
+        len(chars.vocabulary) == len(set("the cat sat on the mat the dog sat on the log my cat is grey")) + 1
+    )
+    bpe = make_language(str(f), tokenizer="bpe", vocab_size=40)
+    assert len(bpe.vocabulary) <= 40
+    ids = bpe.encode("the cat sat on the log")
+    assert bpe.text(ids) == "the cat sat on the log"
+    assert len(ids) < len("the cat sat on the log")  # merges happened
+    lines = sample_corpus(bpe, 5, "train", seed=0) + sample_corpus(bpe, 5, "train", seed=3)
+    assert {bpe.text(s) for s in lines} <= {
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "my cat is grey",
+    }
+    env = TextGenEnv(f"text:{f}", "keyword", keyword="c", max_length=6)
+    _, info = env.reset(seed=0)
+    assert info["action_mask"].all()  # no grammar: every token, the end token too, is allowed
+
+
+def test_bad_corpus_files(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        make_language(f"text:{tmp_path / 'none.txt'}")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(CorpusError, match="empty"):
+        make_language(str(empty))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café crème".encode("latin-1"))
+    with pytest.raises(CorpusError, match="not UTF-8"):
+        make_language(str(latin))
+
+
+def test_vocabulary_over_the_configured_size(tmp_path):
+    f = tmp_path / "abc.txt"
+    f.write_text("abcdefghij\n")
+    with pytest.raises(VocabularyError, match=r"11 tokens .* over the configured size 5"):
+        make_language(str(f), vocab_size=5)
+    with pytest.raises(VocabularyError, match="over the configured size 6; raise vocab_size to at least 12"):
+        make_language(str(f), tokenizer="bpe", vocab_size=6)
+    with pytest.raises(VocabularyError, match="over the configured size 10"):
+        make_language("english", max_vocabulary=10)
+
+
+def test_bad_prompts_and_options():
+    with pytest.raises(VocabularyError, match="prompt 'the unicorn' has the unknown token 'unicorn'"):
+        TextGenEnv("english", prompts=["the unicorn"])
+    with pytest.raises(TextError, match="prompt 'dog the' starts no sentence of english"):
+        TextGenEnv("english", prompts=["dog the"])
+    with pytest.raises(VocabularyError, match="unknown token 'x'"):
+        TextGenEnv("arithmetic", prompts=["1+x="])
+    with pytest.raises(TextError, match="english has no task 'add'; choose one of: grammatical, positive"):
+        TextGenEnv("english", "add")
+    with pytest.raises(TextError, match="unknown scorer 'fluency'"):
+        TextGenEnv("english", reward={"fluency": 1.0})
+    with pytest.raises(TextError, match="need keyword="):
+        TextGenEnv("english", reward={"keyword": 1.0})
+    with pytest.raises(VocabularyError, match="keyword 'unicorn' has the unknown token"):
+        TextGenEnv("english", "keyword", keyword="unicorn")
+    with pytest.raises(TextError, match="bad option for language 'english'"):
+        TextGenEnv("english", max_operand=3)
+    with pytest.raises(TextError, match="max_length must be a positive integer"):
+        TextGenEnv("dyck", max_length=0)
+    with pytest.raises(TextError, match="needs 2 more words and the end token: over max_length=2"):
+        TextGenEnv("english", prompts=["the"], max_length=2)
+    with pytest.raises(TextError, match="unknown split 'dev'"):
+        TextGenEnv("arithmetic", split="dev")
+
+
+def test_malformed_task_prompts():
+    with pytest.raises(TextError, match="arithmetic prompt '12=' must read like 37\\+45="):
+        TextGenEnv("arithmetic", prompts=["12="])
+    with pytest.raises(TextError, match="reverse prompt 'ab' must be a word then"):
+        TextGenEnv("copy", "reverse", prompts=["ab"])
+    TextGenEnv("copy", "reverse", prompts=["ab|"])
