@@ -60,8 +60,18 @@ def cmd_envs(args: argparse.Namespace) -> int:
         env.close()
     Console().print(table)
     print("Observation types (obs_type=): index, coords, onehot, symbolic, pixels. Play one: lab play ID")
+    text = Table(title="Text generation: a sentence built token by token (docs/text.md)")
+    text.add_column("id", style="bold cyan", no_wrap=True)
+    text.add_column("tokens", justify="right")
+    text.add_column("length", justify="right")
+    text.add_column("description")
+    for entry in envs.TEXT_ENTRIES:
+        env = gym.make(entry.id)
+        text.add_row(entry.id, str(env.action_space.n), str(env.unwrapped.max_length), entry.summary)
+        env.close()
+    Console().print(text)
     if args.all:
-        ours = {entry.id for entry in envs.ENTRIES}
+        ours = {entry.id for entry in (*envs.ENTRIES, *envs.TEXT_ENTRIES)}
         others = sorted(i for i in gym.registry if i not in ours)
         print(f"\nGymnasium's other ids in this installation ({len(others)}; some need an extra package):")
         Console().print(Columns(others, padding=(0, 2)))

@@ -26,8 +26,9 @@ def run_lab(*args: str) -> subprocess.CompletedProcess:
 def test_envs_lists_every_registered_id():
     result = run_lab("envs")
     assert result.returncode == 0, result.stderr
-    for entry in envs.ENTRIES:
+    for entry in (*envs.ENTRIES, *envs.TEXT_ENTRIES):
         assert entry.id in result.stdout
+    assert resolve_env_id("TextDyck") == "lab/TextDyck-v0"  # short names work for text presets too
 
 
 def test_train_help_names_every_agent(capsys):

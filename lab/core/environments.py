@@ -15,7 +15,7 @@ from lab.core.yaml_loader import load_yaml_value
 def known_ids() -> list[str]:
     import envs
 
-    return [entry.id for entry in envs.ENTRIES]
+    return [entry.id for entry in (*envs.ENTRIES, *envs.TEXT_ENTRIES)]
 
 
 def resolve_env_id(name: str) -> str:
