@@ -144,9 +144,13 @@ def test_hud_names_the_step_action_reward_return_and_ending():
     assert viewer.hud()[1] == "step 9/9   action right   reward +1   return 0.92   goal reached!"
 
 
-def test_screenshot_is_saved_beside_the_replay_and_named_on_the_status_line(tmp_path, maze, capsys):
-    replay = tmp_path / "maze.npz"
+def test_screenshot_is_saved_in_the_current_folder_and_named_on_the_status_line(
+    tmp_path, maze, capsys, monkeypatch
+):
+    replay = tmp_path / "replays" / "maze.npz"  # like replays/examples/: screenshots must not land there
+    replay.parent.mkdir()
     replay.write_bytes((EXAMPLES / "Maze-v0.npz").read_bytes())
+    monkeypatch.chdir(tmp_path)
     holder: list = []
 
     def keys(timeout_ms):
@@ -154,7 +158,7 @@ def test_screenshot_is_saved_beside_the_replay_and_named_on_the_status_line(tmp_
 
     shots = play_replay(maze, replay, keys=keys, paused=True)
     assert [p.name for p in shots] == ["maze_step0001.png", "maze_step0001_1.png"]
-    assert all(p.parent == tmp_path for p in shots)
+    assert all(p.parent == tmp_path for p in shots) and list(replay.parent.iterdir()) == [replay]
     image = iio.imread(shots[0])
     assert image.ndim == 3 and image.shape[2] in (3, 4) and image.shape[0] > 594  # the frame and the HUD
     assert "screenshot: " + str(shots[0]) in capsys.readouterr().out
@@ -164,7 +168,7 @@ def test_screenshot_message_shows_on_the_hud(tmp_path, maze):
     source, _ = replay_source(maze)
     viewer, _ = run(source, ["s"], paused=True, screenshot_dir=tmp_path, screenshot_stem="shot")
     assert (tmp_path / "shot_step0000.png").exists()
-    assert "saved shot_step0000.png" in viewer.hud()[2]
+    assert "saved shot_step0000.png" in viewer.hud()[3]
 
 
 def test_the_default_key_reader_drives_the_loop_through_the_window(monkeypatch, maze):
@@ -214,7 +218,7 @@ def test_live_sources_play_and_restart_but_do_not_seek():
     steps = [s for s, _ in reader.seen]
     assert steps == [0, 1, 2, 2, 2, 0, 1, 2, 3, 4, 4, 4]
     assert len(made) == 2 and viewer.at_end
-    assert "cannot seek" in viewer.hud()[2]
+    assert "cannot seek" in viewer.hud()[3]
     assert "step 4   " in viewer.hud()[1] and "/" not in viewer.hud()[1].split()[1]
 
 
@@ -245,7 +249,7 @@ def test_overlays_toggle_with_their_key_and_describe_themselves(maze):
     viewer, _ = run(source, ["x"], paused=True, overlays=[overlay])
     assert overlay.enabled
     np.testing.assert_array_equal(viewer.frame(), 255 - source.current().frame)
-    assert "inverted at 0" in viewer.hud()[2] and "x inverted" in viewer.hud()[4]
+    assert "inverted at 0" in viewer.hud()[2] and "x inverted" in viewer.hud()[5]
     viewer.handle("x")
     np.testing.assert_array_equal(viewer.frame(), source.current().frame)
 

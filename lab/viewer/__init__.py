@@ -4,7 +4,17 @@
 keys and HUD (:class:`Viewer`), ``overlays`` the drawings toggled over the frame (the value heatmap).
 """
 
-from lab.viewer.loop import FPS_STEPS, KeyReader, Viewer, short_number, window_keys
+from lab.viewer.display import require_display
+from lab.viewer.loop import (
+    FPS_STEPS,
+    KeyReader,
+    Viewer,
+    short_number,
+    status_lines,
+    video_frames,
+    window_keys,
+    with_overlays,
+)
 from lab.viewer.overlays import Overlay, cached, tinted_states, value_heatmap, value_overlay
 from lab.viewer.sources import FrameSource, LiveSource, ReplaySource, ViewFrame, episode_stream
 
@@ -19,9 +29,13 @@ __all__ = [
     "Viewer",
     "cached",
     "episode_stream",
+    "require_display",
     "short_number",
+    "status_lines",
     "tinted_states",
     "value_heatmap",
     "value_overlay",
+    "video_frames",
     "window_keys",
+    "with_overlays",
 ]
