@@ -7,7 +7,9 @@ open; :func:`with_status_bar` draws the same picture (frame and status lines) of
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -36,7 +38,9 @@ def quiet_sdl() -> None:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if sys.platform.startswith("linux") and not (runtime and os.path.isdir(runtime)):
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="lab-xdg-")  # mode 0700, as SDL wants
+        private = tempfile.mkdtemp(prefix="lab-xdg-")  # mode 0700, as SDL wants
+        atexit.register(shutil.rmtree, private, True)
+        os.environ["XDG_RUNTIME_DIR"] = private
 
 
 def has_display() -> bool:
@@ -150,6 +154,7 @@ class FrameWindow:
         self._font: pygame.font.Font | None = None
         self._clock: pygame.time.Clock | None = None
         self._frame_size: tuple[int, int] = (0, 0)  # the largest scaled frame so far, before shrinking
+        self._opened_for: tuple[int, int] = (0, 0)  # the frame size the window was last sized for
         self._bar_lines = 0
 
     def reserve(self, height: int, width: int) -> None:
@@ -167,6 +172,7 @@ class FrameWindow:
             self._font = _font()
             self._clock = pygame.time.Clock()
         self._bar_lines = max(self._bar_lines, n_lines)
+        self._opened_for = self._frame_size
         w, h = self._frame_size
         bar = self._bar_height()
         self.shrink = 1.0
@@ -196,9 +202,8 @@ class FrameWindow:
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"a frame is an (H, W, 3) array; got shape {frame.shape}")
-        before = self._frame_size
         self.reserve(frame.shape[0], frame.shape[1])
-        if self._screen is None or self._frame_size != before or len(lines) > self._bar_lines:
+        if self._screen is None or self._frame_size != self._opened_for or len(lines) > self._bar_lines:
             self._open(len(lines))
         assert self._screen is not None and self._font is not None and self._clock is not None
         rows = wrap(self._font, lines, self._screen.get_width())

@@ -352,3 +352,62 @@ def test_value_overlay_reads_the_phase_from_the_state_and_accepts_a_function():
         drawn, value_heatmap(frame, model, plan.V, plan.policy, 2, agent_state=in_phase_2)
     )
     assert calls and "V here" in overlay.describe(ViewFrame(frame, 0, state=in_phase_2))
+
+
+def test_a_message_takes_its_own_line_so_the_help_lines_stay(maze):
+    source, _ = replay_source(maze)
+    viewer, _ = run(source, [], paused=True)
+    quiet = viewer.hud()
+    viewer.say("saved a_rather_long_screenshot_name_step0000.png")
+    loud = viewer.hud()
+    assert len(quiet) == len(loud) and quiet[3] == "" and "saved" in loud[3]
+    assert loud[-1].endswith("q quit") and loud[-2].startswith("space pause")
+
+
+def fake_screen(monkeypatch, size):
+    import pygame
+
+    monkeypatch.setattr(pygame.display, "get_driver", lambda: "x11")
+    monkeypatch.setattr(pygame.display, "get_desktop_sizes", lambda: [size])
+
+
+def test_a_window_larger_than_the_screen_is_scaled_to_fit(monkeypatch):
+    fake_screen(monkeypatch, (1280, 800))
+    window = FrameWindow("big", scale=2)  # the pixel maze at --scale 2: 1188 x 1622 pixels
+    try:
+        frame = np.full((811, 594, 3), 200, dtype=np.uint8)
+        window.show(frame, ["one", "two", "three", "", "five"])
+        w, h = window._screen.get_size()
+        assert h <= 800 - 40 and w <= 1280 and window.shrink < 0.5
+        shot = window.snapshot()
+        assert shot.shape == (h, w, 3) and (shot[:10, w // 2] > 190).all()  # the frame, smoothly scaled
+        window.show(frame, ["one", "two", "three", "", "five"])
+        assert window._screen.get_size() == (w, h)
+    finally:
+        window.close()
+
+
+def test_the_window_keeps_its_size_for_smaller_frames():
+    window = FrameWindow("scenes")
+    try:
+        window.show(np.zeros((300, 600, 3), dtype=np.uint8), ["a"])
+        size = window._screen.get_size()
+        window.show(np.full((100, 200, 3), 255, dtype=np.uint8), ["a"])
+        assert window._screen.get_size() == size
+        window.reserve(400, 600)  # room for a bigger scene to come
+        window.show(np.zeros((100, 200, 3), dtype=np.uint8), ["a"])
+        assert window._screen.get_size()[1] == size[1] + 100
+    finally:
+        window.close()
+
+
+def test_video_frames_carry_the_hud_lines(maze):
+    from lab.viewer import video_frames
+
+    source, _ = replay_source(maze)
+    plain = video_frames(source)
+    hud = video_frames(source, hud=True)
+    assert len(plain) == len(hud) == maze.length + 1
+    assert plain[0].shape == source.current().frame.shape
+    assert hud[0].shape[0] > plain[0].shape[0] and len({f.shape for f in hud}) == 1
+    np.testing.assert_array_equal(hud[5][: plain[5].shape[0], : plain[5].shape[1]], plain[5])

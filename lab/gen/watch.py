@@ -4,8 +4,8 @@ walks a loop through its latent space.
 
 Keys: space pause/resume, ``r`` new samples, left/right the previous/next label (conditional
 models), ``s`` save the picture as a PNG, ``q`` or Esc quit. ``frames`` / ``seconds`` stop it on
-their own. It needs a display (tests drive it headless with their own key reader); without one,
-``lab gen sample MODEL --gif out.gif`` writes the same pictures to files.
+their own, also headless (SDL's dummy driver); without a display and without such a limit it stops
+at once with an error pointing at ``lab gen sample MODEL --gif out.gif``, which writes the pictures.
 """
 
 from __future__ import annotations
@@ -82,10 +82,13 @@ def watch(
         raise LabError(f"--fps must be positive; got {fps:g}")
     if frames is not None and frames < 1:
         raise LabError(f"--frames must be at least 1; got {frames}")
-    if keys is None and not has_display():
-        from lab.viewer import require_display
+    if keys is None and frames is None and seconds is None and not has_display():
+        from lab.viewer import require_display  # without a limit it would run, unseen, forever
 
-        require_display("lab gen watch", f"without one: lab gen sample {target} --gif out.gif")
+        require_display(
+            "lab gen watch",
+            f"without one: lab gen sample {target} --gif out.gif (or --frames N / --seconds S to stop)",
+        )
     loaded = open_model(target)
     model = loaded.model
     labels_for(model, 1, label)  # checks --label before a window opens
