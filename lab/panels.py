@@ -96,6 +96,15 @@ def bar_chart(
     return strip
 
 
+def spread_format(values: np.ndarray, least: int = 2, most: int = 6) -> str:
+    """A format with enough decimals (``least`` to ``most``) for the values' spread to show in their
+    numbers: 95.123 and 95.153 rather than 95.12 and 95.15, or 0.13 four times."""
+    finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
+    decimals = least if span <= 0 else int(np.clip(np.ceil(-np.log10(span)) + 1, least, most))
+    return f"{{:.{decimals}f}}"
+
+
 def action_panel(
     readout: Callable[[Any], np.ndarray],
     labels: Sequence[str],
@@ -113,7 +122,8 @@ def action_panel(
     ``readout`` maps the observation the agent is about to act on (``ViewFrame.obs``) to one number
     per action; ``pick`` says which bar to highlight (the greedy action by default; None for none);
     ``note(obs)`` adds a few words to the HUD (a policy's value estimate, a Gaussian's spread);
-    ``relative`` draws the bars from the state's smallest to largest value (:func:`bar_chart`). Frames
+    ``relative`` draws the bars from the state's smallest to largest value (:func:`bar_chart`), with
+    as many decimals as the values' spread needs (:func:`spread_format`; ``fmt`` is then unused). Frames
     without an observation (an episode's last frame) get an empty strip.
     """
 
@@ -121,15 +131,17 @@ def action_panel(
         if view.obs is None:  # an episode's last frame: an empty strip keeps the window's size
             return np.concatenate([frame, bar_chart([], [], frame.shape[1])], axis=0)
         values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
-        chart = bar_chart(values, labels, frame.shape[1], chosen=pick(values), fmt=fmt, relative=relative)
+        shown = spread_format(values) if relative else fmt
+        chart = bar_chart(values, labels, frame.shape[1], chosen=pick(values), fmt=shown, relative=relative)
         return np.concatenate([frame, chart], axis=0)
 
     def describe(view: ViewFrame) -> str:
         if view.obs is None:
             return ""
         values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
+        shown = spread_format(values) if relative else fmt
         text = f"{name}: " + "  ".join(
-            f"{label} {fmt.format(v)}" for label, v in zip(labels, values, strict=True)
+            f"{label} {shown.format(v)}" for label, v in zip(labels, values, strict=True)
         )
         if relative:
             text += "   (bars from lowest to highest)"
@@ -153,7 +165,7 @@ def agent_panel(agent: Any, env: Any) -> Overlay | None:
     or a Gaussian policy's mean per action dimension (its std and the value in the HUD); None for
     agents with none of these (the tabular ones show their values on the grid instead)."""
     if hasattr(agent, "q_values"):
-        return action_panel(agent.q_values, action_labels(env), name="Q-values", fmt="{:.2f}", relative=True)
+        return action_panel(agent.q_values, action_labels(env), name="Q-values", relative=True)
     if not hasattr(agent, "value"):
         return None
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.panels import BAR, CHOSEN, HEIGHT, TEXT_ROWS, action_labels, action_panel, bar_chart
+from lab.panels import (
+    BAR,
+    CHOSEN,
+    HEIGHT,
+    TEXT_ROWS,
+    action_labels,
+    action_panel,
+    bar_chart,
+    spread_format,
+)
 from lab.viewer import ViewFrame
 
 
@@ -162,6 +171,10 @@ def test_relative_bars_span_the_states_own_range_so_close_values_differ():
     assert heights[1][2] == CHOSEN
     absolute = bar_chart(values, ["a", "b", "c"], width=300)
     assert len({bar_extent(absolute, int(100 * i + 50))[0] for i in range(3)}) == 1  # all look the same
-    panel = action_panel(lambda obs: np.array(values), ["a", "b", "c"], relative=True, fmt="{:.2f}")
+    panel = action_panel(lambda obs: np.array(values), ["a", "b", "c"], relative=True)
     frame = np.zeros((10, 300, 3), dtype=np.uint8)
     assert "a 95.12  b 95.15  c 95.00" in panel.describe(ViewFrame(frame, 0, obs=0))
+    # as many decimals as the spread needs: a spread of 0.03 gets three, of 0.0003 five
+    assert spread_format([95.12, 95.15]) == "{:.3f}" and spread_format([0.1301, 0.1304]) == "{:.5f}"
+    assert spread_format([1.0, 2.0]) == "{:.2f}"
+    assert spread_format([5.0, 5.0]) == "{:.2f}" and spread_format([1e-9, 2e-9]) == "{:.6f}"
