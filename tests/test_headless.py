@@ -100,3 +100,26 @@ def test_demo_gif_shows_progress_and_no_sdl_noise(tmp_path):
     frames = iio.imread(tmp_path / "lake.gif")
     # the 384-pixel lake and its status lines, cropped: not the old 480-pixel-wide canvas
     assert frames.shape[2] < 480 and frames.shape[1] > 384
+
+
+def test_a_window_without_a_display_or_runtime_dir_says_nothing_on_stderr(tmp_path):
+    # SDL falls back to its off-screen driver here, after warning about XDG_RUNTIME_DIR unless the
+    # window sets a private one first
+    code = (
+        "import numpy as np\n"
+        "from envs.window import FrameWindow\n"
+        "w = FrameWindow('quiet')\n"
+        "w.show(np.zeros((8, 8, 3), dtype=np.uint8), ['a line'])\n"
+        "w.close()\n"
+        "print('shown')\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    unset = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "PYGAME_HIDE_SUPPORT_PROMPT")
+    for name in unset:
+        environment.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "shown\n", result.stderr
+    assert result.stderr == "", repr(result.stderr)
