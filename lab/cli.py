@@ -43,8 +43,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     make_env(args.env_id, parse_kwargs(args.kwargs)).close()  # a bad id or map is reported first
     require_display(
         "lab play",
-        "play needs a keyboard and a window; headless, lab demo --gif tour.gif draws the tour, "
-        "lab replay FILE --to out.gif a saved episode",
+        "to see grid worlds without one: lab demo --gif tour.gif, or lab replay FILE --to out.gif",
     )
     record_dir = None if args.no_record else args.replays
     returns = play(

@@ -1,7 +1,9 @@
 """The interactive viewer: a pygame loop that plays a stream of frames with a HUD and keyboard control.
 
 ``sources`` holds what it plays (:class:`ReplaySource`, :class:`LiveSource`), ``loop`` the window,
-keys and HUD (:class:`Viewer`), ``overlays`` the drawings toggled over the frame (the value heatmap).
+keys and HUD (:class:`Viewer`) and the same pictures for videos (:func:`video_frames`), ``overlays``
+the drawings toggled over the frame (the value heatmap), ``display`` the one-line error of a command
+that needs a window where there is no display (:func:`require_display`).
 """
 
 from lab.viewer.display import require_display
