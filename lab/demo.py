@@ -32,6 +32,8 @@ SCENES: tuple[Scene, ...] = (
     Scene("lab/CliffWalk-v0", "the cliff"),
 )
 HOLD_FRAMES = 6  # the last frame of an episode stays this many frames
+TOUR_HEIGHT = 420  # pixels: the tour draws every world at most this tall, so a flat one (the cliff)
+# does not sit on a canvas made for a square one (the maze) with two thirds of it empty
 GIF_MIN_WIDTH = 360  # pixels: room for the status lines beside a small world
 PAD = 6  # pixels of margin kept around the content when a GIF is cropped
 
@@ -88,7 +90,7 @@ def run_demo(
         raise LabError(f"unknown policy {policy!r}; choose 'optimal' or 'random'")
     if episodes < 1 or fps <= 0:
         raise LabError("--episodes must be at least 1 and --fps positive")
-    scenes = SCENES if env_id is None else (Scene(resolve_env_id(env_id), "", kwargs or {}),)
+    scenes = tour_scenes() if env_id is None else (Scene(resolve_env_id(env_id), "", kwargs or {}),)
     if gif is None and has_display():
         _play_in_window(scenes, policy, episodes, fps, seed)
         return None
@@ -96,6 +98,19 @@ def run_demo(
     if path.suffix.lower() != ".gif":
         raise LabError(f"the demo writes a GIF; give a path ending in .gif, not {path.name!r}")
     return _write_demo_gif(scenes, policy, episodes, fps, seed, path)
+
+
+def tour_scenes() -> tuple[Scene, ...]:
+    """The tour's scenes, each with cells small enough for its frame to be at most
+    :data:`TOUR_HEIGHT` tall."""
+    sized = []
+    for scene in SCENES:
+        env = make_env(scene.env_id, scene.kwargs)
+        rows = env.unwrapped.model.layout.shape[0]
+        tile = min(env.unwrapped.render_tile_size, TOUR_HEIGHT // rows)
+        env.close()
+        sized.append(Scene(scene.env_id, scene.title, {**scene.kwargs, "render_tile_size": tile}))
+    return tuple(sized)
 
 
 def _play_in_window(scenes: Sequence[Scene], policy: str, episodes: int, fps: float, seed: int) -> None:

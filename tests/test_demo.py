@@ -43,3 +43,17 @@ def test_gif_frames_share_one_canvas_cropped_to_what_they_cover():
     assert {f.shape for f in frames} == {(50 + PAD, 120 + PAD, 3)}
     np.testing.assert_array_equal(frames[0][:50, :80], small)
     assert (frames[0][:, 80:] == BAR_BG).all()
+
+
+def test_the_tour_draws_every_world_at_most_tour_height_tall():
+    from lab.core.environments import make_env
+    from lab.demo import SCENES, TOUR_HEIGHT, tour_scenes
+
+    heights = {}
+    for scene in tour_scenes():
+        env = make_env(scene.env_id, scene.kwargs, render_mode="rgb_array")
+        env.reset(seed=0)
+        heights[scene.env_id] = env.render().shape[0]
+        env.close()
+    assert max(heights.values()) <= TOUR_HEIGHT and set(heights) == {s.env_id for s in SCENES}
+    assert heights["lab/CliffWalk-v0"] == 200  # flat worlds keep their size; the square maze shrinks
