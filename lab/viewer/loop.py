@@ -148,7 +148,7 @@ class Viewer:
                 self.window.close()
 
     def _hold_then_quit(self) -> None:
-        """Show the last frame for :data:`END_HOLD_SECONDS` (any key but a quit key cuts it short)."""
+        """Show the last frame for :data:`END_HOLD_SECONDS` (any key cuts it short)."""
         until = self.clock() + END_HOLD_SECONDS
         while not self.window.closed and (left := until - self.clock()) > 0:
             if self.keys(max(1, int(left * 1000))) is not None:
