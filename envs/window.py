@@ -1,12 +1,17 @@
 """A small pygame window that shows RGB frames with a few lines of status text below them.
 
 pygame is imported lazily, inside the methods, so importing this module costs nothing and works
-where no display (or no pygame) is available.
+where no display (or no pygame) is available. :func:`has_display` says whether a real window can
+open; :func:`with_status_bar` draws the same picture (frame and status lines) off-screen, for videos.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from os import PathLike
@@ -24,49 +29,164 @@ BAR_BG = (36, 41, 51)
 BAR_TEXT = (226, 230, 238)
 
 
-def _pygame() -> ModuleType:
+SCREEN_MARGIN = (40, 80)  # pixels left free around a fitted window (title bar, panels, docks)
+
+
+def quiet_sdl() -> None:
+    """Keep SDL and pygame quiet: no support prompt, and a private ``XDG_RUNTIME_DIR`` when none is
+    set (SDL warns "XDG_RUNTIME_DIR is invalid or not set" otherwise). Call before pygame starts."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if sys.platform.startswith("linux") and not (runtime and os.path.isdir(runtime)):
+        private = tempfile.mkdtemp(prefix="lab-xdg-")  # mode 0700, as SDL wants
+        atexit.register(shutil.rmtree, private, True)
+        os.environ["XDG_RUNTIME_DIR"] = private
+
+
+def has_display() -> bool:
+    """Whether a real window can open here (False on a headless Linux machine or with the dummy driver)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _pygame() -> ModuleType:
+    quiet_sdl()
     import pygame
 
     return pygame
 
 
+def _font() -> pygame.font.Font:
+    pygame = _pygame()
+    if not pygame.font.get_init():
+        pygame.font.init()
+    return pygame.font.Font(None, FONT_SIZE)
+
+
+def wrap(font: pygame.font.Font, lines: Sequence[str], width: int) -> list[str]:
+    """``lines`` broken at spaces so that each row fits ``width`` pixels of status bar (a single
+    word wider than that keeps its own row)."""
+    room = width - 2 * PAD
+    rows: list[str] = []
+    for line in map(str, lines):
+        if font.size(line.rstrip())[0] <= room:  # most lines fit: one measurement each
+            rows.append(line.rstrip())
+            continue
+        row = ""
+        for word in line.split(" "):
+            candidate = f"{row} {word}" if row else word
+            if row.strip() and word and font.size(candidate.rstrip())[0] > room:
+                rows.append(row.rstrip())
+                row = word
+            else:
+                row = candidate
+        rows.append(row.rstrip())
+    return rows
+
+
+def _paint(
+    target: pygame.Surface,
+    font: pygame.font.Font,
+    frame: np.ndarray,
+    size: tuple[int, int],
+    rows: Sequence[str],
+) -> None:
+    """Draw ``frame`` scaled to ``size`` (centred at the top) and the status ``rows`` under it."""
+    pygame = _pygame()
+    surface = pygame.surfarray.make_surface(frame.astype(np.uint8, copy=False).swapaxes(0, 1))
+    if size != (frame.shape[1], frame.shape[0]):
+        whole = size[0] % frame.shape[1] == 0 and size[1] % frame.shape[0] == 0
+        surface = (pygame.transform.scale if whole else pygame.transform.smoothscale)(surface, size)
+    target.fill(BAR_BG)
+    target.blit(surface, ((target.get_width() - size[0]) // 2, 0))
+    y = size[1] + PAD
+    for row in rows:
+        target.blit(font.render(str(row), True, BAR_TEXT), (PAD, y))
+        y += font.get_linesize()
+
+
+def with_status_bar(frame: np.ndarray, lines: Sequence[str], min_width: int = 0) -> np.ndarray:
+    """``frame`` with the status ``lines`` drawn under it as a window shows them (no display needed):
+    a new ``(H + bar, max(W, min_width), 3)`` uint8 array."""
+    pygame = _pygame()
+    frame = np.asarray(frame)
+    font = _font()
+    width = max(frame.shape[1], min_width)
+    rows = wrap(font, lines, width)
+    bar = len(rows) * font.get_linesize() + 2 * PAD if rows else 0
+    canvas = pygame.Surface((width, frame.shape[0] + bar))
+    _paint(canvas, font, frame, (frame.shape[1], frame.shape[0]), rows)
+    return pygame.surfarray.array3d(canvas).swapaxes(0, 1).copy()
+
+
 class FrameWindow:
     """Shows ``(H, W, 3)`` uint8 frames, upscaled ``scale`` times (nearest neighbour).
 
-    The window opens on the first :meth:`show` and follows the frame's size (at least ``min_width``
-    wide, a narrower frame centred); the status bar grows to
-    the most lines shown so far and never shrinks, so the window does not jump. ``closed`` turns true
-    when the user closes it or :meth:`close` is called; :meth:`show` then does nothing.
+    The window opens on the first :meth:`show` and grows to the largest frame shown so far (at least
+    ``min_width`` wide; a smaller frame sits centred on the bar colour); the status bar grows to the
+    most lines shown so far. Neither shrinks, so the window does not jump between frames or scenes.
+    A window that would not fit the screen is scaled down to fit it (``fit_to_screen``; not under
+    SDL's dummy driver, so off-screen snapshots keep the frame's size). ``closed`` turns true when
+    the user closes it or :meth:`close` is called; :meth:`show` then does nothing.
     """
 
-    def __init__(self, title: str, fps: float | None = None, scale: int = 1, min_width: int = 480) -> None:
+    def __init__(
+        self,
+        title: str,
+        fps: float | None = None,
+        scale: int = 1,
+        min_width: int = 480,
+        fit_to_screen: bool = True,
+    ) -> None:
         if scale < 1:
             raise ValueError(f"scale must be a positive integer; got {scale}")
         self.title = title
         self.fps = fps
         self.scale = int(scale)
         self.min_width = int(min_width)
+        self.fit_to_screen = fit_to_screen
         self.closed = False
+        self.shrink = 1.0  # below 1 when the window was scaled down to fit the screen
         self._screen: pygame.Surface | None = None
         self._font: pygame.font.Font | None = None
         self._clock: pygame.time.Clock | None = None
-        self._frame_size: tuple[int, int] = (0, 0)
+        self._frame_size: tuple[int, int] = (0, 0)  # the largest scaled frame so far, before shrinking
+        self._opened_for: tuple[int, int] = (0, 0)  # the frame size the window was last sized for
         self._bar_lines = 0
 
-    def _open(self, size: tuple[int, int], n_lines: int) -> None:
+    def reserve(self, height: int, width: int) -> None:
+        """Make room for frames up to ``height`` x ``width`` pixels before they come (one window size
+        for a series of scenes)."""
+        w, h = width * self.scale, height * self.scale
+        self._frame_size = (max(self._frame_size[0], w), max(self._frame_size[1], h))
+
+    def _open(self, n_lines: int) -> None:
         pygame = _pygame()
 
         if self._screen is None:
             pygame.display.init()
-            pygame.font.init()
             pygame.display.set_caption(self.title)
-            self._font = pygame.font.Font(None, FONT_SIZE)
+            self._font = _font()
             self._clock = pygame.time.Clock()
-        self._frame_size = size
         self._bar_lines = max(self._bar_lines, n_lines)
-        w, h = size
-        self._screen = pygame.display.set_mode((max(w, self.min_width), h + self._bar_height()))
+        self._opened_for = self._frame_size
+        w, h = self._frame_size
+        bar = self._bar_height()
+        self.shrink = 1.0
+        if self.fit_to_screen and pygame.display.get_driver() not in ("dummy", "offscreen"):
+            screen_w, screen_h = pygame.display.get_desktop_sizes()[0]
+            room_w, room_h = screen_w - SCREEN_MARGIN[0], screen_h - SCREEN_MARGIN[1] - bar
+            self.shrink = min(1.0, room_w / max(w, 1), room_h / max(h, 1))
+        area = self._area()
+        self._screen = pygame.display.set_mode((max(area[0], self.min_width), area[1] + bar))
+
+    def _area(self) -> tuple[int, int]:
+        """The frame area's size on screen (after shrinking to fit)."""
+        w, h = self._frame_size
+        return max(1, round(w * self.shrink)), max(1, round(h * self.shrink))
 
     def _bar_height(self) -> int:
         if self._bar_lines == 0 or self._font is None:
@@ -82,28 +202,18 @@ class FrameWindow:
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"a frame is an (H, W, 3) array; got shape {frame.shape}")
-        size = (frame.shape[1] * self.scale, frame.shape[0] * self.scale)
-        if self._screen is None or size != self._frame_size or len(lines) > self._bar_lines:
-            self._open(size, len(lines))
+        self.reserve(frame.shape[0], frame.shape[1])
+        if self._screen is None or self._frame_size != self._opened_for or len(lines) > self._bar_lines:
+            self._open(len(lines))
         assert self._screen is not None and self._font is not None and self._clock is not None
-        lines = self.wrap(lines, self._screen.get_width())
-        if len(lines) > self._bar_lines:  # a long line took two rows: the bar grows to fit
-            self._open(size, len(lines))
-
-        surface = pygame.surfarray.make_surface(frame.astype(np.uint8, copy=False).swapaxes(0, 1))
-        if self.scale != 1:
-            surface = pygame.transform.scale(surface, size)
-        width = self._screen.get_width()
-        if width > size[0]:  # a narrow frame sits centred on the bar colour, so the status text fits
-            self._screen.fill(BAR_BG, pygame.Rect(0, 0, width, size[1]))
-        self._screen.blit(surface, ((width - size[0]) // 2, 0))
-        if self._bar_lines:
-            bar = pygame.Rect(0, size[1], width, self._bar_height())
-            self._screen.fill(BAR_BG, bar)
-            y = bar.top + PAD
-            for line in lines:
-                self._screen.blit(self._font.render(str(line), True, BAR_TEXT), (PAD, y))
-                y += self._font.get_linesize()
+        rows = wrap(self._font, lines, self._screen.get_width())
+        if len(rows) > self._bar_lines:  # a long line took two rows: the bar grows to fit
+            self._open(len(rows))
+        size = (
+            max(1, round(frame.shape[1] * self.scale * self.shrink)),
+            max(1, round(frame.shape[0] * self.scale * self.shrink)),
+        )
+        _paint(self._screen, self._font, frame, size, rows)
         pygame.display.flip()
         pygame.event.pump()
         if pygame.event.peek(pygame.QUIT):
@@ -112,25 +222,9 @@ class FrameWindow:
             self._clock.tick(self.fps)
 
     def wrap(self, lines: Sequence[str], width: int) -> list[str]:
-        """``lines`` broken at spaces so that each row fits ``width`` pixels of status bar (a single
-        word wider than that keeps its own row)."""
+        """``lines`` broken at spaces to fit ``width`` pixels of status bar (:func:`wrap`)."""
         assert self._font is not None
-        room = width - 2 * PAD
-        rows: list[str] = []
-        for line in map(str, lines):
-            if self._font.size(line.rstrip())[0] <= room:  # most lines fit: one measurement each
-                rows.append(line.rstrip())
-                continue
-            row = ""
-            for word in line.split(" "):
-                candidate = f"{row} {word}" if row else word
-                if row.strip() and word and self._font.size(candidate.rstrip())[0] > room:
-                    rows.append(row.rstrip())
-                    row = word
-                else:
-                    row = candidate
-            rows.append(row.rstrip())
-        return rows
+        return wrap(self._font, lines, width)
 
     def poll(self) -> list[pygame.event.Event]:
         """The pending events; a QUIT among them sets ``closed``."""
@@ -189,5 +283,4 @@ class FrameWindow:
         self._screen = None
         self._font = None
         self._clock = None
-        pygame.font.quit()
         pygame.display.quit()

@@ -79,9 +79,15 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from lab.core.environments import parse_kwargs
+    from lab.core.environments import make_env, parse_kwargs
     from lab.play import play
+    from lab.viewer import require_display
 
+    make_env(args.env_id, parse_kwargs(args.kwargs)).close()  # a bad id or map is reported first
+    require_display(
+        "lab play",
+        "to see grid worlds without one: lab demo --gif tour.gif, or lab replay FILE --to out.gif",
+    )
     record_dir = None if args.no_record else args.replays
     returns = play(
         args.env_id, parse_kwargs(args.kwargs), seed=args.seed, scale=args.scale, record_dir=record_dir
@@ -173,20 +179,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if is_generative_model(args.target):  # lab watch MODEL shows a generative model's live samples too
         from lab.gen.watch import watch as watch_samples
 
+        if args.to is not None or args.record:
+            raise LabError(
+                "--to and --record are for agents; for a generative model's samples: "
+                f"lab gen sample {args.target} --gif out.gif"
+            )
         for path in watch_samples(args.target, fps=args.fps, seed=args.seed, scale=max(args.scale, 4)):
             print(f"saved {path}")
         return 0
-    saved = watch(
+    written = watch(
         args.target,
         env_id=args.env,
         episodes=args.episodes,
         fps=args.fps,
         seed=args.seed,
         record_dir=args.replays if args.record else None,
+        to=args.to,
+        hud=args.hud,
         scale=args.scale,
     )
-    for path in saved:
-        print(f"recorded {path}")
+    for path in written:
+        print(f"{'recorded' if path.suffix == '.npz' else 'wrote'} {path}")
     return 0
 
 
@@ -277,10 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
     )
-    p.add_argument("--record", action="store_true", help="save the watched episodes as replays")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="save the watched episodes as replays (no window with --episodes)",
+    )
     p.add_argument(
         "--replays", default="replays", metavar="DIR", help="where --record saves (default: replays)"
     )
+    p.add_argument(
+        "--to",
+        default=None,
+        metavar="OUT",
+        help="write the episodes (--episodes, default 1) as a .gif or .mp4",
+    )
+    p.add_argument("--hud", action="store_true", help="with --to: the viewer's status lines under each frame")
     p.set_defaults(handler=cmd_watch)
 
     p = sub.add_parser(

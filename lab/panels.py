@@ -23,10 +23,14 @@ AXIS = (150, 156, 170)
 TEXT = (226, 230, 238)
 HEIGHT = 120  # pixels of the strip
 TEXT_ROWS = 16  # pixels reserved above and below the bars for labels
+STUB = 0.1  # with relative bars, the smallest value's bar is this fraction of the plot's height
 
 
 def _text(strip: np.ndarray, text: str, centre_x: int, top: int, size: int = 16) -> None:
     """Write ``text`` into ``strip`` (H, W, 3) centred on ``centre_x`` (skipped without pygame)."""
+    from envs.window import quiet_sdl
+
+    quiet_sdl()
     try:
         import pygame
     except ImportError:  # pragma: no cover - pygame-ce is a dependency of the lab
@@ -49,12 +53,15 @@ def bar_chart(
     chosen: int | None = None,
     height: int = HEIGHT,
     fmt: str = "{:.3g}",
+    relative: bool = False,
 ) -> np.ndarray:
     """An ``(height, width, 3)`` uint8 strip with one bar per value, from a zero baseline.
 
     Bars scale to the largest magnitude, so negative values (a penalty-heavy task's Q-values) hang
-    below the baseline; the bar at ``chosen`` is highlighted. Each bar carries its value above and its
-    label below.
+    below the baseline. With ``relative`` they span the values' own range instead: the smallest a
+    short stub, the largest the full height, so Q-values of 95.12 and 95.15 look different (the
+    numbers above the bars say what they are). The bar at ``chosen`` is highlighted. Each bar
+    carries its value above and its label below.
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     if len(labels) != len(values):
@@ -66,7 +73,13 @@ def bar_chart(
         return strip
     finite = np.where(np.isfinite(values), values, 0.0)
     top, bottom = TEXT_ROWS, height - TEXT_ROWS
-    high, low = max(finite.max(), 0.0), min(finite.min(), 0.0)
+    if relative:
+        low, high = finite.min(), finite.max()
+        spread = (finite - low) / (high - low) if high > low else np.ones(n)
+        finite = STUB + (1 - STUB) * spread  # heights as fractions of the plot: in [STUB, 1]
+        high, low = 1.0, 0.0
+    else:
+        high, low = max(finite.max(), 0.0), min(finite.min(), 0.0)
     span = high - low or 1.0
     baseline = top + round((bottom - top) * high / span)
     slot = width / n
@@ -83,6 +96,15 @@ def bar_chart(
     return strip
 
 
+def spread_format(values: np.ndarray, least: int = 2, most: int = 6) -> str:
+    """A format with enough decimals (``least`` to ``most``) for the values' spread to show in their
+    numbers: 95.123 and 95.153 rather than 95.12 and 95.15, or 0.13 four times."""
+    finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
+    decimals = least if span <= 0 else int(np.clip(np.ceil(-np.log10(span)) + 1, least, most))
+    return f"{{:.{decimals}f}}"
+
+
 def action_panel(
     readout: Callable[[Any], np.ndarray],
     labels: Sequence[str],
@@ -93,29 +115,36 @@ def action_panel(
     pick: Callable[[np.ndarray], int | None] = lambda v: int(np.argmax(v)),
     fmt: str = "{:.3g}",
     note: Callable[[Any], str] | None = None,
+    relative: bool = False,
 ) -> Overlay:
     """An :class:`~lab.viewer.Overlay` adding a :func:`bar_chart` of ``readout(obs)`` under the frame.
 
     ``readout`` maps the observation the agent is about to act on (``ViewFrame.obs``) to one number
     per action; ``pick`` says which bar to highlight (the greedy action by default; None for none);
-    ``note(obs)`` adds a few words to the HUD (a policy's value estimate, a Gaussian's spread).
-    Frames without an observation (an episode's last frame) get an empty strip.
+    ``note(obs)`` adds a few words to the HUD (a policy's value estimate, a Gaussian's spread);
+    ``relative`` draws the bars from the state's smallest to largest value (:func:`bar_chart`), with
+    as many decimals as the values' spread needs (:func:`spread_format`; ``fmt`` is then unused). Frames
+    without an observation (an episode's last frame) get an empty strip.
     """
 
     def draw(frame: np.ndarray, view: ViewFrame) -> np.ndarray:
         if view.obs is None:  # an episode's last frame: an empty strip keeps the window's size
             return np.concatenate([frame, bar_chart([], [], frame.shape[1])], axis=0)
         values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
-        chart = bar_chart(values, labels, frame.shape[1], chosen=pick(values), fmt=fmt)
+        shown = spread_format(values) if relative else fmt
+        chart = bar_chart(values, labels, frame.shape[1], chosen=pick(values), fmt=shown, relative=relative)
         return np.concatenate([frame, chart], axis=0)
 
     def describe(view: ViewFrame) -> str:
         if view.obs is None:
             return ""
         values = np.asarray(readout(view.obs), dtype=np.float64).ravel()
+        shown = spread_format(values) if relative else fmt
         text = f"{name}: " + "  ".join(
-            f"{label} {fmt.format(v)}" for label, v in zip(labels, values, strict=True)
+            f"{label} {shown.format(v)}" for label, v in zip(labels, values, strict=True)
         )
+        if relative:
+            text += "   (bars from lowest to highest)"
         return text + (f"   {note(view.obs)}" if note is not None else "")
 
     return Overlay(key=key, name=name, draw=draw, enabled=enabled, describe=describe)
@@ -136,7 +165,7 @@ def agent_panel(agent: Any, env: Any) -> Overlay | None:
     or a Gaussian policy's mean per action dimension (its std and the value in the HUD); None for
     agents with none of these (the tabular ones show their values on the grid instead)."""
     if hasattr(agent, "q_values"):
-        return action_panel(agent.q_values, action_labels(env), name="Q-values", fmt="{:.2f}")
+        return action_panel(agent.q_values, action_labels(env), name="Q-values", relative=True)
     if not hasattr(agent, "value"):
         return None
 

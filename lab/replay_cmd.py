@@ -40,6 +40,7 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="re-simulate it and check every step (exit status 1 if it differs)",
     )
+    p.add_argument("--hud", action="store_true", help="with --to: the viewer's status lines under each frame")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: the environment's)")
     p.add_argument("--scale", type=int, default=1, help="enlarge the window this many times")
     p.add_argument("--paused", action="store_true", help="open the window paused on the first frame")
@@ -62,15 +63,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0 if result.ok else 1
     fps = args.fps or env_fps(episode.env_id)
     if args.to is not None:
-        path = export_video(episode, args.to, fps)
+        path = export_video(episode, args.to, fps, hud=args.hud, path=Path(args.file))
         print(f"wrote {path} ({episode.length + 1} frames at {fps:g} fps)")
         return 0
-    from lab.demo import has_display
+    if args.hud:
+        raise LabError("--hud goes with --to (the window always shows the status lines)")
+    from lab.viewer import require_display
 
-    if not has_display():
-        raise LabError(
-            f"no display to open a window on; export a video instead: lab replay {args.file} --to out.gif"
-        )
+    require_display("lab replay", f"export a video instead: lab replay {args.file} --to out.gif")
     play_replay(episode, Path(args.file), fps=fps, scale=args.scale, paused=args.paused)
     return 0
 
@@ -78,14 +78,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def play_replay(
     episode: Episode, path: Path | None = None, fps: float = 8.0, **viewer_args: Any
 ) -> list[Path]:
-    """Show ``episode`` in the viewer until the user quits; returns the screenshots taken.
+    """Show ``episode`` in the viewer until the user quits; returns the screenshots taken (in the
+    current folder, named after the replay: never beside it, where the tracked examples live).
 
     ``viewer_args`` go to :class:`lab.viewer.Viewer` (``scale``, ``paused``, ``window``, ``keys``...).
     """
     from lab.viewer import Viewer
 
     source, overlays = replay_source(episode, path)
-    viewer_args.setdefault("screenshot_dir", path.parent if path is not None else None)
     viewer_args.setdefault("screenshot_stem", path.stem if path is not None else None)
     viewer = Viewer(source, fps, overlays=overlays, **viewer_args)
     viewer.run()
@@ -136,20 +136,38 @@ def replay_source(episode: Episode, path: Path | None = None) -> tuple[Any, list
     return ReplaySource(episode, frames, names, ending, title=title, label=label), overlays
 
 
-def export_video(episode: Episode, out: str | Path, fps: float) -> Path:
-    """Write the episode's frames (stored, or re-rendered by re-simulation) as a GIF or an MP4, atomically."""
-    from lab.core.files import atomic_path
+def export_video(
+    episode: Episode, out: str | Path, fps: float, hud: bool = False, path: Path | None = None
+) -> Path:
+    """Write the episode's frames (stored, or re-rendered by re-simulation) as a GIF or an MP4,
+    atomically; with ``hud``, the viewer's status lines (``path`` names the replay in them) under each."""
     from lab.replays import episode_frames
+    from lab.viewer import video_frames
 
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise LabError(f"videos are .gif or .mp4; got {out.name!r}")
+    check_video_path(out, fps)
+    if hud:
+        source, _ = replay_source(episode, path)
+        return write_video(video_frames(source, hud=True), out, fps)
+    return write_video(episode_frames(episode), out, fps)
+
+
+def check_video_path(out: str | Path, fps: float) -> None:
+    """A clear error for a video path that is not .gif or .mp4, or a frame rate that is not positive."""
+    if Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise LabError(f"videos are .gif or .mp4; got {Path(out).name!r}")
     if fps <= 0:
         raise LabError(f"the frame rate must be positive; got {fps:g}")
-    frames = episode_frames(episode)
+
+
+def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float) -> Path:
+    """Write equally sized ``(H, W, 3)`` frames as a GIF (the last held a moment) or an H.264 MP4,
+    atomically (a temporary file, then a rename)."""
+    from lab.core.files import atomic_path
+
+    check_video_path(out, fps)
+    out = Path(out)
     with atomic_path(out) as tmp:
-        if suffix == ".gif":
+        if out.suffix.lower() == ".gif":
             _write_gif(frames, tmp, fps)
         else:
             _write_mp4(frames, tmp, fps)

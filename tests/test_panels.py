@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.panels import BAR, CHOSEN, HEIGHT, TEXT_ROWS, action_labels, action_panel, bar_chart
+from lab.panels import (
+    BAR,
+    CHOSEN,
+    HEIGHT,
+    TEXT_ROWS,
+    action_labels,
+    action_panel,
+    bar_chart,
+    spread_format,
+)
 from lab.viewer import ViewFrame
 
 
@@ -143,7 +152,29 @@ def test_watch_shows_the_agents_view_of_each_action(tmp_path, env_id, agent, hyp
         return int((image[below_frame] == BAR).all(axis=-1).sum())
 
     assert bars(with_chart) > 100 and bars(without) == 0  # 'b' toggled the chart off
-    assert with_chart.shape[0] > without.shape[0]
+    assert with_chart.shape == without.shape  # the window keeps its size; the chart's rows go blank
     assert any(words in line for lines in huds for line in lines)
     if agent == "ppo":
         assert any("V " in line for lines in huds for line in lines)
+
+
+def test_relative_bars_span_the_states_own_range_so_close_values_differ():
+    from lab.panels import STUB
+
+    values = [95.12, 95.15, 95.0]
+    strip = bar_chart(values, ["a", "b", "c"], width=300, chosen=1, relative=True)
+    heights = [bar_extent(strip, int(100 * i + 50)) for i in range(3)]
+    plot = HEIGHT - 2 * TEXT_ROWS
+    size = [bottom - top + 1 for top, bottom, _ in heights]
+    assert size[1] == plot and size[2] == pytest.approx(STUB * plot, abs=1)  # highest full, lowest a stub
+    assert size[0] == pytest.approx(plot * (STUB + (1 - STUB) * 0.12 / 0.15), abs=1)
+    assert heights[1][2] == CHOSEN
+    absolute = bar_chart(values, ["a", "b", "c"], width=300)
+    assert len({bar_extent(absolute, int(100 * i + 50))[0] for i in range(3)}) == 1  # all look the same
+    panel = action_panel(lambda obs: np.array(values), ["a", "b", "c"], relative=True)
+    frame = np.zeros((10, 300, 3), dtype=np.uint8)
+    assert "a 95.12  b 95.15  c 95.00" in panel.describe(ViewFrame(frame, 0, obs=0))
+    # as many decimals as the spread needs: a spread of 0.03 gets three, of 0.0003 five
+    assert spread_format([95.12, 95.15]) == "{:.3f}" and spread_format([0.1301, 0.1304]) == "{:.5f}"
+    assert spread_format([1.0, 2.0]) == "{:.2f}"
+    assert spread_format([5.0, 5.0]) == "{:.2f}" and spread_format([1e-9, 2e-9]) == "{:.6f}"

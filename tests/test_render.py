@@ -198,3 +198,19 @@ def test_human_render_does_load_pygame():
         """
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_agent_wears_a_key_badge_while_it_carries_the_key():
+    from envs.grid.painter import KEY
+
+    t = 48
+    painter = painter_for("lab/KeyDoor-v0", t)
+    cell = (slice(2 * t, 3 * t), slice(2 * t, 3 * t))  # a floor cell
+
+    def gold(phase: int) -> int:
+        pixels = painter.frame(2, 2, phase)[cell].astype(int)
+        return int((np.abs(pixels - KEY).sum(axis=-1) < 30).sum())
+
+    assert gold(0) == 0 and gold(2) == 0  # before the key is picked up, and once the door is open
+    assert gold(1) > 10  # carrying it: the badge
+    np.testing.assert_array_equal(painter.background(1)[cell], painter.background(0)[cell])  # agent only

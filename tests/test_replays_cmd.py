@@ -122,7 +122,7 @@ def test_export_refuses_a_replay_that_no_longer_matches(tmp_path, capsys):
         (("replay", "{garbage}"), "not an .npz archive"),
         (("replay", EXAMPLES / "Maze-v0.npz", "--to", "out.png"), "videos are .gif or .mp4"),
         (("replay", EXAMPLES / "Maze-v0.npz", "--fps", "0", "--to", "x.gif"), "--fps must be positive"),
-        (("replay", EXAMPLES / "Maze-v0.npz"), "no display to open a window on; export a video instead"),
+        (("replay", EXAMPLES / "Maze-v0.npz"), "lab replay opens a window, and there is no display here"),
         (("replay", "{unknown_env}", "--verify"), "'lab/Gone-v0' is not registered here"),
         (("replays", "{missing}"), "no replay folder"),
     ],
@@ -145,7 +145,8 @@ def test_replay_opens_the_viewer_when_there_is_a_display(monkeypatch, capsys, tm
 
     from envs.window import FrameWindow
 
-    monkeypatch.setattr("lab.demo.has_display", lambda: True)
+    monkeypatch.setattr("envs.window.has_display", lambda: True)
+    monkeypatch.chdir(tmp_path)  # screenshots go to the current folder
     replay = tmp_path / "kd.npz"
     replay.write_bytes((EXAMPLES / "KeyDoor-v0.npz").read_bytes())
     codes = [pygame.K_END, pygame.K_v, pygame.K_s, pygame.K_ESCAPE]

@@ -144,9 +144,13 @@ def test_hud_names_the_step_action_reward_return_and_ending():
     assert viewer.hud()[1] == "step 9/9   action right   reward +1   return 0.92   goal reached!"
 
 
-def test_screenshot_is_saved_beside_the_replay_and_named_on_the_status_line(tmp_path, maze, capsys):
-    replay = tmp_path / "maze.npz"
+def test_screenshot_is_saved_in_the_current_folder_and_named_on_the_status_line(
+    tmp_path, maze, capsys, monkeypatch
+):
+    replay = tmp_path / "replays" / "maze.npz"  # like replays/examples/: screenshots must not land there
+    replay.parent.mkdir()
     replay.write_bytes((EXAMPLES / "Maze-v0.npz").read_bytes())
+    monkeypatch.chdir(tmp_path)
     holder: list = []
 
     def keys(timeout_ms):
@@ -154,7 +158,7 @@ def test_screenshot_is_saved_beside_the_replay_and_named_on_the_status_line(tmp_
 
     shots = play_replay(maze, replay, keys=keys, paused=True)
     assert [p.name for p in shots] == ["maze_step0001.png", "maze_step0001_1.png"]
-    assert all(p.parent == tmp_path for p in shots)
+    assert all(p.parent == tmp_path for p in shots) and list(replay.parent.iterdir()) == [replay]
     image = iio.imread(shots[0])
     assert image.ndim == 3 and image.shape[2] in (3, 4) and image.shape[0] > 594  # the frame and the HUD
     assert "screenshot: " + str(shots[0]) in capsys.readouterr().out
@@ -164,7 +168,7 @@ def test_screenshot_message_shows_on_the_hud(tmp_path, maze):
     source, _ = replay_source(maze)
     viewer, _ = run(source, ["s"], paused=True, screenshot_dir=tmp_path, screenshot_stem="shot")
     assert (tmp_path / "shot_step0000.png").exists()
-    assert "saved shot_step0000.png" in viewer.hud()[2]
+    assert "saved shot_step0000.png" in viewer.hud()[3]
 
 
 def test_the_default_key_reader_drives_the_loop_through_the_window(monkeypatch, maze):
@@ -214,7 +218,7 @@ def test_live_sources_play_and_restart_but_do_not_seek():
     steps = [s for s, _ in reader.seen]
     assert steps == [0, 1, 2, 2, 2, 0, 1, 2, 3, 4, 4, 4]
     assert len(made) == 2 and viewer.at_end
-    assert "cannot seek" in viewer.hud()[2]
+    assert "cannot seek" in viewer.hud()[3]
     assert "step 4   " in viewer.hud()[1] and "/" not in viewer.hud()[1].split()[1]
 
 
@@ -245,7 +249,7 @@ def test_overlays_toggle_with_their_key_and_describe_themselves(maze):
     viewer, _ = run(source, ["x"], paused=True, overlays=[overlay])
     assert overlay.enabled
     np.testing.assert_array_equal(viewer.frame(), 255 - source.current().frame)
-    assert "inverted at 0" in viewer.hud()[2] and "x inverted" in viewer.hud()[4]
+    assert "inverted at 0" in viewer.hud()[2] and "x inverted" in viewer.hud()[5]
     viewer.handle("x")
     np.testing.assert_array_equal(viewer.frame(), source.current().frame)
 
@@ -348,3 +352,62 @@ def test_value_overlay_reads_the_phase_from_the_state_and_accepts_a_function():
         drawn, value_heatmap(frame, model, plan.V, plan.policy, 2, agent_state=in_phase_2)
     )
     assert calls and "V here" in overlay.describe(ViewFrame(frame, 0, state=in_phase_2))
+
+
+def test_a_message_takes_its_own_line_so_the_help_lines_stay(maze):
+    source, _ = replay_source(maze)
+    viewer, _ = run(source, [], paused=True)
+    quiet = viewer.hud()
+    viewer.say("saved a_rather_long_screenshot_name_step0000.png")
+    loud = viewer.hud()
+    assert len(quiet) == len(loud) and quiet[3] == "" and "saved" in loud[3]
+    assert loud[-1].endswith("q quit") and loud[-2].startswith("space pause")
+
+
+def fake_screen(monkeypatch, size):
+    import pygame
+
+    monkeypatch.setattr(pygame.display, "get_driver", lambda: "x11")
+    monkeypatch.setattr(pygame.display, "get_desktop_sizes", lambda: [size])
+
+
+def test_a_window_larger_than_the_screen_is_scaled_to_fit(monkeypatch):
+    fake_screen(monkeypatch, (1280, 800))
+    window = FrameWindow("big", scale=2)  # the pixel maze at --scale 2: 1188 x 1622 pixels
+    try:
+        frame = np.full((811, 594, 3), 200, dtype=np.uint8)
+        window.show(frame, ["one", "two", "three", "", "five"])
+        w, h = window._screen.get_size()
+        assert h <= 800 - 40 and w <= 1280 and window.shrink < 0.5
+        shot = window.snapshot()
+        assert shot.shape == (h, w, 3) and (shot[:10, w // 2] > 190).all()  # the frame, smoothly scaled
+        window.show(frame, ["one", "two", "three", "", "five"])
+        assert window._screen.get_size() == (w, h)
+    finally:
+        window.close()
+
+
+def test_the_window_keeps_its_size_for_smaller_frames():
+    window = FrameWindow("scenes")
+    try:
+        window.show(np.zeros((300, 600, 3), dtype=np.uint8), ["a"])
+        size = window._screen.get_size()
+        window.show(np.full((100, 200, 3), 255, dtype=np.uint8), ["a"])
+        assert window._screen.get_size() == size
+        window.reserve(400, 600)  # room for a bigger scene to come
+        window.show(np.zeros((100, 200, 3), dtype=np.uint8), ["a"])
+        assert window._screen.get_size()[1] == size[1] + 100
+    finally:
+        window.close()
+
+
+def test_video_frames_carry_the_hud_lines(maze):
+    from lab.viewer import video_frames
+
+    source, _ = replay_source(maze)
+    plain = video_frames(source)
+    hud = video_frames(source, hud=True)
+    assert len(plain) == len(hud) == maze.length + 1
+    assert plain[0].shape == source.current().frame.shape
+    assert hud[0].shape[0] > plain[0].shape[0] and len({f.shape for f in hud}) == 1
+    np.testing.assert_array_equal(hud[5][: plain[5].shape[0], : plain[5].shape[1]], plain[5])

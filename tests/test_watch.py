@@ -65,3 +65,41 @@ def test_watch_on_an_env_with_other_spaces_is_a_clear_error(run_dir):
         LabError, match=r"trained on Discrete\(48\) observations; this env has Discrete\(123\)"
     ):
         watch(run_dir / "model.npz", env_id="KeyDoor", keys=keys())
+
+
+class FakeClock:
+    """A clock that moves 0.1 s each time it is read, so waits end without sleeping."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 0.1
+        return self.t
+
+
+def test_watch_closes_by_itself_after_the_episodes_asked_for(run_dir, tmp_path):
+    calls: list[int] = []
+
+    def idle(timeout_ms):  # never a key: only --episodes can end the viewer
+        calls.append(timeout_ms)
+        assert len(calls) < 500, "the viewer did not close after its episodes"
+
+    saved = watch(run_dir, episodes=2, fps=1000, record_dir=tmp_path, keys=idle, clock=FakeClock())
+    assert len(saved) == 2
+
+
+def test_watch_writes_the_episodes_as_a_video_with_the_hud(run_dir, tmp_path):
+    import imageio.v3 as iio
+
+    plain, with_hud = tmp_path / "plain.gif", tmp_path / "hud.gif"
+    replay, video = watch(run_dir, episodes=1, record_dir=tmp_path, to=with_hud, hud=True)
+    assert video == with_hud
+    assert watch(run_dir, to=plain) == [plain]  # one episode by default, no window
+    frames, bare = iio.imread(with_hud), iio.imread(plain)
+    assert len(frames) == load_episode(replay).length + 1  # every frame differs: the HUD counts steps
+    assert bare.shape[1:3] == (200, 600) and frames.shape[1] > 200  # the cliff, and the status lines under it
+    with pytest.raises(LabError, match="--hud goes with --to"):
+        watch(run_dir, hud=True, keys=keys())
+    with pytest.raises(LabError, match=r"videos are \.gif or \.mp4"):
+        watch(run_dir, to=tmp_path / "x.png")

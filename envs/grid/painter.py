@@ -146,18 +146,25 @@ def _pit(c: _Canvas) -> None:
     c.rgb = c.rgb * (1 - a) + hole * a
 
 
-def _key(c: _Canvas) -> None:
-    w = 0.1
+def _key(c: _Canvas, x: float = 0.0, y: float = 0.0, s: float = 1.0) -> None:
+    """The key, in the unit cell moved by (``x``, ``y``) and shrunk ``s`` times (a badge when small)."""
+    w = 0.1 * s
     shape = np.minimum.reduce(
         [
-            c.ring(0.3, 0.5, 0.13, w),
-            c.segment(0.42, 0.5, 0.84, 0.5, w),
-            c.segment(0.7, 0.5, 0.7, 0.66, w),
-            c.segment(0.82, 0.5, 0.82, 0.62, w),
+            c.ring(x + 0.3 * s, y + 0.5 * s, 0.13 * s, w),
+            c.segment(x + 0.42 * s, y + 0.5 * s, x + 0.84 * s, y + 0.5 * s, w),
+            c.segment(x + 0.7 * s, y + 0.5 * s, x + 0.7 * s, y + 0.66 * s, w),
+            c.segment(x + 0.82 * s, y + 0.5 * s, x + 0.82 * s, y + 0.62 * s, w),
         ]
     )
-    c.paint(shape - c.width(0.04), KEY_DARK)
+    c.paint(shape - c.width(0.04 * s), KEY_DARK)
     c.paint(shape, KEY)
+
+
+def _key_badge(c: _Canvas) -> None:
+    """A small key at the agent's lower right: it carries the key."""
+    c.paint(c.circle(0.76, 0.76, 0.2), AGENT_DARK)
+    _key(c, 0.56, 0.5, 0.42)
 
 
 def _door_closed(c: _Canvas) -> None:
@@ -195,7 +202,7 @@ class GridPainter:
     """Draws a grid world's frames.
 
     ``phase`` is the key/door state: 0 the key lies on its tile and the door is closed, 1 the key is
-    carried and the door still closed, 2 the door is open.
+    carried (the agent wears a key badge) and the door still closed, 2 the door is open.
     """
 
     def __init__(self, tiles: np.ndarray, ice: np.ndarray, wind: np.ndarray, tile_size: int) -> None:
@@ -211,20 +218,21 @@ class GridPainter:
         h, w = tiles.shape
         self.shape: tuple[int, int] = (h * self.tile_size, w * self.tile_size)
         self._tiles, self._ice, self._wind = tiles, ice, wind
-        self._cells: dict[tuple[int, bool, int, int, bool], np.ndarray] = {}
+        self._cells: dict[tuple[int, bool, int, int, bool, bool], np.ndarray] = {}
         self._bg = np.empty((PHASES, *self.shape, 3), dtype=np.uint8)
         self._fg = np.empty_like(self._bg)
         self._drawn = np.zeros(PHASES, dtype=bool)
 
     def _cell(self, tile: int, ice: bool, wind: int, phase: int, agent: bool) -> np.ndarray:
         """The (t, t, 3) uint8 image of one cell, with or without the agent."""
+        carrying = agent and phase == 1
         if tile == Tile.KEY:
             phase = min(phase, 1)
         elif tile == Tile.DOOR:
             phase = max(phase, 1)
         else:
             phase = 0
-        key = (tile, ice, wind, phase, agent)
+        key = (tile, ice, wind, phase, agent, carrying)
         if key not in self._cells:
             c = _Canvas(self.tile_size, FLOOR)
             if tile == Tile.WALL:
@@ -243,6 +251,8 @@ class GridPainter:
                     (_door_open if phase == 2 else _door_closed)(c)
             if agent:
                 _agent(c)
+            if carrying:
+                _key_badge(c)
             self._cells[key] = np.round(c.rgb).clip(0, 255).astype(np.uint8)
         return self._cells[key]
 

@@ -2,9 +2,10 @@
 step per frame, then holds the samples a moment and starts again from new noise; a GAN or VAE
 walks a loop through its latent space.
 
-Keys: ``r`` new samples, left/right the previous/next label (conditional models), ``s`` save the
-picture as a PNG, ``q`` or Esc quit. ``frames`` / ``seconds`` stop it on their own, which is how it
-runs headless (SDL's dummy video driver) in tests and scripts.
+Keys: space pause/resume, ``r`` new samples, left/right the previous/next label (conditional
+models), ``s`` save the picture as a PNG, ``q`` or Esc quit. ``frames`` / ``seconds`` stop it on
+their own, also headless (SDL's dummy driver); without a display and without such a limit it stops
+at once with an error pointing at ``lab gen sample MODEL --gif out.gif``, which writes the pictures.
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ if TYPE_CHECKING:
     from lab.gen.sample import LoadedModel
 
 KeyReader = Callable[[int], "str | None"]
-HOLD_FRAMES = 12  # a finished diffusion chain stays this many frames before the next (new) one starts
+HOLD_SECONDS = 4.0  # a finished diffusion chain stays this long before the next (new) one starts
+HOLD_FRAMES = 48  # HOLD_SECONDS at the default 12 fps
 
 
 def live_pictures(
-    loaded: LoadedModel, n: int, label_box: list[int | None], seed_box: list[int]
+    loaded: LoadedModel,
+    n: int,
+    label_box: list[int | None],
+    seed_box: list[int],
+    hold_frames: int = HOLD_FRAMES,
 ) -> Iterator[tuple[np.ndarray, str]]:
-    """Endless ``(picture, status)`` pairs for the current label and seed (read at each restart)."""
+    """Endless ``(picture, status)`` pairs for the current label and seed (read at each restart);
+    a finished diffusion chain is repeated ``hold_frames`` times."""
     from generative.images import tile
     from generative.sampling import labels_for, latent_walk
 
@@ -42,8 +49,8 @@ def live_pictures(
             x = torch.empty(0)
             for i, total, x in model.chain(n, labels, generator):
                 yield tile(x.clamp(-1, 1).numpy()), f"denoising step {i + 1}/{total}"
-            for _ in range(HOLD_FRAMES):
-                yield tile(x.clamp(-1, 1).numpy()), "samples (r for new ones)"
+            for _ in range(hold_frames):
+                yield tile(x.clamp(-1, 1).numpy()), "samples (space holds them, r for new ones)"
             seed_box[0] += 1  # the next chain starts from new noise rather than replaying this one
         else:
             for images in latent_walk(model, n, labels, seed):
@@ -63,7 +70,7 @@ def watch(
     keys: KeyReader | None = None,
 ) -> list[Path]:
     """Show live samples until quit (or ``frames`` / ``seconds``); returns the screenshots saved."""
-    from envs.window import FrameWindow
+    from envs.window import FrameWindow, has_display
     from generative.images import write_png
     from generative.sampling import labels_for
     from lab.gen.sample import open_model
@@ -75,6 +82,13 @@ def watch(
         raise LabError(f"--fps must be positive; got {fps:g}")
     if frames is not None and frames < 1:
         raise LabError(f"--frames must be at least 1; got {frames}")
+    if keys is None and frames is None and seconds is None and not has_display():
+        from lab.viewer import require_display  # without a limit it would run, unseen, forever
+
+        require_display(
+            "lab gen watch",
+            f"without one: lab gen sample {target} --gif out.gif (or --frames N / --seconds S to stop)",
+        )
     loaded = open_model(target)
     model = loaded.model
     labels_for(model, 1, label)  # checks --label before a window opens
@@ -85,17 +99,27 @@ def watch(
     read_key = keys if keys is not None else window_keys(window)
     folder = Path(screenshot_dir) if screenshot_dir is not None else Path.cwd()
     saved: list[Path] = []
-    stream = live_pictures(loaded, n, label_box, seed_box)
-    shown, started, message = 0, time.monotonic(), ""
+    hold = max(1, round(HOLD_SECONDS * fps))
+
+    def restart() -> Iterator[tuple[np.ndarray, str]]:
+        return live_pictures(loaded, n, label_box, seed_box, hold)
+
+    stream = restart()
+    shown, started, message, paused = 0, time.monotonic(), "", False
+    picture, status = next(stream)
     try:
         while not window.closed:
-            picture, status = next(stream)
+            if not paused and shown:
+                picture, status = next(stream)
             current = label_box[0]
             what = (
                 "" if current is None else f"   label {names[current] if current < len(names) else current}"
             )
-            lines = [f"{model.describe()}   seed {seed_box[0]}{what}", status]
-            lines.append(message or "r new samples   left/right label   s save   q quit")
+            lines = [
+                f"{model.describe()}   seed {seed_box[0]}{what}",
+                status + ("   (paused)" if paused else ""),
+            ]
+            lines.append(message or "space pause   r new samples   left/right label   s save   q quit")
             window.show(picture, lines)
             shown += 1
             if frames is not None and shown >= frames:
@@ -108,13 +132,15 @@ def watch(
             message = ""
             if key in ("q", "escape"):
                 break
-            if key == "r" or (key in ("left", "right") and model.conditional):
+            if key == "space":
+                paused = not paused
+            elif key == "r" or (key in ("left", "right") and model.conditional):
                 if key == "r":
                     seed_box[0] += 1
                 else:
                     step = 1 if key == "right" else -1
                     label_box[0] = ((label_box[0] or 0) + step) % model.n_classes
-                stream = live_pictures(loaded, n, label_box, seed_box)
+                stream, paused = restart(), False
             elif key in ("left", "right"):
                 message = "an unconditional model has no labels to switch"
             elif key == "s":

@@ -2,8 +2,8 @@
 and keyboard control.
 
 Keys: space pause/resume, right arrow one step (pauses), ``+``/``-`` speed, ``r`` restart,
-``s`` screenshot (PNG), ``q``/Esc quit; seekable sources also: left arrow one step back,
-Home/End, PageUp/PageDown or ``[``/``]`` ten steps back/forward.
+``s`` screenshot (PNG, in the current folder), ``q``/Esc quit; seekable sources also: left arrow
+one step back, Home/End, PageUp/PageDown or ``[``/``]`` ten steps back/forward.
 
 The loop never blocks for longer than a frame: it waits for keys with a timeout and redraws (which
 pumps the window's events) every time round. Keys come from a *key reader*, a function that
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lab.viewer.overlays import Overlay
-from lab.viewer.sources import FrameSource
+from lab.viewer.sources import FrameSource, ViewFrame
 
 if TYPE_CHECKING:
     from envs.window import FrameWindow
@@ -34,6 +34,8 @@ FPS_STEPS: tuple[float, ...] = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 9
 SEEK_STEP = 10
 IDLE_MS = 250  # how long a paused viewer waits for a key before redrawing
 MESSAGE_SECONDS = 4.0
+HUD_MIN_WIDTH = 360  # pixels: an exported video's status text wraps less on a small world
+END_HOLD_SECONDS = 1.5  # with ``quit_at_end``, the last frame stays this long before the viewer closes
 
 QUIT_KEYS = frozenset({"q", "escape"})
 FASTER_KEYS = frozenset({"+", "=", "[+]"})
@@ -71,8 +73,10 @@ class Viewer:
     """Plays a :class:`FrameSource` in a window until the user quits (the module docstring lists the keys).
 
     ``screenshot_dir`` / ``screenshot_stem`` say where ``s`` saves PNGs (default: the current folder,
-    the title). ``window`` and ``keys`` default to a new :class:`~envs.window.FrameWindow` and its
-    keyboard; ``clock`` to ``time.monotonic`` (tests may pass their own).
+    the title). With ``quit_at_end`` the viewer closes by itself once the source ends while playing
+    (``lab watch --episodes N``), after showing the last frame for a moment. ``window`` and ``keys``
+    default to a new :class:`~envs.window.FrameWindow` and its keyboard; ``clock`` to
+    ``time.monotonic`` (tests may pass their own).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class Viewer:
         screenshot_stem: str | None = None,
         scale: int = 1,
         paused: bool = False,
+        quit_at_end: bool = False,
         window: FrameWindow | None = None,
         keys: KeyReader | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -99,6 +104,7 @@ class Viewer:
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else Path.cwd()
         self.screenshot_stem = screenshot_stem or _slug(source.title or "lab")
         self.playing = not paused
+        self.quit_at_end = quit_at_end
         self._own_window = window is None
         self.window = window if window is not None else FrameWindow(f"lab - {source.title}", scale=scale)
         self.keys = keys if keys is not None else window_keys(self.window)
@@ -125,6 +131,10 @@ class Viewer:
                     if self.playing:
                         self._advance()
                         deadline = max(deadline + 1.0 / self.fps, self.clock())
+                        if self.at_end and self.quit_at_end:
+                            self.draw()
+                            self._hold_then_quit()
+                            break
                     self.draw()
                     continue
                 was_playing, fps = self.playing, self.fps
@@ -136,6 +146,13 @@ class Viewer:
         finally:
             if self._own_window:
                 self.window.close()
+
+    def _hold_then_quit(self) -> None:
+        """Show the last frame for :data:`END_HOLD_SECONDS` (any key cuts it short)."""
+        until = self.clock() + END_HOLD_SECONDS
+        while not self.window.closed and (left := until - self.clock()) > 0:
+            if self.keys(max(1, int(left * 1000))) is not None:
+                return
 
     def _advance(self) -> None:
         if self.source.forward():
@@ -193,24 +210,16 @@ class Viewer:
 
     def frame(self) -> np.ndarray:
         """The current frame with the enabled overlays drawn over it."""
-        view = self.source.current()
-        frame = view.frame
-        for overlay in self.overlays:
-            if overlay.enabled:
-                frame = overlay.draw(np.array(frame, dtype=np.uint8), view)
-        return frame
+        return with_overlays(self.source.current(), self.overlays)
+
+    def status(self) -> list[str]:
+        """The HUD's two lines about the frame: what is playing, and the step, action, reward, return."""
+        return status_lines(self.source)
 
     def hud(self) -> list[str]:
-        """The status lines under the frame."""
+        """The status lines under the frame: :meth:`status`, the speed and overlays, a line for
+        messages (kept even when empty, so the window does not grow when one appears), the keys."""
         view, source = self.source.current(), self.source
-        episode = f"episode {view.episode}" if isinstance(view.episode, int) else view.episode
-        head = source.title + (f"   {episode}" if episode is not None else "")
-        step = f"step {view.step}" + (f"/{source.length}" if source.seekable else "")
-        action = "-" if view.action is None else view.action
-        reward = "-" if view.reward is None else short_number(view.reward, sign=True)
-        line2 = f"{step}   action {action}   reward {reward}   return {short_number(view.total)}"
-        if view.note:
-            line2 += f"   {view.note}"
         state = "paused" if not self.playing else "playing"
         if self.at_end:
             state = "end (space plays again)"
@@ -218,13 +227,12 @@ class Viewer:
         for overlay in self.overlays:
             if overlay.enabled and overlay.describe is not None:
                 line3 += f"   {overlay.describe(view)}"
-        if self.message and self.clock() < self._message_until:
-            line3 += f"   {self.message}"
+        message = self.message if self.message and self.clock() < self._message_until else ""
         seek = "  <- step back  [ ] -/+10  Home End" if source.seekable else ""
         toggles = "".join(f"  {o.key} {o.name}" for o in self.overlays)
         keys1 = f"space pause  -> step{seek}"
         keys2 = f"+/- speed  r restart  s screenshot{toggles}  q quit"
-        return [head, line2, line3, keys1, keys2]
+        return [*self.status(), line3, message, keys1, keys2]
 
     def draw(self) -> None:
         self.window.show(self.frame(), self.hud())
@@ -247,6 +255,57 @@ class Viewer:
         self.say(f"saved {path.name}")  # the full path goes to stdout; the status bar is narrow
         print(f"screenshot: {path}", flush=True)
         return path
+
+
+def with_overlays(view: ViewFrame, overlays: Sequence[Overlay]) -> np.ndarray:
+    """``view``'s frame with the enabled ``overlays`` drawn over it."""
+    frame = view.frame
+    for overlay in overlays:
+        if overlay.enabled:
+            frame = overlay.draw(np.array(frame, dtype=np.uint8), view)
+    return frame
+
+
+def video_frames(
+    source: FrameSource, overlays: Sequence[Overlay] = (), hud: bool = False
+) -> list[np.ndarray]:
+    """Every frame of ``source`` from its start to its end, with the enabled overlays, and with
+    ``hud`` the viewer's status lines under each (frames padded to one size, as videos need)."""
+    from envs.window import BAR_BG, with_status_bar
+
+    source.restart()
+    frames = []
+    while True:
+        view = source.current()
+        frame = with_overlays(view, overlays)
+        if hud:
+            notes = [o.describe(view) for o in overlays if o.enabled and o.describe is not None]
+            lines = [*status_lines(source), "   ".join(n for n in notes if n)]
+            frame = with_status_bar(frame, [line for line in lines if line], min_width=HUD_MIN_WIDTH)
+        frames.append(np.asarray(frame, dtype=np.uint8))
+        if not source.forward():
+            break
+    height, width = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)
+    if any(f.shape[:2] != (height, width) for f in frames):
+        padded = np.empty((len(frames), height, width, 3), dtype=np.uint8)
+        padded[...] = BAR_BG
+        for out, f in zip(padded, frames, strict=True):
+            out[: f.shape[0], : f.shape[1]] = f
+        frames = list(padded)
+    return frames
+
+
+def status_lines(source: FrameSource) -> list[str]:
+    """What is playing and the current frame's step, action, reward and return: the HUD's first two
+    lines, also drawn under exported videos (``--hud``)."""
+    view = source.current()
+    episode = f"episode {view.episode}" if isinstance(view.episode, int) else view.episode
+    head = source.title + (f"   {episode}" if episode is not None else "")
+    step = f"step {view.step}" + (f"/{source.length}" if source.seekable else "")
+    action = "-" if view.action is None else view.action
+    reward = "-" if view.reward is None else short_number(view.reward, sign=True)
+    line = f"{step}   action {action}   reward {reward}   return {short_number(view.total)}"
+    return [head, line + (f"   {view.note}" if view.note else "")]
 
 
 def _slug(text: str) -> str:
