@@ -134,6 +134,7 @@ class DQN(Agent):
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
+        self._step_figures = [0.0, 0.0, 0.0]  # the latest gradient step's loss, gradient norm and mean Q
 
     # ----- acting -----
 
@@ -209,6 +210,7 @@ class DQN(Agent):
             index = buffer.sample_indices((gradient_steps, config.batch_size), self._sampler)
             burst = [torch.from_numpy(a) for a in buffer.gather(index)]
         weights = None
+        sums = [0.0, 0.0, 0.0]  # loss, gradient norm, mean Q over the burst, for the diagnostics
         for g in range(gradient_steps):
             if prioritized:  # drawn one at a time: each step updates the priorities of its batch
                 index = buffer.sample_indices(config.batch_size, self._sampler)
@@ -217,8 +219,18 @@ class DQN(Agent):
             else:
                 batch = [b[g] for b in burst]
             _, td_error = self._gradient_step(*batch, weights=weights, t=t)
+            sums = [a + b for a, b in zip(sums, self._step_figures, strict=True)]
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
+        loss, norm, q = (x / gradient_steps for x in sums)
+        self._figures.add(
+            {
+                "train/loss": loss, "train/grad_norm": norm, "train/mean_q": q,
+                "train/learning_rate": float(self.optimizer.param_groups[0]["lr"]),
+                "rollout/exploration_rate": self._epsilon_at(t),
+            },
+            gradient_steps,
+        )  # fmt: skip
 
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
@@ -242,10 +254,12 @@ class DQN(Agent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm)
-        if not math.isfinite(loss.item() + norm.item()):  # stop before the step: keep the last good weights
+        # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
+        self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
+        if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
             raise AgentError(
-                f"non-finite loss ({loss.item()}) at step {t}: lower learning_rate or check the rewards "
-                "and observations (the network keeps its last good weights)"
+                f"non-finite loss ({self._step_figures[0]}) at step {t}: lower learning_rate or check the "
+                "rewards and observations (the network keeps its last good weights)"
             )
         self.optimizer.step()
         return loss.detach(), (q - target).detach()
@@ -302,6 +316,7 @@ class DQN(Agent):
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer, "adam")
         arrays["sampler"] = pcg_state_array(self._sampler)
+        arrays["n_updates"] = np.array(self._figures.n_updates)
         if self.config.save_replay_buffer:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
@@ -310,6 +325,7 @@ class DQN(Agent):
         restore_networks(arrays, {"q": self.q_net, "target": self.target_net}, self.optimizer, "adam", "DQN")
         if "sampler" in arrays:
             set_pcg_state(self._sampler, arrays["sampler"])
+        self._figures.n_updates = int(arrays.get("n_updates", 0))
         if "buffer.obs" in arrays:
             saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
             if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:
