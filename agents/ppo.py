@@ -117,4 +117,5 @@ class PPO(OnPolicyAgent):
         } if terms else {}  # fmt: skip
         if kls:
             figures["train/approx_kl"] = torch.stack(kls).mean()
-        self._report(batch, figures, epochs, {"train/clip_range": float(clip), "train/early_stop": float(stopped)})
+        figures["train/early_stop"] = torch.tensor(float(stopped))
+        self._report(batch, figures, epochs, {"train/clip_range": clip})

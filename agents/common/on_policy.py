@@ -294,24 +294,19 @@ class OnPolicyAgent(Agent):
         batch: dict[str, torch.Tensor],
         tensors: dict[str, torch.Tensor],
         updates: int = 1,
-        numbers: dict[str, float] | None = None,
+        settings: dict[str, float] | None = None,
     ) -> None:
-        """One update's diagnostics: ``tensors`` (0-d, read in one go), ``numbers``, the explained
-        variance of the rollout's values and the learning rate; ``updates`` counts in
-        ``train/n_updates`` (SB3 counts PPO's epochs)."""
+        """One update's diagnostics: ``tensors`` (0-d, read in one go), the explained variance of the
+        rollout's values, and the ``settings`` it ran with besides the learning rate; ``updates``
+        counts in ``train/n_updates`` (SB3 counts PPO's epochs)."""
         values = torch.stack(list(tensors.values())).tolist() if tensors else []
-        self._figures.add(
-            {
-                **dict(zip(tensors, values, strict=True)),
-                **(numbers or {}),
-                "train/explained_variance": explained_variance(  # NaN (left out) without a critic
-                    batch["values"].numpy() if getattr(self.config, "baseline", True) else np.nan,
-                    batch["returns"].numpy(),
-                ),
-                "train/learning_rate": float(self.optimizer.param_groups[0]["lr"]),
-            },
-            updates,
-        )
+        figures = dict(zip(tensors, values, strict=True))
+        if getattr(self.config, "baseline", True):  # REINFORCE without a baseline has no critic
+            figures["train/explained_variance"] = explained_variance(
+                batch["values"].numpy(), batch["returns"].numpy()
+            )
+        learning_rate = {"train/learning_rate": self.optimizer.param_groups[0]["lr"]}
+        self._figures.add(figures, updates, {**learning_rate, **(settings or {})})
 
     # ----- checkpoints -----
 

@@ -223,14 +223,10 @@ class DQN(Agent):
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
         loss, norm, q = (x / gradient_steps for x in sums)
-        self._figures.add(
-            {
-                "train/loss": loss, "train/grad_norm": norm, "train/mean_q": q,
-                "train/learning_rate": float(self.optimizer.param_groups[0]["lr"]),
-                "rollout/exploration_rate": self._epsilon_at(t),
-            },
-            gradient_steps,
-        )  # fmt: skip
+        settings = {"train/learning_rate": self.optimizer.param_groups[0]["lr"]}
+        settings["rollout/exploration_rate"] = self._epsilon_at(t)
+        figures = {"train/loss": loss, "train/grad_norm": norm, "train/mean_q": q}
+        self._figures.add(figures, gradient_steps, settings)
 
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
