@@ -71,7 +71,7 @@ class DQNConfig(AgentConfig):
     per_alpha: float = fraction(0.6)
     per_beta: float = fraction(0.4)
     loss: str = choice("huber", ("huber", "mse"))
-    save_replay_buffer: bool = flag(False)
+    save_replay_buffer: bool = flag(True)  # checkpoints resume exactly; False: smaller, not exact
     n_envs: int = count(1)
 
     def check(self) -> None:
