@@ -11,7 +11,8 @@ runs/<name>/
   checkpoints/         ckpt-<timestep>.npz, written atomically at episode boundaries
   model.npz            the final model
   replays/             episodes recorded at evaluation time
-  learning_curve.png   returns against timesteps, with evaluations and the optimum
+  learning_curve.png   smoothed returns against timesteps, with evaluations and the optimum
+  training.png         the diagnostics of train.csv, a panel each
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_an_evaluation_beyond_the_best_training_episode_keeps_its_bar(tmp_path):
     run = write_run(tmp_path, returns, [(1000, 300.0, 50.0)])
     fig = learning_curve_figure(run, "rising")
     band_low, band_high, bar_low, bar_high = drawn_limits(fig)
-    assert 1.0 <= band_low and band_high <= 200.0 and (bar_low, bar_high) == (250.0, 350.0)
+    assert band_low >= 1.0 and band_high <= 200.0 and (bar_low, bar_high) == (250.0, 350.0)
     plt.close(fig)
     fig = learning_curve_figure(run, "rising", return_range=(0.0, 320.0))  # a range the caller knows
     assert drawn_limits(fig)[3] == 320.0

@@ -307,7 +307,7 @@ class DQN(Agent):
             if calls % target_every == 0:
                 self._update_target()
 
-    # ----- checkpoints: weights, target and optimizer state as plain arrays -----
+    # ----- checkpoints: weights, target, optimizer, sampler and (by default) the replay buffer -----
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer, "adam")
