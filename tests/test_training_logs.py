@@ -168,3 +168,50 @@ def test_ppos_approx_kl_clip_fraction_and_explained_variance_on_a_fixed_batch():
     expected = 1 - np.var(returns - v) / np.var(returns)
     assert figures["train/explained_variance"] == pytest.approx(expected, rel=1e-5)
     assert figures["train/n_updates"] == 1 and figures["train/early_stop"] == 0.0
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_dqn_run_resumes_to_the_same_weights_and_diagnostics(tmp_path, monkeypatch):
+    """``lab train --resume`` of a DQN run killed after its checkpoint at 500 steps: with the replay
+    buffer in the checkpoint (the default) the model is bit-identical to the uninterrupted run's, and
+    ``train.csv`` has the same rows (``time/fps`` aside: it is a clock), those after the checkpoint
+    dropped and written again."""
+    from lab.runs import RunDir
+    from lab.train import Trainer, resume
+
+    spec = {
+        "name": "dqn", "env": "CartPole-v1", "agent": "dqn", "total_timesteps": 1200, **QUIET,
+        "checkpoint_interval": 500,
+        "hyperparameters": {"learning_starts": 200, "train_freq": 2, "target_update_interval": 100,
+                            "policy_kwargs": {"net_arch": [32]}},
+    }  # fmt: skip
+    [(whole, _)] = train(spec_from_dict(spec), runs_dir=tmp_path / "a", progress=False)
+    original = Trainer.on_episode
+
+    def dies(self, event):
+        if event["timestep"] > 800:
+            raise Killed
+        return original(self, event)
+
+    monkeypatch.setattr(Trainer, "on_episode", dies)
+    with pytest.raises(Killed):
+        train(spec_from_dict(spec), runs_dir=tmp_path / "b", progress=False)
+    monkeypatch.undo()
+    killed = RunDir(tmp_path / "b" / "dqn")
+    assert killed.latest_checkpoint() is not None
+    resumed, _ = resume(killed.path, progress=False)
+    from agents import load_agent
+
+    ours, theirs = load_agent(resumed.model), load_agent(whole.model)
+    for a, b in zip(ours.q_net.parameters(), theirs.q_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+    def without_clock(path):
+        with path.open(newline="") as f:
+            return [{k: v for k, v in row.items() if k != "time/fps"} for row in csv.DictReader(f)]
+
+    assert without_clock(resumed.training_log) == without_clock(whole.training_log)
+    assert len(without_clock(whole.training_log)) > 10
