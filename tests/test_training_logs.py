@@ -91,9 +91,19 @@ def test_a_ppo_run_logs_every_diagnostic_to_csv_and_tensorboard(tmp_path):
     assert {float(r["train/learning_rate"]) for r in rows} == {3e-4}
 
 
-def test_an_a2c_run_logs_every_diagnostic(tmp_path):
-    spec = {"name": "a2c", "env": "CartPole-v1", "agent": "a2c", "total_timesteps": 400, **QUIET}
-    check_logged(*run_and_read(tmp_path, spec), A2C_KEYS)
+@pytest.mark.parametrize(
+    ("agent", "hyperparameters", "keys"),
+    [
+        ("a2c", {}, A2C_KEYS),
+        ("reinforce", {"n_episodes": 2}, A2C_KEYS),
+        ("reinforce", {"n_episodes": 2, "baseline": False},
+         A2C_KEYS - {"train/value_loss", "train/explained_variance"}),  # no critic
+    ],
+)  # fmt: skip
+def test_a2c_and_reinforce_runs_log_every_diagnostic(tmp_path, agent, hyperparameters, keys):
+    spec = {"name": agent, "env": "CartPole-v1", "agent": agent, "total_timesteps": 400, **QUIET,
+            "hyperparameters": hyperparameters}  # fmt: skip
+    check_logged(*run_and_read(tmp_path, spec), keys)
 
 
 def test_a_dqn_run_logs_every_diagnostic_to_csv_and_tensorboard(tmp_path):
