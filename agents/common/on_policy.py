@@ -299,6 +299,8 @@ class OnPolicyAgent(Agent):
         """One update's diagnostics: ``tensors`` (0-d, read in one go), the explained variance of the
         rollout's values, and the ``settings`` it ran with besides the learning rate; ``updates``
         counts in ``train/n_updates`` (SB3 counts PPO's epochs)."""
+        if not self.policy.discrete and not self.policy.state_dependent_std:  # SB3's Gaussian spread
+            tensors = {**tensors, "train/std": self.policy.log_std.detach().exp().mean()}
         values = torch.stack(list(tensors.values())).tolist() if tensors else []
         figures = dict(zip(tensors, values, strict=True))
         if getattr(self.config, "baseline", True):  # REINFORCE without a baseline has no critic
