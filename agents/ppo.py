@@ -85,6 +85,8 @@ class PPO(OnPolicyAgent):
         advantages, returns = gae(rollout, self.gamma, config.gae_lambda)
         batch = self._flat_batch(rollout, advantages, returns)
         n, size = len(batch["advantages"]), config.batch_size
+        if n == 0:  # every step was an env's reset step: nothing to learn from
+            return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
         # Per mini-batch figures stay tensors, read once at the end (SB3's figures: the means over all
         # mini-batches; the approximate KL over the last epoch's, which is how far the update went)

@@ -129,6 +129,7 @@ def test_explained_variance_is_its_formula():
     predicted = np.array([1.0, 2.0, 3.0, 4.0])
     assert explained_variance(predicted, target) == pytest.approx(1 - 0.75 / 3.5, abs=1e-15)
     assert math.isnan(explained_variance(target, np.ones(4)))
+    assert math.isnan(explained_variance(np.zeros(0), np.zeros(0)))
 
 
 def test_figures_are_means_since_the_last_read():

@@ -17,10 +17,10 @@ import numpy as np
 
 def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
     """``1 - Var(target - predicted) / Var(target)``, stable-baselines3's figure: 1 is a perfect value
-    function, 0 no better than a constant, negative worse; NaN when the targets do not vary."""
+    function, 0 no better than a constant, negative worse; NaN when the targets do not vary (or are none)."""
     target = np.asarray(target, dtype=np.float64).ravel()
     predicted = np.asarray(predicted, dtype=np.float64).ravel()
-    variance = np.var(target)
+    variance = np.var(target) if len(target) else 0.0
     return float("nan") if variance == 0 else float(1.0 - np.var(target - predicted) / variance)
 
 
