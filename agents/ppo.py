@@ -112,12 +112,8 @@ class PPO(OnPolicyAgent):
                 term["train/grad_norm"] = self._step(loss)
             if stopped:
                 break
-        figures = {
-            key: torch.stack([t[key] for t in terms if key in t]).mean()
-            for key in (*terms[0], "train/grad_norm")
-            if any(key in t for t in terms)
-        } if terms else {}  # fmt: skip
-        if kls:
-            figures["train/approx_kl"] = torch.stack(kls).mean()
+        keys = dict.fromkeys(key for term in terms for key in term)  # no grad_norm if it stopped at once
+        figures = {key: torch.stack([t[key] for t in terms if key in t]).mean() for key in keys}
+        figures["train/approx_kl"] = torch.stack(kls).mean()
         figures["train/early_stop"] = torch.tensor(float(stopped))
         self._report(batch, figures, epochs, {"train/clip_range": clip})
