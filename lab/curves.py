@@ -136,6 +136,7 @@ def training_figure(run: RunDir, title: str) -> Figure | None:
         ax.plot(steps, columns[key], color="#1f5fa6", linewidth=1.0)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=4)  # step counts are wide: few ticks, or they run together
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
