@@ -15,7 +15,10 @@ Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and default
 rl-baselines3-zoo DQN entry works unchanged
 (``tests/test_dqn.py`` checks a gradient step against SB3's). For speed, acting on one observation
 runs the MLP in numpy (:meth:`QNetwork.greedy_action`), a training burst draws and gathers all its
-mini-batches at once, and Adam is torch's fused kernel.
+mini-batches at once, and Adam is torch's fused kernel. Each burst reports its mean TD loss, gradient
+norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the learning rate and epsilon
+(:meth:`Agent.training_figures`). Checkpoints hold the replay buffer by default, so a resumed run
+repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
