@@ -54,7 +54,14 @@ def policy_gradient_step(agent: OnPolicyAgent, rollout: Rollout, advantages: Any
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     params, log_std, values = agent.policy(batch["obs"])
     log_probs, entropy = agent.policy.log_prob_entropy(params, log_std, batch["actions"])
-    loss = -(log_probs * adv).mean() - config.ent_coef * entropy.mean()
+    policy_loss = -(log_probs * adv).mean()
+    entropy_loss = -entropy.mean()
+    loss = policy_loss + config.ent_coef * entropy_loss
+    figures = {"train/policy_loss": policy_loss.detach(), "train/entropy_loss": entropy_loss.detach()}
     if getattr(config, "baseline", True):  # REINFORCE without a baseline learns no value
-        loss = loss + config.vf_coef * (batch["returns"] - values).square().mean()
-    agent._step(loss)
+        value_loss = (batch["returns"] - values).square().mean()
+        loss = loss + config.vf_coef * value_loss
+        figures["train/value_loss"] = value_loss.detach()
+    figures["train/loss"] = loss.detach()
+    figures["train/grad_norm"] = agent._step(loss)
+    agent._report(batch, figures)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 
 from agents.common.config import AgentConfig, count, fraction, positive, rate
@@ -49,7 +48,6 @@ class PPO(OnPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         self._clip_range_at = self.config.clip_range.bind(None)
-        self.last_update: dict[str, float] = {}
 
     def _start_learning(self, total_timesteps: int) -> None:
         super()._start_learning(total_timesteps)
@@ -57,8 +55,9 @@ class PPO(OnPolicyAgent):
 
     def loss(
         self, part: dict[str, torch.Tensor], clip: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """PPO's loss on one mini-batch, as SB3's ``train`` computes it: ``(loss, ratio, log_ratio)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """PPO's loss on one mini-batch, as SB3's ``train`` computes it: ``(loss, ratio, log_ratio,
+        terms)``, ``terms`` the detached policy, value and entropy losses under SB3's log names."""
         config, policy = self.config, self.policy
         adv = part["advantages"]
         if config.normalize_advantage and len(adv) > 1:
@@ -72,35 +71,49 @@ class PPO(OnPolicyAgent):
             old = part["values"]
             values = old + (values - old).clamp(-config.clip_range_vf, config.clip_range_vf)
         value_loss = (part["returns"] - values).square().mean()
-        loss = policy_loss - config.ent_coef * entropy.mean() + config.vf_coef * value_loss
-        return loss, ratio.detach(), log_ratio.detach()
+        entropy_loss = -entropy.mean()
+        loss = policy_loss + config.ent_coef * entropy_loss + config.vf_coef * value_loss
+        terms = {
+            "train/policy_gradient_loss": policy_loss.detach(),
+            "train/value_loss": value_loss.detach(),
+            "train/entropy_loss": entropy_loss.detach(),
+        }
+        return loss, ratio.detach(), log_ratio.detach(), terms
 
     def _update(self, rollout: Rollout) -> None:
         config = self.config
         advantages, returns = gae(rollout, self.gamma, config.gae_lambda)
         batch = self._flat_batch(rollout, advantages, returns)
         n, size = len(batch["advantages"]), config.batch_size
+        if n == 0:  # every step was an env's reset step: nothing to learn from
+            return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
-        kls: list[float] = []
-        clip_fractions: list[float] = []
-        stopped = False
+        # Per mini-batch figures stay tensors, read once at the end (SB3's figures: the means over all
+        # mini-batches; the approximate KL over the last epoch's, which is how far the update went)
+        terms: list[dict[str, torch.Tensor]] = []
+        kls: list[torch.Tensor] = []
+        stopped, epochs = False, 0
         for _epoch in range(config.n_epochs):
             order = torch.randperm(n, generator=self._generator)
+            kls = []
+            epochs += 1
             for start in range(0, n, size):
                 # one mini-batch covering the rollout needs no gather: its order changes nothing
                 part = batch if size >= n else {k: v[order[start : start + size]] for k, v in batch.items()}
-                loss, ratio, log_ratio = self.loss(part, clip)
-                kl = float(((ratio - 1.0) - log_ratio).mean())
+                loss, ratio, log_ratio, term = self.loss(part, clip)
+                kl = ((ratio - 1.0) - log_ratio).mean()
                 kls.append(kl)
-                clip_fractions.append(float(((ratio - 1.0).abs() > clip).float().mean()))
-                if config.target_kl is not None and kl > 1.5 * config.target_kl:
+                term["train/clip_fraction"] = ((ratio - 1.0).abs() > clip).float().mean()
+                term["train/loss"] = loss.detach()
+                terms.append(term)
+                if config.target_kl is not None and float(kl) > 1.5 * config.target_kl:
                     stopped = True  # as SB3: stop before stepping on a mini-batch that went too far
                     break
-                self._step(loss)
+                term["train/grad_norm"] = self._step(loss)
             if stopped:
                 break
-        self.last_update = {
-            "approx_kl": float(np.mean(kls)) if kls else 0.0,
-            "clip_fraction": float(np.mean(clip_fractions)) if clip_fractions else 0.0,
-            "early_stop": float(stopped),
-        }
+        keys = dict.fromkeys(key for term in terms for key in term)  # no grad_norm if it stopped at once
+        figures = {key: torch.stack([t[key] for t in terms if key in t]).mean() for key in keys}
+        figures["train/approx_kl"] = torch.stack(kls).mean()
+        figures["train/early_stop"] = torch.tensor(float(stopped))
+        self._report(batch, figures, epochs, {"train/clip_range": clip})

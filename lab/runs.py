@@ -5,6 +5,8 @@ runs/<name>/
   run.json             status: running / finished, timesteps, times, lab version
   metrics.csv          one row per training episode: timestep, episode, return, length
   eval.csv             one row per evaluation: mean/std return, success rate, exact optimality gap
+  train.csv            training diagnostics (SB3's names: train/loss, train/approx_kl...) and time/fps,
+                       at most one row per episode, the means over the updates since the last row
   tb/                  the same figures as TensorBoard events
   checkpoints/         ckpt-<timestep>.npz, written atomically at episode boundaries; the newest
                        ``keep_checkpoints`` are kept, and each records the trainer's own state
@@ -12,7 +14,8 @@ runs/<name>/
   best.npz             the model of the best evaluation so far (``lab eval/watch RUN --best``)
   .lock                held (flock) by the one process writing the run
   replays/             episodes recorded at evaluation time
-  learning_curve.png   returns against timesteps, with evaluations and the optimum
+  learning_curve.png   smoothed returns against timesteps, with evaluations and the optimum
+  training.png         the diagnostics of train.csv, a panel each
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from lab.core.errors import LabError
 from lab.core.files import atomic_path, write_text_atomic
@@ -66,6 +70,7 @@ class RunDir:
         self.status_file = self.path / "run.json"
         self.metrics = self.path / "metrics.csv"
         self.evals = self.path / "eval.csv"
+        self.training_log = self.path / "train.csv"
         self.tensorboard = self.path / "tb"
         self.checkpoints = self.path / "checkpoints"
         self.model = self.path / "model.npz"
@@ -294,6 +299,10 @@ class MetricsLog:
         self._episode_writer = csv.writer(self._episodes)
         self._eval_writer = csv.writer(self._evals)
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=start_timestep or None)
+        self._start, self._opened = start_timestep, time.perf_counter()  # for time/fps
+        self._training_fields = self._truncate_training(run.training_log, start_timestep)
+        self._training: TextIO | None = None  # opened at the first row: tabular agents write none
+        self._training_writer: csv.DictWriter | None = None
 
     @staticmethod
     def _truncate(path: Path, fields: tuple[str, ...], start: int) -> None:
@@ -308,6 +317,40 @@ class MetricsLog:
             writer = csv.writer(f)
             writer.writerow(fields)
             writer.writerows(rows)
+
+    @staticmethod
+    def _truncate_training(path: Path, start: int) -> list[str] | None:
+        """Drop the training rows after ``start`` (all of them for a new run); the header kept, if any."""
+        if not path.is_file() or start == 0:
+            path.unlink(missing_ok=True)
+            return None
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return None
+        kept = [r for r in rows[1:] if r and int(r[0]) <= start]
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([rows[0], *kept])
+        return rows[0]
+
+    def training(self, timestep: int, figures: dict[str, float]) -> None:
+        """An agent's training diagnostics (``agent.training_figures()``) and ``time/fps``, the env steps
+        per second since this log opened, as a row of ``train.csv`` and TensorBoard scalars. Nothing
+        when ``figures`` is empty (no update since the last row). The columns are the first row's."""
+        if not figures:
+            return
+        elapsed = time.perf_counter() - self._opened
+        row = {**figures, "time/fps": (timestep - self._start) / elapsed if elapsed > 0 else math.nan}
+        if self._training is None or self._training_writer is None:
+            self._training = self.run.training_log.open("a", newline="")
+            fields = self._training_fields or ["timestep", *sorted(row)]
+            self._training_writer = csv.DictWriter(self._training, fields, restval="", extrasaction="ignore")
+            if self._training_fields is None:
+                self._training_writer.writeheader()
+        self._training_writer.writerow({"timestep": timestep, **{k: repr(float(v)) for k, v in row.items()}})
+        for key, value in row.items():
+            if math.isfinite(value):
+                self.tb.add_scalar(key, value, timestep)
 
     def episode(self, timestep: int, episode: int, ret: float, length: int) -> None:
         self._episode_writer.writerow((timestep, episode, repr(float(ret)), length))
@@ -326,12 +369,16 @@ class MetricsLog:
     def flush(self) -> None:
         self._episodes.flush()
         self._evals.flush()
+        if self._training is not None:
+            self._training.flush()
         self.tb.flush()
 
     def close(self) -> None:
         self.flush()
         self._episodes.close()
         self._evals.close()
+        if self._training is not None:
+            self._training.close()
         self.tb.close()
 
 

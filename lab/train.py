@@ -217,6 +217,7 @@ class Trainer:
     def on_episode(self, event: dict[str, Any]) -> bool:
         timestep = int(event["timestep"])
         self.log.episode(timestep, int(event["episode"]), float(event["return"]), int(event["length"]))
+        self.log.training(timestep, self.agent.training_figures())
         self.recent.append(float(event["return"]))
         # Evaluate before checkpointing: a checkpoint then always includes the evaluations before it,
         # and a resumed run redoes exactly those after it.

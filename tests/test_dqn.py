@@ -113,8 +113,8 @@ def test_save_load_round_trips_and_resumes_with_the_optimizer(tmp_path):
     assert loaded.num_timesteps == 800
 
 
-def test_replay_buffer_saved_on_request(tmp_path):
-    agent = make_dqn(save_replay_buffer=True, learning_starts=100)
+def test_replay_buffer_saved_by_default(tmp_path):
+    agent = make_dqn(learning_starts=100)
     agent.learn(300)
     loaded = load_agent(agent.save(tmp_path / "with-buffer"))
     assert len(loaded.buffer) == len(agent.buffer) > 0
@@ -225,17 +225,39 @@ def test_an_abandoned_episode_never_joins_the_next_ones_n_step_return():
     assert (buffer.obs[0], buffer.rewards[0], buffer.next_obs[0], buffer.discounts[0]) == (10, 4.0, 11, 0.0)
 
 
-def test_buffer_state_round_trips_after_wrapping_oldest_first():
-    buffer = ReplayBuffer(3, (), np.int64, n_step=1, gamma=0.9)
-    for t in range(5):
-        buffer.add(t, t, float(t), t + 1, False, False)
+def test_buffer_state_round_trips_exactly_and_saves_next_observations_once():
+    buffer = ReplayBuffer(5, (2,), np.float32, n_step=1, gamma=0.9)
+    for episode in range(3):  # episodes of 3 steps: 9 transitions through 5 slots
+        for t in range(3):
+            obs = np.array([episode, t], np.float32)
+            buffer.add(obs, t, float(t), obs + np.array([0, 1], np.float32), t == 2, False)
     saved = buffer.state_arrays()
-    np.testing.assert_array_equal(saved["obs"], [2, 3, 4])
-    smaller = ReplayBuffer(2, (), np.int64, n_step=1, gamma=0.9)
-    smaller.restore(saved)  # keeps the newest
-    np.testing.assert_array_equal(smaller.obs, [3, 4])
-    smaller.add(9, 9, 9.0, 10, False, False)  # and carries on overwriting the oldest
-    np.testing.assert_array_equal(smaller.obs, [9, 4])
+    assert int(saved["position"]) == 4 and len(saved["obs"]) == 5
+    # slots 0-3 hold transitions 5-8, slot 4 transition 4. A next observation is the next slot's
+    # observation except at an episode's end (slots 0 and 3), which carry theirs whole
+    np.testing.assert_array_equal(saved["next_index"], [-1, 2, 3, -1, 0])
+    np.testing.assert_array_equal(saved["next_extra"], [[1, 3], [2, 3]])
+    same = ReplayBuffer(5, (2,), np.float32, n_step=1, gamma=0.9)
+    same.restore(saved)
+    for name in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(buffer, name))
+    assert (same.size, same._next) == (buffer.size, buffer._next)
+    smaller = ReplayBuffer(2, (2,), np.float32, n_step=1, gamma=0.9)
+    smaller.restore(saved)  # keeps the newest two, oldest first
+    np.testing.assert_array_equal(smaller.obs, [[2, 1], [2, 2]])
+    np.testing.assert_array_equal(smaller.next_obs, [[2, 2], [2, 3]])
+    smaller.add(np.array([9, 9]), 0, 0.0, np.array([9, 10]), False, False)  # and overwrites the oldest
+    np.testing.assert_array_equal(smaller.obs, [[9, 9], [2, 2]])
+
+
+def test_a_buffer_saved_oldest_first_by_an_earlier_version_restores():
+    old = {"obs": np.arange(4), "next_obs": np.arange(1, 5), "actions": np.zeros(4, np.int64),
+           "rewards": np.ones(4, np.float32), "discounts": np.full(4, 0.9, np.float32)}  # fmt: skip
+    buffer = ReplayBuffer(3, (), np.int64, n_step=1, gamma=0.9)
+    buffer.restore(old)
+    np.testing.assert_array_equal(buffer.obs, [1, 2, 3])
+    np.testing.assert_array_equal(buffer.next_obs, [2, 3, 4])
+    assert (buffer.size, buffer._next) == (3, 0)
 
 
 def test_prioritized_replay_samples_in_proportion_and_weights_exactly():
@@ -372,18 +394,38 @@ def test_the_removed_seeding_mode_is_a_clear_error():
     assert "seeding" not in make_dqn(seeding="lab").hyperparameters  # as checkpoints saved it before
 
 
-def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_path):
-    hp = {"learning_starts": 100, "save_replay_buffer": True, "target_update_interval": 50}
+@pytest.mark.parametrize("options", [{}, {"prioritized": True}, {"n_step": 3, "double_q": True}])
+def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_path, options):
+    """With the default hyperparameters the checkpoint holds the replay buffer (here wrapped round its
+    ring), the optimizer and every random stream: the resumed run ends bit-identical to the straight one."""
+    hp = {"learning_starts": 100, "target_update_interval": 50, "buffer_size": 300, **options}
     straight = make_dqn(**hp)
     straight.learn(400)
     path = straight.save(tmp_path / "half")
     straight.learn(800, reset_num_timesteps=False)
     resumed = load_agent(path)
     resumed.learn(800, reset_num_timesteps=False)
-    for a, b in zip(straight.q_net.state_dict().values(), resumed.q_net.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    for a, b in zip(straight.target_net.parameters(), resumed.target_net.parameters(), strict=True):
-        assert torch.equal(a, b)
+    for net in ("q_net", "target_net"):
+        ours, theirs = getattr(straight, net).state_dict(), getattr(resumed, net).state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    for a, b in zip(straight.optimizer.state.values(), resumed.optimizer.state.values(), strict=True):
+        assert all(torch.equal(torch.as_tensor(a[k]), torch.as_tensor(b[k])) for k in a)
+    assert straight.buffer.size == resumed.buffer.size == 300
+    assert straight.buffer._next == resumed.buffer._next
+    for name in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        np.testing.assert_array_equal(getattr(straight.buffer, name), getattr(resumed.buffer, name))
+    if options.get("prioritized"):
+        np.testing.assert_array_equal(straight.buffer.tree.tree, resumed.buffer.tree.tree)
+    assert straight._stream.get_state() == resumed._stream.get_state()
+    assert straight._sampler.bit_generator.state == resumed._sampler.bit_generator.state
+    assert (straight.num_timesteps, straight.num_episodes) == (resumed.num_timesteps, resumed.num_episodes)
+
+
+def test_a_checkpoint_without_the_buffer_is_smaller_and_says_so(tmp_path):
+    agent = make_dqn(learning_starts=100, save_replay_buffer=False)
+    agent.learn(300)
+    loaded = load_agent(agent.save(tmp_path / "no-buffer"))
+    assert len(loaded.buffer) == 0 and loaded.hyperparameters["save_replay_buffer"] is False
 
 
 @pytest.mark.parametrize("options", [{"prioritized": True}, {"double_q": True, "dueling": True, "n_step": 3}])

@@ -407,17 +407,26 @@ def test_a_ppo_update_is_stable_baselines3s(case):
     model.rollout_buffer = FixedBuffer(agent, rollout, agent._generator.get_state(), agent.policy.discrete)
     losses, steps, loss_of, step = [], [], agent.loss, agent._step
     agent.loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
-    agent._step = lambda loss: (steps.append(1), step(loss))
+    agent._step = lambda loss: (steps.append(1), step(loss))[1]
     agent._update(rollout)
     model.train()
     logged = model.logger.name_to_value
+    figures = agent.training_figures()
     assert len(losses) > 1
     assert logged["train/loss"] == pytest.approx(losses[-1], rel=1e-5, abs=1e-6)
-    assert logged["train/clip_fraction"] == pytest.approx(agent.last_update["clip_fraction"], abs=1e-6)
+    assert figures["train/loss"] == pytest.approx(np.mean(losses), rel=1e-5, abs=1e-6)
+    # every figure SB3 logs, as SB3 computes it (approx_kl: the last epoch's mini-batches)
+    for key in (
+        "train/clip_fraction", "train/approx_kl", "train/policy_gradient_loss", "train/value_loss",
+        "train/entropy_loss", "train/explained_variance", "train/clip_range", "train/learning_rate",
+        "train/n_updates", *(["train/std"] if not agent.policy.discrete else []),
+    ):  # fmt: skip
+        assert figures[key] == pytest.approx(logged[key], rel=1e-4, abs=1e-6), key
+    assert figures["train/grad_norm"] > 0
     if "unshifted" in case:
-        assert agent.last_update["early_stop"] == 1.0 and len(losses) == len(steps) + 1 < 10 * 2
+        assert figures["train/early_stop"] == 1.0 and len(losses) == len(steps) + 1 < 10 * 2
     else:
-        assert 0.0 < agent.last_update["clip_fraction"] < 1.0
+        assert 0.0 < figures["train/clip_fraction"] < 1.0
     for ours, theirs in named:
         for name in ("weight", "bias") if ours is not agent.policy else ("log_std",):
             a, b = getattr(ours, name), getattr(theirs, name)
@@ -456,7 +465,9 @@ def test_every_policy_trains_through_the_same_update(env_id, kwargs, policy_kwar
     agent.learn(64)
     after = [p for p in agent.policy.parameters() if p.requires_grad]
     assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
-    assert agent.last_update["approx_kl"] > 0
+    figures = agent.training_figures()
+    # n_updates counts epochs, as SB3's: 10 per rollout (of 32 steps, the reset steps not counted)
+    assert figures["train/approx_kl"] > 0 and figures["train/n_updates"] in (20, 30)
 
 
 def test_seeding_is_gone_with_a_one_line_error():

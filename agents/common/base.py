@@ -26,6 +26,7 @@ from gymnasium import spaces
 
 from agents.common.checkpoint import read_checkpoint, write_checkpoint
 from agents.common.config import AgentConfig, whole_number
+from agents.common.diagnostics import TrainingFigures
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
@@ -118,6 +119,7 @@ class Agent(ABC):
         self.num_episodes = 0
         self._total_timesteps: int | None = None  # what the latest learn() trains up to
         self._stream = RandomStream(self.seed)
+        self._figures = TrainingFigures()
         self._setup()
 
     # ----- hyperparameters -----
@@ -198,6 +200,13 @@ class Agent(ABC):
         finally:
             self._stop_learning()
         return self
+
+    def training_figures(self) -> dict[str, float]:
+        """The training diagnostics under stable-baselines3's names (``train/loss``,
+        ``train/approx_kl``, ``rollout/exploration_rate``...): each figure's mean over the updates since
+        the last call, and ``train/n_updates``; empty when there was no update since (and for agents
+        that report none). See :mod:`agents.common.diagnostics`."""
+        return self._figures.pop()
 
     # ----- hooks for subclasses -----
 

@@ -32,6 +32,7 @@ from gymnasium import spaces
 
 from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
+from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
@@ -273,8 +274,9 @@ class OnPolicyAgent(Agent):
             "returns": torch.as_tensor(returns[valid], dtype=torch.float32),
         }
 
-    def _step(self, loss: torch.Tensor) -> None:
-        """One optimiser step; a non-finite loss stops before it, keeping the last good weights."""
+    def _step(self, loss: torch.Tensor) -> torch.Tensor:
+        """One optimiser step; a non-finite loss stops before it, keeping the last good weights.
+        Returns the gradient norm before clipping (a tensor: read it once per update)."""
         value = float(loss.detach())
         if not math.isfinite(value):
             raise AgentError(
@@ -283,8 +285,30 @@ class OnPolicyAgent(Agent):
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self._trained, self.config.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(self._trained, self.config.max_grad_norm)
         self.optimizer.step()
+        return norm
+
+    def _report(
+        self,
+        batch: dict[str, torch.Tensor],
+        tensors: dict[str, torch.Tensor],
+        updates: int = 1,
+        settings: dict[str, float] | None = None,
+    ) -> None:
+        """One update's diagnostics: ``tensors`` (0-d, read in one go), the explained variance of the
+        rollout's values, and the ``settings`` it ran with besides the learning rate; ``updates``
+        counts in ``train/n_updates`` (SB3 counts PPO's epochs)."""
+        if not self.policy.discrete and not self.policy.state_dependent_std:  # SB3's Gaussian spread
+            tensors = {**tensors, "train/std": self.policy.log_std.detach().exp().mean()}
+        values = torch.stack(list(tensors.values())).tolist() if tensors else []
+        figures = dict(zip(tensors, values, strict=True))
+        if getattr(self.config, "baseline", True):  # REINFORCE without a baseline has no critic
+            figures["train/explained_variance"] = explained_variance(
+                batch["values"].numpy(), batch["returns"].numpy()
+            )
+        learning_rate = {"train/learning_rate": self.optimizer.param_groups[0]["lr"]}
+        self._figures.add(figures, updates, {**learning_rate, **(settings or {})})
 
     # ----- checkpoints -----
 
@@ -294,6 +318,7 @@ class OnPolicyAgent(Agent):
         arrays.update(self.ret_rms.arrays("ret_rms"))
         arrays["generator"] = self._generator.get_state().numpy()
         arrays["np_rng"] = pcg_state_array(self._np_rng)
+        arrays["n_updates"] = np.array(self._figures.n_updates)
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -304,3 +329,4 @@ class OnPolicyAgent(Agent):
             self._generator.set_state(torch.as_tensor(arrays["generator"], dtype=torch.uint8))
         if "np_rng" in arrays:
             set_pcg_state(self._np_rng, arrays["np_rng"])
+        self._figures.n_updates = int(arrays.get("n_updates", 0))

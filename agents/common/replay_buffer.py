@@ -38,6 +38,7 @@ class ReplayBuffer:
         self.size = 0
         self._next = 0
         self._pending: deque[tuple[np.ndarray, int, float]] = deque()
+        self._restored_order = np.arange(0)  # see restore()
 
     def __len__(self) -> int:
         return self.size
@@ -101,23 +102,63 @@ class ReplayBuffer:
     # ----- checkpoints -----
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The stored transitions (oldest first) as arrays, for a checkpoint."""
-        order = self._order()
-        return {name: getattr(self, name)[order] for name in FIELDS}
+        """The filled part of the ring as it lies (so a restored buffer samples the very same
+        transitions), and the slot written next. A next observation that is the observation stored
+        ``n_step`` slots on (the common case: one stream of steps, within an episode) is saved as that
+        slot's index (``next_index``), the others whole (``next_extra``, with ``next_index`` -1): about
+        half the size of two copies. The comparison is of raw bytes, so restoring is bit-exact."""
+        n = self.size
+        obs, next_obs = self.obs[:n], self.next_obs[:n]
+        following = (np.arange(n) + self.n_step) % self.capacity
+        following[following >= n] = 0  # not filled yet: compared, will not match (or match exactly)
+        same = (as_bytes(next_obs) == as_bytes(obs[following])).all(axis=1) if n else np.zeros(0, bool)
+        return {
+            "obs": obs.copy(),
+            "next_index": np.where(same, following, -1).astype(np.int32 if n < 2**31 else np.int64),
+            "next_extra": next_obs[~same].copy(),
+            "actions": self.actions[:n].copy(),
+            "rewards": self.rewards[:n].copy(),
+            "discounts": self.discounts[:n].copy(),
+            "position": np.array(self._next),
+        }
 
     def _order(self) -> np.ndarray:
+        """The filled slots, oldest first."""
         if self.size < self.capacity:
             return np.arange(self.size)
         return (np.arange(self.capacity) + self._next) % self.capacity
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Put back :meth:`state_arrays` (the newest ``capacity`` transitions when it held more)."""
-        n = len(arrays["obs"])
-        keep = min(n, self.capacity)
+        """Put back :meth:`state_arrays`, exactly as it was in a buffer of the same capacity; a smaller
+        one keeps the newest transitions. Older checkpoints (without ``position``) saved ``next_obs``
+        whole and the transitions oldest first."""
+        fields = {name: np.asarray(arrays[name]) for name in ("obs", "actions", "rewards", "discounts")}
+        if "next_index" in arrays:
+            index, extra = np.asarray(arrays["next_index"]), np.asarray(arrays["next_extra"])
+            next_obs = np.empty_like(fields["obs"])
+            has = index >= 0
+            next_obs[has] = fields["obs"][index[has]]
+            next_obs[~has] = extra
+            fields["next_obs"] = next_obs
+        else:
+            fields["next_obs"] = np.asarray(arrays["next_obs"])
+        n, position = len(fields["obs"]), int(arrays.get("position", 0))
+        if n <= self.capacity and (n == self.capacity or position == n):  # fits as it lay
+            order = np.arange(n)
+            self._next = position % self.capacity
+        else:  # another capacity: oldest first, the newest that fit
+            order = ((np.arange(n) + position) % n)[max(0, n - self.capacity) :]
+            self._next = len(order) % self.capacity
         for name in FIELDS:
-            getattr(self, name)[:keep] = arrays[name][n - keep :]
-        self.size, self._next = keep, keep % self.capacity
+            getattr(self, name)[: len(order)] = fields[name][order]
+        self.size = len(order)
         self._pending.clear()
+        self._restored_order = order  # what the prioritized buffer reorders its priorities by
+
+
+def as_bytes(rows: np.ndarray) -> np.ndarray:
+    """Each row of an array as its raw bytes ``(n, bytes per row)``: a bit-exact comparison."""
+    return np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
 
 
 class SumTree:
@@ -206,15 +247,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = super().state_arrays()
-        arrays["priorities"] = self.tree.get(self._order())
+        arrays["priorities"] = self.tree.get(np.arange(self.size))
         arrays["max_priority"] = np.array(self.max_priority)
         return arrays
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         super().restore(arrays)
         self.tree = SumTree(self.capacity)
-        if "priorities" in arrays:
-            self.tree.set(np.arange(self.size), arrays["priorities"][len(arrays["priorities"]) - self.size :])
+        if "priorities" in arrays and self.size:
+            self.tree.set(np.arange(self.size), np.asarray(arrays["priorities"])[self._restored_order])
             self.max_priority = float(arrays["max_priority"])
         elif self.size:
             self.tree.set(np.arange(self.size), np.full(self.size, self.max_priority**self.alpha))

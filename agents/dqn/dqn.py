@@ -15,7 +15,10 @@ Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and default
 rl-baselines3-zoo DQN entry works unchanged
 (``tests/test_dqn.py`` checks a gradient step against SB3's). For speed, acting on one observation
 runs the MLP in numpy (:meth:`QNetwork.greedy_action`), a training burst draws and gathers all its
-mini-batches at once, and Adam is torch's fused kernel.
+mini-batches at once, and Adam is torch's fused kernel. Each burst reports its mean TD loss, gradient
+norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the learning rate and epsilon
+(:meth:`Agent.training_figures`). Checkpoints hold the replay buffer by default, so a resumed run
+repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class DQNConfig(AgentConfig):
     per_alpha: float = fraction(0.6)
     per_beta: float = fraction(0.4)
     loss: str = choice("huber", ("huber", "mse"))
-    save_replay_buffer: bool = flag(False)
+    save_replay_buffer: bool = flag(True)  # checkpoints resume exactly; False: smaller, not exact
     n_envs: int = count(1)
 
     def check(self) -> None:
@@ -134,6 +137,7 @@ class DQN(Agent):
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
+        self._step_figures = [0.0, 0.0, 0.0]  # the latest gradient step's loss, gradient norm and mean Q
 
     # ----- acting -----
 
@@ -209,6 +213,7 @@ class DQN(Agent):
             index = buffer.sample_indices((gradient_steps, config.batch_size), self._sampler)
             burst = [torch.from_numpy(a) for a in buffer.gather(index)]
         weights = None
+        sums = [0.0, 0.0, 0.0]  # loss, gradient norm, mean Q over the burst, for the diagnostics
         for g in range(gradient_steps):
             if prioritized:  # drawn one at a time: each step updates the priorities of its batch
                 index = buffer.sample_indices(config.batch_size, self._sampler)
@@ -217,8 +222,14 @@ class DQN(Agent):
             else:
                 batch = [b[g] for b in burst]
             _, td_error = self._gradient_step(*batch, weights=weights, t=t)
+            sums = [a + b for a, b in zip(sums, self._step_figures, strict=True)]
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
+        loss, norm, q = (x / gradient_steps for x in sums)
+        settings = {"train/learning_rate": self.optimizer.param_groups[0]["lr"]}
+        settings["rollout/exploration_rate"] = self._epsilon_at(t)
+        figures = {"train/loss": loss, "train/grad_norm": norm, "train/mean_q": q}
+        self._figures.add(figures, gradient_steps, settings)
 
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
@@ -242,10 +253,12 @@ class DQN(Agent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm)
-        if not math.isfinite(loss.item() + norm.item()):  # stop before the step: keep the last good weights
+        # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
+        self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
+        if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
             raise AgentError(
-                f"non-finite loss ({loss.item()}) at step {t}: lower learning_rate or check the rewards "
-                "and observations (the network keeps its last good weights)"
+                f"non-finite loss ({self._step_figures[0]}) at step {t}: lower learning_rate or check the "
+                "rewards and observations (the network keeps its last good weights)"
             )
         self.optimizer.step()
         return loss.detach(), (q - target).detach()
@@ -297,11 +310,12 @@ class DQN(Agent):
             if calls % target_every == 0:
                 self._update_target()
 
-    # ----- checkpoints: weights, target and optimizer state as plain arrays -----
+    # ----- checkpoints: weights, target, optimizer, sampler and (by default) the replay buffer -----
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         arrays = network_arrays({"q": self.q_net, "target": self.target_net}, self.optimizer, "adam")
         arrays["sampler"] = pcg_state_array(self._sampler)
+        arrays["n_updates"] = np.array(self._figures.n_updates)
         if self.config.save_replay_buffer:
             arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
         return arrays
@@ -310,6 +324,7 @@ class DQN(Agent):
         restore_networks(arrays, {"q": self.q_net, "target": self.target_net}, self.optimizer, "adam", "DQN")
         if "sampler" in arrays:
             set_pcg_state(self._sampler, arrays["sampler"])
+        self._figures.n_updates = int(arrays.get("n_updates", 0))
         if "buffer.obs" in arrays:
             saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
             if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:
