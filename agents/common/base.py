@@ -285,6 +285,12 @@ class Agent(ABC):
         from agents.registry import AGENTS  # the registry imports the algorithms, which import this
 
         meta, arrays = read_checkpoint(path)
+        for key, array in arrays.items():  # NaN or inf weights would make every prediction garbage
+            if array.dtype.kind in "fc" and not np.isfinite(array).all():
+                raise AgentError(
+                    f"{path}: its {key!r} array holds NaN or infinite values (a diverged or damaged "
+                    "model); load an earlier checkpoint"
+                )
         try:
             algorithm = meta["algorithm"]
             hyperparameters = dict(meta["hyperparameters"])

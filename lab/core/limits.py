@@ -8,6 +8,7 @@ which cannot import the lab.)
 
 from __future__ import annotations
 
+import itertools
 import os
 
 MAX_SPEC_BYTES = 1 << 20
@@ -25,8 +26,8 @@ MAX_META_BYTES = 16 << 20
 MAX_SAMPLES = 10_000
 """Images one ``lab gen sample`` draws."""
 
-MAX_PARAMETERS = 200_000_000
-"""Parameters of one network built from a file's or a spec's hyperparameters (800 MB of float32)."""
+MAX_PARAMETERS = 50_000_000
+"""Parameters of one network built from a file's or a spec's hyperparameters (200 MB of float32)."""
 
 MAX_BUFFER_BYTES = 8 << 30
 """A replay buffer's arrays (8 GiB)."""
@@ -38,3 +39,17 @@ MAX_DATASET_FILES = 200_000
 def max_threads() -> int:
     """The most compute threads a run may ask for: four per CPU core."""
     return 4 * (os.cpu_count() or 1)
+
+MAX_LAYER_WIDTH = 16_384
+"""Units in one hidden layer (``net_arch`` widths, channels)."""
+
+
+def check_widths(name: str, widths: list[int], error: type[Exception]) -> None:
+    """Refuse hidden layer widths over :data:`MAX_LAYER_WIDTH`, or whose weights between consecutive
+    layers would pass :data:`MAX_PARAMETERS`, before any layer is built."""
+    widest = max(widths, default=0)
+    if widest > MAX_LAYER_WIDTH:
+        raise error(f"{name} widths are at most {MAX_LAYER_WIDTH}; got {widest}")
+    weights = sum(a * b for a, b in itertools.pairwise(widths))
+    if weights > MAX_PARAMETERS:
+        raise error(f"{name} {widths} would hold {weights:,} weights; at most {MAX_PARAMETERS:,}")
