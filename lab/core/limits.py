@@ -14,8 +14,8 @@ import os
 MAX_SPEC_BYTES = 1 << 20
 """A YAML spec file (1 MiB; the lab's own specs are under 2 KiB)."""
 
-MAX_ARRAY_BYTES = 2 << 30
-"""One array in an ``.npz`` archive, as its header declares it (2 GiB)."""
+MAX_ARRAY_BYTES = 1 << 30
+"""One array in an ``.npz`` archive, as its header declares it (1 GiB)."""
 
 MAX_ARCHIVE_BYTES = 4 << 30
 """All the arrays of one archive together, as their headers declare them (4 GiB)."""
