@@ -345,13 +345,7 @@ def _make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
         raise AgentError(
             f"the env arguments of {env_id} could not be saved with {path}: pass env= to load it"
         )
-    steps = env_meta.get("max_episode_steps")
-    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-        raise AgentError(
-            f"{path} records env arguments that are not a mapping of names: pass env= to load it"
-        )
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise AgentError(f"{path} records max_episode_steps {steps!r}, not a whole number >= 1")
+    steps = env_meta.get("max_episode_steps")  # types checked by read_checkpoint
     kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
     try:
         return gym.make(env_id, max_episode_steps=steps, **kwargs)
