@@ -76,9 +76,10 @@ def make_replay_env(episode: Episode, render_mode: str | None = None) -> Any:
     try:
         return gym.make(episode.env_id, max_episode_steps=episode.max_episode_steps, **kwargs)
     except (TypeError, ValueError, EnvError, gym.error.Error) as exc:
+        shown = json.dumps(episode.env_kwargs)
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
         raise ReplayError(
-            f"the replay's environment {episode.env_id} no longer accepts its arguments "
-            f"{json.dumps(episode.env_kwargs)}: {exc}"
+            f"the replay's environment {episode.env_id} no longer accepts its arguments {shown}: {exc}"
         ) from None
 
 
