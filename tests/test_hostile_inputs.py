@@ -220,7 +220,7 @@ def test_python_api_never_imports_a_module_named_by_a_file(
         READERS[reader](q_file, replay_file, model_file, tmp_path, env_id)
     assert not evil.exists(), f"{reader} imported the module of {env_id!r}"
     assert env_id in str(info.value) and "\n" not in str(info.value)
-    assert "import" in str(info.value) or "not registered" in str(info.value)
+    assert "would import that module" in str(info.value)
 
 
 @pytest.mark.parametrize("env_id", MODULE_IDS)
@@ -233,7 +233,7 @@ def test_lab_command_never_imports_a_module_named_by_a_file(
     before = snapshot(tmp_path)
     code, _, err = lab(capsys, *args)
     assert not evil.exists(), f"{command} imported the module of {env_id!r}"
-    assert_one_line_error(code, err, env_id)
+    assert_one_line_error(code, err, env_id, "would import that module")
     assert snapshot(tmp_path) == before
 
 

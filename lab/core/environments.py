@@ -23,6 +23,11 @@ def resolve_env_id(name: str) -> str:
     ids = known_ids()
     if name in gym.registry:
         return name
+    if ":" in name:  # gymnasium.make would import the module before the name: never from here
+        raise LabError(
+            f"unknown environment {name!r}: a 'module:Name' id would import that module, and the lab "
+            "makes registered environments only; run 'lab envs' to list them"
+        )
     wanted = name.lower().removeprefix("lab/")
     for env_id in ids:
         short = env_id.removeprefix("lab/").lower()
