@@ -121,6 +121,17 @@ def forge(source: Path, target: Path, declared: dict[str, tuple[tuple[int, ...],
     return target
 
 
+def many_entries(source: Path, target: Path, count: int) -> Path:
+    """A copy of an archive with ``count`` extra tiny entries (a small file, a large directory)."""
+    shutil.copy(source, target)
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(1, np.uint8))
+    with zipfile.ZipFile(target, "a") as archive:
+        for i in range(count):
+            archive.writestr(f"x{i}.npy", buffer.getvalue())
+    return target
+
+
 def deep_meta(source: Path, target: Path, depth: int) -> Path:
     """A copy of an archive whose metadata holds lists nested ``depth`` deep (written as text)."""
     document, contents = archive_contents(source)
@@ -338,6 +349,10 @@ EXHAUSTION: dict[str, tuple[Callable[..., list[Any]], str]] = {
     "replay observations declaring more than they hold": (
         _archive_row("replay", {"observations": ((1000,), "<i8")}),
         "damaged or forged",
+    ),
+    "archive of 20,000 entries": (
+        lambda f, t: ["eval", many_entries(f["q"], t / "many.npz", 20_000)],
+        "entries",
     ),
     "q_table header of 10**12 elements": (
         _archive_row("q", {"q_table": ((10**6, 10**6), "<f8")}),

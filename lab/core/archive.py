@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.core.limits import MAX_ARCHIVE_BYTES, MAX_ARRAY_BYTES, MAX_META_BYTES
+from lab.core.limits import MAX_ARCHIVE_BYTES, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_META_BYTES
 
 
 def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -69,6 +70,7 @@ def read_archive(
         raise error(f"{what}: it is not an .npz archive")
     if not zipfile.is_zipfile(path):
         raise error(f"{what}: it is damaged or incomplete (truncated?)")
+    _check_directory(path, what, error)
     _check_sizes(path, what, error)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -101,6 +103,22 @@ def read_archive(
     if not isinstance(meta, dict):
         raise error(f"{what} ('meta' is not a JSON object)")
     return meta, contents
+
+
+def _check_directory(path: Path, what: str, error: type[Exception]) -> None:
+    """Refuse an archive of more than :data:`MAX_ENTRIES` entries from its end record, before
+    ``zipfile`` reads the directory (a few bytes per entry on disk, about a kilobyte in memory)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - (1 << 16) - 22))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        raise error(f"{what}: it is damaged or incomplete (truncated?)")
+    (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    if entries > MAX_ENTRIES:  # 0xFFFF marks a ZIP64 count: more than 65,534 entries
+        raise error(f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred")
 
 
 def _check_sizes(path: Path, what: str, error: type[Exception]) -> None:

@@ -20,6 +20,9 @@ MAX_ARRAY_BYTES = 1 << 30
 MAX_ARCHIVE_BYTES = 4 << 30
 """All the arrays of one archive together, as their headers declare them (4 GiB)."""
 
+MAX_ENTRIES = 10_000
+"""Entries (arrays) in one ``.npz`` archive, read from its end record before its directory."""
+
 MAX_META_BYTES = 16 << 20
 """The JSON metadata string of an archive (16 MiB)."""
 
