@@ -19,6 +19,7 @@ import torch
 
 from lab.core.archive import read_archive, write_archive
 from lab.core.errors import LabError
+from lab.core.limits import MAX_PARAMETERS
 
 if TYPE_CHECKING:
     from generative.base import GenerativeModel
@@ -191,19 +192,36 @@ def _check_model_meta(meta: dict[str, Any], path: Path) -> None:
         raise LabError(f"{path}: its optimizer states are missing or not a mapping")
 
 
+def model_size(cls: type[GenerativeModel], shape: Any, n_classes: Any, hyperparameters: Any) -> int:
+    """The number of values (weights and buffers, EMA copies included) a model of ``cls`` would hold,
+    counted by building it on torch's ``meta`` device: no memory, no data. Raises the model's own
+    :class:`LabError` for bad hyperparameters."""
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        shell = cls(tuple(shape), int(n_classes), hyperparameters)
+    return sum(t.numel() for module in shell.modules().values() for t in module.state_dict().values())
+
+
+def check_model_size(cls: type[GenerativeModel], shape: Any, n_classes: int, hyperparameters: Any) -> None:
+    """Refuse, before building it, a model of more than :data:`~lab.core.limits.MAX_PARAMETERS` values."""
+    size = model_size(cls, shape, n_classes, hyperparameters)
+    if size > MAX_PARAMETERS:
+        raise LabError(
+            f"a {cls.family} with these hyperparameters holds {size:,} weights; the lab builds at most "
+            f"{MAX_PARAMETERS:,} (fewer channels or blocks)"
+        )
+
+
 def _check_weights(
     cls: type[GenerativeModel], meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Path
 ) -> None:
-    """Build the model the metadata describes on torch's ``meta`` device (no memory, no data) and refuse
-    a file that does not hold that many weights, or holds NaN or infinite ones, before building it."""
+    """Size the model the metadata describes (:func:`model_size`) and refuse a file that does not hold
+    that many weights, or holds NaN or infinite ones, before building it."""
     try:
-        with torch.device("meta"), torch.random.fork_rng(devices=[]):
-            shell = cls(tuple(meta["shape"]), int(meta["n_classes"]), meta["hyperparameters"])
+        needed = model_size(cls, meta["shape"], meta["n_classes"], meta["hyperparameters"])
     except LabError as exc:
         raise LabError(f"{path}: {exc}") from None
     except (TypeError, ValueError, RuntimeError, KeyError, OverflowError) as exc:
         raise LabError(f"{path} does not describe a model this lab can build ({exc})") from None
-    needed = sum(t.numel() for module in shell.modules().values() for t in module.state_dict().values())
     held = sum(a.size for key, a in arrays.items() if key.startswith("module/"))
     if needed > held:
         raise LabError(

@@ -377,6 +377,15 @@ EXHAUSTION: dict[str, tuple[Callable[..., list[Any]], str]] = {
         _meta_row("model", lambda m: m.update(family="diffusion", hyperparameters={"timesteps": 10**12})),
         "at most 1,000,000",
     ),
+    "gen spec channels 200000": (
+        lambda f, t: [
+            "gen",
+            "train",
+            _spec(t, "model: vae\nhyperparameters: {channels: 200000}\n"),
+            "--no-progress",
+        ],
+        "the lab builds at most",
+    ),
     "gen sample --n 2000000": (lambda f, t: ["gen", "sample", f["model"], "--n", 2_000_000], "--n"),
     "model data.path /": (
         lambda f, t: [
