@@ -19,6 +19,7 @@ import torch
 
 from lab.core.archive import read_archive, write_archive
 from lab.core.errors import LabError
+from lab.core.limits import MAX_PARAMETERS
 
 if TYPE_CHECKING:
     from generative.base import GenerativeModel
@@ -126,6 +127,8 @@ def load_model(path: str | Path, family: str | None = None) -> tuple[GenerativeM
     if family is not None and saved != family:
         raise LabError(f"{path} holds a {saved} model, not a {family}: this run cannot continue from it")
     cls = model_class(str(saved))
+    _check_model_meta(meta, path)
+    _check_weights(cls, meta, arrays, path)
     with torch.random.fork_rng(devices=[]):  # construction draws initial weights: keep the global RNG
         model = cls(tuple(meta["shape"]), int(meta["n_classes"]), meta["hyperparameters"])
     try:
@@ -142,3 +145,91 @@ def load_model(path: str | Path, family: str | None = None) -> tuple[GenerativeM
     if ema is not None:
         ema.updates = int(meta.get("ema_updates", 0))
     return model, meta
+
+
+# ----- checks of a file's metadata, before anything is built from it -----
+
+MAX_IMAGE_SIDE = 1024
+MAX_CLASSES = 10_000
+MAX_HYPERPARAMETER = 1_000_000  # timesteps, sample_steps, batch_size...: larger is never a real model
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_model_meta(meta: dict[str, Any], path: Path) -> None:
+    """The fields a model is built from: types and ranges, so a forged file cannot ask for a huge model."""
+    shape = meta.get("shape")
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and _whole(shape[0], 1, 4)
+        and all(_whole(side, 1, MAX_IMAGE_SIDE) for side in shape[1:])
+    ):
+        raise LabError(
+            f"{path}: its image shape {shape!r} is not [channels 1-4, height, width] "
+            f"with sides up to {MAX_IMAGE_SIDE}"
+        )
+    if not _whole(meta.get("n_classes"), 0, MAX_CLASSES):
+        raise LabError(
+            f"{path}: n_classes must be a whole number 0-{MAX_CLASSES}; got {meta.get('n_classes')!r}"
+        )
+    for key in ("step", "total_steps"):
+        if not _whole(meta.get(key), 0, 2**62):
+            raise LabError(f"{path}: {key} must be a whole number >= 0; got {meta.get(key)!r}")
+    hp = meta.get("hyperparameters")
+    if not isinstance(hp, dict):
+        raise LabError(f"{path}: its hyperparameters are not a mapping; got {type(hp).__name__}")
+    for key, value in hp.items():
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and abs(value) > MAX_HYPERPARAMETER
+        ):
+            raise LabError(f"{path}: hyperparameter {key} is {value!r}; at most {MAX_HYPERPARAMETER:,}")
+    if not isinstance(meta.get("optimizers"), dict):
+        raise LabError(f"{path}: its optimizer states are missing or not a mapping")
+
+
+def model_size(cls: type[GenerativeModel], shape: Any, n_classes: Any, hyperparameters: Any) -> int:
+    """The number of values (weights and buffers, EMA copies included) a model of ``cls`` would hold,
+    counted by building it on torch's ``meta`` device: no memory, no data. Raises the model's own
+    :class:`LabError` for bad hyperparameters."""
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        shell = cls(tuple(shape), int(n_classes), hyperparameters)
+    return sum(t.numel() for module in shell.modules().values() for t in module.state_dict().values())
+
+
+def check_model_size(cls: type[GenerativeModel], shape: Any, n_classes: int, hyperparameters: Any) -> None:
+    """Refuse, before building it, a model of more than :data:`~lab.core.limits.MAX_PARAMETERS` values."""
+    size = model_size(cls, shape, n_classes, hyperparameters)
+    if size > MAX_PARAMETERS:
+        raise LabError(
+            f"a {cls.family} with these hyperparameters holds {size:,} weights; the lab builds at most "
+            f"{MAX_PARAMETERS:,} (fewer channels or blocks)"
+        )
+
+
+def _check_weights(
+    cls: type[GenerativeModel], meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Path
+) -> None:
+    """Size the model the metadata describes (:func:`model_size`) and refuse a file that does not hold
+    that many weights, or holds NaN or infinite ones, before building it."""
+    try:
+        needed = model_size(cls, meta["shape"], meta["n_classes"], meta["hyperparameters"])
+    except LabError as exc:
+        raise LabError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, KeyError, OverflowError) as exc:
+        raise LabError(f"{path} does not describe a model this lab can build ({exc})") from None
+    held = sum(a.size for key, a in arrays.items() if key.startswith("module/"))
+    if needed > held:
+        raise LabError(
+            f"{path} names a {meta.get('family')} model of {needed:,} weights but holds {held:,} "
+            "(damaged or edited?)"
+        )
+    for key, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise LabError(
+                f"{path}: its {key!r} array holds NaN or infinite values (a diverged or damaged model)"
+            )

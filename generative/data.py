@@ -8,6 +8,9 @@
 - ``folder``: any folder of images (Pillow). Sub-folders name the classes (torchvision's
   ``ImageFolder`` layout); images directly in the folder form one class. Unreadable files are
   skipped and counted; images of mixed sizes are an error unless ``resize: HxW`` asks for resizing.
+  The path may come from a model file (``lab gen eval``), so the walk is bounded: no system or home
+  folder, no symbolic links to folders, at most :data:`~lab.core.limits.MAX_DATASET_FILES` files,
+  images of at most 4096 x 4096 pixels, and at most :data:`MAX_DATASET_VALUES` pixel values in all.
 
 Each loader returns an :class:`ImageData` with a fixed, stratified train/test split drawn with
 ``seed``, so every model and the evaluation classifier see the same held-out images.
@@ -15,6 +18,7 @@ Each loader returns an :class:`ImageData` with a fixed, stratified train/test sp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,12 @@ from typing import Any
 import numpy as np
 
 from lab.core.errors import LabError
+from lab.core.limits import MAX_DATASET_FILES
+
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Larger images are skipped (counted with the unreadable ones) before they are decoded."""
+MAX_DATASET_VALUES = 256 * 2**20
+"""Pixel values (images x channels x height x width) one folder data set may hold: 1 GiB as float32."""
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -182,16 +192,19 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
     resize = _parse_size(opts["resize"])
     if opts["channels"] not in (None, 1, 3):
         raise LabError(f"channels must be 1 (grey) or 3 (RGB); got {opts['channels']!r}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = _image_files(root)
     images: list[Image.Image] = []
     classes: list[str] = []
     skipped: list[str] = []
     for path in files:
         try:
-            with Image.open(path) as image:
+            with Image.open(path) as image:  # reads the header only: the size is known before decoding
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    skipped.append(str(path.relative_to(root)))
+                    continue
                 image.load()
                 picture = image.copy()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
             skipped.append(str(path.relative_to(root)))
             continue
         images.append(picture)
@@ -209,6 +222,14 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
     grey = all(im.mode in ("1", "L", "I", "I;16", "F") for im in images)
     channels = opts["channels"] or (1 if grey else 3)
     mode = "L" if channels == 1 else "RGB"
+    values = sum(
+        channels * (resize[0] * resize[1] if resize else image.height * image.width) for image in images
+    )
+    if values > MAX_DATASET_VALUES:
+        raise LabError(
+            f"the {len(images)} images in {root} hold {values:,} pixel values; a data set holds at most "
+            f"{MAX_DATASET_VALUES:,}: use fewer or smaller images (dataset_options.resize=HxW)"
+        )
     arrays = []
     for image in images:
         converted = image.convert(mode)
@@ -225,6 +246,26 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
         "images": len(images), "skipped": len(skipped), "skipped_files": skipped[:10],
     }  # fmt: skip
     return ImageData("folder", train_x, train_y, test_x, test_y, len(names), 256, names, info)
+
+
+def _image_files(root: Path) -> list[Path]:
+    """The visible files under ``root`` (symbolic links to folders not followed), refusing a system
+    folder and stopping at :data:`MAX_DATASET_FILES`: a path can come from a model file's metadata."""
+    resolved = root.resolve()
+    if resolved.parent == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise LabError(f"{root} is a system or home folder, not an image folder: give a folder of images")
+    files: list[Path] = []
+    for folder, dirs, names in os.walk(resolved, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            if len(files) >= MAX_DATASET_FILES:
+                raise LabError(
+                    f"{root} holds over {MAX_DATASET_FILES:,} files, more than an image folder data set takes"
+                )
+            files.append(root / Path(folder).relative_to(resolved) / name)
+    return sorted(files)
 
 
 Loader = Callable[[dict[str, Any], int, float], ImageData]

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from lab.core.errors import LabError
 from lab.gen.cli import add_gen_parser
 
 
 class LabArgumentParser(argparse.ArgumentParser):
-    """``argparse`` that answers a misspelt option with the closest one (``--stpes``: did you mean
-    ``--steps``?). Subcommand parsers inherit the class, so every command gets it."""
+    """``argparse`` with its usage errors as the lab's other errors (one line, exit status 2), and a
+    misspelt option answered with the closest one (``--stpes``: did you mean ``--steps``?).
+    Subcommand parsers inherit the class, so every command gets both."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.option_names: list[str] = []  # filled by add_argument, which the base __init__ calls for -h
@@ -24,6 +26,9 @@ class LabArgumentParser(argparse.ArgumentParser):
     def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
         self.option_names.extend(n for n in names if isinstance(n, str) and n.startswith("-"))
         return super().add_argument(*names, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -204,6 +209,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lab.cli_types import frame_rate, scale
+
     parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -222,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0 or Maze")
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
-    p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
         "--replays", default="replays", metavar="DIR", help="save finished episodes here (default: replays)"
     )
@@ -284,9 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--episodes", type=int, default=None, help="stop after this many episodes (default: go on)"
     )
-    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument("--fps", type=frame_rate, default=8.0)
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
-    p.add_argument("--scale", type=int, default=1, help="enlarge the picture this many times")
+    p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
     )
@@ -314,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
     p.add_argument("--policy", choices=("optimal", "random"), default="optimal")
     p.add_argument("--episodes", type=int, default=1, help="episodes per environment")
-    p.add_argument("--fps", type=float, default=8.0, help="frames per second")
+    p.add_argument("--fps", type=frame_rate, default=8.0, help="frames per second")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
     p.set_defaults(handler=cmd_demo)
@@ -323,12 +330,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors of the machine or the file system on a path the user gave: one line naming the path.
+USER_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT, errno.EISDIR,
+     errno.ENOTDIR, errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTEMPTY, errno.EMFILE, errno.EFBIG}
+)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # One OpenMP thread unless the user says otherwise: the lab's networks are small, and extra
     # threads on a busy machine spin-wait each other into a crawl. Set before torch is imported.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error: one line and SystemExit(2), as argparse does
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -336,23 +350,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line for the user; --debug shows the traceback
         if args.debug:
             raise
-        if not isinstance(exc, LabError) and not _is_user_error(exc):
+        message = user_message(exc)
+        if message is None:
             print(
-                f"lab: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                f"lab: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                "(run with --debug for the traceback)",
                 file=sys.stderr,
             )
             return 1
-        print(f"lab: error: {exc}", file=sys.stderr)
+        print(f"lab: error: {message}", file=sys.stderr)
         return 2
 
 
-def _is_user_error(exc: Exception) -> bool:
-    """Errors that describe bad input (a map, an id, an argument) rather than a bug in the lab."""
+def one_line(text: str) -> str:
+    """``text`` with its lines joined, so every message stays one line."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def user_message(exc: Exception) -> str | None:
+    """The one line to show for an error of the input or the machine, or None for a bug in the lab."""
     import gymnasium
 
+    from agents.common.errors import AgentError
     from envs.errors import EnvError
 
-    return isinstance(exc, (EnvError, gymnasium.error.Error))
+    if isinstance(exc, (LabError, EnvError, AgentError, gymnasium.error.Error)):
+        return one_line(str(exc))
+    if isinstance(exc, OSError) and exc.errno in USER_ERRNOS:
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        return one_line(f"{paths or 'a file'}: {exc.strerror or exc}")
+    if isinstance(exc, MemoryError):
+        return "out of memory: ask for less (fewer samples, a smaller model or map), or use a larger machine"
+    return None
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ GIF_HOLD_SECONDS = 1.0  # the last frame of a GIF stays this long before it loop
 
 def add_commands(sub: Any) -> None:
     """Add ``replay`` and ``replays`` to the ``lab`` command's subparsers."""
+    from lab.cli_types import scale
+
     p = sub.add_parser(
         "replay",
         help="watch a saved episode (keys: space, arrows, +/-, r, s, v, q), export it, or verify it",
@@ -42,7 +44,7 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--hud", action="store_true", help="with --to: the viewer's status lines under each frame")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: the environment's)")
-    p.add_argument("--scale", type=int, default=1, help="enlarge the window this many times")
+    p.add_argument("--scale", type=scale, default=1, help="enlarge the window this many times")
     p.add_argument("--paused", action="store_true", help="open the window paused on the first frame")
     p.set_defaults(handler=cmd_replay)
 
@@ -52,10 +54,11 @@ def add_commands(sub: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from lab.cli_types import MAX_FPS, MIN_FPS
     from lab.replays import env_fps, load_episode, verify_episode
 
-    if args.fps is not None and args.fps <= 0:
-        raise LabError(f"--fps must be positive; got {args.fps:g}")
+    if args.fps is not None and not MIN_FPS <= args.fps <= MAX_FPS:
+        raise LabError(f"--fps must be positive, from {MIN_FPS:g} to {MAX_FPS:g}; got {args.fps:g}")
     episode = load_episode(args.file)
     if args.verify:
         result = verify_episode(episode)

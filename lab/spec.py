@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import reprlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 import yaml
 
 from lab.core.errors import LabError
+from lab.core.limits import MAX_SPEC_BYTES, max_threads
 from lab.core.yaml_loader import load_yaml, load_yaml_value
 
 
@@ -82,6 +84,7 @@ _INT_FIELDS = (
     "threads",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_SEEDS = 1000
 
 
 def closest_key(key: str, options: list[str]) -> str:
@@ -113,31 +116,39 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
             raise SpecError(f"{source} needs {required!r} (e.g. env: lab/CliffWalk-v0, agent: q_learning)")
     for key in ("env", "agent", "name"):
         if key in data and data[key] is not None and not isinstance(data[key], str):
-            raise SpecError(f"{key} must be a string; got {data[key]!r}")
+            raise SpecError(f"{key} must be a string; got {_short(data[key])}")
     data = whole_counts(data, (*_INT_FIELDS, "max_episode_steps"))
     if isinstance(data.get("seeds"), list):  # seeds: [1e3] counts as [1000], as seed: 1e3 does
         data["seeds"] = [int(s) if isinstance(s, float) and s.is_integer() else s for s in data["seeds"]]
     for key in _INT_FIELDS:
         if key in data and (not is_whole(data[key]) or data[key] < 0):
-            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
+            raise SpecError(f"{key} must be a whole number >= 0; got {_short(data[key])}")
     if data.get("total_timesteps", 1) == 0:
         raise SpecError("total_timesteps must be at least 1")
     if data.get("threads", 1) == 0:
         raise SpecError("threads must be at least 1")
+    if data.get("threads", 1) > max_threads():
+        raise SpecError(
+            f"threads must be at most {max_threads()} (four per CPU core here); got {data['threads']}"
+        )
+    if data.get("eval_episodes", 1) == 0:
+        raise SpecError("eval_episodes must be at least 1 (each evaluation averages over them)")
     if data.get("max_episode_steps") is not None and (
         not is_whole(data["max_episode_steps"]) or data["max_episode_steps"] < 1
     ):
         raise SpecError(
-            f"max_episode_steps must be a whole number >= 1 or null; got {data['max_episode_steps']!r}"
+            f"max_episode_steps must be a whole number >= 1 or null; got {_short(data['max_episode_steps'])}"
         )
     for key in ("env_kwargs", "hyperparameters"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
-            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
+            raise SpecError(f"{key} must be a mapping (key: value); got {_short(data[key])}")
     seeds = data.get("seeds")
     if seeds is not None and (
         not isinstance(seeds, list) or not seeds or not all(is_whole(s) and s >= 0 for s in seeds)
     ):
-        raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {seeds!r}")
+        raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {_short(seeds)}")
+    if seeds is not None and len(seeds) > MAX_SEEDS:
+        raise SpecError(f"seeds lists {len(seeds)} seeds; one spec runs at most {MAX_SEEDS}")
     values = {k: v for k, v in data.items() if v is not None or k in ("name", "max_episode_steps", "seeds")}
     for key in ("env_kwargs", "hyperparameters"):
         values[key] = dict(values.get(key) or {})
@@ -150,13 +161,31 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
     return spec
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about values of any size."""
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_spec_file(path: str | Path) -> dict[str, Any]:
-    """The raw mapping of a YAML spec file, with a clear error for a missing or malformed file."""
+    """The raw mapping of a YAML spec file, with a clear error for a missing, oversized, unreadable
+    (not UTF-8, no permission) or malformed file."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no spec file at {path}")
     try:
-        data = load_yaml(path.read_text())
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path} is over {MAX_SPEC_BYTES >> 20} MiB; a spec file is a few lines of YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    try:
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -43,7 +43,7 @@ def zoo_entry(path: str | Path, env_id: str) -> tuple[dict[str, Any], int | None
     if not path.is_file():
         raise ZooError(f"no zoo hyperparameter file at {path}")
     try:
-        data = load_yaml(path.read_text())  # !!float is a standard YAML tag
+        data = load_yaml(path.read_text(), aliases=True)  # !!float is a standard YAML tag
     except yaml.YAMLError as exc:
         raise ZooError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):

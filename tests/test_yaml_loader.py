@@ -77,3 +77,62 @@ def test_argument_values_that_are_not_yaml_stay_text():
     assert parse_kwargs(["name=a: b: c"]) == {"name": "a: b: c"}
     data = apply_overrides({"env": "x", "agent": "q"}, ["name={oops"])
     assert data["name"] == "{oops"
+
+
+# ----- no small document stands for a large one -----
+
+LAUGHS = "\n".join(
+    ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: &x 1\nb: *x", "anchors (&x) are not allowed"),
+        ("a: *x", "aliases (*x) are not allowed"),
+        ("a: &x [1]", "anchors"),
+        (LAUGHS, "anchors (&a0)"),
+        ("a: " + "[" * 65 + "]" * 65, "nest more than 64 deep"),
+        ("a: " + "[" * 100_000 + "]" * 100_000, "nest more than 64 deep"),
+        ("a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 80)) + " " * 80 + "x: 1", "64 deep"),
+    ],
+)
+def test_aliases_and_deep_nesting_are_refused(text, problem):
+    with pytest.raises(yaml.YAMLError) as info:
+        load_yaml(text)
+    assert problem in info.value.problem
+
+
+def test_nesting_up_to_the_bound_reads():
+    assert load_yaml("a: " + "[" * 63 + "1" + "]" * 63)["a"] is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("d: &d {x: 1}\nCartPole-v1: {<<: *d, y: 2}", {"d": {"x": 1}, "CartPole-v1": {"x": 1, "y": 2}}),
+        ("a: &a [1, 2]\nb: [*a, *a]", {"a": [1, 2], "b": [[1, 2], [1, 2]]}),
+    ],
+)
+def test_files_of_other_tools_may_use_aliases_that_stay_small(text, value):
+    assert load_yaml(text, aliases=True) == value
+
+
+@pytest.mark.parametrize("text", [LAUGHS, "a: &a [*a]", "a: &a {b: *a}"])
+def test_aliases_that_expand_past_the_bound_are_refused(text):
+    with pytest.raises(yaml.YAMLError) as info:
+        load_yaml(text, aliases=True)
+    assert "expand to more than 100,000 values" in info.value.problem
+
+
+def test_zoo_files_may_use_anchors_but_not_billion_laughs(tmp_path):
+    from lab.zoo import ZooError, zoo_entry
+
+    path = tmp_path / "dqn.yml"
+    path.write_text("defaults: &d {learning_rate: !!float 1e-3}\nCartPole-v1: {<<: *d, batch_size: 64}\n")
+    assert zoo_entry(path, "CartPole-v1")[0] == {"learning_rate": 1e-3, "batch_size": 64}
+    path.write_text(LAUGHS + "\nCartPole-v1: {policy_kwargs: *a8}\n")
+    with pytest.raises(ZooError, match="expand to more than"):
+        zoo_entry(path, "CartPole-v1")

@@ -30,6 +30,7 @@ from agents.common.diagnostics import TrainingFigures
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
+from lab.core.environments import registered_env_id
 from lab.core.version import lab_version
 
 if TYPE_CHECKING:
@@ -298,6 +299,12 @@ class Agent(ABC):
         from agents.registry import AGENTS  # the registry imports the algorithms, which import this
 
         meta, arrays = read_checkpoint(path)
+        for key, array in arrays.items():  # NaN or inf weights would make every prediction garbage
+            if array.dtype.kind in "fc" and not np.isfinite(array).all():
+                raise AgentError(
+                    f"{path}: its {key!r} array holds NaN or infinite values (a diverged or damaged "
+                    "model); load an earlier checkpoint"
+                )
         try:
             algorithm = meta["algorithm"]
             hyperparameters = dict(meta["hyperparameters"])
@@ -346,16 +353,15 @@ def _make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
     """The env a checkpoint was trained on, made again from its id and kwargs."""
     if not isinstance(env_meta, dict) or not env_meta.get("id"):
         raise AgentError(f"{path} does not record which env it was trained on: pass env= to load it")
-    env_id = env_meta["id"]
+    env_id = registered_env_id(env_meta["id"], str(path), AgentError)  # never a "module:" id: no imports
     kwargs = env_meta.get("kwargs")
     if kwargs is None:
         raise AgentError(
             f"the env arguments of {env_id} could not be saved with {path}: pass env= to load it"
         )
+    steps = env_meta.get("max_episode_steps")  # types checked by read_checkpoint
     kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
-    if env_id.startswith("lab/"):
-        import envs  # noqa: F401  (registers the lab/ ids)
     try:
-        return gym.make(env_id, max_episode_steps=env_meta.get("max_episode_steps"), **kwargs)
+        return gym.make(env_id, max_episode_steps=steps, **kwargs)
     except Exception as exc:  # gymnasium raises many kinds; the user needs to know it failed and why
         raise AgentError(f"could not make the saved env {env_id} ({exc}): pass env= to load {path}") from exc

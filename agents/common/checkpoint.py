@@ -52,4 +52,22 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             f"version {FORMAT_VERSION}: load it with the lab version that wrote it "
             f"({meta.get('lab_version', 'unknown')})"
         )
+    _check_meta(meta, path)
     return meta, arrays
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    """The fields every reader relies on, of the right types (a file may have been edited or forged)."""
+    env = meta.get("env")
+    if env is not None:
+        if not isinstance(env, dict):
+            raise AgentError(f"{path}: its 'env' record is not a mapping; got {type(env).__name__}")
+        steps = env.get("max_episode_steps")
+        if not isinstance(env.get("id"), str) or (
+            env.get("kwargs") is not None and not isinstance(env["kwargs"], dict)
+        ):
+            raise AgentError(f"{path}: its 'env' record needs an id (text) and kwargs (a mapping or null)")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise AgentError(
+                f"{path}: its env max_episode_steps {steps!r} is not a whole number >= 1 or null"
+            )

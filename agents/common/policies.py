@@ -33,6 +33,7 @@ from torch import nn
 
 from agents.common.errors import AgentError
 from agents.common.numpy_mlp import log_softmax, mlp_forward
+from lab.core.limits import check_widths
 
 LOG_STD_BOUNDS = (-20.0, 2.0)
 POLICY_KWARGS = {
@@ -97,6 +98,8 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
         ) from None
     if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in [*pi, *vf]):
         raise AgentError(f"net_arch widths must be whole numbers >= 1; got {resolved['net_arch']!r}")
+    check_widths("net_arch", pi, AgentError)
+    check_widths("net_arch", vf, AgentError)
     from lab.nets.layers import ACTIVATIONS
 
     if resolved["activation_fn"] not in ACTIVATIONS:
@@ -113,6 +116,8 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
             isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in sizes
         ):
             raise AgentError(f"policy_kwargs {key} must be whole numbers >= 1; got {value_!r}")
+        if value_ is not None:
+            check_widths(f"policy_kwargs {key}", list(sizes), AgentError)
     log_std = resolved["log_std_init"]
     if isinstance(log_std, bool) or not isinstance(log_std, (int, float)) or not math.isfinite(log_std):
         raise AgentError(f"log_std_init must be a number; got {log_std!r}")

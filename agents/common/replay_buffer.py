@@ -18,6 +18,9 @@ from collections import deque
 
 import numpy as np
 
+from agents.common.errors import AgentError
+from lab.core.limits import MAX_BUFFER_BYTES
+
 FIELDS = ("obs", "next_obs", "actions", "rewards", "discounts")
 
 
@@ -29,6 +32,12 @@ class ReplayBuffer:
     ) -> None:
         if capacity < 1 or n_step < 1:
             raise ValueError(f"capacity and n_step must be >= 1; got {capacity} and {n_step}")
+        row = 2 * int(np.prod(obs_shape, dtype=np.int64)) * np.dtype(obs_dtype).itemsize + 16
+        if capacity * row > MAX_BUFFER_BYTES:  # refused before allocating: sizes can come from files
+            raise AgentError(
+                f"a replay buffer of {capacity:,} transitions would take {capacity * row / 2**30:.3g} GiB; "
+                f"buffer_size is at most {MAX_BUFFER_BYTES // row:,} for these observations"
+            )
         self.capacity, self.n_step, self.gamma = int(capacity), int(n_step), float(gamma)
         self.obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)

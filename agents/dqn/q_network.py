@@ -12,6 +12,7 @@ from torch import nn
 
 from agents.common.errors import AgentError
 from agents.common.numpy_mlp import mlp_forward
+from lab.core.limits import check_widths
 
 
 class QNetwork(nn.Module):
@@ -79,4 +80,5 @@ def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
         isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in arch
     ):
         raise AgentError(f"net_arch must be a list of layer widths; got {arch!r}")
+    check_widths("net_arch", [int(w) for w in arch], AgentError)
     return {"net_arch": [int(w) for w in arch]}

@@ -7,7 +7,15 @@ A map is a list of equal-length strings, one character per cell::
     #.K.D..G#
     #########
 
-The alphabet is deliberately small; every character means exactly one tile.
+The alphabet is deliberately small; every character means exactly one tile. The rules a map follows:
+
+- at least one start 'S' and one goal 'G'; with several starts, each episode begins on one of them,
+  chosen uniformly at random (several goals: reaching any ends the episode);
+- at most one key 'K' and one door 'D', and never one without the other (a key that opens nothing,
+  or a door no key opens, is a mistake in the map);
+- border walls are optional: the edge of the grid blocks moves as a wall does (IceLake has none);
+- at most :data:`MAX_CELLS` cells, so a map (or a maze ``size``) read from a file cannot ask for
+  gigabytes of tables.
 """
 
 from __future__ import annotations
@@ -20,7 +28,18 @@ import numpy as np
 
 from envs.errors import MapError
 
-__all__ = ["CHARS", "LEGEND", "Layout", "MapError", "Tile", "parse_map"]
+__all__ = ["CHARS", "LEGEND", "MAX_CELLS", "Layout", "MapError", "Tile", "check_cells", "parse_map"]
+
+MAX_CELLS = 65_536
+"""The most cells a map may have (256 x 256): the model's tables grow with it."""
+
+
+def check_cells(height: int, width: int) -> None:
+    """Refuse a map of ``height`` x ``width`` cells when it has more than :data:`MAX_CELLS`."""
+    if height * width > MAX_CELLS:
+        raise MapError(
+            f"a {height} x {width} map has {height * width} cells; the grid worlds take at most {MAX_CELLS}"
+        )
 
 
 class Tile(IntEnum):
@@ -81,8 +100,9 @@ def parse_map(rows: Sequence[str] | str, *, slippery: bool = False) -> Layout:
     ``rows`` is a sequence of strings, or one string with a row per line. With ``slippery=True``
     every walkable cell is ice, as in FrozenLake's ``is_slippery``.
 
-    Raises :class:`MapError` naming the problem: an empty map, ragged rows, an unknown character
-    (with its row and column), no start, no goal, or more than one key or door.
+    Raises :class:`MapError` naming the problem: an empty or oversized map, ragged rows, an unknown
+    character (with its row and column), no start, no goal, more than one key or door, or a key
+    without a door (or the reverse). See the module docstring for the rules.
     """
     if isinstance(rows, str):
         rows = [line.strip() for line in rows.strip().splitlines()]
@@ -93,6 +113,7 @@ def parse_map(rows: Sequence[str] | str, *, slippery: bool = False) -> Layout:
     if len(rows) == 0 or all(len(r) == 0 for r in rows):
         raise MapError("the map is empty")
     width = len(rows[0])
+    check_cells(len(rows), width)
     for i, row in enumerate(rows):
         if len(row) != width:
             raise MapError(
@@ -113,6 +134,8 @@ def parse_map(rows: Sequence[str] | str, *, slippery: bool = False) -> Layout:
         raise MapError("a map holds at most one key 'K' and one door 'D'")
     if counts[Tile.DOOR] and not counts[Tile.KEY]:
         raise MapError("the map has a door 'D' but no key 'K' to open it")
+    if counts[Tile.KEY] and not counts[Tile.DOOR]:
+        raise MapError("the map has a key 'K' but no door 'D' for it to open: add a door or remove the key")
     walkable = tiles != Tile.WALL
     ice = (tiles == Tile.ICE) | (walkable & slippery)
     return Layout(tiles=tiles, ice=ice)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.errors import MapError
+from envs.grid.layout import check_cells
 
 
 def generate_maze(size: int, maze_seed: int = 0) -> list[str]:
@@ -16,6 +17,7 @@ def generate_maze(size: int, maze_seed: int = 0) -> list[str]:
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 5 or size % 2 == 0:
         raise MapError(f"maze size must be an odd integer >= 5; got {size!r}")
+    check_cells(int(size), int(size))  # before the walk: a size read from a file must stay small
     if isinstance(maze_seed, bool) or not isinstance(maze_seed, (int, np.integer)) or maze_seed < 0:
         raise MapError(f"maze_seed must be an integer >= 0; got {maze_seed!r}")
     rng = np.random.default_rng(int(maze_seed))

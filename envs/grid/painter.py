@@ -12,7 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from envs.errors import EnvError
 from envs.grid.layout import Tile
+
+MAX_FRAME_SIDE = 4096
+"""The longest side of a frame in pixels (the largest map at the smallest display tile fits)."""
 
 PHASES = 3
 
@@ -212,10 +216,17 @@ class GridPainter:
         if tiles.ndim != 2 or ice.shape != tiles.shape or wind.shape != (tiles.shape[1],):
             shapes = f"{tiles.shape}, {ice.shape}, {wind.shape}"
             raise ValueError(f"tiles must be (H, W), ice (H, W) and wind (W,); got {shapes}")
-        if tile_size < 4:
-            raise ValueError(f"tile_size must be at least 4 pixels; got {tile_size}")
-        self.tile_size = int(tile_size)
         h, w = tiles.shape
+        if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) or tile_size < 4:
+            raise EnvError(
+                f"tile_size (obs_tile_size, render_tile_size) must be a whole number >= 4; got {tile_size!r}"
+            )
+        if max(h, w) * tile_size > MAX_FRAME_SIDE:  # a size read from a file must not ask for gigabytes
+            raise EnvError(
+                f"{tile_size} pixels per cell make a {h * tile_size} x {w * tile_size} frame; "
+                f"frames are at most {MAX_FRAME_SIDE} pixels on a side"
+            )
+        self.tile_size = int(tile_size)
         self.shape: tuple[int, int] = (h * self.tile_size, w * self.tile_size)
         self._tiles, self._ice, self._wind = tiles, ice, wind
         self._cells: dict[tuple[int, bool, int, int, bool, bool], np.ndarray] = {}

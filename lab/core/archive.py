@@ -4,7 +4,8 @@ Agent checkpoints (``agents/common/checkpoint.py``) and generative model files
 (``generative/checkpoint.py``) share this layout, each with its own ``format`` name in the
 metadata. Files cross machines, so they are data, never code: :func:`read_archive` loads with
 ``allow_pickle=False`` and turns every way a file can be wrong (truncated, not a zip, a pickled
-object inside, metadata that is not a JSON object) into one error of the caller's class. Writes are
+object inside, metadata that is not a JSON object, an array header declaring more than the bounds of
+:mod:`lab.core.limits`, checked before anything is allocated) into one error of the caller's class. Writes are
 atomic: a temporary file in the same folder, then ``os.replace``, so a reader never sees half a
 file.
 """
@@ -12,7 +13,9 @@ file.
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from lab.core.files import default_file_mode
+from lab.core.limits import MAX_ARCHIVE_BYTES, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_META_BYTES
 
 
 def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -55,8 +59,11 @@ def read_archive(
     enough to tell what a file is without loading its weights. Entries named in ``headers_only``
     come back as read-only stand-ins of their shape and dtype, read from their headers (no data).
     """
-    with open(path, "rb") as f:
-        head = f.read(6)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     if head.startswith(b"\x80"):
         raise error(f"{what}: it is a Python pickle; pickles can run code, so they are never loaded")
     if head.startswith(b"\x93NUMPY"):
@@ -65,6 +72,8 @@ def read_archive(
         raise error(f"{what}: it is not an .npz archive")
     if not zipfile.is_zipfile(path):
         raise error(f"{what}: it is damaged or incomplete (truncated?)")
+    _check_directory(path, what, error)
+    _check_sizes(path, what, error)
     try:
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:
@@ -91,17 +100,86 @@ def read_archive(
         meta = json.loads(str(raw[()]))
     except json.JSONDecodeError as exc:
         raise error(f"{what} ('meta' is not valid JSON: {exc})") from None
+    except RecursionError:
+        raise error(f"{what} ('meta' nests lists or objects too deeply)") from None
     if not isinstance(meta, dict):
         raise error(f"{what} ('meta' is not a JSON object)")
     return meta, contents
 
 
+def _check_directory(path: Path, what: str, error: type[Exception]) -> None:
+    """Refuse an archive of more than :data:`MAX_ENTRIES` entries from its end record, before
+    ``zipfile`` reads the directory (a few bytes per entry on disk, about a kilobyte in memory)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - (1 << 16) - 22))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        raise error(f"{what}: it is damaged or incomplete (truncated?)")
+    (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    if entries > MAX_ENTRIES:  # 0xFFFF marks a ZIP64 count: more than 65,534 entries
+        raise error(f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred")
+
+
+def _check_sizes(path: Path, what: str, error: type[Exception]) -> None:
+    """Refuse, from the ``.npy`` headers alone, an archive whose arrays would not fit the lab's bounds
+    (:mod:`lab.core.limits`) or claim more data than the archive holds: nothing is allocated first."""
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as f:
+                    shape, dtype, offset = _read_header(f)
+                if dtype.hasobject:
+                    raise error(
+                        f"{what}: {name!r} holds pickled Python objects, "
+                        "which could run code and are never loaded"
+                    )
+                nbytes = math.prod(shape) * dtype.itemsize
+                limit = MAX_META_BYTES if name == "meta" else MAX_ARRAY_BYTES
+                if nbytes > limit:
+                    raise error(
+                        f"{what}: its {name!r} entry declares {_size(nbytes)} ({shape} {dtype}); "
+                        f"the lab reads at most {_size(limit)} per entry"
+                    )
+                if nbytes > info.file_size - offset:
+                    raise error(
+                        f"{what}: its {name!r} entry declares {_size(nbytes)} but holds "
+                        f"{_size(max(info.file_size - offset, 0))} (damaged or forged)"
+                    )
+                total += nbytes
+    except error:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, RuntimeError) as exc:
+        raise error(f"{what}, or it is truncated or damaged: {exc}") from None
+    if total > MAX_ARCHIVE_BYTES:
+        raise error(
+            f"{what}: its arrays declare {_size(total)}; the lab reads at most {_size(MAX_ARCHIVE_BYTES)}"
+        )
+
+
+def _read_header(f: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape, dtype and data offset of an open ``.npy`` stream, from its header only."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    return tuple(int(n) for n in shape), dtype, f.tell()
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _header_only(data: Any, name: str) -> np.ndarray:
     """A stand-in of an entry's shape and dtype, read from its ``.npy`` header only (no data)."""
     with data.zip.open(f"{name}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        read = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read(f)
+        shape, dtype, _ = _read_header(f)
     return np.broadcast_to(np.zeros((), dtype=dtype), shape)

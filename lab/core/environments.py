@@ -23,6 +23,11 @@ def resolve_env_id(name: str) -> str:
     ids = known_ids()
     if name in gym.registry:
         return name
+    if ":" in name:  # gymnasium.make would import the module before the name: never from here
+        raise LabError(
+            f"unknown environment {name!r}: a 'module:Name' id would import that module, and the lab "
+            "makes registered environments only; run 'lab envs' to list them"
+        )
     wanted = name.lower().removeprefix("lab/")
     for env_id in ids:
         short = env_id.removeprefix("lab/").lower()
@@ -42,6 +47,28 @@ def resolve_env_id(name: str) -> str:
         "another package needs that package installed and imported); 'lab envs' lists the lab's "
         "worlds, 'lab envs --all' every id gymnasium has here"
     )
+
+
+def registered_env_id(env_id: Any, source: str, error: type[Exception] = LabError) -> str:
+    """``env_id`` when it is already registered (after ``import envs``), else ``error`` naming ``source``.
+
+    For ids read from files (checkpoints, replays, model files): ``gymnasium.make("module:Name-v0")``
+    imports ``module`` to find the id, so an id a file names must never reach it unless registered.
+    """
+    import envs  # noqa: F401  (registers the lab/ ids)
+
+    if not isinstance(env_id, str) or not env_id:
+        raise error(f"{source} names no environment (its env id is {env_id!r})")
+    if ":" in env_id:
+        raise error(
+            f"{source}: its environment {env_id!r} is refused: a 'module:' id would import that module, "
+            "and a file may only name registered environments ('lab envs' lists them)"
+        )
+    if env_id not in gym.registry:
+        raise error(
+            f"{source}: its environment {env_id!r} is not registered here; run 'lab envs' to list them"
+        )
+    return env_id
 
 
 def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:

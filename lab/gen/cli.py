@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from lab.cli_types import finite, frame_rate, sample_count, scale, thread_count
 from lab.core.errors import LabError
 
 
@@ -155,9 +156,9 @@ def _diffusion_flags(p: argparse.ArgumentParser) -> None:
         "--sample-steps", type=int, default=None, help="diffusion: DDIM steps (default: the model's)"
     )
     p.add_argument(
-        "--eta", type=float, default=None, help="diffusion: DDIM noise, 0 deterministic .. 1 ancestral"
+        "--eta", type=finite, default=None, help="diffusion: DDIM noise, 0 deterministic .. 1 ancestral"
     )
-    p.add_argument("--guidance", type=float, default=None, help="diffusion: classifier-free guidance scale")
+    p.add_argument("--guidance", type=finite, default=None, help="diffusion: classifier-free guidance scale")
 
 
 def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -169,7 +170,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
         "measure (Frechet ratio, conditional accuracy) and watch them.",
     )
     sub = gen.add_subparsers(dest="gen_command", metavar="GEN_COMMAND", required=True)
-    threads = {"type": int, "default": None, "help": "torch CPU threads (default: torch's choice)"}
+    threads = {"type": thread_count, "default": None, "help": "torch CPU threads (default: torch's choice)"}
 
     p = sub.add_parser(
         "train", help="train a model from a spec (configs/gen-*.yaml) or flags, into runs/<name>/"
@@ -204,7 +205,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
         "sample", help="a PNG grid of samples, and a GIF of the denoising chain or a latent walk"
     )
     p.add_argument("model", metavar="MODEL", help=model_help)
-    p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
+    p.add_argument("--n", type=sample_count, default=64, help="how many samples (default: 64)")
     p.add_argument("--out", default="samples.png", help="the PNG grid (default: samples.png)")
     p.add_argument("--label", type=int, default=None, help="conditional models: all samples of this label")
     p.add_argument(
@@ -236,9 +237,9 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("--n", type=int, default=16, help="samples on screen (default: 16)")
     p.add_argument("--label", type=int, default=None, help="conditional models: the first label shown")
-    p.add_argument("--fps", type=float, default=12.0)
+    p.add_argument("--fps", type=frame_rate, default=12.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale", type=int, default=4, help="enlarge the picture this many times")
+    p.add_argument("--scale", type=scale, default=4, help="enlarge the picture this many times")
     p.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--threads", **threads)

@@ -3,6 +3,7 @@ PNG grid and, optionally, a GIF of the denoising chain or of a latent walk."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from generative.base import GenerativeModel
 from generative.sampling import chain_pictures, labels_for, latent_walk
 from lab.core.errors import LabError
+from lab.core.limits import MAX_SAMPLES
 
 
 @dataclass
@@ -57,8 +59,12 @@ def sample_to_files(
     """``lab gen sample``: a PNG grid of ``n`` samples and, with ``gif``, the chain or latent walk."""
     from generative.images import check_picture_path, tile, write_gif, write_png
 
-    if n < 1:
-        raise LabError(f"--n must be at least 1; got {n}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise LabError(f"--n must be a whole number from 1 to {MAX_SAMPLES:,}; got {n!r}")
+    for name in ("eta", "guidance"):
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+            raise LabError(f"--{name} must be a finite number; got {value!r}")
     out = check_picture_path(out)
     if gif is not None and Path(gif).suffix.lower() != ".gif":
         raise LabError(f"--gif writes a .gif; got {Path(gif).name!r}")

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from lab.core.errors import LabError
+from lab.core.limits import MAX_SAMPLES
 from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
 
 
@@ -93,6 +94,8 @@ def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
     for key in ("steps", "log_interval", "samples"):
         if data.get(key, 1) == 0:
             raise SpecError(f"{key} must be at least 1")
+    if data.get("samples", 1) > MAX_SAMPLES:
+        raise SpecError(f"samples must be at most {MAX_SAMPLES:,}; got {data['samples']}")
     minutes = data.get("minutes")
     if minutes is not None and (
         isinstance(minutes, bool)

@@ -91,12 +91,14 @@ class Batches:
 
 def build_model(spec: GenSpec, data: ImageData) -> GenerativeModel:
     """The spec's model for this data, its initial weights drawn from the seed (global RNG untouched)."""
+    from generative.checkpoint import check_model_size
     from generative.models import model_class
 
     cls = model_class(spec.model)
     hp = dict(spec.hyperparameters)
     if "levels" in cls.DEFAULTS:
         hp.setdefault("levels", data.levels)
+    check_model_size(cls, data.shape, data.n_classes, hp)  # hyperparameters can ask for terabytes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(mix(spec.seed, 3))
         model = cls(data.shape, data.n_classes, hp)

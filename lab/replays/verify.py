@@ -66,22 +66,20 @@ def make_replay_env(episode: Episode, render_mode: str | None = None) -> Any:
     """The episode's environment, made as it was recorded; :class:`ReplayError` when it no longer can be."""
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers the lab/ ids)
     from envs.errors import EnvError
+    from lab.core.environments import registered_env_id
 
-    if episode.env_id not in gym.registry:
-        raise ReplayError(
-            f"the replay's environment {episode.env_id!r} is not registered here; run 'lab envs' to list them"
-        )
+    registered_env_id(episode.env_id, f"the replay {episode.id!r}", ReplayError)  # no "module:" imports
     kwargs = dict(episode.env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
         return gym.make(episode.env_id, max_episode_steps=episode.max_episode_steps, **kwargs)
     except (TypeError, ValueError, EnvError, gym.error.Error) as exc:
+        shown = json.dumps(episode.env_kwargs)
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
         raise ReplayError(
-            f"the replay's environment {episode.env_id} no longer accepts its arguments "
-            f"{json.dumps(episode.env_kwargs)}: {exc}"
+            f"the replay's environment {episode.env_id} no longer accepts its arguments {shown}: {exc}"
         ) from None
 
 

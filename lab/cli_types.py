@@ -1,0 +1,71 @@
+"""Argument types of the ``lab`` command: each checks a flag's value as argparse reads it, so a bad
+value (``--fps nan``, ``--scale 0``, ``--n 2000000``) is one usage line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+from lab.core.limits import MAX_SAMPLES, max_threads
+
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+MAX_SCALE = 32
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def frame_rate(text: str) -> float:
+    """Frames per second: a finite number from 0.01 to 1000."""
+    value = _number(text)
+    if not MIN_FPS <= value <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"frames per second lie in [{MIN_FPS:g}, {MAX_FPS:g}]; got {text}")
+    return value
+
+
+def finite(text: str) -> float:
+    """Any finite number (``nan`` and ``inf`` refused)."""
+    return _number(text)
+
+
+def whole_in(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}; got {text}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
+
+
+def scale(text: str) -> int:
+    """How many times to enlarge a picture: 1 to 32."""
+    return whole_in(1, MAX_SCALE)(text)
+
+
+def sample_count(text: str) -> int:
+    """Images to draw: 1 to :data:`lab.core.limits.MAX_SAMPLES`."""
+    return whole_in(1, MAX_SAMPLES)(text)
+
+
+def thread_count(text: str) -> int:
+    """Compute threads: 1 to four per CPU core."""
+    return whole_in(1, max_threads())(text)
