@@ -50,6 +50,30 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (the report is reproducible)")
     p.set_defaults(handler=cmd_report)
 
+    p = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (TPE, median pruning), resumable, parallel workers",
+        description="Each trial is a run directory under tunes/<name>/trials/; the study is the journal "
+        "tunes/<name>/journal.log. Rerun the command to continue to --trials; run it in several shells "
+        "(or give --workers) to search in parallel.",
+    )
+    p.add_argument("spec", metavar="SPEC.yaml", help="a run spec: the values every trial starts from")
+    p.add_argument(
+        "--trials", type=int, required=True, help="completed or pruned trials the study should hold"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=KIND:...",
+        help="a searched key: hyperparameters.learning_rate=float:0.01:1:log, total_timesteps=int:1000:5000, "
+        "hyperparameters.initial_q=choice:0,1 (repeatable)",
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec key for every trial")
+    p.add_argument("--metric", default="mean_return", help="the figure maximized: the last evaluation's")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
+    p.add_argument("--tunes-dir", default="tunes", help="where studies go (default: tunes)")
+    p.set_defaults(handler=cmd_tune)
+
 
 def sweep_section(data: dict[str, Any], source: str) -> dict[str, Any]:
     """The spec's ``sweep:`` section (seeds, grid, backend, workers), removed from ``data``."""
@@ -113,4 +137,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     report = make_report(args.sweep_dir, metric=args.metric, reps=args.reps, seed=args.seed)
     print_report(report, Path(args.sweep_dir))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from lab.spec import apply_overrides, load_spec_file
+    from lab.sweeps.tune import parse_param, run_tune
+
+    data = load_spec_file(args.spec)
+    if not isinstance(data, dict):
+        raise LabError(f"{args.spec} must be a mapping of keys to values")
+    data.pop("sweep", None)
+    data = apply_overrides(data, args.set or [])
+    if args.workers < 1:
+        raise LabError(f"--workers must be at least 1; got {args.workers}")
+    params = [parse_param(p) for p in args.param or []]
+    study = run_tune(data, params, args.trials, args.tunes_dir, args.workers, args.metric)
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    print(
+        f"{Path(args.tunes_dir) / study.study_name}: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    )
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise LabError("no trial has completed yet; every one so far was pruned or failed") from None
+    params_text = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+    )
+    print(f"best: trial {best.number}, {args.metric} {best.value:.4g} with {params_text}")
+    print(f"its run: {best.user_attrs.get('run')}")
     return 0
