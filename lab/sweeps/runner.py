@@ -8,6 +8,8 @@ import concurrent.futures
 import multiprocessing
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,20 @@ def one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def pool_worker() -> None:
+    """A pool worker's start: one thread, and exit when the sweep's process dies (killed), so no
+    orphan goes on writing a trial that the rerun starts over."""
+    one_thread()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def run_trial(spec_data: dict[str, Any], trials_dir: str) -> str | None:
@@ -50,7 +66,7 @@ def run_serial(jobs: list[Job], done: Done) -> None:
 def run_pool(jobs: list[Job], done: Done, workers: int) -> None:
     """A process pool of fresh interpreters (``spawn``: no state copied from this process)."""
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=one_thread) as pool:
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=pool_worker) as pool:
         futures = {
             pool.submit(run_trial, spec_data, trials_dir): name for name, spec_data, trials_dir in jobs
         }

@@ -206,11 +206,11 @@ def run_tune(
     if workers <= 1:
         tune_worker(str(path), str(base["name"]), base, params, trials, metric)
     else:
-        from lab.sweeps.runner import one_thread
+        from lab.sweeps.runner import pool_worker
 
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=one_thread
+            workers, mp_context=context, initializer=pool_worker
         ) as pool:
             args = (str(path), str(base["name"]), base, params, trials, metric)
             for future in [pool.submit(tune_worker, *args) for _ in range(workers)]:
