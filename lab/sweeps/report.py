@@ -152,10 +152,12 @@ def make_report(
     if reps < 100:
         raise LabError(f"--reps must be at least 100 for a 95% interval; got {reps}")
     configs = collect(path, metric)
+    left_out = len(read_index(path)["trials"]) - sum(len(c.scores) for c in configs)
     report = {
         "metric": metric,
         "bootstrap_reps": reps,
         "bootstrap_seed": seed,
+        "trials_left_out": left_out,
         **summarize(configs, reps, seed),
     }
     plot_profiles(configs, metric, path / "performance_profile.png", reps, seed)
@@ -179,6 +181,10 @@ def print_report(report: dict[str, Any], path: Path) -> None:
         table.add_row(label, str(row["runs"]), fmt(row["mean"]), fmt(row["median"]), fmt(row["iqm"]))
     console = Console()
     console.print(table)
+    if report["trials_left_out"]:
+        print(
+            f"{report['trials_left_out']} unfinished or failed trial(s) left out; 'lab sweep' finishes them"
+        )
     if report["probability_of_improvement"]:
         pairs = Table(title="Probability of improvement P(X > Y) of a run of X over a run of Y")
         for column in ("X", "Y", "P(X > Y) [95% CI]"):

@@ -105,7 +105,9 @@ def run_sweep(
         entry = entries.setdefault(trial.name, {"name": trial.name})
         entry.update(config=trial.config, seed=trial.seed, overrides=trial.overrides)
     index["trials"] = list(entries.values())
-    index["grid"] = {**index.get("grid", {}), **grid}
+    recorded = index.setdefault("grid", {})
+    for key, values in grid.items():  # a rerun with more values adds them
+        recorded[key] = [*recorded.get(key, []), *(v for v in values if v not in recorded.get(key, []))]
     todo: list[Trial] = []
     for trial in trials:
         run = RunDir(trials_dir / trial.name)
