@@ -99,7 +99,7 @@ def run_ray(jobs: list[Job], done: Done, address: str | None) -> None:
     try:
         import ray
     except ImportError:
-        raise LabError("--backend ray needs Ray: pip install 'rl-lab[ray]'") from None
+        raise LabError("--backend ray needs Ray: pip install -c constraints.txt -e '.[ray]'") from None
     if address not in (None, "auto"):
         check_address(address)
     try:

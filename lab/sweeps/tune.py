@@ -99,8 +99,16 @@ def with_values(base: dict[str, Any], values: dict[str, Any], name: str) -> dict
     return data
 
 
+def require_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise LabError("lab tune needs Optuna: pip install -c constraints.txt -e '.[tune]'") from None
+
+
 def open_study(path: Path, name: str) -> Any:
     """The study in ``path/journal.log``, made or loaded; a damaged journal is one clear line."""
+    require_optuna()
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -194,6 +202,7 @@ def run_tune(
     """Run the study to ``trials`` counted trials; returns it."""
     from lab.sweeps.sweep import sweep_spec
 
+    require_optuna()
     if trials < 1:
         raise LabError(f"--trials must be at least 1; got {trials}")
     if metric not in ("mean_return", "success_rate", "policy_value"):
