@@ -202,3 +202,44 @@ def test_a_damaged_index_and_a_folder_that_is_no_sweep(tmp_path, capsys):
     assert "is damaged" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert "is not a sweep directory" in capsys.readouterr().err
+
+
+def test_a_failed_trial_is_recorded_the_others_go_on_and_a_rerun_retries_it(tmp_path, monkeypatch, capsys):
+    import lab.train
+
+    real_train = lab.train.train
+
+    def train(spec, **kwargs):
+        if spec.seed == 1:
+            raise LabError("training stopped: the loss is not finite")
+        return real_train(spec, **kwargs)
+
+    monkeypatch.setattr(lab.train, "train", train)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "total_timesteps": 300}))
+    argv = ["sweep", str(spec), "--seeds", "0-2", "--backend", "serial", "--sweeps-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "1 trial(s) failed" in capsys.readouterr().err
+    index = read_index(tmp_path / "tiny")
+    assert [t["status"] for t in index["trials"]] == ["finished", "failed", "finished"]
+    assert index["trials"][1]["error"] == "training stopped: the loss is not finite"
+    monkeypatch.setattr(lab.train, "train", real_train)
+    assert main(argv) == 0
+    assert "1 trial(s) run, 2 already finished" in capsys.readouterr().out
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    (tmp_path / "tiny").mkdir()
+    with (tmp_path / "tiny" / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(LabError, match="another 'lab sweep' is running on"):
+            run_sweep(SPEC, [0], {}, tmp_path, backend="serial")
+
+
+def test_a_folder_that_is_no_sweep_is_not_written_to(tmp_path):
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "notes.txt").write_text("mine")
+    with pytest.raises(LabError, match="exists and is not a sweep directory"):
+        run_sweep(SPEC, [0], {}, tmp_path, backend="serial")
+    assert [p.name for p in (tmp_path / "tiny").iterdir()] == ["notes.txt"]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,42 @@ def run_sweep(
     base = sweep_spec(data)
     trials = expand({**base, "seed": seeds[0]}, seeds, grid)
     path = Path(sweeps_dir) / str(base["name"])
+    if not (path / INDEX).is_file() and path.exists() and any(p.name != ".lock" for p in path.iterdir()):
+        raise LabError(f"{path} exists and is not a sweep directory; pick another --sweeps-dir or name")
+    with exclusive(path):
+        return run_trials(path, base, trials, grid, backend, workers, address, on_trial)
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold the sweep folder's lock: a second ``lab sweep`` on it would start over the trials this
+    one is running. The lock goes with the process that holds it, even when it is killed."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise LabError(
+                f"another 'lab sweep' is running on {path}; wait for it or stop it first"
+            ) from None
+        yield
+
+
+def run_trials(
+    path: Path,
+    base: dict[str, Any],
+    trials: list[Trial],
+    grid: dict[str, list[Any]],
+    backend: str,
+    workers: int | None,
+    address: str | None,
+    on_trial: Callable[[str, str | None, int, int], None] | None,
+) -> SweepResult:
     trials_dir = path / "trials"
     index = open_index(path, base)
     entries = {t["name"]: t for t in index["trials"]}
@@ -143,8 +180,6 @@ def run_sweep(
 def open_index(path: Path, base: dict[str, Any]) -> dict[str, Any]:
     """The sweep's index, new or the one already there; a sweep made from another spec is refused."""
     if not (path / INDEX).is_file():
-        if path.exists() and any(path.iterdir()):
-            raise LabError(f"{path} exists and is not a sweep directory; pick another --sweeps-dir or name")
         return {"format": FORMAT, "spec": base, "grid": {}, "trials": [], "created": now()}
     index = read_index(path)
     if index["spec"] != base:
@@ -157,4 +192,4 @@ def open_index(path: Path, base: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_index(path: Path, index: dict[str, Any]) -> None:
-    write_text_atomic(path / INDEX, json.dumps({**index, "updated": now()}, indent=2) + "\n")
+    write_text_atomic(path / INDEX, json.dumps({**index, "updated": now()}, indent=2, default=str) + "\n")
