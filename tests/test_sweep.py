@@ -14,7 +14,7 @@ import yaml
 from lab.cli import main
 from lab.core.errors import LabError
 from lab.sweeps import statistics
-from lab.sweeps.grid import parse_grid, parse_seeds, split_values
+from lab.sweeps.grid import expand, parse_grid, parse_seeds, split_values
 from lab.sweeps.report import make_report
 from lab.sweeps.sweep import read_index, run_sweep
 
@@ -57,9 +57,9 @@ def test_seeds_and_grid_parse():
         "{type: linear, start: 1, end: 0}",
         "1/N",
     ]
-    assert parse_grid(["hyperparameters.epsilon=0.1,0.2", "env_kwargs.is_slippery=true,false"]) == {
+    assert parse_grid(["hyperparameters.epsilon=0.1,0.2", "env_kwargs.slippery=true,false"]) == {
         "hyperparameters.epsilon": [0.1, 0.2],
-        "env_kwargs.is_slippery": [True, False],
+        "env_kwargs.slippery": [True, False],
     }
 
 
@@ -243,3 +243,17 @@ def test_a_folder_that_is_no_sweep_is_not_written_to(tmp_path):
     with pytest.raises(LabError, match="exists and is not a sweep directory"):
         run_sweep(SPEC, [0], {}, tmp_path, backend="serial")
     assert [p.name for p in (tmp_path / "tiny").iterdir()] == ["notes.txt"]
+
+
+def test_a_grid_over_agents_and_env_arguments_is_a_product():
+    trials = expand(
+        {**SPEC, "seed": 0},
+        [0, 1],
+        {"agent": ["q_learning", "sarsa"], "env_kwargs.slippery": [True, False]},
+    )
+    assert len(trials) == 8 and len({t.name for t in trials}) == 8
+    assert trials[0].name == "tiny-agent-q_learning_slippery-True-seed0"
+    assert trials[-1].config == "agent=sarsa,slippery=False"
+    assert trials[-1].spec_data(SPEC)["env_kwargs"] == {"slippery": False}
+    with pytest.raises(LabError, match="takes no argument 'is_slippery'"):
+        expand({**SPEC, "seed": 0}, [0], {"env_kwargs.is_slippery": [True]})
