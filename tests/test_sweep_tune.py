@@ -3,12 +3,15 @@ bad input as one line."""
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 import yaml
 
 from lab.cli import main
 from lab.core.errors import LabError
-from lab.sweeps.tune import Param, open_study, parse_param, run_tune
+from lab.sweeps.tune import Param, fail_dead_trials, open_study, parse_param, run_tune
 
 optuna = pytest.importorskip("optuna")
 
@@ -104,3 +107,19 @@ def test_a_damaged_journal_is_one_line(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "is not a readable Optuna journal" in err and err.count("\n") == 1
+
+
+def test_a_trial_left_running_by_a_killed_worker_is_marked_failed(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    study = open_study(tmp_path / "cliff", "cliff")
+    orphan = study.ask()  # as a worker killed mid-trial leaves it
+    orphan.set_user_attr("worker", f"{socket.gethostname()}:{int(gone.stdout)}")
+    alive = study.ask()
+    alive.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    assert fail_dead_trials(study) == [0]
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import multiprocessing
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,37 @@ def open_study(path: Path, name: str) -> Any:
         ) from None
 
 
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_dead_trials(study: Any) -> list[int]:
+    """Mark FAIL the trials left RUNNING by a killed worker on this machine (each trial records
+    its worker's host and process id), so the study's state says what happened; returns their
+    numbers. Trials of live workers, or of other machines, are left alone."""
+    from optuna.trial import TrialState
+
+    dead = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        # optuna's public API has no call for another process's trial; its storage does
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        dead.append(trial.number)
+    return dead
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def counted(study: Any) -> int:
     """Trials that count towards --trials: completed or pruned."""
     from optuna.trial import TrialState
@@ -148,6 +181,7 @@ def objective(trial: Any, base: dict[str, Any], params: list[Param], trials_dir:
     from lab.spec import spec_from_dict
     from lab.train import Trainer
 
+    trial.set_user_attr("worker", worker_id())
     values = {p.key: p.suggest(trial) for p in params}
     name = f"{base['name']}-trial{trial.number}"
     spec = spec_from_dict(with_values(base, values, name), f"trial {trial.number}")
@@ -211,7 +245,10 @@ def run_tune(
     base["seed"] = int(data.get("seed", 0))
     params = check_params(params, base)
     path = Path(tunes_dir) / str(base["name"])
-    open_study(path, str(base["name"]))  # a damaged journal is reported before any worker starts
+    study = open_study(path, str(base["name"]))  # a damaged journal is reported before any worker starts
+    dead = fail_dead_trials(study)
+    if dead:
+        print(f"trial(s) {', '.join(map(str, dead))} were left running by a killed process; marked failed")
     if workers <= 1:
         tune_worker(str(path), str(base["name"]), base, params, trials, metric)
     else:
