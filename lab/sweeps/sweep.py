@@ -13,6 +13,7 @@ over from nothing, so it gives the same numbers as a trial that was never interr
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -44,7 +45,7 @@ def final_figures(run: RunDir) -> dict[str, float | None]:
     columns = read_csv(run.evals)
     if not columns.get("timestep"):
         return {}
-    return {k: (None if columns[k][-1] != columns[k][-1] else columns[k][-1]) for k in EVAL_FIELDS}
+    return {k: None if math.isnan(columns[k][-1]) else columns[k][-1] for k in EVAL_FIELDS}
 
 
 def is_finished(run: RunDir) -> bool:
