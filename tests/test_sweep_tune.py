@@ -66,6 +66,8 @@ def test_a_falling_behind_trial_is_pruned_and_the_study_resumes(tmp_path):
     again = run_tune(CLIFF, [parse_param(LEARNING_RATE)], 7, tmp_path)
     assert [t.state.name for t in again.trials] == [*states, "COMPLETE"]
     assert again.trials[6].intermediate_values == study.trials[3].intermediate_values  # same rate, same curve
+    with pytest.raises(LabError, match=r"another spec \(it differs in: eval_episodes\)"):
+        run_tune({**CLIFF, "eval_episodes": 3}, [parse_param(LEARNING_RATE)], 8, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,17 @@ def run_tune(
     params = check_params(params, base)
     path = Path(tunes_dir) / str(base["name"])
     study = open_study(path, str(base["name"]))  # a damaged journal is reported before any worker starts
+    recorded = study.user_attrs.get("spec")
+    if recorded is None:
+        study.set_user_attr("spec", base)
+    elif recorded != base:
+        from lab.sweeps.sweep import spec_differences
+
+        keys = ", ".join(spec_differences(recorded, base))
+        raise LabError(
+            f"{path} holds a study of another spec (it differs in: {keys}); "
+            "rerun with that spec, or give this one another name or --tunes-dir"
+        )
     dead = fail_dead_trials(study)
     if dead:
         print(f"trial(s) {', '.join(map(str, dead))} were left running by a killed process; marked failed")
