@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lab.replay_cmd import add_commands as add_replay_commands
 
     add_replay_commands(sub)
+    from lab.sweeps.commands import add_commands as add_sweep_commands
+
+    add_sweep_commands(sub)  # lab sweep, lab report, lab tune
 
     p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")
