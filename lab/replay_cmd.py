@@ -48,8 +48,25 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--paused", action="store_true", help="open the window paused on the first frame")
     p.set_defaults(handler=cmd_replay)
 
-    p = sub.add_parser("replays", help="list saved replays: environment, source, length, return")
+    p = sub.add_parser(
+        "replays",
+        help="list saved replays: environment, source, length, return (or export/import a Minari dataset)",
+        description="List the replays in FOLDER; --export-minari writes them as a Minari (offline RL) "
+        "dataset, --import-minari writes a local Minari dataset's episodes into FOLDER as replays.",
+    )
     p.add_argument("folder", metavar="FOLDER", nargs="?", default="replays", help="default: ./replays")
+    minari = p.add_mutually_exclusive_group()
+    minari.add_argument(
+        "--export-minari",
+        metavar="DATASET_ID",
+        help="write FOLDER's replays (of one environment) as a local Minari dataset, e.g. lab/maze/expert-v0",
+    )
+    minari.add_argument(
+        "--import-minari", metavar="DATASET_ID", help="write a local Minari dataset's episodes into FOLDER"
+    )
+    p.add_argument(
+        "--env", default=None, metavar="ENV_ID", help="with --export-minari: only this env's replays"
+    )
     p.set_defaults(handler=cmd_replays)
 
 
@@ -226,6 +243,8 @@ def cmd_replays(args: argparse.Namespace) -> int:
     from lab.replays import list_replays
 
     folder = Path(args.folder)
+    if args.import_minari or args.export_minari:
+        return minari_command(args, folder)
     rows = list_replays(folder)
     if not rows:
         print(f"no replays in {folder} (lab play records them; lab replay FILE plays one)")
@@ -254,4 +273,23 @@ def cmd_replays(args: argparse.Namespace) -> int:
     Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False).print(table)
     if bad:
         print(f"{bad} file(s) could not be read; they are listed with the reason")
+    return 0
+
+
+def minari_command(args: argparse.Namespace, folder: Path) -> int:
+    """``lab replays FOLDER --export-minari ID [--env ENV]`` and ``--import-minari ID``."""
+    from lab.core.environments import resolve_env_id
+    from lab.replays import list_replays
+    from lab.replays.minari_io import export_minari, import_minari
+
+    if args.import_minari:
+        written = import_minari(args.import_minari, folder)
+        print(f"wrote {len(written)} replays from Minari dataset {args.import_minari} into {folder}")
+        return 0
+    env_id = resolve_env_id(args.env) if args.env else None
+    paths = [p for p, s in list_replays(folder) if s.error is None and env_id in (None, s.env_id)]
+    if not paths:
+        raise LabError(f"no readable replays{f' of {env_id}' if env_id else ''} in {folder} to export")
+    name, episodes, steps = export_minari(paths, args.export_minari)
+    print(f"wrote Minari dataset {name}: {episodes} episodes, {steps} steps (minari.load_dataset({name!r}))")
     return 0

@@ -120,3 +120,19 @@ def test_a_dataset_naming_code_imports_nothing(changes, message, minari_root, tm
 def test_a_missing_dataset_is_one_line(tmp_path):
     with pytest.raises(ReplayError, match="no local Minari dataset 'lab/none-v0'"):
         import_minari("lab/none-v0", tmp_path)
+
+
+def test_the_replays_command_exports_and_imports(tmp_path, capsys):
+    from lab.cli import main
+
+    assert main(["replays", str(EXAMPLES), "--export-minari", "lab/cli/keydoor-v0", "--env", "KeyDoor"]) == 0
+    assert "wrote Minari dataset lab/cli/keydoor-v0: 1 episodes, 9 steps" in capsys.readouterr().out
+    assert main(["replays", str(tmp_path / "in"), "--import-minari", "lab/cli/keydoor-v0"]) == 0
+    (path,) = (tmp_path / "in").glob("*.npz")
+    assert load_episode(path) == load_episode(EXAMPLES / "KeyDoor-v0.npz")
+    assert main(["replays", str(EXAMPLES), "--export-minari", "lab/cli/all-v0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--env ENV_ID" in err and "and 4 more" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["replays", str(tmp_path / "empty"), "--export-minari", "lab/cli/none-v0"]) == 2
+    assert "no readable replays" in capsys.readouterr().err

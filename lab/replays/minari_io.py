@@ -67,12 +67,12 @@ def export_minari(
         key = json.dumps([episode.env_id, episode.env_kwargs, episode.max_episode_steps], sort_keys=True)
         groups.setdefault(key, []).append(Path(path))
     if len(groups) > 1:
-        described = "; ".join(
-            f"{key} ({len(files)} files, e.g. {files[0].name})" for key, files in groups.items()
-        )
+        shown = [f"{key} ({len(files)} files, e.g. {files[0].name})" for key, files in groups.items()]
+        more = f"; and {len(shown) - 4} more" if len(shown) > 4 else ""
         raise ReplayError(
             f"a Minari dataset holds one environment, but these replays come from {len(groups)}: "
-            f"{described}; export each group on its own"
+            f"{'; '.join(shown[:4])}{more}; export each on its own (lab replays FOLDER --export-minari "
+            "ID --env ENV_ID)"
         )
     first = episodes[0]
     env = make_env(first.env_id, first.env_kwargs, max_episode_steps=first.max_episode_steps)
