@@ -225,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_envs)
 
     kwargs_help = "an environment argument, e.g. -k size=15 -k king_moves=true (repeatable)"
-    p = sub.add_parser("play", help="play a grid world yourself with the arrow keys")
+    p = sub.add_parser(
+        "play",
+        help="play a grid world yourself (keys: arrows/WASD move, y u b n diagonals, r restart, q quit)",
+    )
     p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0 or Maze")
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
@@ -245,12 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")
-    p.add_argument("--env", default=None, metavar="ENV_ID")
+    p.add_argument(
+        "--env", default=None, metavar="ENV_ID", help="the environment, e.g. lab/Maze-v0 or CartPole-v1"
+    )
     from agents import AGENTS  # torch-free: the neural agents' modules load when one is used
 
     p.add_argument("--agent", default=None, help=f"one of: {', '.join(AGENTS)}")
     p.add_argument("--steps", type=int, default=None, help="total environment steps (total_timesteps)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument(
         "--set",
@@ -279,14 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--env", default=None, metavar="ENV_ID", help="evaluate on this env instead of the trained one"
     )
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=100, help="greedy episodes to average (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
     )
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("watch", help="watch a trained agent play (keys: space, right, +/-, r, s, v, q)")
+    p = sub.add_parser(
+        "watch",
+        help="watch a trained agent play (keys: space pause, right step, +/- speed, r restart, "
+        "s screenshot, v values, b action bars, q quit)",
+    )
     p.add_argument("target", metavar="RUN_OR_MODEL", help="a run directory or a model .npz")
     p.add_argument(
         "--env", default=None, metavar="ENV_ID", help="watch it on this env instead of the trained one"
@@ -294,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--episodes", type=int, default=None, help="stop after this many episodes (default: go on)"
     )
-    p.add_argument("--fps", type=frame_rate, default=8.0)
+    p.add_argument("--fps", type=frame_rate, default=8.0, help="steps shown per second (+/- in the window)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
@@ -322,10 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--env", default=None, metavar="ENV_ID", help="show only this environment")
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
-    p.add_argument("--policy", choices=("optimal", "random"), default="optimal")
+    p.add_argument(
+        "--policy", choices=("optimal", "random"), default="optimal", help="who acts (default: optimal)"
+    )
     p.add_argument("--episodes", type=int, default=1, help="episodes per environment")
     p.add_argument("--fps", type=frame_rate, default=8.0, help="frames per second")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
     p.set_defaults(handler=cmd_demo)
 

@@ -29,7 +29,8 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser(
         "replay",
-        help="watch a saved episode (keys: space, arrows, +/-, r, s, v, q), export it, or verify it",
+        help="watch a saved episode (keys: space pause, left/right step, [ ] 10 steps, +/- speed, "
+        "r restart, s screenshot, v values, q quit), export it, or verify it",
         description="Watch a replay, export it as a GIF or MP4 (--to), or re-simulate it (--verify).",
     )
     p.add_argument("file", metavar="FILE", help="a replay (.npz), e.g. replays/examples/Maze-v0.npz")

@@ -246,3 +246,21 @@ def test_an_option_like_nothing_known_keeps_argparse_message(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: --zzzzzzzz" in err and "did you mean" not in err
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    from lab.cli import build_parser
+
+    def undocumented(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        missing = []
+        for action in parser._actions:  # argparse keeps no public list of a parser's arguments
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += undocumented(sub, f"{prefix} {name}")
+            elif not action.help and action.dest != "help":
+                missing.append(f"{prefix} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert undocumented(build_parser(), "lab") == []

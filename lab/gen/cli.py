@@ -180,7 +180,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="digits, grid or folder")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
@@ -211,7 +211,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--gif", default=None, metavar="PATH", help="diffusion: the denoising chain; GAN/VAE: a latent walk"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
     _diffusion_flags(p)
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_sample)
@@ -232,13 +232,14 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser(
-        "watch", help="live samples in a window (keys: r resample, left/right label, s save, q quit)"
+        "watch",
+        help="live samples in a window (keys: space pause, r resample, left/right label, s save, q quit)",
     )
     p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("--n", type=int, default=16, help="samples on screen (default: 16)")
     p.add_argument("--label", type=int, default=None, help="conditional models: the first label shown")
-    p.add_argument("--fps", type=frame_rate, default=12.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=frame_rate, default=12.0, help="frames per second")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first samples")
     p.add_argument("--scale", type=scale, default=4, help="enlarge the picture this many times")
     p.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
