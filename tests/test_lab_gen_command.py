@@ -44,4 +44,4 @@ def test_lab_gen_errors_are_one_line(capsys, tmp_path):
 def test_lab_eval_refuses_a_generative_model_in_one_line(gan_run, capsys):
     assert main(["eval", str(gan_run / "model.npz"), "--env", "CliffWalk"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "is a generative model, not an agent checkpoint: use 'lab gen'" in err and "\n" not in err
+    assert "holds a generative model; measure it with: lab gen eval" in err and "\n" not in err

@@ -300,6 +300,8 @@ class Agent(ABC):
 
         meta, arrays = read_checkpoint(path)
         for key, array in arrays.items():  # NaN or inf weights would make every prediction garbage
+            if key.startswith("buffer."):  # a replay buffer holds what the env gave, not the model
+                continue
             if array.dtype.kind in "fc" and not np.isfinite(array).all():
                 raise AgentError(
                     f"{path}: its {key!r} array holds NaN or infinite values (a diverged or damaged "
