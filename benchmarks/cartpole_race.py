@@ -220,6 +220,8 @@ def compare(steps: dict[str, list[int | None]], every: int | None = None) -> Non
     """
     from scipy.stats import mannwhitneyu
 
+    from lab.sweeps.statistics import bootstrap_ci, iqm, probability_of_improvement_ci
+
     got: dict[str, np.ndarray] = {}
     for name, runs in steps.items():
         got[name] = values = np.array([s for s in runs if s is not None], dtype=float)
@@ -235,6 +237,14 @@ def compare(steps: dict[str, list[int | None]], every: int | None = None) -> Non
     p = mannwhitneyu(ours, sb3, alternative="two-sided").pvalue
     print(f"  median ratio ours / sb3 {np.median(ours) / np.median(sb3):.2f}, mean ratio "
           f"{ours.mean() / sb3.mean():.2f}; Mann-Whitney U two-sided p = {p:.2f}")  # fmt: skip
+    # The statistics `lab report` gives a sweep (Agarwal et al. 2021), on the same runs
+    for name, values in got.items():
+        estimate = bootstrap_ci(values, iqm)
+        print(f"  {name:<19} IQM {estimate.value:,.0f} (95% bootstrap CI {estimate.low:,.0f} to "
+              f"{estimate.high:,.0f})")  # fmt: skip
+    fewer = probability_of_improvement_ci(-ours, -sb3)  # fewer steps is better
+    print(f"  P(a run of ours needs fewer steps than one of sb3's) {fewer.value:.2f} "
+          f"(95% CI {fewer.low:.2f} to {fewer.high:.2f}; 0.5: no difference)")  # fmt: skip
     print(f"  a three-seed race drawn from these runs finds ours' median steps <= sb3's "
           f"{three_seed_wins(ours, sb3):.0%} of the time")  # fmt: skip
     if every:
