@@ -6,15 +6,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from envs.errors import EnvError, InvalidActionError
 from envs.grid import rng
 from envs.grid.world import GridWorld
+from envs.seeding import SeededCopies
 
 
-class GridVectorEnv(VectorEnv):
+class GridVectorEnv(SeededCopies):
     """N copies of one grid world, stepped in lockstep without a Python loop over copies.
 
     It reads the same outcome tables and the same counter-based random numbers as
@@ -96,27 +97,7 @@ class GridVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        n = self.num_envs
-        if seed is None:
-            super().reset()
-            if not self._seeded:
-                self._base = self.np_random.integers(2**63, size=n).astype(np.uint64)
-                self._episode[:] = 0
-                self._seeded = True
-            else:
-                self._episode += 1
-        else:
-            if isinstance(seed, (int, np.integer)):
-                super().reset(seed=int(seed))
-                seeds = int(seed) + np.arange(n, dtype=np.int64)
-            else:
-                seeds = np.asarray(seed)
-                if seeds.shape != (n,) or seeds.dtype.kind not in "iu":
-                    raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints (one per copy)")
-                super().reset()
-            self._base = rng.seed_key_array(seeds)
-            self._episode[:] = 0
-            self._seeded = True
+        self._seed_copies(seed)
         self._key = rng.episode_key_array(self._base, self._episode)
         self._state = self._start_states(self._key)
         self._t[:] = 0

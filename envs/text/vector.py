@@ -6,16 +6,17 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from envs.errors import EnvError, InvalidActionError
 from envs.grid import rng
+from envs.seeding import SeededCopies
 from envs.text.automaton import DEAD
 from envs.text.env import TextGenEnv
 
 
-class TextVectorEnv(VectorEnv):
+class TextVectorEnv(SeededCopies):
     """N copies of one text environment in lockstep, reproducing N single ones exactly.
 
     Parser states, masks and token buffers are arrays; the automaton's tables are shared, so a
@@ -77,27 +78,7 @@ class TextVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        n = self.num_envs
-        if seed is None:
-            super().reset()
-            if not self._seeded:
-                self._base = self.np_random.integers(2**63, size=n).astype(np.uint64)
-                self._episode[:] = 0
-                self._seeded = True
-            else:
-                self._episode += 1
-        else:
-            if isinstance(seed, (int, np.integer)):
-                super().reset(seed=int(seed))
-                seeds = int(seed) + np.arange(n, dtype=np.int64)
-            else:
-                seeds = np.asarray(seed)
-                if seeds.shape != (n,) or seeds.dtype.kind not in "iu":
-                    raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints (one per copy)")
-                super().reset()
-            self._base = rng.seed_key_array(seeds)
-            self._episode[:] = 0
-            self._seeded = True
+        self._seed_copies(seed)
         self._start(self._rows)
         self._needs_reset[:] = False
         return self._observation(), self._info(None)
