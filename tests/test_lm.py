@@ -69,7 +69,13 @@ def test_filter_logits_keeps_exactly_the_top_k_and_the_nucleus():
     assert torch.isfinite(filter_logits(logits, top_p=0.1)).tolist() == [[True, False, False, False]]
     assert torch.isfinite(filter_logits(logits, temperature=0)).tolist() == [[True, False, False, False]]
     torch.testing.assert_close(filter_logits(logits, temperature=2.0), logits / 2)
-    for bad in ({"temperature": math.nan}, {"temperature": -1}, {"top_p": 0.0}, {"top_p": 1.5}, {"top_k": -1}):
+    for bad in (
+        {"temperature": math.nan},
+        {"temperature": -1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_k": -1},
+    ):
         with pytest.raises(ValueError):
             filter_logits(logits, **bad)
 
@@ -90,7 +96,9 @@ def test_sentence_probabilities_sum_to_one(kind):
     sentences = [(1,) * k for k in range(15)]
     q = np.exp(sentence_log_probs(model, sentences))
     with torch.no_grad():
-        p_continue = torch.softmax(model(torch.zeros(1, 1, dtype=torch.long) + torch.tensor([[0] + [1] * 14])), -1)
+        p_continue = torch.softmax(
+            model(torch.zeros(1, 1, dtype=torch.long) + torch.tensor([[0] + [1] * 14])), -1
+        )
     tail = float(torch.prod(p_continue[0, :, 1]))  # P(no end token in the first 15 positions)
     assert q.sum() + tail == pytest.approx(1.0, abs=1e-6)
 
@@ -159,11 +167,37 @@ def test_enumerated_kl_of_the_true_distribution_is_zero():
 
 def test_lab_lm_train_sample_eval_and_resume(tmp_path, capsys):
     runs = str(tmp_path)
-    small = ["--set", "hyperparameters.width=16", "--set", "checkpoint_interval=10", "--set", "validation_size=50"]
-    assert main(["lm", "train", "--language", "dyck", "--steps", "20", "--runs-dir", runs, "--no-progress", *small]) == 0
+    small = [
+        "--set",
+        "hyperparameters.width=16",
+        "--set",
+        "checkpoint_interval=10",
+        "--set",
+        "validation_size=50",
+    ]
+    assert (
+        main(
+            [
+                "lm",
+                "train",
+                "--language",
+                "dyck",
+                "--steps",
+                "20",
+                "--runs-dir",
+                runs,
+                "--no-progress",
+                *small,
+            ]
+        )
+        == 0
+    )
     run = tmp_path / "lm-dyck"
     assert (run / "model.npz").is_file() and (run / "learning_curve.png").is_file()
-    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["ckpt-000000010.npz", "ckpt-000000020.npz"]
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == [
+        "ckpt-000000010.npz",
+        "ckpt-000000020.npz",
+    ]
     assert len((run / "metrics.csv").read_text().splitlines()) == 3
     out = capsys.readouterr().out
     assert "grammatical samples" in out and "exact KL" in out

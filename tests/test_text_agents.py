@@ -84,7 +84,9 @@ def test_ppo_learns_a_tiny_text_task_over_seeds():
 def _saved_model(tmp_path, vocabulary):
     torch.manual_seed(0)
     model = LanguageModel(len(vocabulary), "transformer", context=16, width=16, layers=1, heads=2)
-    return model, save_language_model(tmp_path / "lm.npz", model, {"vocabulary": vocabulary, "language": "dyck"})
+    return model, save_language_model(
+        tmp_path / "lm.npz", model, {"vocabulary": vocabulary, "language": "dyck"}
+    )
 
 
 def test_a_language_model_policy_starts_as_the_model(tmp_path):

@@ -70,8 +70,8 @@ class LMEvaluation:
         if self.kl_enumerated is not None:
             lines.append(
                 f"exact KL(true || model) on the sentences of <= {self.kl_length} tokens and the rest: "
-                f"{self.kl_enumerated:.5f} "
-                f"nats, a lower bound of the whole (they hold {100 * (self.kl_mass or 0):.2f}% of the language, "
+                f"{self.kl_enumerated:.5f} nats, a lower bound of the whole "
+                f"(they hold {100 * (self.kl_mass or 0):.2f}% of the language, "
                 f"{100 * (self.kl_model_mass or 0):.2f}% of the model)"
             )
         return "\n".join(lines)

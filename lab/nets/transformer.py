@@ -27,7 +27,12 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(width, width)
         self.residual_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, past: KeyValues | None = None) -> tuple[torch.Tensor, KeyValues]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(x)[0]
+
+    def forward_cached(
+        self, x: torch.Tensor, past: KeyValues | None = None
+    ) -> tuple[torch.Tensor, KeyValues]:
         """``(output, keys and values)`` of ``x``, ``(N, T, width)``; with ``past`` (the keys and values
         of the positions before), ``x`` continues that sequence."""
         n, t, width = x.shape
@@ -60,8 +65,13 @@ class Block(nn.Module):
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor, past: KeyValues | None = None) -> tuple[torch.Tensor, KeyValues]:
-        attended, present = self.attention(self.ln1(x), past)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(x)[0]
+
+    def forward_cached(
+        self, x: torch.Tensor, past: KeyValues | None = None
+    ) -> tuple[torch.Tensor, KeyValues]:
+        attended, present = self.attention.forward_cached(self.ln1(x), past)
         x = x + attended
         return x + self.mlp(self.ln2(x)), present
 
@@ -118,7 +128,7 @@ class CausalTransformer(nn.Module):
         x = self.embedding_dropout(x)
         present: list[KeyValues] = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, None if cache is None else cache[i])
+            x, kv = block.forward_cached(x, None if cache is None else cache[i])
             present.append(kv)
         return self.head(self.ln(x)), present
 
