@@ -79,8 +79,10 @@ def ppo_from_language_model(model_file: Path, steps: int, episodes: int) -> dict
     agent.learn(steps)
     seconds = time.perf_counter() - tick
     after = rates(act, evaluation, episodes)
-    return {"steps": steps, "seconds": round(seconds, 1), "success_before": before[0],
-            "success_after": after[0], "grammatical_before": before[1], "grammatical_after": after[1]}  # fmt: skip
+    return {
+        "steps": steps, "seconds": round(seconds, 1), "success_before": before[0], "success_after": after[0],
+        "grammatical_before": before[1], "grammatical_after": after[1],
+    }  # fmt: skip
 
 
 def from_scratch(steps: int, episodes: int) -> dict:
