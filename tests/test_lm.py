@@ -236,3 +236,15 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, monke
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_model_file_for_another_vocabulary_is_refused_in_one_line(tmp_path, capsys):
+    """The file says dyck, but its vocabulary is not dyck's: sample and eval refuse it."""
+    model = tiny("gru", vocab=4)
+    path = save_language_model(
+        tmp_path / "m.npz", model, {"vocabulary": ["<eos>", "(", ")", "["], "language": "dyck"}
+    )
+    for argv in (["lm", "sample", str(path)], ["lm", "eval", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "another vocabulary" in err and "4 tokens against 3" in err and len(err.splitlines()) == 1
