@@ -131,8 +131,8 @@ def _train_dyck(seed: int, steps: int) -> LanguageModel:
 def test_pretraining_on_dyck_learns_the_grammar_over_seeds():
     language = make_language("dyck")
     for seed in (0, 1, 2):
-        untrained = evaluate(tiny("transformer", 3, seed), language, seed=seed, samples=200, held_out=200)
-        trained = evaluate(_train_dyck(seed, 120), language, seed=seed, samples=200, held_out=200)
+        untrained = evaluate(tiny("transformer", 3, seed), language, seed=seed, samples=200, held_out=100)
+        trained = evaluate(_train_dyck(seed, 120), language, seed=seed, samples=200, held_out=100)
         assert trained.grammatical > 0.8 > untrained.grammatical + 0.3
         assert trained.nll < untrained.nll - 2
         # KL on sentences of <= 12 tokens, exact: non-negative and small after training
@@ -174,6 +174,10 @@ def test_lab_lm_train_sample_eval_and_resume(tmp_path, capsys):
         "checkpoint_interval=10",
         "--set",
         "validation_size=50",
+        "--set",
+        "eval_samples=100",
+        "--set",
+        "eval_held_out=100",
     ]
     assert (
         main(

@@ -47,7 +47,7 @@ def test_the_text_observation_comes_flattened_and_gets_the_token_encoder():
 @pytest.mark.parametrize("agent_class", [PPO, Reinforce, DQN])
 def test_every_agent_runs_on_the_text_env(agent_class):
     env = make_env("lab/TextPositive-v0")
-    kwargs = {"learning_starts": 50} if agent_class is DQN else {}
+    kwargs = {"learning_starts": 50} if agent_class is DQN else {"n_steps": 64} if agent_class is PPO else {}
     agent = agent_class(env, seed=0, **kwargs).learn(200)
     action, _ = agent.predict(env.reset(seed=1)[0])
     assert env.action_space.contains(int(action))

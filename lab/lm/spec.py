@@ -14,6 +14,8 @@ A spec file (``configs/text-lm-english.yaml``; every key has a default)::
     checkpoint_interval: 500     # steps per round: one fit() over fresh sentences, then a checkpoint
     keep_checkpoints: 3
     validation_size: 1000        # validation sentences, measured after every round
+    eval_samples: 1000           # the final exact evaluation: temperature-1 samples
+    eval_held_out: 2000          # and test-split sentences
     seed: 0
 
 Unknown keys are errors naming the closest valid key.
@@ -50,6 +52,8 @@ class LMSpec:
     checkpoint_interval: int = 500
     keep_checkpoints: int = 3
     validation_size: int = 1000
+    eval_samples: int = 1000
+    eval_held_out: int = 2000
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,7 +61,10 @@ class LMSpec:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(LMSpec)}
-_INTS = ("steps", "batch_size", "checkpoint_interval", "keep_checkpoints", "validation_size", "seed")
+_INTS = (
+    "steps", "batch_size", "checkpoint_interval", "keep_checkpoints", "validation_size", "eval_samples",
+    "eval_held_out", "seed",
+)  # fmt: skip
 _NESTED = ("hyperparameters", "language_options")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -76,7 +83,14 @@ def lm_spec_from_dict(data: Any, source: str = "the spec") -> LMSpec:
     for key in _INTS:
         if key in data and (not is_whole(data[key]) or data[key] < 0):
             raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
-    for key in ("steps", "batch_size", "checkpoint_interval", "validation_size"):
+    for key in (
+        "steps",
+        "batch_size",
+        "checkpoint_interval",
+        "validation_size",
+        "eval_samples",
+        "eval_held_out",
+    ):
         if data.get(key, 1) == 0:
             raise SpecError(f"{key} must be at least 1")
     for key in ("lr", "grad_clip"):

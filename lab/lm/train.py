@@ -179,7 +179,10 @@ class LMTrainer:
     def evaluate(self) -> dict[str, Any]:
         from lab.lm.evaluate import evaluate
 
-        return evaluate(self.model, self.language, seed=self.spec.seed).as_dict()
+        spec = self.spec
+        return evaluate(
+            self.model, self.language, seed=spec.seed, samples=spec.eval_samples, held_out=spec.eval_held_out
+        ).as_dict()
 
 
 def _keep_rows(path: Path, start: int) -> None:
