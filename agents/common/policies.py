@@ -134,11 +134,10 @@ class ActorCritic(nn.Module):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         super().__init__()
         from lab.nets import encoder_for_space, layers
+        from lab.nets.encoders import token_layout
 
         options = {**POLICY_KWARGS, **kwargs}
         activation = options["activation_fn"]
-        from lab.nets.encoders import token_layout
-
         vector = isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1
         if vector and token_layout(observation_space) is None:
             self.encoder: nn.Module = nn.Flatten()

@@ -215,8 +215,8 @@ def encoder_for_space(
     if isinstance(space, (spaces.Box, spaces.MultiBinary)) and len(space.shape) == 1:
         return VectorEncoder(space, features, hidden, activation, norm, init)
     raise ValueError(
-        f"no encoder for the observation space {space}: the lab's encoders take Discrete spaces, flattened "
-        "text observations, "
-        "1-D Box or MultiBinary vectors, and (H, W, C) or (C, H, W) image Boxes of at most 16 channels "
+        f"no encoder for the observation space {space}: the lab's encoders take Discrete spaces, "
+        "flattened text observations, 1-D Box or MultiBinary vectors, and (H, W, C) or (C, H, W) "
+        "image Boxes of at most 16 channels "
         "(flatten other Boxes, or pick the fields of a Dict, with a gymnasium observation wrapper)"
     )
