@@ -252,3 +252,17 @@ def test_a_model_file_for_another_vocabulary_is_refused_in_one_line(tmp_path, ca
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert "another vocabulary" in err and "4 tokens against 3" in err and len(err.splitlines()) == 1
+
+
+def test_sample_with_ends_flags_sentences_cut_at_the_length():
+    from lab.nets.language_model import sample_with_ends
+
+    model = tiny("gru")
+    with torch.no_grad():
+        model.net.readout.bias[0] = -1e4  # the end token never comes
+    sentences, ended = sample_with_ends(model, 8, torch.Generator().manual_seed(0), 6)
+    assert not any(ended) and all(len(s) == 6 for s in sentences)
+    with torch.no_grad():
+        model.net.readout.bias[0] = 1e4  # the end token always comes first
+    sentences, ended = sample_with_ends(model, 8, torch.Generator().manual_seed(0), 6)
+    assert all(ended) and all(s == () for s in sentences)

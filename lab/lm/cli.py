@@ -106,24 +106,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from lab.nets.language_model import sample
+    from lab.nets.language_model import sample_with_ends
 
     _threads(args)
     model, meta, path = open_model(args.model)
     language = model_language(meta, path)
     longest = args.max_length or model.max_length or 64
     try:
-        drawn = sample(model, args.n, torch.Generator().manual_seed(args.seed), longest,
+        drawn, ended = sample_with_ends(model, args.n, torch.Generator().manual_seed(args.seed), longest,
                        args.temperature, args.top_k, args.top_p)  # fmt: skip
     except ValueError as exc:
         raise LabError(str(exc)) from None
     pcfg = language.pcfg if language.prompt_in_grammar else None
-    for s in drawn:
+    for s, end in zip(drawn, ended, strict=True):
         text = language.text(s)
         if pcfg is not None:
             from lab.lm.evaluate import _words
 
-            mark = "  " if len(s) < longest and pcfg.contains(_words(language, s)) else "* "
+            mark = "  " if end and pcfg.contains(_words(language, s)) else "* "
             text = mark + text
         print(text)
     if pcfg is not None:

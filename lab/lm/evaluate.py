@@ -93,21 +93,20 @@ def evaluate(
 ) -> LMEvaluation:
     """The figures of the module docstring (``kl_length=None``: the language's known small length)."""
     from lab.lm.train import corpus
-    from lab.nets.language_model import sample, sentence_log_probs
+    from lab.nets.language_model import sample_with_ends, sentence_log_probs
 
     exact = language.pcfg is not None and language.prompt_in_grammar
     longest = model.max_length or 64
     test = corpus(language, held_out, "test", seed + EVAL_SEED_OFFSET, model.max_length)
     nll = float(-sentence_log_probs(model, test).mean())
     generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
-    drawn = sample(model, samples, generator, longest)
+    drawn, ended = sample_with_ends(model, samples, generator, longest)
     lengths = [len(s) for s in drawn]
     examples = [language.text(s) for s in drawn[:5]]
     grammatical = true_nll = entropy = ratio = kl_est = kl_enum = kl_mass = kl_q_mass = None
     if exact:
         pcfg = language.pcfg
         # a sample cut at the model's length without its end token is not a sentence
-        ended = [len(s) < longest for s in drawn]
         inside = [e and pcfg.contains(_words(language, s)) for s, e in zip(drawn, ended, strict=True)]
         grammatical = float(np.mean(inside))
         true_nll = float(-np.mean([math.log(pcfg.sentence_probability(_words(language, s))) for s in test]))

@@ -164,7 +164,6 @@ def filter_logits(
     return logits
 
 
-@torch.no_grad()
 def sample(
     model: LanguageModel,
     n: int,
@@ -176,8 +175,26 @@ def sample(
     cache: bool = True,
 ) -> list[tuple[int, ...]]:
     """``n`` sentences (ids without the end token), each cut at ``max_length`` tokens if it has not
-    ended. ``cache`` feeds one new token per step (the key/value cache, the GRU's state); without it
-    every step rescores the whole sequence: the same tokens, more work."""
+    ended: :func:`sample_with_ends` without the flags."""
+    return sample_with_ends(model, n, generator, max_length, temperature, top_k, top_p, cache)[0]
+
+
+@torch.no_grad()
+def sample_with_ends(
+    model: LanguageModel,
+    n: int,
+    generator: torch.Generator,
+    max_length: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    cache: bool = True,
+) -> tuple[list[tuple[int, ...]], list[bool]]:
+    """``(sentences, ended)``: ``n`` sentences drawn token by token until the end token, at most
+    ``max_length`` tokens each (then one more draw says whether the sentence ends there); ``ended[i]``
+    is False for a sentence cut at ``max_length``. ``cache`` feeds one new token per step (the
+    key/value cache, the GRU's state); without it every step rescores the whole sequence: the same
+    tokens, more work."""
     check_sampling(temperature, top_k, top_p)
     if model.max_length is not None and max_length > model.max_length:
         raise ValueError(f"max_length {max_length} is over the model's {model.max_length} tokens")
@@ -197,7 +214,7 @@ def sample(
             nxt = torch.where(ended, torch.full_like(nxt, model.vocab_size), nxt)
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
             ended |= nxt == 0
-            if bool(ended.all()) or tokens.shape[1] > max_length:
+            if bool(ended.all()):
                 break
     finally:
         model.train(was_training)
@@ -209,7 +226,7 @@ def sample(
                 break
             sentence.append(t)
         out.append(tuple(sentence[:max_length]))
-    return out
+    return out, ended.tolist()
 
 
 # ----- files -----
