@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from lab.core.errors import LabError
 from lab.gen.cli import add_gen_parser
+from lab.lm.cli import add_lm_parser
 
 
 class LabArgumentParser(argparse.ArgumentParser):
@@ -341,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo)
 
     add_gen_parser(sub)  # lab gen train / sample / eval / watch (generative/cli.py)
+    add_lm_parser(sub)  # lab lm train / sample / eval (lab/lm/cli.py)
     return parser
 
 

@@ -46,6 +46,7 @@ POLICY_KWARGS = {
     "shared_trunk": False,
     "features_dim": None,  # images and state numbers: the shared encoder's output size (256 / 64)
     "cnn_channels": None,  # the grid CNN's channels per layer (32, 64 by default)
+    "language_model": None,  # text envs: a lab lm train model.npz whose logits start the actor
 }
 
 
@@ -118,6 +119,9 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
             raise AgentError(f"policy_kwargs {key} must be whole numbers >= 1; got {value_!r}")
         if value_ is not None:
             check_widths(f"policy_kwargs {key}", list(sizes), AgentError)
+    lm = resolved["language_model"]
+    if lm is not None and not isinstance(lm, str):
+        raise AgentError(f"policy_kwargs language_model must be a path to a model.npz; got {lm!r}")
     log_std = resolved["log_std_init"]
     if isinstance(log_std, bool) or not isinstance(log_std, (int, float)) or not math.isfinite(log_std):
         raise AgentError(f"log_std_init must be a number; got {log_std!r}")
@@ -130,11 +134,12 @@ class ActorCritic(nn.Module):
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any) -> None:
         super().__init__()
         from lab.nets import encoder_for_space, layers
+        from lab.nets.encoders import token_layout
 
         options = {**POLICY_KWARGS, **kwargs}
         activation = options["activation_fn"]
         vector = isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1
-        if vector:
+        if vector and token_layout(observation_space) is None:
             self.encoder: nn.Module = nn.Flatten()
             width = int(observation_space.shape[0])
         else:
@@ -160,6 +165,12 @@ class ActorCritic(nn.Module):
         else:
             raise ValueError(f"policies take Discrete or 1-D Box action spaces; got {action_space}")
         self.action_dim = n_out
+        self.language_model: nn.Module | None = None
+        if options["language_model"] is not None:
+            from lab.nets.language_model import LanguageModelActor, load_language_model
+
+            model = load_language_model(options["language_model"])[0]
+            self.language_model = LanguageModelActor(model, observation_space)
         self.state_dependent_std = bool(options["state_dependent_std"]) and not self.discrete
         self.squash = bool(options["squash_output"]) and not self.discrete
         self.action_head = nn.Linear(pi_width, 2 * n_out if self.state_dependent_std else n_out)
@@ -186,7 +197,7 @@ class ActorCritic(nn.Module):
         if x.dtype != torch.float32:
             x = x.float()
         x = self.trunk(x)
-        out = self.action_head(self.pi_body(x))
+        out = self.action_head(self.pi_body(x)) if self.language_model is None else self.language_model(obs)
         value = self.value_head(self.vf_body(x)).squeeze(-1)
         if self.discrete:
             return out, out[:, :0], value

@@ -26,8 +26,9 @@ class QNetwork(nn.Module):
     def __init__(self, space: spaces.Space, n_actions: int, net_arch: list[int], dueling: bool) -> None:
         super().__init__()
         from lab.nets import MLP, encoder_for_space
+        from lab.nets.encoders import token_layout
 
-        self.vector = isinstance(space, spaces.Box) and len(space.shape) == 1
+        self.vector = isinstance(space, spaces.Box) and len(space.shape) == 1 and token_layout(space) is None
         if self.vector:
             self.encoder: nn.Module = nn.Flatten()
             features, hidden = space.shape[0], tuple(net_arch)

@@ -83,12 +83,13 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) -> gym.Env:
-    """``gymnasium.make`` with the lab's environments registered and argument errors reworded."""
+    """``gymnasium.make`` with the lab's environments registered and argument errors reworded; the text
+    environment's ``Dict(length, tokens)`` observation comes flattened into one integer array."""
     import envs  # noqa: F401  (registers the lab/ ids)
 
     env_id = resolve_env_id(env_id)
     try:
-        return gym.make(env_id, **(kwargs or {}), **extra)
+        env = gym.make(env_id, **(kwargs or {}), **extra)
     except gym.error.DependencyNotInstalled as exc:
         if "box2d" in str(exc).lower():  # gymnasium's advice (swig, then a source build) is not ours
             raise LabError(
@@ -103,3 +104,8 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) ->
                 f"{env_id} takes no argument {bad.group(1)!r}; see 'lab envs' and the class docstring"
             ) from None
         raise
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Dict) and set(space.spaces) == {"length", "tokens"}:
+        # the text env's Dict observation, as one array the agents store (lab.nets reads it back)
+        env = gym.wrappers.FlattenObservation(env)
+    return env

@@ -129,6 +129,48 @@ class VectorEncoder(nn.Module):
         return self.act(self.mlp((x.float().reshape(x.shape[0], -1) - self.low) * self.scale))
 
 
+def token_layout(space: spaces.Space) -> tuple[int, int] | None:
+    """``(V, slots)`` when ``space`` is the text environment's observation ``Dict(length, tokens)``
+    flattened by gymnasium (``FlattenObservation``: ``[length, tokens...]``, integers, the length
+    bounded by the number of slots, every token by ``V``, the padding); ``None`` otherwise."""
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1 or space.shape[0] < 2:
+        return None
+    if not np.issubdtype(space.dtype, np.integer) or np.any(space.low != 0):
+        return None
+    slots, high = space.shape[0] - 1, space.high
+    if int(high[0]) != slots or np.any(high[1:] != high[1]) or int(high[1]) < 1:
+        return None
+    return int(high[1]), slots
+
+
+class TokenSequenceEncoder(nn.Module):
+    """A token prefix -> features: an embedding and a GRU over ``[0, tokens...]``, read at the last
+    token (id 0, the end token, starts the sequence as it does for the language models).
+
+    Takes the flattened text observation (:func:`token_layout`): ``x[:, 0]`` tokens are filled, the rest
+    of ``x[:, 1:]`` is padding.
+    """
+
+    def __init__(self, space: spaces.Box, features: int) -> None:
+        super().__init__()
+        from lab.nets.recurrent import RecurrentNet
+
+        layout = token_layout(space)
+        if layout is None:
+            raise ValueError(f"{space} is not a flattened token observation")
+        self.vocab_size, self.slots = layout
+        self.embedding = nn.Embedding(self.vocab_size + 1, features)
+        self.rnn = RecurrentNet(features, features)
+        self.out_features = features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.long()
+        length = x[:, 0].clamp(0, self.slots)
+        tokens = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:].clamp(0, self.vocab_size)], dim=1)
+        outputs, _ = self.rnn(self.embedding(tokens))
+        return outputs[torch.arange(len(x), device=x.device), length]
+
+
 def image_layout(space: spaces.Space) -> str | None:
     """``"channels_last"`` for ``(H, W, C)`` image Boxes, ``"channels_first"`` for ``(C, H, W)``
     frame stacks, ``None`` otherwise; at most 16 channels, channels-last preferred when both fit."""
@@ -153,6 +195,7 @@ def encoder_for_space(
     """The encoder for observations of ``space``; the module has ``out_features``.
 
     - ``Discrete`` -> a learned embedding of the state number.
+    - the text environment's flattened observation (:func:`token_layout`) -> a GRU over the tokens.
     - ``Box`` vector (or ``MultiBinary`` vector) -> an MLP with ``hidden`` layers.
     - image ``Box`` ``(H, W, C)`` (or ``(C, H, W)``) -> per-channel scaling to [0, 1], then
       :class:`~lab.nets.cnn.GridCNN` below 36x36 (grids, small pixel frames) and
@@ -164,6 +207,8 @@ def encoder_for_space(
     layers.check_size("encoder features", features)
     if isinstance(space, spaces.Discrete):
         return DiscreteEncoder(space, features)
+    if token_layout(space) is not None:
+        return TokenSequenceEncoder(space, features)  # type: ignore[arg-type]
     layout = image_layout(space)
     if layout is not None:
         return ImageEncoder(space, features, layout == "channels_last", activation, norm, init, cnn_channels)  # type: ignore[arg-type]
@@ -171,6 +216,7 @@ def encoder_for_space(
         return VectorEncoder(space, features, hidden, activation, norm, init)
     raise ValueError(
         f"no encoder for the observation space {space}: the lab's encoders take Discrete spaces, "
-        "1-D Box or MultiBinary vectors, and (H, W, C) or (C, H, W) image Boxes of at most 16 channels "
+        "flattened text observations, 1-D Box or MultiBinary vectors, and (H, W, C) or (C, H, W) "
+        "image Boxes of at most 16 channels "
         "(flatten other Boxes, or pick the fields of a Dict, with a gymnasium observation wrapper)"
     )

@@ -1,4 +1,4 @@
-"""A causal Transformer decoder (GPT-style): tokens in, next-token logits out."""
+"""A causal Transformer decoder (GPT-style): tokens in, next-token logits out, with a key/value cache."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lab.nets.layers import check_dropout, check_size
+
+KeyValues = tuple[torch.Tensor, torch.Tensor]  # one layer's keys and values, (N, heads, T, width/heads)
 
 
 class CausalSelfAttention(nn.Module):
@@ -26,12 +28,26 @@ class CausalSelfAttention(nn.Module):
         self.residual_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(x)[0]
+
+    def forward_cached(
+        self, x: torch.Tensor, past: KeyValues | None = None
+    ) -> tuple[torch.Tensor, KeyValues]:
+        """``(output, keys and values)`` of ``x``, ``(N, T, width)``; with ``past`` (the keys and values
+        of the positions before), ``x`` continues that sequence."""
         n, t, width = x.shape
         q, k, v = self.qkv(x).view(n, t, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
+        before = 0 if past is None else past[0].shape[2]
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        mask = None
+        if before and t > 1:  # new position i sees the past and the new positions up to i
+            mask = torch.ones(t, before + t, dtype=torch.bool, device=x.device).tril(before)
         y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
-        )
-        return self.residual_dropout(self.out(y.transpose(1, 2).reshape(n, t, width)))
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=before == 0 and t > 1,
+        )  # fmt: skip
+        return self.residual_dropout(self.out(y.transpose(1, 2).reshape(n, t, width))), (k, v)
 
 
 class Block(nn.Module):
@@ -50,8 +66,14 @@ class Block(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
+        return self.forward_cached(x)[0]
+
+    def forward_cached(
+        self, x: torch.Tensor, past: KeyValues | None = None
+    ) -> tuple[torch.Tensor, KeyValues]:
+        attended, present = self.attention.forward_cached(self.ln1(x), past)
+        x = x + attended
+        return x + self.mlp(self.ln2(x)), present
 
 
 class CausalTransformer(nn.Module):
@@ -86,15 +108,29 @@ class CausalTransformer(nn.Module):
         self.apply(_gpt_init)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.forward_cached(tokens)[0]
+
+    def forward_cached(
+        self, tokens: torch.Tensor, cache: list[KeyValues] | None = None
+    ) -> tuple[torch.Tensor, list[KeyValues]]:
+        """``(logits, cache)``: ``tokens`` continue the sequence whose per-layer keys and values are
+        ``cache`` (``None``: a new sequence), so generation feeds one new token per step instead of
+        the whole sequence again; the logits equal those of :meth:`forward` on the whole sequence."""
         if tokens.dim() != 2:
             raise ValueError(
                 f"CausalTransformer expects (N, T) integer tokens; got shape {tuple(tokens.shape)}"
             )
-        t = tokens.shape[1]
+        before = 0 if cache is None else cache[0][0].shape[2]
+        t = before + tokens.shape[1]
         if t > self.context:
             raise ValueError(f"a sequence of {t} tokens is longer than the context of {self.context}")
-        x = self.tokens(tokens) + self.positions(torch.arange(t, device=tokens.device))
-        return self.head(self.ln(self.blocks(self.embedding_dropout(x))))
+        x = self.tokens(tokens) + self.positions(torch.arange(before, t, device=tokens.device))
+        x = self.embedding_dropout(x)
+        present: list[KeyValues] = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block.forward_cached(x, None if cache is None else cache[i])
+            present.append(kv)
+        return self.head(self.ln(x)), present
 
 
 def _gpt_init(module: nn.Module) -> None:

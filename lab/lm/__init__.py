@@ -1,0 +1,1 @@
+"""Language models on the text languages: the ``lab lm`` command, its runs, exact evaluation."""

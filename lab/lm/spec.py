@@ -1,0 +1,146 @@
+"""Language-model run specs: what ``lab lm train`` trains, read from YAML and flags.
+
+A spec file (``configs/text-lm-english.yaml``; every key has a default)::
+
+    name: lm-english             # the run directory: runs/<name>/
+    language: english            # english, dyck, a .pcfg file, arithmetic, copy, text:file.txt
+    language_options: {}         # the language's own options (max_operand, alphabet, ...)
+    model: transformer           # transformer or gru
+    hyperparameters: {context: 40, width: 64, layers: 2, heads: 4, dropout: 0.0}
+    steps: 3000                  # optimisation steps
+    batch_size: 64
+    lr: 0.003                    # AdamW; cosine-decayed from round to round
+    grad_clip: 1.0
+    checkpoint_interval: 500     # steps per round: one fit() over fresh sentences, then a checkpoint
+    keep_checkpoints: 3
+    validation_size: 1000        # validation sentences, measured after every round
+    eval_samples: 1000           # the final exact evaluation: temperature-1 samples
+    eval_held_out: 2000          # and test-split sentences
+    seed: 0
+
+Unknown keys are errors naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from lab.core.errors import LabError
+from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
+
+MODELS = ("transformer", "gru")
+HYPERPARAMETERS = {"context": 40, "width": 64, "layers": 2, "heads": 4, "dropout": 0.0}
+
+
+@dataclass
+class LMSpec:
+    name: str | None = None
+    language: str = "english"
+    language_options: dict[str, Any] = field(default_factory=dict)
+    model: str = "transformer"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 3e-3
+    grad_clip: float = 1.0
+    checkpoint_interval: int = 500
+    keep_checkpoints: int = 3
+    validation_size: int = 1000
+    eval_samples: int = 1000
+    eval_held_out: int = 2000
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(LMSpec)}
+_INTS = (
+    "steps", "batch_size", "checkpoint_interval", "keep_checkpoints", "validation_size", "eval_samples",
+    "eval_held_out", "seed",
+)  # fmt: skip
+_NESTED = ("hyperparameters", "language_options")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def lm_spec_from_dict(data: Any, source: str = "the spec") -> LMSpec:
+    """Validate a parsed spec and fill its defaults (the model's hyperparameters included)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
+    for key in data:
+        if key not in FIELDS:
+            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
+    for key in ("model", "language", "name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise SpecError(f"{key} must be a string; got {data[key]!r}")
+    data = whole_counts(data, _INTS)
+    for key in _INTS:
+        if key in data and (not is_whole(data[key]) or data[key] < 0):
+            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
+    for key in (
+        "steps",
+        "batch_size",
+        "checkpoint_interval",
+        "validation_size",
+        "eval_samples",
+        "eval_held_out",
+    ):
+        if data.get(key, 1) == 0:
+            raise SpecError(f"{key} must be at least 1")
+    for key in ("lr", "grad_clip"):
+        value = data.get(key, 1.0)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise SpecError(f"{key} must be a positive number; got {value!r}")
+    for key in _NESTED:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
+    values = {k: v for k, v in data.items() if v is not None or k == "name"}
+    spec = LMSpec(**values)
+    if spec.model not in MODELS:
+        raise SpecError(f"unknown model {spec.model!r}{closest_key(spec.model, list(MODELS))}")
+    unknown = set(spec.hyperparameters) - set(HYPERPARAMETERS)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SpecError(f"unknown hyperparameter {key!r}{closest_key(key, list(HYPERPARAMETERS))}")
+    spec.hyperparameters = {**HYPERPARAMETERS, **spec.hyperparameters}
+    if spec.name is None:
+        spec.name = f"lm-{re.sub(r'[^A-Za-z0-9._-]', '-', spec.language.split('/')[-1])}"
+    if not _NAME.match(spec.name):
+        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    return spec
+
+
+def spec_from_args(spec_file: str | None, overrides: list[str], **flags: Any) -> LMSpec:
+    """A spec from a file (or none) plus flags (``language=``, ``model=``, ``steps=`` ...) and ``--set``s."""
+    data: Any = load_spec_file(spec_file) if spec_file else {}
+    source = spec_file or "the flags"
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values")
+    for key, value in flags.items():
+        if value is not None:
+            data[key] = value
+    return lm_spec_from_dict(apply_overrides(data, overrides, FIELDS, _NESTED), source)
+
+
+def save_lm_spec(spec: LMSpec, path: Any) -> None:
+    from lab.core.files import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+
+
+def load_lm_spec(path: Any) -> LMSpec:
+    try:
+        return lm_spec_from_dict(load_spec_file(path), str(path))
+    except LabError:
+        raise

@@ -1,0 +1,268 @@
+"""Language models (lab.nets.language_model) and the ``lab lm`` command."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from envs.text import make_language
+from lab.cli import main
+from lab.lm.evaluate import enumerated_kl, evaluate
+from lab.nets import fit
+from lab.nets.language_model import (
+    LanguageModel,
+    filter_logits,
+    load_language_model,
+    sample,
+    save_language_model,
+    sentence_log_probs,
+    sequence_arrays,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(kind: str, vocab: int = 5, seed: int = 0) -> LanguageModel:
+    torch.manual_seed(seed)
+    return LanguageModel(vocab, kind, context=16, width=16, layers=2, heads=2)
+
+
+def test_cached_logits_equal_recomputed_ones():
+    model = tiny("transformer").eval()
+    tokens = torch.randint(0, 6, (3, 11), generator=torch.Generator().manual_seed(1))
+    whole = model(tokens)
+    first, cache = model.step(tokens[:, :4])
+    parts = [first]
+    for t in range(4, 11):
+        logits, cache = model.step(tokens[:, t : t + 1], cache)
+        parts.append(logits)
+    chunk, _ = model.step(tokens[:, 6:], model.step(tokens[:, :6])[1])  # several new tokens at once
+    torch.testing.assert_close(torch.cat(parts, 1), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(chunk, whole[:, 6:], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "gru"])
+def test_cached_and_uncached_sampling_give_the_same_tokens(kind):
+    model = tiny(kind)
+    for options in ({}, {"temperature": 0.7, "top_k": 3}, {"top_p": 0.8}):
+        cached = sample(model, 50, torch.Generator().manual_seed(3), 12, cache=True, **options)
+        plain = sample(model, 50, torch.Generator().manual_seed(3), 12, cache=False, **options)
+        assert cached == plain
+        assert all(len(s) <= 12 and 0 not in s and 5 not in s for s in cached)
+
+
+def test_filter_logits_keeps_exactly_the_top_k_and_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, top_k=2)).tolist() == [[True, True, False, False]]
+    # the nucleus: the fewest tokens (by probability) holding top_p; the most likely always stays
+    assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.81)).tolist() == [[True, True, True, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.1)).tolist() == [[True, False, False, False]]
+    assert torch.isfinite(filter_logits(logits, temperature=0)).tolist() == [[True, False, False, False]]
+    torch.testing.assert_close(filter_logits(logits, temperature=2.0), logits / 2)
+    for bad in (
+        {"temperature": math.nan},
+        {"temperature": -1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_k": -1},
+    ):
+        with pytest.raises(ValueError):
+            filter_logits(logits, **bad)
+
+
+def test_sequence_arrays_shift_the_sentence_and_pad():
+    X, Y = sequence_arrays([(3, 4), (2,)], vocab_size=5, max_length=8)
+    assert X.tolist() == [[0, 3, 4], [0, 2, 5]]
+    assert Y.tolist() == [[3, 4, 0], [2, 0, -100]]
+    with pytest.raises(ValueError, match="longer"):
+        sequence_arrays([(1, 2, 3)], 5, max_length=2)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "gru"])
+def test_sentence_probabilities_sum_to_one(kind):
+    """Over a 2-token vocabulary (end, 'a'), sentences are a^k: their q must sum to 1 less what is left
+    at the model's length; the probabilities are the product of the step-by-step softmaxes."""
+    model = tiny(kind, vocab=2)
+    sentences = [(1,) * k for k in range(15)]
+    q = np.exp(sentence_log_probs(model, sentences))
+    with torch.no_grad():
+        p_continue = torch.softmax(
+            model(torch.zeros(1, 1, dtype=torch.long) + torch.tensor([[0] + [1] * 14])), -1
+        )
+    tail = float(torch.prod(p_continue[0, :, 1]))  # P(no end token in the first 15 positions)
+    assert q.sum() + tail == pytest.approx(1.0, abs=1e-6)
+
+
+def test_files_round_trip_and_refuse_what_is_not_a_model(tmp_path):
+    model = tiny("gru")
+    path = save_language_model(tmp_path / "m.npz", model, {"vocabulary": list("abcde"), "language": "x"})
+    again, meta = load_language_model(path)
+    assert meta["vocabulary"] == list("abcde") and again.kind == "gru"
+    tokens = torch.tensor([[0, 1, 2, 3]])
+    torch.testing.assert_close(again(tokens), model(tokens))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    from lab.core.errors import LabError
+
+    with pytest.raises(LabError):
+        load_language_model(tmp_path / "junk.npz")
+
+
+def _train_dyck(seed: int, steps: int) -> LanguageModel:
+    language = make_language("dyck")
+    model = tiny("transformer", vocab=len(language.vocabulary), seed=seed)
+    from envs.text import sample_corpus
+
+    sentences = [s for s in sample_corpus(language, steps * 32, "train", seed) if len(s) <= 15]
+    X, Y = sequence_arrays(sentences, len(language.vocabulary), 15)
+    fit(model, X, Y, epochs=1, batch_size=32, lr=3e-3, val_fraction=0.0, seed=seed, progress=False)
+    return model
+
+
+def test_pretraining_on_dyck_learns_the_grammar_over_seeds():
+    language = make_language("dyck")
+    for seed in (0, 1, 2):
+        untrained = evaluate(tiny("transformer", 3, seed), language, seed=seed, samples=200, held_out=100)
+        trained = evaluate(_train_dyck(seed, 120), language, seed=seed, samples=200, held_out=100)
+        assert trained.grammatical > 0.8 > untrained.grammatical + 0.3
+        assert trained.nll < untrained.nll - 2
+        # KL on sentences of <= 12 tokens, exact: non-negative and small after training
+        assert 0 <= trained.kl_enumerated < untrained.kl_enumerated / 4
+
+
+def test_enumerated_kl_of_the_true_distribution_is_zero():
+    """A model that gives p's own conditional probabilities has KL 0 on the enumerated sentences."""
+    language = make_language("dyck")
+
+    class Exact(torch.nn.Module):
+        vocab_size, max_length = 3, 15
+
+        def forward(self, tokens):  # the grammar's next-token distribution at every prefix
+            out = torch.zeros(*tokens.shape, 3, dtype=torch.float64)
+            pcfg = language.pcfg
+            for i, row in enumerate(tokens.tolist()):
+                for t in range(len(row)):
+                    prefix = [w for w in row[1 : t + 1] if w < 3]
+                    if len(prefix) < t:
+                        continue
+                    words = [pcfg.word_index[language.vocabulary.tokens[w]] for w in prefix]
+                    weights, end = pcfg.next_word_distribution(words)
+                    probs = [end] + [weights[pcfg.word_index[tok]] for tok in language.vocabulary.tokens[1:]]
+                    out[i, t] = torch.log(torch.tensor(probs, dtype=torch.float64).clamp(min=1e-300))
+            return out
+
+    kl, p_mass, q_mass = enumerated_kl(Exact(), language, 8)
+    assert kl == pytest.approx(0.0, abs=1e-9)
+    assert p_mass == pytest.approx(q_mass)
+
+
+def test_lab_lm_train_sample_eval_and_resume(tmp_path, capsys):
+    runs = str(tmp_path)
+    small = [
+        "--set",
+        "hyperparameters.width=16",
+        "--set",
+        "checkpoint_interval=10",
+        "--set",
+        "validation_size=50",
+        "--set",
+        "eval_samples=100",
+        "--set",
+        "eval_held_out=100",
+    ]
+    assert (
+        main(
+            [
+                "lm",
+                "train",
+                "--language",
+                "dyck",
+                "--steps",
+                "20",
+                "--runs-dir",
+                runs,
+                "--no-progress",
+                *small,
+            ]
+        )
+        == 0
+    )
+    run = tmp_path / "lm-dyck"
+    assert (run / "model.npz").is_file() and (run / "learning_curve.png").is_file()
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == [
+        "ckpt-000000010.npz",
+        "ckpt-000000020.npz",
+    ]
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+    out = capsys.readouterr().out
+    assert "grammatical samples" in out and "exact KL" in out
+    assert main(["lm", "sample", str(run), "--n", "5", "--top-k", "2", "--temperature", "0.5"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert main(["lm", "eval", str(run), "--samples", "50", "--held-out", "50"]) == 0
+    assert "NLL / entropy" in capsys.readouterr().out
+    # a run killed after its first round resumes to the same weights as the uninterrupted one
+    first = load_language_model(run / "model.npz")[0]
+    (run / "model.npz").unlink()
+    (run / "checkpoints" / "ckpt-000000020.npz").unlink()
+    (run / "run.json").write_text('{"status": "running"}')
+    assert main(["lm", "train", "--resume", str(run), "--no-progress"]) == 0
+    again = load_language_model(run / "model.npz")[0]
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["lm", "train", "--language", "klingon", "--steps", "5"], "klingon"),
+        (["lm", "train", "--model", "lstm2", "--steps", "5"], "unknown model"),
+        (["lm", "train", "--set", "hyperparameters.depth=3"], "unknown hyperparameter"),
+        (["lm", "sample", "RUN", "--top-p", "0"], "top-p must lie in (0, 1]"),
+        (["lm", "sample", "RUN", "--temperature", "nan"], "not a finite number"),
+        (["lm", "sample", "RUN", "--top-k", "-2"], "top-k must be >= 0"),
+        (["lm", "sample", "NO_SUCH_RUN"], "NO_SUCH_RUN"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(argv)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_model_file_for_another_vocabulary_is_refused_in_one_line(tmp_path, capsys):
+    """The file says dyck, but its vocabulary is not dyck's: sample and eval refuse it."""
+    model = tiny("gru", vocab=4)
+    path = save_language_model(
+        tmp_path / "m.npz", model, {"vocabulary": ["<eos>", "(", ")", "["], "language": "dyck"}
+    )
+    for argv in (["lm", "sample", str(path)], ["lm", "eval", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "another vocabulary" in err and "4 tokens against 3" in err and len(err.splitlines()) == 1
+
+
+def test_sample_with_ends_flags_sentences_cut_at_the_length():
+    from lab.nets.language_model import sample_with_ends
+
+    model = tiny("gru")
+    with torch.no_grad():
+        model.net.readout.bias[0] = -1e4  # the end token never comes
+    sentences, ended = sample_with_ends(model, 8, torch.Generator().manual_seed(0), 6)
+    assert not any(ended) and all(len(s) == 6 for s in sentences)
+    with torch.no_grad():
+        model.net.readout.bias[0] = 1e4  # the end token always comes first
+    sentences, ended = sample_with_ends(model, 8, torch.Generator().manual_seed(0), 6)
+    assert all(ended) and all(s == () for s in sentences)
