@@ -163,7 +163,7 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default=None, help="transformer or gru")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a spec key (hyperparameters.width=128, batch_size=32)")  # fmt: skip
@@ -186,7 +186,7 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-length", type=whole_in(1, 10_000), default=None, help="cut sentences at this many tokens"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_sample)
 
