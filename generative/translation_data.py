@@ -84,24 +84,21 @@ def random_boards(n: int, rows: int, cols: int, rng: np.random.Generator) -> np.
     """``n`` distinct boards ``(n, rows*cols)``: tiles drawn by :data:`BOARD_WEIGHTS`, one agent on a
     floor, ice or start cell (a floor cell is made when the board has none)."""
     cells = rows * cols
-    seen: set[bytes] = set()
-    out = np.empty((n, cells), dtype=np.int64)
-    count = 0
-    for _ in range(50 * n):
-        board = rng.choice(len(BOARD_WEIGHTS), size=cells, p=BOARD_WEIGHTS / BOARD_WEIGHTS.sum())
-        free = np.flatnonzero(np.isin(board, list(AGENT_ON)))
-        if len(free) == 0:
-            free = rng.integers(cells, size=1)
-            board[free] = 0
-        where = int(rng.choice(free))
-        board[where] = AGENT_ON[int(board[where])]
-        key = board.tobytes()
-        if key not in seen:
-            seen.add(key)
-            out[count] = board
-            count += 1
-            if count == n:
-                return out
+    found = np.empty((0, cells), dtype=np.int64)
+    for _ in range(20):
+        board = rng.choice(len(BOARD_WEIGHTS), size=(2 * n, cells), p=BOARD_WEIGHTS / BOARD_WEIGHTS.sum())
+        free = np.isin(board, list(AGENT_ON))
+        empty = np.flatnonzero(~free.any(1))
+        board[empty, rng.integers(cells, size=len(empty))] = 0
+        free = np.isin(board, list(AGENT_ON))
+        where = np.where(free, rng.random(board.shape), -1.0).argmax(1)
+        index = np.arange(len(board))
+        board[index, where] = np.select([board[index, where] == k for k in AGENT_ON], list(AGENT_ON.values()))
+        found = np.concatenate([found, board])
+        _, first = np.unique(found, axis=0, return_index=True)
+        found = found[np.sort(first)]  # distinct, in the order drawn
+        if len(found) >= n:
+            return found[:n]
     raise LabError(f"a {rows}x{cols} board has too few distinct states for {n} images; ask for fewer")
 
 

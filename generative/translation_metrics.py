@@ -111,10 +111,16 @@ def summary(row: dict[str, Any], noise: float = NOISE) -> str:
     return "; ".join(parts)
 
 
-def translation_grid(model: TranslationModel, data: ImageData, n: int) -> tuple[np.ndarray, int]:
+def translation_grid(
+    model: TranslationModel, data: ImageData, n: int, seed: int | None = None
+) -> tuple[np.ndarray, int]:
     """Held-out images in rows ``a, G(a), F(G(a)), b`` (pix2pix: ``a, G(a), b``) for ``n`` columns:
-    ``(rows * n, C, H, W)`` in [-1, 1] and the column count, for :func:`generative.images.tile`."""
-    x = torch.from_numpy(data.test_x[: max(1, n)])
+    ``(rows * n, C, H, W)`` in [-1, 1] and the column count, for :func:`generative.images.tile`.
+    The first ``n`` test images, or (``seed``) ``n`` chosen at random with it."""
+    order = np.arange(len(data.test_x))
+    if seed is not None:
+        order = np.random.default_rng(seed).permutation(order)
+    x = torch.from_numpy(data.test_x[order[: max(1, n)]])
     a, b = model.split(x)
     fake_b = model.translate(a, "ab")
     rows = [a, fake_b]

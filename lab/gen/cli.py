@@ -94,6 +94,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = data_from_meta(loaded.meta)
     if data.shape != model.shape:
         raise LabError(f"the model makes {model.shape} images but its data set now gives {data.shape}")
+    if getattr(model, "translates", False):
+        from generative.translation_metrics import measure_translation
+
+        seed = (
+            quality_seed(int(loaded.meta.get("spec", {}).get("seed", 0))) if args.seed is None else args.seed
+        )
+        print(f"{loaded.path}: {model.describe()}, step {model.step}, {len(data.test_x)} held-out pairs")
+        print(measure_translation(model, data, seed=seed)["summary"])  # type: ignore[arg-type]
+        return 0
     cache = Path(args.cache) if args.cache else _default_cache(loaded.path)
     seed = int(loaded.meta.get("spec", {}).get("seed", 0))
     classifier = load_classifier(data, cache, seed, progress=True)
