@@ -85,6 +85,12 @@ class TranslationModel(GenerativeModel):
                 f"set (its images carry both); these have {channels} channel(s)"
             )
         self.domain_shape = check_image_shape((channels // 2, height, width), levels=self.halvings)
+        if min(height, width) < 16:
+            raise LabError(
+                f"a {self.family} needs images of at least 16x16 (its PatchGAN discriminator halves them "
+                f"twice, then looks at 4x4 patches); these are {height}x{width}: resize them "
+                "(dataset_options.resize=16x16, or a larger tile)"
+            )
         if not 0.0 <= self.hp["decay_fraction"] <= 1.0:
             raise LabError(f"decay_fraction must lie in [0, 1]; got {self.hp['decay_fraction']!r}")
 

@@ -128,3 +128,20 @@ def test_bad_folders_are_one_line_through_the_lab_command(tmp_path, capsys, case
                 "differ": "differ in size (8x8 in", "missing": "no image folder at"}[case]  # fmt: skip
     assert expected in err and "\n" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_cyclegan_trains_on_two_folders_and_reports_its_cycle_error(tmp_path, capsys):
+    write_images(tmp_path / "a", [(16, 16)] * 6)
+    write_images(tmp_path / "b", [(16, 16)] * 4, colour=(0, 0, 255))
+    settings = [f"dataset_options.path_a={tmp_path / 'a'}", f"dataset_options.path_b={tmp_path / 'b'}",
+                "hyperparameters.channels=2", "hyperparameters.d_channels=2", "hyperparameters.blocks=1",
+                "hyperparameters.batch_size=2", "eval_interval=0", "checkpoint_interval=0",
+                "samples=2"]  # fmt: skip
+    args = ["gen", "train", "--model", "cyclegan", "--dataset", "folders", "--name", "f", "--steps", "2",
+            "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+            *[a for s in settings for a in ("--set", s)]]  # fmt: skip
+    assert main(args) == 0
+    assert "cycle L1 A" in capsys.readouterr().out
+    with open(tmp_path / "runs" / "f" / "eval.csv") as f:
+        header, final = (line.strip().split(",") for line in f.readlines()[::-1][:2][::-1])
+    assert final[header.index("cycle_l1_a")] != "" and final[header.index("accuracy_ab")] == ""

@@ -67,7 +67,7 @@ def test_the_pool_fills_then_swaps_half_its_draws_for_stored_fakes():
 
 
 def test_the_learning_rate_is_constant_then_decays_linearly_to_zero():
-    model = CycleGAN((6, 8, 8), 1, {**TINY, "lr_g": 1e-3, "lr_d": 2e-3, "decay_fraction": 0.5})
+    model = CycleGAN((6, 16, 16), 1, {**TINY, "lr_g": 1e-3, "lr_d": 2e-3, "decay_fraction": 0.5})
     model.total_steps = 10
     rates = []
     for step in range(10):
@@ -80,13 +80,15 @@ def test_the_learning_rate_is_constant_then_decays_linearly_to_zero():
 
 
 def test_translation_models_keep_the_image_size_and_refuse_one_domain_data():
-    model = CycleGAN((6, 16, 12), 1, TINY)
-    a = torch.rand(2, 3, 16, 12) * 2 - 1
+    model = CycleGAN((6, 16, 20), 1, TINY)
+    a = torch.rand(2, 3, 16, 20) * 2 - 1
     assert model.translate(a, "ab").shape == a.shape and model.translate(a, "ba").shape == a.shape
     square = torch.rand(2, 3, 16, 16)
     assert Pix2Pix((6, 16, 16), 1, {"channels": 4, "d_channels": 4}).translate(square).shape == square.shape
     with pytest.raises(LabError, match="translates between two domains: train it on the themes or folders"):
         CycleGAN((1, 8, 8), 10, TINY)
+    with pytest.raises(LabError, match="needs images of at least 16x16"):
+        CycleGAN((6, 8, 8), 1, TINY)
     with pytest.raises(LabError, match="translates ab; got 'ba'"):
         Pix2Pix((6, 16, 16), 1, {}).translate(a, "ba")
 
