@@ -3,8 +3,9 @@
 ``classic`` is :func:`envs.grid.painter.draw_cell` (light floor, solid tiles, a round blue agent).
 ``blueprint`` is a second, procedurally drawn style on the same signed-distance canvas: a dark
 navy sheet, every tile an outline in its own colour and shape (hatched walls, a crossed pit, a
-diamond goal, a dotted ice sheet, a square-bowed key, a barred door), the agent an orange
-triangle. Both are deterministic, so an image in either theme decodes exactly back to its cells,
+diamond goal, a dotted pale ice sheet, a square-bowed key, a barred door), the agent a blue
+triangle. Each thing keeps its classic hue (goal green, pit orange, key gold, agent blue) while
+floor and walls swap light for dark: a re-skin, as a game's night mode would be. Both are deterministic, so an image in either theme decodes exactly back to its cells,
 which is what lets image translation between them be scored against the truth.
 """
 
@@ -26,15 +27,16 @@ SHEET = (18, 32, 64)
 SHEET_LINE = (40, 64, 112)
 WALL_LINE = (150, 176, 214)
 WALL_HATCH = (88, 112, 156)
-START_LINE = (120, 220, 255)
-GOAL_LINE = (250, 226, 90)
-PIT_LINE = (255, 84, 120)
+START_LINE = (150, 160, 182)
+GOAL_LINE = (96, 232, 130)
+PIT_LINE = (255, 112, 52)
+ICE_SHEET = (48, 96, 140)
 ICE_DOT = (170, 240, 255)
 WIND_LINE = (96, 132, 190)
-KEY_LINE = (210, 140, 255)
-DOOR_LINE = (120, 255, 160)
-AGENT_FILL = (255, 150, 40)
-AGENT_EDGE = (255, 236, 200)
+KEY_LINE = (255, 214, 64)
+DOOR_LINE = (214, 140, 78)
+AGENT_FILL = (86, 146, 255)
+AGENT_EDGE = (206, 226, 255)
 
 
 def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bool) -> np.ndarray:
@@ -50,6 +52,7 @@ def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bo
         edge = np.minimum(c.x, c.y) - c.width(0.04)  # outline on the top and left edges
         c.paint(edge, SHEET_LINE)
         if ice:
+            c.paint(c.box(0.04, 0.04, 0.96, 0.96, 0.1), ICE_SHEET)
             for cx, cy in ((0.3, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)):
                 c.paint(c.circle(cx, cy, 0.08), ICE_DOT, 0.8)
         for k in range(min(max(wind, 0), 3)):
@@ -72,6 +75,8 @@ def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bo
             c.paint(np.abs(c.box(0.15, 0.08, 0.85, 0.92)) - w / 2, DOOR_LINE)
             if phase != 2:  # closed: barred across
                 c.paint(c.segment(0.15, 0.5, 0.85, 0.5, w), DOOR_LINE)
+            else:  # open: the door swung against the left post
+                c.paint(c.box(0.15, 0.08, 0.35, 0.92), DOOR_LINE)
     if agent:
         triangle = c.polygon([(0.5, 0.18), (0.82, 0.8), (0.18, 0.8)])
         c.paint(triangle, AGENT_EDGE)
