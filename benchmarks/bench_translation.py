@@ -36,16 +36,18 @@ def translate_seconds(model, data, batch: int = 200) -> float:
     return (time.perf_counter() - tick) / len(a)
 
 
-def run(family: str, runs_dir: Path, quick: bool, minutes: float | None) -> None:
+def run(family: str, runs_dir: Path, quick: bool, minutes: float | None, seed: int | None) -> None:
     from lab.gen.train import GenTrainer
     from lab.runs import RunDir
 
     spec = load_gen_spec(ROOT / "configs" / f"gen-themes-{family}.yaml")
-    spec.name = f"bench-{family}-{time.strftime('%Y%m%d-%H%M%S')}"
+    spec.name = f"bench-{family}-seed{spec.seed if seed is None else seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if quick:
         spec.steps, spec.eval_interval, spec.checkpoint_interval = 20, 0, 0
     if minutes is not None:
         spec.minutes = minutes
+    if seed is not None:
+        spec.seed = seed
     trainer = GenTrainer(spec, RunDir.new(runs_dir, spec.name, "bench_translation"), progress=not quick)
     final = trainer.fit()
     status = trainer.run.read_status()
@@ -68,11 +70,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 steps each: a smoke test")
     parser.add_argument("--minutes", type=float, default=None, help="training time limit (default: configs')")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    parser.add_argument("--seed", type=int, default=None, help="the run's seed (default: the configs')")
     parser.add_argument("--runs-dir", default="runs", help="where the run directories go")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for family in [args.only] if args.only else ["cyclegan", "pix2pix"]:
-        run(family, Path(args.runs_dir), args.quick, args.minutes)
+        run(family, Path(args.runs_dir), args.quick, args.minutes, args.seed)
 
 
 if __name__ == "__main__":

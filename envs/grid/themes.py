@@ -2,11 +2,13 @@
 
 ``classic`` is :func:`envs.grid.painter.draw_cell` (light floor, solid tiles, a round blue agent).
 ``blueprint`` is a second, procedurally drawn style on the same signed-distance canvas: a dark
-navy sheet, every tile an outline in its own colour and shape (hatched walls, a crossed pit, a
-diamond goal, a dotted pale ice sheet, a square-bowed key, a barred door), the agent a blue
-triangle. Each thing keeps its classic hue (goal green, pit orange, key gold, agent blue) while
-floor and walls swap light for dark: a re-skin, as a game's night mode would be. Both are deterministic, so an image in either theme decodes exactly back to its cells,
-which is what lets image translation between them be scored against the truth.
+navy sheet, tiles of other shapes and outlines (hatched walls, a crossed pit, a solid diamond
+goal, a dotted ice sheet, a square-bowed key, a barred door that opens to an empty frame), the
+agent a blue triangle. Each thing keeps its classic hue (goal green, pit orange, key gold, agent
+blue) and roughly its weight (solid goal and closed door, a thin open door), while floor and
+walls swap light for dark: a re-skin, as a game's night mode would be. Both themes are
+deterministic, so an image in either decodes exactly back to its cells, which is what lets image
+translation between them be scored against the truth.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ WALL_HATCH = (88, 112, 156)
 START_LINE = (150, 160, 182)
 GOAL_LINE = (96, 232, 130)
 PIT_LINE = (255, 112, 52)
-ICE_SHEET = (48, 96, 140)
 ICE_DOT = (170, 240, 255)
 WIND_LINE = (96, 132, 190)
 KEY_LINE = (255, 214, 64)
@@ -52,7 +53,6 @@ def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bo
         edge = np.minimum(c.x, c.y) - c.width(0.04)  # outline on the top and left edges
         c.paint(edge, SHEET_LINE)
         if ice:
-            c.paint(c.box(0.04, 0.04, 0.96, 0.96, 0.1), ICE_SHEET)
             for cx, cy in ((0.3, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)):
                 c.paint(c.circle(cx, cy, 0.08), ICE_DOT, 0.8)
         for k in range(min(max(wind, 0), 3)):
@@ -62,8 +62,8 @@ def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bo
             c.paint(np.abs(c.box(0.2, 0.2, 0.8, 0.8)) - w / 2, START_LINE)
         elif tile == Tile.GOAL:
             diamond = c.polygon([(0.5, 0.1), (0.9, 0.5), (0.5, 0.9), (0.1, 0.5)])
-            c.paint(np.abs(diamond) - w / 2, GOAL_LINE)
-            c.paint(c.circle(0.5, 0.5, 0.1), GOAL_LINE)
+            c.paint(diamond, GOAL_LINE)
+            c.paint(c.circle(0.5, 0.5, 0.1), SHEET)
         elif tile == Tile.PIT:
             cross = np.minimum(c.segment(0.15, 0.15, 0.85, 0.85, w), c.segment(0.15, 0.85, 0.85, 0.15, w))
             c.paint(cross, PIT_LINE)
@@ -72,11 +72,11 @@ def _blueprint(size: int, tile: int, ice: bool, wind: int, phase: int, agent: bo
             c.paint(np.minimum(bow, c.segment(0.42, 0.5, 0.88, 0.5, w)), KEY_LINE)
             c.paint(c.segment(0.75, 0.5, 0.75, 0.72, w), KEY_LINE)
         elif tile == Tile.DOOR:
-            c.paint(np.abs(c.box(0.15, 0.08, 0.85, 0.92)) - w / 2, DOOR_LINE)
-            if phase != 2:  # closed: barred across
-                c.paint(c.segment(0.15, 0.5, 0.85, 0.5, w), DOOR_LINE)
-            else:  # open: the door swung against the left post
-                c.paint(c.box(0.15, 0.08, 0.35, 0.92), DOOR_LINE)
+            if phase != 2:  # closed: a solid door, barred across
+                c.paint(c.box(0.15, 0.08, 0.85, 0.92), DOOR_LINE)
+                c.paint(c.segment(0.15, 0.5, 0.85, 0.5, w), SHEET)
+            else:  # open: the empty frame
+                c.paint(np.abs(c.box(0.15, 0.08, 0.85, 0.92)) - w / 2, DOOR_LINE)
     if agent:
         triangle = c.polygon([(0.5, 0.18), (0.82, 0.8), (0.18, 0.8)])
         c.paint(triangle, AGENT_EDGE)
