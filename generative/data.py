@@ -5,6 +5,8 @@
 - ``grid``: every state of a lab grid world that can be reached from its start, drawn as a small RGB
   frame by the environment's own painter and labelled by state. The set is finite and complete, so
   its "test split" is the set itself: there is no unseen frame to hold out.
+- ``themes`` and ``folders``: two image domains for translation models
+  (:mod:`generative.translation_data`).
 - ``folder``: any folder of images (Pillow). Sub-folders name the classes (torchvision's
   ``ImageFolder`` layout); images directly in the folder form one class. Unreadable files are
   skipped and counted; images of mixed sizes are an error unless ``resize: HxW`` asks for resizing.
@@ -268,8 +270,22 @@ def _image_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
+def two_domains(name: str) -> Callable[[dict[str, Any], int, float], ImageData]:
+    """A loader of :mod:`generative.translation_data` (two image domains for translation models)."""
+
+    def load(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
+        from generative import translation_data
+
+        return getattr(translation_data, name)(options, seed, test_fraction)
+
+    return load
+
+
 Loader = Callable[[dict[str, Any], int, float], ImageData]
-DATASETS: dict[str, Loader] = {"digits": load_digits_data, "grid": grid_frames, "folder": image_folder}
+DATASETS: dict[str, Loader] = {
+    "digits": load_digits_data, "grid": grid_frames, "folder": image_folder,
+    "themes": two_domains("theme_pairs"), "folders": two_domains("folder_pairs"),
+}  # fmt: skip
 
 
 def load_dataset(

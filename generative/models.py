@@ -10,6 +10,8 @@ MODELS = {
     "diffusion": "generative.diffusion:Diffusion",
     "vae": "generative.vae:VAE",
     "gan": "generative.gan:GAN",
+    "cyclegan": "generative.cyclegan:CycleGAN",
+    "pix2pix": "generative.pix2pix:Pix2Pix",
 }
 
 

@@ -202,6 +202,33 @@ _FEATURES: dict[int, Callable[[_Canvas], None]] = {
 }
 
 
+def draw_cell(
+    size: int, tile: int, ice: bool, wind: int, phase: int, agent: bool, carrying: bool = False
+) -> np.ndarray:
+    """The classic theme's ``(size, size, 3)`` uint8 image of one cell (``phase`` already per tile;
+    ``carrying``: the agent holds the key and wears a badge)."""
+    c = _Canvas(size, FLOOR)
+    if tile == Tile.WALL:
+        c.paint(c.box(0, 0, 1, 1), WALL)
+        c.paint(c.box(0.06, 0.06, 0.94, 0.88, 0.08), WALL_FACE)
+    else:
+        if ice:
+            _ice(c)
+        _grid_lines(c)
+        _wind(c, wind)
+        if tile in _FEATURES:
+            _FEATURES[tile](c)
+        elif tile == Tile.KEY and phase == 0:
+            _key(c)
+        elif tile == Tile.DOOR:
+            (_door_open if phase == 2 else _door_closed)(c)
+    if agent:
+        _agent(c)
+    if carrying:
+        _key_badge(c)
+    return np.round(c.rgb).clip(0, 255).astype(np.uint8)
+
+
 class GridPainter:
     """Draws a grid world's frames.
 
@@ -209,7 +236,12 @@ class GridPainter:
     carried (the agent wears a key badge) and the door still closed, 2 the door is open.
     """
 
-    def __init__(self, tiles: np.ndarray, ice: np.ndarray, wind: np.ndarray, tile_size: int) -> None:
+    def __init__(
+        self, tiles: np.ndarray, ice: np.ndarray, wind: np.ndarray, tile_size: int, theme: str = "classic"
+    ) -> None:
+        from envs.grid.themes import cell_drawer
+
+        self._paint_cell = cell_drawer(theme)  # checks the theme name first
         tiles = np.asarray(tiles, dtype=np.uint8)
         ice = np.asarray(ice, dtype=bool)
         wind = np.asarray(wind, dtype=np.int64)
@@ -245,26 +277,7 @@ class GridPainter:
             phase = 0
         key = (tile, ice, wind, phase, agent, carrying)
         if key not in self._cells:
-            c = _Canvas(self.tile_size, FLOOR)
-            if tile == Tile.WALL:
-                c.paint(c.box(0, 0, 1, 1), WALL)
-                c.paint(c.box(0.06, 0.06, 0.94, 0.88, 0.08), WALL_FACE)
-            else:
-                if ice:
-                    _ice(c)
-                _grid_lines(c)
-                _wind(c, wind)
-                if tile in _FEATURES:
-                    _FEATURES[tile](c)
-                elif tile == Tile.KEY and phase == 0:
-                    _key(c)
-                elif tile == Tile.DOOR:
-                    (_door_open if phase == 2 else _door_closed)(c)
-            if agent:
-                _agent(c)
-            if carrying:
-                _key_badge(c)
-            self._cells[key] = np.round(c.rgb).clip(0, 255).astype(np.uint8)
+            self._cells[key] = self._paint_cell(self.tile_size, tile, ice, wind, phase, agent, carrying)
         return self._cells[key]
 
     def _draw(self, phase: int) -> None:

@@ -42,7 +42,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             from lab.gen.spec import spec_from_args
 
             if not args.spec and not args.model:
-                raise LabError("give a spec file (lab gen train SPEC.yaml) or --model (diffusion, vae, gan)")
+                raise LabError(
+                    "give a spec file (lab gen train SPEC.yaml) or --model "
+                    "(diffusion, vae, gan, cyclegan, pix2pix)"
+                )
             spec = spec_from_args(
                 args.spec, args.set or [], model=args.model, dataset=args.dataset, steps=args.steps,
                 minutes=args.minutes, seed=args.seed, name=args.name,
@@ -104,6 +107,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = data_from_meta(loaded.meta)
     if data.shape != model.shape:
         raise LabError(f"the model makes {model.shape} images but its data set now gives {data.shape}")
+    if getattr(model, "translates", False):
+        from generative.translation_metrics import measure_translation
+
+        seed = (
+            quality_seed(int(loaded.meta.get("spec", {}).get("seed", 0))) if args.seed is None else args.seed
+        )
+        print(f"{loaded.path}: {model.describe()}, step {model.step}, {len(data.test_x)} held-out pairs")
+        print(measure_translation(model, data, seed=seed)["summary"])  # type: ignore[arg-type]
+        return 0
     cache = Path(args.cache) if args.cache else _default_cache(loaded.path)
     seed = int(loaded.meta.get("spec", {}).get("seed", 0))
     classifier = load_classifier(data, cache, seed, progress=True)
@@ -165,7 +177,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``gen`` (train, sample, eval, watch) to the ``lab`` command's subparsers."""
     gen = subparsers.add_parser(
         "gen",
-        help="generative models (diffusion, VAE, GAN): train, sample, eval, watch",
+        help="generative models (diffusion, VAE, GAN, CycleGAN, pix2pix): train, sample, eval, watch",
         description="Train generative models on digits, grid-world frames or an image folder; sample, "
         "measure (Frechet ratio, conditional accuracy) and watch them.",
     )
@@ -176,8 +188,8 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
         "train", help="train a model from a spec (configs/gen-*.yaml) or flags, into runs/<name>/"
     )
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a generative run spec")
-    p.add_argument("--model", default=None, help="diffusion, vae or gan")
-    p.add_argument("--dataset", default=None, help="digits, grid or folder")
+    p.add_argument("--model", default=None, help="diffusion, vae, gan, cyclegan or pix2pix")
+    p.add_argument("--dataset", default=None, help="digits, grid, folder, themes or folders")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
     p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")

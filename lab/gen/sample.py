@@ -70,6 +70,8 @@ def sample_to_files(
         raise LabError(f"--gif writes a .gif; got {Path(gif).name!r}")
     loaded = open_model(target)
     model = loaded.model
+    if getattr(model, "translates", False):
+        return [translation_picture(loaded, n, out, label, gif, seed)]
     options = {k: v for k, v in options.items() if v is not None}
     if options and model.family != "diffusion":
         raise LabError(
@@ -92,3 +94,18 @@ def sample_to_files(
         columns = model.n_classes
     written.insert(0, write_png(tile(images.numpy(), columns), out))
     return written
+
+
+def translation_picture(
+    loaded: LoadedModel, n: int, out: Path, label: int | None, gif: Any, seed: int
+) -> Path:
+    """A translation model's picture: ``n`` held-out images of its data set (chosen with ``seed``)
+    in rows A, G(A), F(G(A)) (CycleGAN), true B."""
+    from generative.images import tile, write_png
+    from generative.translation_metrics import translation_grid
+    from lab.gen.train import data_from_meta
+
+    if label is not None or gif is not None:
+        raise LabError(f"a {loaded.model.family} translates held-out images: it takes no --label or --gif")
+    images, columns = translation_grid(loaded.model, data_from_meta(loaded.meta), n, seed)  # type: ignore[arg-type]
+    return write_png(tile(images, columns), out)

@@ -3,8 +3,8 @@
 A spec file looks like this (every key but ``model`` has a default)::
 
     name: digits-diffusion       # the run directory: runs/<name>/
-    model: diffusion             # diffusion, vae or gan
-    dataset: digits              # digits, grid or folder
+    model: diffusion             # diffusion, vae, gan, cyclegan or pix2pix
+    dataset: digits              # digits, grid, folder, themes or folders
     dataset_options: {}          # e.g. {path: my_images/, resize: 16x16} or {env: lab/Maze-v0, tile: 4}
     test_fraction: 0.2
     hyperparameters: {conditional: true}

@@ -127,6 +127,8 @@ _OPTION_KEYS = {
     "digits": ("size",),
     "grid": ("env", "tile", "env_kwargs"),
     "folder": ("path", "resize", "channels"),
+    "themes": ("themes", "rows", "cols", "tile", "train", "test", "paired"),
+    "folders": ("path_a", "path_b", "resize"),
 }
 
 
@@ -233,6 +235,11 @@ class GenTrainer:
                 )
             self.model = build_model(spec, self.data)
             spec.hyperparameters = dict(self.model.hp)
+        self.translates = bool(getattr(self.model, "translates", False))
+        if getattr(self.model, "needs_pairs", False) and not self.data.info.get("paired"):
+            raise LabError(
+                f"a {spec.model} trains on pairs: use the themes data set with dataset_options.paired=true"
+            )
         self.start = self.model.step
         self.stop = StopOnInterrupt()
         self.x = torch.from_numpy(self.data.train_x)
@@ -251,6 +258,11 @@ class GenTrainer:
         from generative.images import tile, write_png
 
         model, n = self.model, self.spec.samples
+        if self.translates:  # rows a, G(a), F(G(a)), b of held-out images
+            from generative.translation_metrics import translation_grid
+
+            images, columns = translation_grid(model, self.data, min(n, 16))  # type: ignore[arg-type]
+            return write_png(tile(images, columns), self.run.path / "samples" / f"{name}.png")
         labels, columns = None, None
         if model.conditional:
             columns = max(1, n // model.n_classes) if n >= model.n_classes else None
@@ -263,7 +275,12 @@ class GenTrainer:
         step = self.model.step
         generator = eval_generator(self.spec.seed)
         x, y = torch.from_numpy(self.data.test_x), torch.from_numpy(self.data.test_y)
-        row = self.model.evaluate(x, y, generator)
+        if self.translates:
+            from generative.translation_metrics import measure_translation
+
+            row = measure_translation(self.model, self.data, seed=quality_seed(self.spec.seed))  # type: ignore[arg-type]
+        else:
+            row = self.model.evaluate(x, y, generator)
         self.sample_grid(f"step-{step:07d}")
         return row
 
@@ -375,7 +392,7 @@ class GenTrainer:
             from generative.checkpoint import save_model
 
             save_model(run.model, model, model_meta(spec, self.data))
-            if spec.measure:
+            if spec.measure and not self.translates:  # a translation model's evaluation is its measure
                 try:
                     quality = self.measure()
                 except KeyboardInterrupt:  # the measurement can take minutes; the model is safe

@@ -41,6 +41,8 @@ def live_pictures(
     from generative.sampling import labels_for, latent_walk
 
     model = loaded.model
+    if getattr(model, "translates", False):
+        yield from translation_pictures(loaded, n, seed_box)
     while True:
         label, seed = label_box[0], seed_box[0]
         labels = labels_for(model, n, label)
@@ -55,6 +57,23 @@ def live_pictures(
         else:
             for images in latent_walk(model, n, labels, seed):
                 yield tile(images.numpy()), "walking through the latent space"
+
+
+def translation_pictures(
+    loaded: LoadedModel, n: int, seed_box: list[int]
+) -> Iterator[tuple[np.ndarray, str]]:
+    """A translation model on held-out images, a new random set every ``HOLD_FRAMES`` frames."""
+    from generative.images import tile
+    from generative.translation_metrics import translation_grid
+    from lab.gen.train import data_from_meta
+
+    data = data_from_meta(loaded.meta)
+    rows = "A, G(A), F(G(A)), true B" if "ba" in loaded.model.directions else "A, G(A), true B"  # type: ignore[attr-defined]
+    while True:
+        images, columns = translation_grid(loaded.model, data, n, seed_box[0])  # type: ignore[arg-type]
+        for _ in range(HOLD_FRAMES):
+            yield tile(images, columns), f"held-out images, rows: {rows} (r for others)"
+        seed_box[0] += 1
 
 
 def watch(

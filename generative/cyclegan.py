@@ -1,0 +1,148 @@
+"""CycleGAN (Zhu et al., 2017): translation between two image domains from unpaired examples.
+
+- Two generators, ``G: A -> B`` and ``F: B -> A``, each a small ResNet (Johnson et al., 2016):
+  a 7x7 convolution, one stride-2 halving, ``blocks`` residual blocks, one doubling, a 7x7
+  convolution to ``tanh``; instance norm, reflection padding.
+- Two PatchGAN discriminators, ``D_B`` on real/fake B and ``D_A`` on real/fake A, trained with the
+  least-squares loss (Mao et al., 2017) on fakes drawn through a pool of the last ``pool_size``.
+- The generators minimise the least-squares adversarial loss plus ``lambda_cycle`` times the cycle
+  losses ``|F(G(a)) - a|_1 + |G(F(b)) - b|_1`` plus ``lambda_identity * lambda_cycle`` times the
+  identity losses ``|G(b) - b|_1 + |F(a) - a|_1``.
+- Adam with beta1 = 0.5; the learning rate stays at ``lr_*`` then decays linearly to zero over the
+  last ``decay_fraction`` of the steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from generative.base import check_loss, positive
+from generative.translation import ImagePool, PatchDiscriminator, TranslationModel, norm
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), norm(channels),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, image_channels: int, channels: int, blocks: int) -> None:
+        super().__init__()
+        wide = 2 * channels
+        self.net = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(image_channels, channels, 7), norm(channels), nn.ReLU(),
+            nn.Conv2d(channels, wide, 3, stride=2, padding=1), norm(wide), nn.ReLU(),
+            *(ResidualBlock(wide) for _ in range(blocks)),
+            nn.ConvTranspose2d(wide, channels, 3, stride=2, padding=1, output_padding=1),
+            norm(channels), nn.ReLU(),
+            nn.ReflectionPad2d(3), nn.Conv2d(channels, image_channels, 7), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def least_squares(scores: torch.Tensor, target: float) -> torch.Tensor:
+    return F.mse_loss(scores, torch.full_like(scores, target))
+
+
+class CycleGAN(TranslationModel):
+    family = "cyclegan"
+    directions = ("ab", "ba")
+    halvings = 1
+    loss_names = ("loss", "g_loss", "d_loss", "cycle", "identity")
+    eval_names = (
+        "accuracy_ab", "accuracy_ba", "psnr_ab", "psnr_ba", "ssim_ab", "ssim_ba", "cycle_l1_a", "cycle_l1_b",
+        "cycle_accuracy_a", "cycle_accuracy_a_noisy", "cycle_psnr_a", "cycle_psnr_a_noisy",
+    )  # fmt: skip
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "channels": 32,
+        "blocks": 3,
+        "d_channels": 32,
+        "lambda_cycle": 10.0,
+        "lambda_identity": 0.5,
+        "pool_size": 50,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "decay_fraction": 0.5,
+        "batch_size": 8,
+    }
+
+    def __init__(self, shape: tuple[int, int, int], n_classes: int, hyperparameters: dict[str, Any]) -> None:
+        super().__init__(shape, n_classes, hyperparameters)
+        hp = self.hp
+        positive("cyclegan", hp, "channels", "blocks", "d_channels", "lr_g", "lr_d", "batch_size")
+        c = self.domain_shape[0]
+        self.g_ab = ResnetGenerator(c, hp["channels"], hp["blocks"])
+        self.g_ba = ResnetGenerator(c, hp["channels"], hp["blocks"])
+        self.d_a = PatchDiscriminator(c, hp["d_channels"])
+        self.d_b = PatchDiscriminator(c, hp["d_channels"])
+        self.pool_a = ImagePool(int(hp["pool_size"]), self.domain_shape)
+        self.pool_b = ImagePool(int(hp["pool_size"]), self.domain_shape)
+        betas = (hp["beta1"], hp["beta2"])
+        generators = [*self.g_ab.parameters(), *self.g_ba.parameters()]
+        self.opt_g = torch.optim.Adam(generators, lr=hp["lr_g"], betas=betas)
+        self.opt_d = torch.optim.Adam(
+            [*self.d_a.parameters(), *self.d_b.parameters()], lr=hp["lr_d"], betas=betas
+        )
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {
+            "g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b,
+            "pool_a": self.pool_a, "pool_b": self.pool_b,
+        }  # fmt: skip
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def generator_for(self, direction: str) -> nn.Module:
+        return self.g_ab if direction == "ab" else self.g_ba
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        self.set_lr()
+        for module in self.modules().values():
+            module.train()
+        a, b = self.split(x)
+        hp = self.hp
+        fake_b, fake_a = self.g_ab(a), self.g_ba(b)
+        adversarial = least_squares(self.d_b(fake_b), 1.0) + least_squares(self.d_a(fake_a), 1.0)
+        cycle = F.l1_loss(self.g_ba(fake_b), a) + F.l1_loss(self.g_ab(fake_a), b)
+        identity = (
+            F.l1_loss(self.g_ab(b), b) + F.l1_loss(self.g_ba(a), a)
+            if hp["lambda_identity"] > 0
+            else cycle * 0
+        )
+        g_loss = adversarial + hp["lambda_cycle"] * (cycle + hp["lambda_identity"] * identity)
+        g_value = check_loss(g_loss, "generator loss", self.step)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+
+        pooled_b = self.pool_b.query(fake_b.detach(), generator)
+        pooled_a = self.pool_a.query(fake_a.detach(), generator)
+        d_loss = 0.5 * (
+            least_squares(self.d_b(b), 1.0) + least_squares(self.d_b(pooled_b), 0.0)
+            + least_squares(self.d_a(a), 1.0) + least_squares(self.d_a(pooled_a), 0.0)
+        )  # fmt: skip
+        d_value = check_loss(d_loss, "discriminator loss", self.step)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        self.step += 1
+        return {
+            "loss": g_value + d_value, "g_loss": g_value, "d_loss": d_value,
+            "cycle": float(cycle.detach()), "identity": float(identity.detach()),
+        }  # fmt: skip

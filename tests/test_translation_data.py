@@ -1,0 +1,147 @@
+"""Two-domain data for translation: the blueprint theme, boards that decode exactly, unpaired
+training domains over disjoint states, paired held-out states, a user's two folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from envs.errors import EnvError
+from envs.grid.layout import Tile
+from envs.grid.painter import GridPainter
+from envs.grid.themes import THEMES, cell_drawer
+from generative.data import load_dataset
+from generative.translation_data import KIND_NAMES, CellDecoder, render, theme_templates
+from lab.cli import main
+from lab.core.errors import LabError
+
+SMALL = {"train": 40, "test": 24}
+
+
+@pytest.fixture(scope="module")
+def unpaired():
+    return load_dataset("themes", SMALL, seed=3)
+
+
+def boards(images, theme):
+    return CellDecoder(theme, 8, 4, 4).decode(images)
+
+
+def test_the_themes_draw_every_cell_kind_differently_from_each_other_and_within_each():
+    for theme in THEMES:
+        templates = theme_templates(theme, 8).reshape(len(KIND_NAMES), -1).astype(int)
+        assert len({t.tobytes() for t in templates.astype(np.uint8)}) == len(KIND_NAMES), theme
+    classic, blueprint = (theme_templates(t, 8).astype(int) for t in THEMES)
+    assert np.abs(classic - blueprint).mean() > 60  # a different palette, not a tint
+
+
+def test_the_painter_takes_a_theme_and_keeps_the_classic_one_by_default():
+    tiles = np.array([[Tile.FLOOR, Tile.WALL], [Tile.GOAL, Tile.PIT]])
+    args = (tiles, np.zeros_like(tiles, dtype=bool), np.zeros(2, dtype=int), 8)
+    classic, named = GridPainter(*args).frame(0, 0, 0), GridPainter(*args, theme="classic").frame(0, 0, 0)
+    blueprint = GridPainter(*args, theme="blueprint").frame(0, 0, 0)
+    assert np.array_equal(classic, named) and not np.array_equal(classic, blueprint)
+    assert np.array_equal(blueprint[8:, 8:], cell_drawer("blueprint")(8, Tile.PIT, False, 0, 0, False))
+    with pytest.raises(EnvError, match="unknown theme 'neon'; the themes are: classic, blueprint"):
+        GridPainter(*args, theme="neon")
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_decoding_a_clean_render_gives_the_state_exactly(unpaired, side):
+    theme = unpaired.info["themes"][side]
+    held = unpaired.test_x[:, 3 * side : 3 * side + 3]
+    assert np.array_equal(boards(held, theme), unpaired.test_y)
+    templates = theme_templates(theme, 8)
+    assert np.array_equal(render(unpaired.test_y, templates, 4, 4), held)
+
+
+def test_unpaired_domains_show_disjoint_states_and_the_held_out_pairs_others(unpaired):
+    a = boards(unpaired.train_x[:, :3], "classic")
+    b = boards(unpaired.train_x[:, 3:], "blueprint")
+    assert np.array_equal(a, unpaired.train_y)
+    keys = [{row.tobytes() for row in s} for s in (a, b, unpaired.test_y)]
+    assert [len(k) for k in keys] == [40, 40, 24]  # distinct states
+    assert not (keys[0] & keys[1]) and not (keys[2] & (keys[0] | keys[1]))
+    assert ((unpaired.test_y >= 9).sum(1) == 1).all()  # one agent on every board
+    assert unpaired.shape == (6, 32, 32) and unpaired.info["paired"] is False
+
+
+def test_paired_training_images_show_the_same_state_in_both_themes():
+    data = load_dataset("themes", {**SMALL, "paired": True, "rows": 3, "cols": 5, "tile": 4}, seed=1)
+    assert data.shape == (6, 12, 20)
+    a = CellDecoder("classic", 4, 3, 5).decode(data.train_x[:, :3])
+    b = CellDecoder("blueprint", 4, 3, 5).decode(data.train_x[:, 3:])
+    assert np.array_equal(a, b) and np.array_equal(a, data.train_y)
+
+
+def test_a_theme_order_can_be_swapped():
+    data = load_dataset("themes", {**SMALL, "themes": ["blueprint", "classic"]}, seed=3)
+    assert np.array_equal(boards(data.test_x[:, :3], "blueprint"), data.test_y)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"themes": ["classic", "neon"]}, "unknown theme 'neon'"),
+        ({"themes": ["classic"]}, "names two themes"),
+        ({"themes": ["classic", "classic"]}, "two different themes"),
+        ({"rows": 0}, "rows must be a whole number >= 1"),
+        ({"train": 5000, "rows": 1, "cols": 1}, "too few distinct states"),
+        ({"colour": 1}, "unknown option of the themes data set"),
+    ],
+)
+def test_bad_theme_options_are_one_line(options, message):
+    with pytest.raises(LabError, match=message) as info:
+        load_dataset("themes", {**SMALL, **options})
+    assert "\n" not in str(info.value)
+
+
+def write_images(folder, sizes, colour=(200, 30, 30)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (h, w) in enumerate(sizes):
+        Image.new("RGB", (w, h), colour).save(folder / f"{i}.png")
+
+
+def test_two_folders_make_an_unpaired_two_domain_set(tmp_path):
+    write_images(tmp_path / "a", [(8, 8)] * 5)
+    write_images(tmp_path / "b", [(8, 8)] * 12, colour=(0, 0, 255))
+    data = load_dataset("folders", {"path_a": str(tmp_path / "a"), "path_b": str(tmp_path / "b")}, seed=0)
+    assert data.shape == (6, 8, 8)
+    assert len(data.train_x) == 10  # the larger folder's training images; the smaller is cycled
+    assert np.allclose(data.train_x[:, 0], 200 / 127.5 - 1) and np.allclose(data.train_x[:, 5], 1.0)
+
+
+@pytest.mark.parametrize("case", ["empty", "mixed", "differ", "missing"])
+def test_bad_folders_are_one_line_through_the_lab_command(tmp_path, capsys, case):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_images(a, [(8, 8)] * 3)
+    write_images(b, {"empty": [], "mixed": [(8, 8), (8, 12)], "differ": [(16, 16)] * 3, "missing": []}[case])
+    if case == "missing":
+        b.rmdir()
+    runs = str(tmp_path / "runs")
+    args = ["gen", "train", "--model", "cyclegan", "--dataset", "folders", "--runs-dir", runs,
+            "--set", f"dataset_options.path_a={a}", "--set", f"dataset_options.path_b={b}"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    expected = {"empty": "no readable images in", "mixed": "have 2 sizes (8x8, 8x12)",
+                "differ": "differ in size (8x8 in", "missing": "no image folder at"}[case]  # fmt: skip
+    assert expected in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_cyclegan_trains_on_two_folders_and_reports_its_cycle_error(tmp_path, capsys):
+    write_images(tmp_path / "a", [(16, 16)] * 6)
+    write_images(tmp_path / "b", [(16, 16)] * 4, colour=(0, 0, 255))
+    settings = [f"dataset_options.path_a={tmp_path / 'a'}", f"dataset_options.path_b={tmp_path / 'b'}",
+                "hyperparameters.channels=2", "hyperparameters.d_channels=2", "hyperparameters.blocks=1",
+                "hyperparameters.batch_size=2", "eval_interval=0", "checkpoint_interval=0",
+                "samples=2"]  # fmt: skip
+    args = ["gen", "train", "--model", "cyclegan", "--dataset", "folders", "--name", "f", "--steps", "2",
+            "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+            *[a for s in settings for a in ("--set", s)]]  # fmt: skip
+    assert main(args) == 0
+    assert "cycle L1 A" in capsys.readouterr().out
+    with open(tmp_path / "runs" / "f" / "eval.csv") as f:
+        header, final = (line.strip().split(",") for line in f.readlines()[::-1][:2][::-1])
+    assert final[header.index("cycle_l1_a")] != "" and final[header.index("accuracy_ab")] == ""

@@ -1,0 +1,237 @@
+"""CycleGAN and pix2pix: their pieces, exact scores of a known translation, and the ``lab gen``
+commands on a tiny run (train, exact resume, sample, eval, watch, bad input in one line)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+from generative.checkpoint import load_model, read_model_file
+from generative.cyclegan import CycleGAN
+from generative.data import load_dataset
+from generative.pix2pix import Pix2Pix
+from generative.translation import ImagePool, TranslationModel
+from generative.translation_data import CellDecoder, render, theme_templates
+from generative.translation_metrics import measure_translation, psnr, ssim
+from lab.cli import main
+from lab.core.errors import LabError
+from lab.gen.train import resume
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = {"channels": 4, "blocks": 1, "d_channels": 4, "batch_size": 4, "pool_size": 3}
+DATA = ["dataset_options.train=16", "dataset_options.test=8", "dataset_options.rows=2",
+        "dataset_options.cols=2"]  # fmt: skip
+
+
+def train_args(root, model, name, steps, hp, extra=()):
+    settings = [*DATA, *(f"hyperparameters.{k}={v}" for k, v in hp.items()), "eval_interval=2",
+                "checkpoint_interval=2", "log_interval=1", "samples=4", *extra]  # fmt: skip
+    return ["gen", "train", "--model", model, "--dataset", "themes", "--name", name, "--runs-dir", str(root),
+            "--no-progress", "--steps", str(steps), *[a for s in settings for a in ("--set", s)]]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cycle_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    assert main(train_args(root, "cyclegan", "cycle", 4, TINY)) == 0
+    return root / "cycle"
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+# ----- pieces -----
+
+
+def test_the_pool_fills_then_swaps_half_its_draws_for_stored_fakes():
+    pool = ImagePool(3, (1, 2, 2))
+    generator = torch.Generator().manual_seed(0)
+    first = torch.arange(3.0)[:, None, None, None].expand(3, 1, 2, 2)
+    assert torch.equal(pool.query(first, generator), first) and int(pool.count) == 3
+    fakes = torch.arange(10.0, 210.0)[:, None, None, None].expand(200, 1, 2, 2)
+    out = pool.query(fakes, generator)[:, 0, 0, 0]
+    swapped = out != fakes[:, 0, 0, 0]
+    assert 60 < swapped.sum().item() < 140  # about half, each an earlier image
+    earlier = [set(range(3)) | set(range(10, 10 + i)) for i in range(200)]
+    assert all(int(v) in earlier[i] for i, v in enumerate(out.tolist()) if swapped[i])
+    assert int(pool.count) == 3
+
+
+def test_the_learning_rate_is_constant_then_decays_linearly_to_zero():
+    model = CycleGAN((6, 16, 16), 1, {**TINY, "lr_g": 1e-3, "lr_d": 2e-3, "decay_fraction": 0.5})
+    model.total_steps = 10
+    rates = []
+    for step in range(10):
+        model.step = step
+        model.set_lr()
+        rates.append(model.opt_g.param_groups[0]["lr"])
+    assert rates[:5] == [1e-3] * 5
+    assert np.allclose(rates[5:], [1e-3 * (1 - k / 6) for k in range(5)])
+    assert model.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * (1 - 4 / 6))
+
+
+def test_translation_models_keep_the_image_size_and_refuse_one_domain_data():
+    model = CycleGAN((6, 16, 20), 1, TINY)
+    a = torch.rand(2, 3, 16, 20) * 2 - 1
+    assert model.translate(a, "ab").shape == a.shape and model.translate(a, "ba").shape == a.shape
+    square = torch.rand(2, 3, 16, 16)
+    assert Pix2Pix((6, 16, 16), 1, {"channels": 4, "d_channels": 4}).translate(square).shape == square.shape
+    with pytest.raises(LabError, match="translates between two domains: train it on the themes or folders"):
+        CycleGAN((1, 8, 8), 10, TINY)
+    with pytest.raises(LabError, match="needs images of at least 16x16"):
+        CycleGAN((6, 8, 8), 1, TINY)
+    with pytest.raises(LabError, match="translates ab; got 'ba'"):
+        Pix2Pix((6, 16, 16), 1, {}).translate(a, "ba")
+
+
+def test_psnr_and_ssim_on_known_images():
+    truth = np.zeros((2, 3, 8, 8), dtype=np.float32)
+    assert psnr(truth + 0.2, truth) == pytest.approx(20.0)  # error 0.1 of the [0, 1] range
+    assert math.isinf(psnr(truth, truth)) and ssim(truth, truth) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    noisy = truth + rng.normal(0, 0.5, truth.shape).astype(np.float32)
+    assert ssim(noisy, truth) < 0.5
+
+
+class Oracle(TranslationModel):
+    """The exact translation: decode the cells in one theme, draw them in the other."""
+
+    family = "oracle"
+    directions = ("ab", "ba")
+    DEFAULTS: ClassVar[dict[str, float]] = {"decay_fraction": 0.5}
+
+    def __init__(self, steganographic: bool = False) -> None:
+        super().__init__((6, 32, 32), 1, {})
+        self.themes = ("classic", "blueprint")
+        self.steganographic = steganographic
+
+    @torch.no_grad()
+    def translate(self, images, direction="ab", batch=256):
+        source, target = self.themes if direction == "ab" else self.themes[::-1]
+        out = render(CellDecoder(source, 8, 4, 4).decode(images.numpy()), theme_templates(target, 8), 4, 4)
+        if self.steganographic and direction == "ab":  # B images whose faint pixel carries nothing visible
+            out[:, :, 0, 0] = 0.0
+        return torch.from_numpy(out)
+
+
+def test_the_exact_translation_scores_perfectly_and_survives_the_noise():
+    data = load_dataset("themes", {"train": 4, "test": 16}, seed=2)
+    row = measure_translation(Oracle(), data)
+    for key in (
+        "accuracy_ab",
+        "accuracy_ba",
+        "cycle_accuracy_a",
+        "cycle_accuracy_a_noisy",
+        "ssim_ab",
+        "ssim_ba",
+    ):
+        assert row[key] == pytest.approx(1.0), key
+    assert math.isinf(row["psnr_ab"]) and row["cycle_l1_a"] == 0.0 and row["cycle_l1_b"] == 0.0
+    assert "A->B: cells 100.00%" in row["summary"] and "with noise sigma 0.02" in row["summary"]
+    touched = measure_translation(Oracle(steganographic=True), data)
+    assert touched["accuracy_ab"] == 1.0 and 30 < touched["psnr_ab"] < math.inf  # decoding ignores one pixel
+
+
+# ----- through the lab command -----
+
+
+def test_a_cyclegan_run_has_the_generative_run_layout(cycle_run):
+    for name in ("spec.yaml", "run.json", "metrics.csv", "eval.csv", "model.npz", "learning_curve.png"):
+        assert (cycle_run / name).is_file(), name
+    assert sorted(p.name for p in (cycle_run / "samples").iterdir()) == [
+        "final.png", "step-0000002.png", "step-0000004.png",
+    ]  # fmt: skip
+    import imageio.v3 as iio
+
+    grid = iio.imread(cycle_run / "samples" / "final.png")
+    assert grid.shape == (4 * (16 * 4 + 1) + 1, 4 * (16 * 4 + 1) + 1, 3)  # rows a, G(a), F(G(a)), b
+    metrics = rows(cycle_run / "metrics.csv")
+    assert metrics[0] == ["step", "loss", "g_loss", "d_loss", "cycle", "identity", "lr"]
+    evals = rows(cycle_run / "eval.csv")
+    assert [r[0] for r in evals[1:]] == ["2", "4"]
+    header = evals[0]
+    for r in evals[1:]:
+        for key in ("accuracy_ab", "psnr_ab", "ssim_ba", "cycle_accuracy_a_noisy"):
+            assert math.isfinite(float(r[header.index(key)])), key
+    model, meta = load_model(cycle_run / "model.npz")
+    assert meta["family"] == "cyclegan" and model.step == 4 and int(model.pool_a.count) == 3
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(cycle_run, tmp_path):
+    killed = tmp_path / "cycle"
+    shutil.copytree(cycle_run, killed)
+    (killed / "model.npz").unlink()
+    (killed / "checkpoints" / "ckpt-000000004.npz").unlink()
+    run, _ = resume(killed, progress=False)
+    _, original = read_model_file(cycle_run / "model.npz")
+    _, resumed = read_model_file(run.model)
+    assert original.keys() == resumed.keys() and any(k.startswith("module/pool_a/") for k in original)
+    for key in original:
+        assert np.array_equal(original[key], resumed[key]), key
+    assert rows(run.metrics) == rows(cycle_run / "metrics.csv")
+    assert rows(run.evals) == rows(cycle_run / "eval.csv")
+
+
+def test_sample_eval_and_watch_a_translation_model(cycle_run, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["gen", "sample", str(cycle_run), "--n", "3", "--out", str(out)]) == 0
+    import imageio.v3 as iio
+
+    assert iio.imread(out).shape == (4 * 65 + 1, 3 * 65 + 1, 3)
+    capsys.readouterr()
+    assert main(["gen", "eval", str(cycle_run)]) == 0
+    printed = capsys.readouterr().out
+    final = rows(cycle_run / "eval.csv")[-1]
+    header = rows(cycle_run / "eval.csv")[0]
+    accuracy = 100 * float(final[header.index("accuracy_ab")])
+    assert f"A->B: cells {accuracy:.2f}%" in printed  # the run's own final measurement, repeated
+    assert main(["gen", "watch", str(cycle_run), "--frames", "2", "--n", "2"]) == 0
+    assert main(["gen", "sample", str(cycle_run), "--gif", str(tmp_path / "a.gif")]) == 2
+    assert "takes no --label or --gif" in capsys.readouterr().err
+
+
+def test_pix2pix_trains_on_pairs_and_refuses_unpaired_data(tmp_path, capsys):
+    hp = {"channels": 4, "d_channels": 4, "batch_size": 4}
+    assert main(train_args(tmp_path, "pix2pix", "p2p", 2, hp, ["dataset_options.paired=true"])) == 0
+    header, final = rows(tmp_path / "p2p" / "eval.csv")[0], rows(tmp_path / "p2p" / "eval.csv")[-1]
+    assert math.isfinite(float(final[header.index("psnr_ab")])) and "accuracy_ba" not in header
+    capsys.readouterr()
+    assert main(train_args(tmp_path, "pix2pix", "unpaired", 2, hp)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a pix2pix trains on pairs: use the themes data set with dataset_options.paired=true" in err
+    assert "\n" not in err
+
+
+def test_bad_translation_input_is_one_line(cycle_run, tmp_path, capsys):
+    cases = [
+        (train_args(tmp_path, "cyclegan", "t", 2, TINY, ["dataset_options.themes=[classic, neon]"]),
+         "unknown theme 'neon'"),
+        (["gen", "train", "--model", "cyclegan", "--dataset", "digits", "--runs-dir", str(tmp_path)],
+         "translates between two domains"),
+    ]  # fmt: skip
+    # a run whose checkpoint holds another model family
+    other = tmp_path / "other"
+    assert main(train_args(tmp_path, "pix2pix", "other", 2, {"channels": 4, "d_channels": 4, "batch_size": 4},
+                           ["dataset_options.paired=true", "checkpoint_interval=1"])) == 0  # fmt: skip
+    shutil.copy(other / "checkpoints" / "ckpt-000000001.npz", tmp_path / "ckpt-000000001.npz")
+    killed = tmp_path / "killed"
+    shutil.copytree(cycle_run, killed)
+    (killed / "model.npz").unlink()
+    for p in (killed / "checkpoints").iterdir():
+        p.unlink()
+    shutil.copy(tmp_path / "ckpt-000000001.npz", killed / "checkpoints")
+    cases.append((["gen", "train", "--resume", str(killed)], "holds a pix2pix model, not a cyclegan"))
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
