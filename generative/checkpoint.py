@@ -164,11 +164,11 @@ def _check_model_meta(meta: dict[str, Any], path: Path) -> None:
     if not (
         isinstance(shape, list)
         and len(shape) == 3
-        and _whole(shape[0], 1, 4)
+        and _whole(shape[0], 1, 8)  # up to 4 per image; a translation model stacks its two domains
         and all(_whole(side, 1, MAX_IMAGE_SIDE) for side in shape[1:])
     ):
         raise LabError(
-            f"{path}: its image shape {shape!r} is not [channels 1-4, height, width] "
+            f"{path}: its image shape {shape!r} is not [channels 1-8, height, width] "
             f"with sides up to {MAX_IMAGE_SIDE}"
         )
     if not _whole(meta.get("n_classes"), 0, MAX_CLASSES):

@@ -116,7 +116,7 @@ def split(
 # ----- the loaders -----
 
 
-def _options(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def dataset_options(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     for key in given:
         if key not in defaults:
             raise unknown(f"option of the {name} data set", key, list(defaults) or ["(none)"])
@@ -126,7 +126,7 @@ def _options(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict
 def load_digits_data(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
     from sklearn.datasets import load_digits
 
-    opts = _options("digits", options, {"size": 8})
+    opts = dataset_options("digits", options, {"size": 8})
     if opts["size"] not in (8, 16):
         raise LabError(f"digits come as 8x8 or, pixels doubled, 16x16; got size {opts['size']!r}")
     digits = load_digits()
@@ -147,7 +147,7 @@ def grid_frames(options: dict[str, Any], seed: int, test_fraction: float) -> Ima
     from envs.grid.painter import GridPainter
     from lab.core.environments import make_env
 
-    opts = _options("grid", options, {"env": "lab/IceLake-v0", "tile": 4, "env_kwargs": {}})
+    opts = dataset_options("grid", options, {"env": "lab/IceLake-v0", "tile": 4, "env_kwargs": {}})
     if not isinstance(opts["tile"], int) or isinstance(opts["tile"], bool) or opts["tile"] < 4:
         raise LabError(
             f"grid option tile (pixels per cell) must be a whole number >= 4; got {opts['tile']!r}"
@@ -185,7 +185,7 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
     """Images under ``path``: one class per sub-folder (or one class), Pillow-readable files only."""
     from PIL import Image, UnidentifiedImageError
 
-    opts = _options("folder", options, {"path": None, "resize": None, "channels": None})
+    opts = dataset_options("folder", options, {"path": None, "resize": None, "channels": None})
     if opts["path"] is None:
         raise LabError("the folder data set needs a path (dataset_options: {path: my_images/})")
     root = Path(str(opts["path"])).expanduser()

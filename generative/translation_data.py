@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from generative.data import ImageData, _options, image_folder, scale_levels, unknown
+from generative.data import ImageData, dataset_options, image_folder, scale_levels, unknown
 from lab.core.errors import LabError
 
 # The cell kinds a board is made of: (tile, ice, phase, agent), with how often each is drawn.
@@ -111,7 +111,7 @@ def _whole(name: str, value: Any, least: int) -> int:
 def theme_pairs(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
     """Grid boards drawn in two themes: unpaired (disjoint states) or paired training images, and
     exact held-out pairs labelled with their cells."""
-    opts = _options("themes", options, {
+    opts = dataset_options("themes", options, {
         "themes": ["classic", "blueprint"], "rows": 4, "cols": 4, "tile": 8, "train": 2000, "test": 200,
         "paired": False,
     })  # fmt: skip
@@ -149,7 +149,7 @@ def theme_pairs(options: dict[str, Any], seed: int, test_fraction: float) -> Ima
 
 def folder_pairs(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
     """Two image folders as unpaired domains A and B (the smaller cycled to the larger's count)."""
-    opts = _options("folders", options, {"path_a": None, "path_b": None, "resize": None})
+    opts = dataset_options("folders", options, {"path_a": None, "path_b": None, "resize": None})
     parts = []
     for side in ("a", "b"):
         if opts[f"path_{side}"] is None:
