@@ -5,7 +5,7 @@
     python benchmarks/bench_lm.py --maskable # also sb3-contrib's MaskablePPO from scratch, same budget
 
 Measures, on one torch thread:
-1. ``lab lm train configs/text-lm-english.yaml`` (a 2-layer, 64-wide causal Transformer, 3,000 steps
+1. ``lab lm train configs/lm-english.yaml`` (a 2-layer, 64-wide causal Transformer, 3,000 steps
    of 64 sentences): wall time, and ``lab lm eval``'s exact figures: share of grammatical samples at
    temperature 1, held-out NLL per sentence against the grammar's entropy (and against the true
    model's NLL on the same sentences), exact KL on the sentences of <= 4 tokens and the rest.
@@ -55,7 +55,7 @@ def pretrain(runs: Path, steps: int | None) -> dict:
     from lab.lm.train import train
 
     overrides = [f"steps={steps}"] if steps else []
-    spec = spec_from_args(str(ROOT / "configs" / "text-lm-english.yaml"), overrides)
+    spec = spec_from_args(str(ROOT / "configs" / "lm-english.yaml"), overrides)
     tick = time.perf_counter()
     _, final = train(spec, runs_dir=runs, progress=False)
     return {"seconds": round(time.perf_counter() - tick, 1), "steps": spec.steps,

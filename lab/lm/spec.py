@@ -1,6 +1,6 @@
 """Language-model run specs: what ``lab lm train`` trains, read from YAML and flags.
 
-A spec file (``configs/text-lm-english.yaml``; every key has a default)::
+A spec file (``configs/lm-english.yaml``; every key has a default)::
 
     name: lm-english             # the run directory: runs/<name>/
     language: english            # english, dyck, a .pcfg file, arithmetic, copy, text:file.txt
