@@ -87,6 +87,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_SEEDS = 1000
 
 
+def check_run_name(name: str) -> None:
+    """A run's name names its folder: letters, digits, '.', '_' or '-' (every kind of spec)."""
+    if not _NAME.match(name):
+        raise SpecError(f"name {name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+
+
 def closest_key(key: str, options: list[str]) -> str:
     """``'; did you mean ...?'`` (or the list of valid keys) for an error about an unknown key."""
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
@@ -156,8 +162,7 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
     if spec.name is None:
         short_env = spec.env.removeprefix("lab/").rsplit("-v", 1)[0]
         spec.name = f"{short_env}-{spec.agent}"
-    if not _NAME.match(spec.name):
-        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    check_run_name(spec.name)
     return spec
 
 
@@ -221,7 +226,25 @@ def apply_overrides(
     return data
 
 
-def save_spec(spec: RunSpec, path: Path) -> None:
+def spec_mapping(
+    spec_file: str | None,
+    flags: dict[str, Any],
+    overrides: list[str],
+    fields: Collection[str] = FIELDS,
+    nested: tuple[str, ...] = ("env_kwargs", "hyperparameters"),
+) -> tuple[dict[str, Any], str]:
+    """A spec file's mapping (``{}`` without one), the flags given (not None) over it, then the
+    ``--set`` pairs; and the source its errors name (the file, or "the flags")."""
+    data: Any = load_spec_file(spec_file) if spec_file else {}
+    source = spec_file or "the flags"
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must be a mapping of keys to values")
+    data.update({key: value for key, value in flags.items() if value is not None})
+    return apply_overrides(data, overrides, fields, nested), source
+
+
+def save_spec(spec: Any, path: Path) -> None:
+    """Write a spec of any kind (a run's, ``lab gen``'s, ``lab lm``'s) as the YAML of its ``to_dict()``."""
     from lab.core.files import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))

@@ -319,31 +319,20 @@ def spec_from_args(
     """The spec of ``lab train``: a spec file (or none), then the flags over it; ``zoo`` is an
     rl-baselines3-zoo hyperparameter file whose entry for the env gives the hyperparameters (and
     ``total_timesteps`` from its ``n_timesteps``) under the spec's own."""
-    from lab.spec import apply_overrides
+    from lab.spec import apply_overrides, spec_mapping
 
-    data: dict[str, Any] = load_spec_file(spec_file) if spec_file else {}
-    source = spec_file or "the flags"
-    if not isinstance(data, dict):
-        raise LabError(f"{source} must be a mapping of keys to values")
-    if zoo is not None:
+    flags = {"env": env, "agent": agent, "total_timesteps": steps, "seed": seed, "name": name}
+    data, source = spec_mapping(spec_file, flags, [])
+    if zoo is not None:  # the zoo's entry goes under what the spec and the flags set
         from lab.zoo import zoo_entry
 
-        env_id = env or data.get("env")
+        env_id = data.get("env")
         if not isinstance(env_id, str):
             raise LabError("--zoo reads the entry of the run's env: give --env (or env: in the spec)")
         hyperparameters, n_timesteps = zoo_entry(zoo, resolve_env_id(env_id))
         data["hyperparameters"] = {**hyperparameters, **(data.get("hyperparameters") or {})}
         if n_timesteps is not None and "total_timesteps" not in data:
             data["total_timesteps"] = n_timesteps
-    for key, value in (
-        ("env", env),
-        ("agent", agent),
-        ("total_timesteps", steps),
-        ("seed", seed),
-        ("name", name),
-    ):
-        if value is not None:
-            data[key] = value
     data = apply_overrides(data, overrides)
     spec = spec_from_dict(data, source)
     spec.env = resolve_env_id(spec.env)

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from lab.core.errors import LabError
 from lab.core.limits import MAX_SAMPLES
-from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
+from lab.spec import (
+    SpecError,
+    check_run_name,
+    closest_key,
+    is_whole,
+    load_spec_file,
+    spec_mapping,
+    whole_counts,
+)
 
 
 @dataclass
@@ -69,7 +73,6 @@ _INTS = (
     "samples",
 )
 _NESTED = ("hyperparameters", "dataset_options")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
@@ -122,8 +125,7 @@ def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
         raise unknown("data set", spec.dataset, list(DATASETS))
     if spec.name is None:
         spec.name = f"{spec.dataset}-{spec.model}"
-    if not _NAME.match(spec.name):
-        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    check_run_name(spec.name)
     return spec
 
 
@@ -133,24 +135,9 @@ def spec_from_args(
     **flags: Any,
 ) -> GenSpec:
     """A spec from a file (or none) plus flags (``model=``, ``dataset=``, ``steps=`` ...) and ``--set``s."""
-    data: Any = load_spec_file(spec_file) if spec_file else {}
-    source = spec_file or "the flags"
-    if not isinstance(data, dict):
-        raise SpecError(f"{source} must be a mapping of keys to values")
-    for key, value in flags.items():
-        if value is not None:
-            data[key] = value
-    return gen_spec_from_dict(apply_overrides(data, overrides, FIELDS, _NESTED), source)
-
-
-def save_gen_spec(spec: GenSpec, path: Any) -> None:
-    from lab.core.files import write_text_atomic
-
-    write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    data, source = spec_mapping(spec_file, flags, overrides, FIELDS, _NESTED)
+    return gen_spec_from_dict(data, source)
 
 
 def load_gen_spec(path: Any) -> GenSpec:
-    try:
-        return gen_spec_from_dict(load_spec_file(path), str(path))
-    except LabError:
-        raise
+    return gen_spec_from_dict(load_spec_file(path), str(path))

@@ -36,9 +36,10 @@ from generative.base import GenerativeModel
 from generative.data import ImageData, load_dataset
 from lab.core.errors import LabError
 from lab.core.files import atomic_path
-from lab.gen.spec import GenSpec, load_gen_spec, save_gen_spec
+from lab.gen.spec import GenSpec, load_gen_spec
 from lab.progress import measuring_bar
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+from lab.spec import save_spec
 
 if TYPE_CHECKING:
     from generative.metrics import Classifier, Quality
@@ -321,7 +322,7 @@ class GenTrainer:
         if self.start == 0:
             if self.resuming:
                 run.clear_outputs()
-            save_gen_spec(spec, run.spec)
+            save_spec(spec, run.spec)
         run.remove_temporary_files()
         eval_rows = self.state.get("eval_rows") if final_done else None
         log = MetricsFiles(

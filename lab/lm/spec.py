@@ -29,10 +29,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from lab.core.errors import LabError
-from lab.spec import SpecError, apply_overrides, closest_key, is_whole, load_spec_file, whole_counts
+from lab.spec import (
+    SpecError,
+    check_run_name,
+    closest_key,
+    is_whole,
+    load_spec_file,
+    spec_mapping,
+    whole_counts,
+)
 
 MODELS = ("transformer", "gru")
 HYPERPARAMETERS = {"context": 40, "width": 64, "layers": 2, "heads": 4, "dropout": 0.0}
@@ -66,7 +71,6 @@ _INTS = (
     "eval_held_out", "seed",
 )  # fmt: skip
 _NESTED = ("hyperparameters", "language_options")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def lm_spec_from_dict(data: Any, source: str = "the spec") -> LMSpec:
@@ -116,31 +120,15 @@ def lm_spec_from_dict(data: Any, source: str = "the spec") -> LMSpec:
     spec.hyperparameters = {**HYPERPARAMETERS, **spec.hyperparameters}
     if spec.name is None:
         spec.name = f"lm-{re.sub(r'[^A-Za-z0-9._-]', '-', spec.language.split('/')[-1])}"
-    if not _NAME.match(spec.name):
-        raise SpecError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    check_run_name(spec.name)
     return spec
 
 
 def spec_from_args(spec_file: str | None, overrides: list[str], **flags: Any) -> LMSpec:
     """A spec from a file (or none) plus flags (``language=``, ``model=``, ``steps=`` ...) and ``--set``s."""
-    data: Any = load_spec_file(spec_file) if spec_file else {}
-    source = spec_file or "the flags"
-    if not isinstance(data, dict):
-        raise SpecError(f"{source} must be a mapping of keys to values")
-    for key, value in flags.items():
-        if value is not None:
-            data[key] = value
-    return lm_spec_from_dict(apply_overrides(data, overrides, FIELDS, _NESTED), source)
-
-
-def save_lm_spec(spec: LMSpec, path: Any) -> None:
-    from lab.core.files import write_text_atomic
-
-    write_text_atomic(path, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    data, source = spec_mapping(spec_file, flags, overrides, FIELDS, _NESTED)
+    return lm_spec_from_dict(data, source)
 
 
 def load_lm_spec(path: Any) -> LMSpec:
-    try:
-        return lm_spec_from_dict(load_spec_file(path), str(path))
-    except LabError:
-        raise
+    return lm_spec_from_dict(load_spec_file(path), str(path))

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabError
-from lab.lm.spec import LMSpec, load_lm_spec, save_lm_spec
+from lab.lm.spec import LMSpec, load_lm_spec
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+from lab.spec import save_spec
 
 METRIC_FIELDS = ["step", "train_loss", "val_loss", "lr", "seconds"]
 VALIDATION_SEED = 1
@@ -113,7 +114,7 @@ class LMTrainer:
         if self.start == 0:
             if self.resuming:
                 run.clear_outputs()
-            save_lm_spec(spec, run.spec)
+            save_spec(spec, run.spec)
         run.remove_temporary_files()
         _keep_rows(run.metrics, self.start)
         vocab, longest = len(self.tokens), model.max_length
