@@ -25,6 +25,19 @@ class SeededCopies(VectorEnv):
     _episode: np.ndarray
     _seeded: bool
 
+    def _init_copies(self, num_envs: int, max_episode_steps: int | None) -> None:
+        """Check the copy count and the step limit, and start every copy unseeded."""
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise EnvError(f"num_envs must be a positive integer; got {num_envs!r}")
+        if max_episode_steps is not None and (
+            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
+        ):
+            raise EnvError(f"max_episode_steps must be a positive integer or None; got {max_episode_steps!r}")
+        self.num_envs = int(num_envs)
+        self._base = np.zeros(self.num_envs, dtype=np.uint64)
+        self._episode = np.zeros(self.num_envs, dtype=np.int64)
+        self._seeded = False
+
     def _seed_copies(self, seed: int | Sequence[int] | None) -> None:
         """``reset``'s seeding: every copy's base key and episode number (and ``np_random``)."""
         n = self.num_envs

@@ -39,18 +39,12 @@ class GridVectorEnv(SeededCopies):
     }
 
     def __init__(self, env: GridWorld, num_envs: int, max_episode_steps: int | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise EnvError(f"num_envs must be a positive integer; got {num_envs!r}")
-        if max_episode_steps is not None and (
-            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
-        ):
-            raise EnvError(f"max_episode_steps must be a positive integer or None; got {max_episode_steps!r}")
+        self._init_copies(num_envs, max_episode_steps)
         if env.render_mode not in (None, "rgb_array"):
             raise EnvError(f"GridVectorEnv renders only 'rgb_array'; got render_mode={env.render_mode!r}")
         self.env = env
         self.model = model = env.model
         self.encoder = env.encoder
-        self.num_envs = int(num_envs)
         self.max_episode_steps = max_episode_steps
         self.render_mode = env.render_mode
         self.metadata = {**self.metadata, "render_fps": env.metadata["render_fps"]}
@@ -72,11 +66,8 @@ class GridVectorEnv(SeededCopies):
         n = self.num_envs
         self._state = np.zeros(n, dtype=np.int64)
         self._t = np.zeros(n, dtype=np.int64)
-        self._base = np.zeros(n, dtype=np.uint64)
-        self._episode = np.zeros(n, dtype=np.int64)
         self._key = np.zeros(n, dtype=np.uint64)
         self._needs_reset = np.zeros(n, dtype=bool)
-        self._seeded = False
         self._all = np.ones(n, dtype=bool)
 
     @classmethod

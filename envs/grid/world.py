@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
@@ -14,6 +13,7 @@ from envs.grid import rng
 from envs.grid.layout import TILE_CHAR, Tile, parse_map
 from envs.grid.model import ACTION_NAMES, Dynamics, GridModel, TransitionModel
 from envs.grid.observations import ObservationEncoder, check_obs_type
+from envs.rendering import FrameRendering
 
 if TYPE_CHECKING:
     from envs.grid.painter import GridPainter
@@ -46,7 +46,7 @@ def default_render_tile(shape: tuple[int, int]) -> int:
     return int(np.clip(600 // max(shape), 12, 96))
 
 
-class GridWorld(gym.Env):
+class GridWorld(FrameRendering):
     """A grid world built from an ASCII map, with an exact transition model.
 
     ## Description
@@ -165,7 +165,6 @@ class GridWorld(gym.Env):
         self._return = 0.0
         self._last_action: int | None = None
         self._painter: GridPainter | None = None
-        self._window = None
 
     # ----- the MDP -----
 
@@ -274,23 +273,6 @@ class GridWorld(gym.Env):
         grid[row][col] = "@"
         return "\n".join("".join(r) for r in grid) + "\n" + self.status_lines()[0] + "\n"
 
-    def render(self) -> np.ndarray | str | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode= to the constructor")
-            return None
-        if self.render_mode == "ansi":
-            return self.ansi()
-        if self.render_mode == "rgb_array":
-            return self.frame()
-        if self._window is None:
-            from envs.window import FrameWindow
-
-            name = self.spec.id if self.spec is not None else type(self).__name__
-            self._window = FrameWindow(name, fps=self.metadata["render_fps"])
-        self._window.show(self.frame(), self.status_lines())
-        return None
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+    def window_lines(self) -> list[str]:
+        """The status lines under the picture in a ``human`` window."""
+        return self.status_lines()

@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from envs.errors import EnvError, TextError
 from envs.grid import rng
 from envs.grid.world import check_action
+from envs.rendering import FrameRendering
 from envs.text.automaton import DEAD, PrefixAutomaton
 from envs.text.languages import Language, make_language
 from envs.text.scorers import RewardSpec, task_names
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 OBS_TYPES = ("tokens", "index")
 
 
-class TextGenEnv(gym.Env):
+class TextGenEnv(FrameRendering):
     """Build a sentence token by token; the reward scores the finished text.
 
     ## Description
@@ -156,7 +156,6 @@ class TextGenEnv(gym.Env):
         self._mask = np.ones(self.n_tokens, dtype=bool)
         self._return = 0.0
         self._painter: TextPainter | None = None
-        self._window = None
 
     def _prompt_state(self, prompt: tuple[int, ...]) -> int:
         a = self.automaton
@@ -357,23 +356,6 @@ class TextGenEnv(gym.Env):
             verdict=self._verdict,
         )
 
-    def render(self) -> np.ndarray | str | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode= to the constructor")
-            return None
-        if self.render_mode == "ansi":
-            return self.ansi()
-        if self.render_mode == "rgb_array":
-            return self.frame()
-        if self._window is None:
-            from envs.window import FrameWindow
-
-            name = self.spec.id if self.spec is not None else type(self).__name__
-            self._window = FrameWindow(name, fps=self.metadata["render_fps"])
-        self._window.show(self.frame(), [self.status_line()])
-        return None
-
-    def close(self) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+    def window_lines(self) -> list[str]:
+        """The status lines under the picture in a ``human`` window."""
+        return [self.status_line()]

@@ -31,18 +31,13 @@ class TextVectorEnv(SeededCopies):
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, env: TextGenEnv, num_envs: int, max_episode_steps: int | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise EnvError(f"num_envs must be a positive integer; got {num_envs!r}")
-        if max_episode_steps is not None and (
-            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
-        ):
-            raise EnvError(f"max_episode_steps must be a positive integer or None; got {max_episode_steps!r}")
+        self._init_copies(num_envs, max_episode_steps)
         if env.render_mode is not None:
             raise EnvError(f"TextVectorEnv does not render; got render_mode={env.render_mode!r}")
         if env.obs_type != "tokens":
             raise EnvError(f"TextVectorEnv gives token observations; got obs_type={env.obs_type!r}")
         self.env = env
-        self.num_envs = n = int(num_envs)
+        n = self.num_envs
         limit = env.max_length if max_episode_steps is None else min(env.max_length, int(max_episode_steps))
         self.limit = limit
         self.single_observation_space = env.observation_space
@@ -63,10 +58,7 @@ class TextVectorEnv(SeededCopies):
         self._generated = np.zeros(n, dtype=np.int64)
         self._state = np.zeros(n, dtype=np.int64)
         self._prompt = np.zeros(n, dtype=np.int64)
-        self._base = np.zeros(n, dtype=np.uint64)
-        self._episode = np.zeros(n, dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
-        self._seeded = False
         self._rows = np.arange(n)
         self._all = np.ones(n, dtype=bool)
 
