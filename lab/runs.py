@@ -220,6 +220,14 @@ class RunDir:
         except (OSError, ValueError):
             return {}
 
+    def refuse_if_finished(self, how_far: str | None = None) -> None:
+        """``--resume`` of a finished run (its status says so and its model is written) is one line;
+        ``how_far`` describes the run's length (default: the step its status records)."""
+        status = self.read_status()
+        if status.get("status") == "finished" and self.model.is_file():
+            how_far = how_far or f"step {status.get('step')}"
+            raise LabError(f"{self.path} already finished ({how_far}); nothing to resume")
+
     def write_status(self, **fields: Any) -> None:
         status = {**self.read_status(), **fields, "updated": now()}
         write_text_atomic(self.status_file, json.dumps(status, indent=2))

@@ -370,7 +370,6 @@ def resume(path: str | Path, progress: bool = True) -> tuple[RunDir, EvalResult]
     finishes its files)."""
     run = RunDir.open(path)
     spec = spec_from_dict(load_spec_file(run.spec), str(run.spec))
-    if run.read_status().get("status") == "finished" and run.model.is_file():
-        raise LabError(f"{run.path} already finished ({spec.total_timesteps:,} steps); nothing to resume")
+    run.refuse_if_finished(f"{spec.total_timesteps:,} steps")
     trainer = Trainer(spec, run, resume=True, progress=progress)
     return run, trainer.fit()

@@ -507,10 +507,7 @@ def resume(
     when it has none; a run killed after its final checkpoint only redoes its final figures)."""
     run = RunDir.open(path)
     spec = load_gen_spec(run.spec)
-    if run.read_status().get("status") == "finished" and run.model.is_file():
-        raise LabError(
-            f"{run.path} already finished (step {run.read_status().get('step')}); nothing to resume"
-        )
+    run.refuse_if_finished()
     trainer = GenTrainer(spec, run, resume=True, progress=progress, cache_dir=cache_dir)
     return run, trainer.fit()
 

@@ -254,8 +254,5 @@ def resume(path: str | Path, progress: bool = True) -> tuple[RunDir, dict[str, A
     """Continue a killed or stopped run from its last checkpoint to the spec's steps."""
     run = RunDir.open(path)
     spec = load_lm_spec(run.spec)
-    if run.read_status().get("status") == "finished" and run.model.is_file():
-        raise LabError(
-            f"{run.path} already finished (step {run.read_status().get('step')}); nothing to resume"
-        )
+    run.refuse_if_finished()
     return run, LMTrainer(spec, run, resume=True, progress=progress).fit()
