@@ -102,15 +102,23 @@ def learning_curve_figure(
     return fig
 
 
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG (atomically: a reader never sees half a file)
+    and close it; every plot of the lab's commands goes through here."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
 def plot_learning_curve(run: RunDir, title: str, optimum: float | None = None) -> Path:
     """Draw the run's curve to ``learning_curve.png`` (and its diagnostics, when it has any, to
     ``training.png``); ``optimum`` (the optimal expected return) as a line."""
-    import matplotlib.pyplot as plt
 
     fig = learning_curve_figure(run, title, optimum)
-    with atomic_path(run.curve) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, run.curve)
     plot_training_figures(run, title)
     return run.curve
 
@@ -146,13 +154,10 @@ def training_figure(run: RunDir, title: str) -> Figure | None:
 
 def plot_training_figures(run: RunDir, title: str) -> Path | None:
     """Draw :func:`training_figure` to ``training.png`` in the run directory; None without diagnostics."""
-    import matplotlib.pyplot as plt
 
     fig = training_figure(run, title)
     if fig is None:
         return None
     path = run.path / "training.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)
     return path

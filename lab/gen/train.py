@@ -457,6 +457,8 @@ def plot_curves(run: RunDir, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lab.curves import save_png
+
     metrics = read_csv(run.metrics)
     evals = read_csv(run.evals)
     keys = [k for k in metrics if k not in ("step", "lr")]
@@ -480,9 +482,7 @@ def plot_curves(run: RunDir, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(run.curve) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, run.curve)
     return run.curve
 
 

@@ -222,7 +222,7 @@ def plot_curves(run: RunDir, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lab.core.files import atomic_path
+    from lab.curves import save_png
 
     metrics = read_csv(run.metrics)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
@@ -235,9 +235,7 @@ def plot_curves(run: RunDir, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(run.curve) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, run.curve)
     return run.curve
 
 

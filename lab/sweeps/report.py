@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lab.core.errors import LabError
-from lab.core.files import atomic_path, write_text_atomic
+from lab.core.files import write_text_atomic
 from lab.runs import RunDir, read_csv
 from lab.sweeps import statistics
 from lab.sweeps.sweep import read_index
@@ -90,6 +90,8 @@ def plot_profiles(configs: list[Config], metric: str, path: Path, reps: int, see
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lab.curves import save_png
+
     everything = np.concatenate([c.scores for c in configs])
     low, high = float(everything.min()), float(everything.max())
     pad = 0.05 * (high - low) or 0.5
@@ -114,9 +116,7 @@ def plot_profiles(configs: list[Config], metric: str, path: Path, reps: int, see
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def plot_curves(configs: list[Config], metric: str, path: Path, reps: int, seed: int) -> None:
@@ -124,6 +124,8 @@ def plot_curves(configs: list[Config], metric: str, path: Path, reps: int, seed:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from lab.curves import save_png
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for config in configs:
@@ -139,9 +141,7 @@ def plot_curves(configs: list[Config], metric: str, path: Path, reps: int, seed:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def make_report(
