@@ -3,85 +3,62 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import errno
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from lab.cli_types import LabArgumentParser
 from lab.core.errors import LabError
 from lab.gen.cli import add_gen_parser
 from lab.lm.cli import add_lm_parser
-
-
-class LabArgumentParser(argparse.ArgumentParser):
-    """``argparse`` with its usage errors as the lab's other errors (one line, exit status 2), and a
-    misspelt option answered with the closest one (``--stpes``: did you mean ``--steps``?).
-    Subcommand parsers inherit the class, so every command gets both."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.option_names: list[str] = []  # filled by add_argument, which the base __init__ calls for -h
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
-        self.option_names.extend(n for n in names if isinstance(n, str) and n.startswith("-"))
-        return super().add_argument(*names, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-    def parse_known_args(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        namespace, extras = super().parse_known_args(args, namespace)
-        for extra in extras:
-            if extra.startswith("--"):
-                name = extra.partition("=")[0]
-                close = difflib.get_close_matches(name, self.option_names, n=1)
-                if close:
-                    self.error(f"unrecognized argument {name}; did you mean {close[0]}?")
-        return namespace, extras
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
     import gymnasium as gym
     from rich.columns import Columns
     from rich.console import Console
-    from rich.table import Table
 
     import envs
 
-    table = Table(title="The lab's environments (gymnasium.make(ID) after 'import envs')")
-    table.add_column("id", style="bold cyan", no_wrap=True)
-    table.add_column("states x actions", justify="right")
-    table.add_column("steps", justify="right")
-    table.add_column("description")
+    grid: list[list[str]] = []
     for entry in envs.ENTRIES:
         env = gym.make(entry.id)
-        model = env.unwrapped.model
-        table.add_row(
-            entry.id, f"{model.n_states} x {model.n_actions}", str(entry.max_episode_steps), entry.summary
-        )
+        size = f"{env.unwrapped.model.n_states} x {env.unwrapped.model.n_actions}"
+        grid.append([entry.id, size, str(entry.max_episode_steps), entry.summary])
         env.close()
-    Console().print(table)
-    print("Observation types (obs_type=): index, coords, onehot, symbolic, pixels. Play one: lab play ID")
-    text = Table(title="Text generation: a sentence built token by token (docs/text.md)")
-    text.add_column("id", style="bold cyan", no_wrap=True)
-    text.add_column("tokens", justify="right")
-    text.add_column("length", justify="right")
-    text.add_column("description")
+    text: list[list[str]] = []
     for entry in envs.TEXT_ENTRIES:
         env = gym.make(entry.id)
-        text.add_row(entry.id, str(env.action_space.n), str(env.unwrapped.max_length), entry.summary)
+        text.append([entry.id, str(env.action_space.n), str(env.unwrapped.max_length), entry.summary])
         env.close()
-    Console().print(text)
+    console = Console()
+    console.print(_table("The lab's environments (gymnasium.make(ID) after 'import envs')",
+                         ("id", "states x actions", "steps", "description"), grid))  # fmt: skip
+    print("Observation types (obs_type=): index, coords, onehot, symbolic, pixels. Play one: lab play ID")
+    console.print(_table("Text generation: a sentence built token by token (docs/text.md)",
+                         ("id", "tokens", "length", "description"), text))  # fmt: skip
     if args.all:
         ours = {entry.id for entry in (*envs.ENTRIES, *envs.TEXT_ENTRIES)}
         others = sorted(i for i in gym.registry if i not in ours)
         print(f"\nGymnasium's other ids in this installation ({len(others)}; some need an extra package):")
-        Console().print(Columns(others, padding=(0, 2)))
+        console.print(Columns(others, padding=(0, 2)))
     return 0
+
+
+def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Any:
+    """A rich table: the id column first, figures right-aligned, the description last."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(headers[0], style="bold cyan", no_wrap=True)
+    for header in headers[1:-1]:
+        table.add_column(header, justify="right")
+    table.add_column(headers[-1])
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def cmd_play(args: argparse.Namespace) -> int:

@@ -1,16 +1,48 @@
-"""Argument types of the ``lab`` command: each checks a flag's value as argparse reads it, so a bad
-value (``--fps nan``, ``--scale 0``, ``--n 2000000``) is one usage line and exit status 2."""
+"""How the ``lab`` command reads its arguments: :class:`LabArgumentParser`, and argument types that
+check a flag's value as argparse reads it, so a bad value (``--fps nan``, ``--scale 0``,
+``--n 2000000``) is one usage line and exit status 2."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from lab.core.limits import MAX_SAMPLES, max_threads
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
 MAX_SCALE = 32
+
+
+class LabArgumentParser(argparse.ArgumentParser):
+    """``argparse`` with its usage errors as the lab's other errors (one line, exit status 2), and a
+    misspelt option answered with the closest one (``--stpes``: did you mean ``--steps``?).
+    Subcommand parsers inherit the class, so every command gets both."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.option_names: list[str] = []  # filled by add_argument, which the base __init__ calls for -h
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        self.option_names.extend(n for n in names if isinstance(n, str) and n.startswith("-"))
+        return super().add_argument(*names, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        for extra in extras:
+            if extra.startswith("--"):
+                name = extra.partition("=")[0]
+                close = difflib.get_close_matches(name, self.option_names, n=1)
+                if close:
+                    self.error(f"unrecognized argument {name}; did you mean {close[0]}?")
+        return namespace, extras
 
 
 def _number(text: str) -> float:
