@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +128,24 @@ class Trainer:
     metadata the evaluation counter (which seeds evaluation episodes), the best evaluation so far and
     whether the final evaluation is done. So a run resumed from any checkpoint ends as the
     uninterrupted run does, and one killed after its final checkpoint only finishes its files.
+
+    ``on_evaluation(timestep, result)``, when given, is called after each evaluation (the periodic
+    ones and the final one), once the evaluation is logged; raising from it stops the run there
+    (``lab tune``'s pruner does, with ``optuna.TrialPruned``).
     """
 
-    def __init__(self, spec: RunSpec, run: RunDir, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        run: RunDir,
+        resume: bool = False,
+        progress: bool = True,
+        on_evaluation: Callable[[int, EvalResult], None] | None = None,
+    ) -> None:
         from agents.common.errors import AgentError
 
         self.spec, self.run, self.progress_enabled = spec, run, progress
+        self.on_evaluation = on_evaluation
         self.resuming = resume
         self.env = make_run_env(spec)
         self.eval_env = make_run_env(spec)
@@ -202,6 +215,8 @@ class Trainer:
             self.agent.save(self.run.best)
             self.best = {"mean_return": result.mean_return, "timestep": timestep}
             self.run.write_status(best=self.best)
+        if self.on_evaluation is not None:
+            self.on_evaluation(timestep, result)
         return result
 
     def final_evaluation_again(self) -> EvalResult:

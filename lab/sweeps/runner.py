@@ -1,6 +1,6 @@
 """Where a sweep's trials run: one after another (``serial``), in a local process pool (``pool``,
-the default) or on a Ray cluster (``ray``). Each backend calls :func:`run_trial`, the same code, so
-a trial gives the same numbers wherever it runs."""
+the default) or as a Ray Tune experiment on this machine or a cluster (``ray``). Each backend calls
+:func:`run_trial`, the same code, so a trial gives the same numbers wherever it runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabError
@@ -95,37 +96,89 @@ def check_address(address: str, timeout: float = 3.0) -> None:
 
 
 def run_ray(jobs: list[Job], done: Done, address: str | None) -> None:
-    """Each trial a Ray task of one CPU, on this machine (``address`` None) or on a cluster."""
+    """The trials as a Ray Tune experiment (a grid over the trial names, one CPU each), on this
+    machine (``address`` None) or on a cluster. Tune schedules, places and restarts nothing by
+    itself (``max_failures=0``); the sweep's index stays the record of what finished, so a rerun
+    skips finished trials whichever backend ran them. Tune's own files go to ``<sweep>/ray_tune/``."""
     try:
         import ray
+        from ray import tune
     except ImportError:
-        raise LabError("--backend ray needs Ray: pip install -c constraints.txt -e '.[ray]'") from None
-    if address not in (None, "auto"):
-        check_address(address)
+        raise LabError("--backend ray needs Ray Tune: pip install -c constraints.txt -e '.[ray]'") from None
+    owned = not ray.is_initialized()  # a Ray the caller started (a script, a test) is used as it is
+    if owned:
+        if address not in (None, "auto"):
+            check_address(address)
+        try:
+            ray.init(
+                address=address,
+                runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except ConnectionError as exc:
+            raise LabError(
+                f"could not join the Ray cluster at {address}: {str(exc).splitlines()[0]}"
+            ) from None
+    # Tune's legacy console output honours verbose=0; its new one prints tables (the sweep has its lines)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    specs = {name: (spec_data, str(Path(trials_dir).resolve())) for name, spec_data, trials_dir in jobs}
+    reporter = tune_reporter(done)
     try:
-        ray.init(
-            address=address,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(tune_trial, specs=specs, cwd=os.getcwd()), {"cpu": 1}),
+            param_space={"trial": tune.grid_search(list(specs))},
+            tune_config=tune.TuneConfig(trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+            run_config=tune.RunConfig(
+                storage_path=str(Path(jobs[0][2]).resolve().parent / "ray_tune"),
+                failure_config=tune.FailureConfig(max_failures=0),
+                callbacks=[reporter],
+                verbose=0,
+            ),
         )
-    except ConnectionError as exc:
-        raise LabError(f"could not join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
-    try:
-        remote = ray.remote(num_cpus=1)(run_ray_trial)
-        pending = {remote.remote(spec_data, trials_dir): name for name, spec_data, trials_dir in jobs}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                done(pending.pop(ref), ray.get(ref))
+        tuner.fit()
     finally:
-        ray.shutdown()
+        if owned:
+            ray.shutdown()
+    missing = len(specs) - reporter.ended
+    if missing:
+        raise LabError(
+            f"Ray Tune stopped with {missing} trial(s) not run; rerun the same command to finish them"
+        )
 
 
-def run_ray_trial(spec_data: dict[str, Any], trials_dir: str) -> str | None:
+def tune_trial(config: dict[str, Any], specs: dict[str, tuple[dict[str, Any], str]], cwd: str) -> None:
+    """Ray Tune's function trainable: one trial, reported once as ``{"error": reason or ""}``."""
+    from ray import tune
+
     one_thread()
-    return run_trial(spec_data, trials_dir)
+    os.chdir(cwd)  # the spec's relative paths (maps, language models) mean what they mean to the command
+    spec_data, trials_dir = specs[config["trial"]]
+    tune.report({"error": run_trial(spec_data, trials_dir) or ""})
+
+
+def trial_name(trial: Any) -> str:
+    return str(trial.config["trial"])
+
+
+def tune_reporter(done: Done) -> Any:
+    """A Ray Tune callback passing each ended trial to the sweep's ``done``: finished, with the error
+    the trial reported, or failed by Ray itself. (Made here so that this module imports without Ray.)"""
+    from ray.tune import Callback
+
+    class Reporter(Callback):
+        ended = 0
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.ended += 1
+            done(trial_name(trial), (trial.last_result or {}).get("error") or None)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.ended += 1
+            done(trial_name(trial), f"Ray could not run the trial; see {trial.error_file or 'the Ray logs'}")
+
+    return Reporter()
 
 
 def run_jobs(jobs: list[Job], done: Done, backend: str, workers: int, address: str | None = None) -> None:

@@ -186,23 +186,20 @@ def objective(trial: Any, base: dict[str, Any], params: list[Param], trials_dir:
     name = f"{base['name']}-trial{trial.number}"
     spec = spec_from_dict(with_values(base, values, name), f"trial {trial.number}")
 
-    class PruningTrainer(Trainer):
-        evaluations = 0
+    evaluations = 0
 
-        def evaluate(self) -> Any:
-            result = super().evaluate()
-            self.evaluations += 1
-            figure = result.as_row()[metric]
-            if (
-                figure is not None
-            ):  # step: the evaluation's number, the same in every trial (timesteps are not)
-                trial.report(float(figure), step=self.evaluations)
-            if trial.should_prune():
-                self.run.write_status(status="pruned")
-                raise optuna.TrialPruned(f"pruned at {int(self.agent.num_timesteps):,} steps")
-            return result
+    def report(timestep: int, result: Any) -> None:
+        nonlocal evaluations
+        evaluations += 1
+        figure = result.as_row()[metric]
+        if figure is not None:  # step: the evaluation's number, the same in every trial (timesteps are not)
+            trial.report(float(figure), step=evaluations)
+        if trial.should_prune():
+            trainer.run.write_status(status="pruned")
+            raise optuna.TrialPruned(f"pruned at {timestep:,} steps")
 
-    trainer = PruningTrainer(spec, RunDir.new(trials_dir, name, command="lab train"), progress=False)
+    run = RunDir.new(trials_dir, name, command="lab train")
+    trainer = Trainer(spec, run, progress=False, on_evaluation=report)
     result = trainer.fit()
     trial.set_user_attr("run", str(trainer.run.path))
     figure = result.as_row()[metric]
