@@ -123,6 +123,9 @@ def run_ray(jobs: list[Job], done: Done, address: str | None) -> None:
             ) from None
     # Tune's legacy console output honours verbose=0; its new one prints tables (the sweep has its lines)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ctrl-C stops the sweep as on the other backends (exit 130; a rerun finishes what is left), not
+    # Tune's way (it would save its state and point at Tuner.restore, which the sweep does not use)
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     specs = {name: (spec_data, str(Path(trials_dir).resolve())) for name, spec_data, trials_dir in jobs}
     reporter = tune_reporter(done)
     try:
