@@ -3,6 +3,7 @@
     python benchmarks/bench_lm.py            # full run (about 6 minutes on 2 shared cores)
     python benchmarks/bench_lm.py --quick    # smaller counts, for a smoke test
     python benchmarks/bench_lm.py --maskable # also sb3-contrib's MaskablePPO from scratch, same budget
+    python benchmarks/bench_lm.py --decode   # only: decoding tokens/s with and without the cache
 
 Measures, on one torch thread:
 1. ``lab lm train configs/lm-english.yaml`` (a 2-layer, 64-wide causal Transformer, 3,000 steps
@@ -14,6 +15,11 @@ Measures, on one torch thread:
    ``--ppo-steps`` steps, over ``--episodes`` episodes (seeds apart from training's).
 3. With ``--maskable``: sb3-contrib's ``MaskablePPO`` (MultiInputPolicy, action masks) from scratch
    on the same env and the same number of steps, and our PPO from scratch (the token GRU encoder).
+4. With ``--decode`` (alone): decoding speed in tokens/s, for sequences of 16, 64 and 256 tokens and
+   a batch of 64, of the English model's shape (Transformer: 2 layers, 64 wide, 4 heads; GRU: 2
+   layers, 64 wide) over the English vocabulary: one new token per step through the key/value cache
+   (``LanguageModel.step``), against rescoring the whole prefix each step (``LanguageModel.forward``,
+   what decoding without a cache does). The weights are random: speed does not depend on them.
 """
 
 from __future__ import annotations
@@ -113,14 +119,51 @@ def from_scratch(steps: int, episodes: int) -> dict:
     return out
 
 
+def decode_speed(lengths: tuple[int, ...] = (16, 64, 256), batch: int = 64, repeats: int = 3) -> dict:
+    """Tokens per second of decoding ``length`` tokens for ``batch`` sequences, cached and uncached."""
+    from lab.nets.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    vocab = 47  # the English grammar's 46 words and the end token
+    table = {}
+    for kind in ("transformer", "gru"):
+        model = LanguageModel(vocab, kind, context=max(lengths) + 1).eval()
+        for length in lengths:
+            tokens = torch.randint(0, vocab, (batch, length))
+            times = {"cached": [], "uncached": []}
+            with torch.inference_mode():
+                for _ in range(repeats):
+                    tick = time.perf_counter()
+                    state = None
+                    for t in range(length):
+                        _, state = model.step(tokens[:, t : t + 1], state)
+                    times["cached"].append(time.perf_counter() - tick)
+                    tick = time.perf_counter()
+                    for t in range(length):
+                        model(tokens[:, : t + 1])
+                    times["uncached"].append(time.perf_counter() - tick)
+            cached, uncached = (batch * length / min(times[k]) for k in ("cached", "uncached"))
+            table[f"{kind} {length}"] = {
+                "cached tokens/s": round(cached),
+                "uncached tokens/s": round(uncached),
+                "speed-up": round(cached / uncached, 2),
+            }
+            print(kind, length, table[f"{kind} {length}"], flush=True)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--maskable", action="store_true")
     parser.add_argument("--ppo-steps", type=int, default=15_000)
     parser.add_argument("--episodes", type=int, default=500)
+    parser.add_argument("--decode", action="store_true", help="only the decoding speed, cached and not")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.decode:
+        print(json.dumps(decode_speed(), indent=1))
+        return
     steps = 200 if args.quick else None
     ppo_steps, episodes = (1000, 50) if args.quick else (args.ppo_steps, args.episodes)
     with tempfile.TemporaryDirectory() as tmp:
