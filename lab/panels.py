@@ -216,9 +216,9 @@ def ranked_chart(
     column_w = (width - label_w - 10) // columns
     bar_w = max(8, column_w - 70)
     headers = [f"top {len(rows)} of {len(values)}", *names[:columns]]
-    if reference is not None and reference.max(initial=0.0) > 0:
-        j = int(np.argmax(reference))  # where the reference's own favourite stands, even off the list
-        headers[2] += f"; likeliest {labels[j]} {reference[j]:.3f}"
+    if reference is not None:
+        j = int(np.argmax(reference))  # the reference's own favourite, even when it is off the list
+        headers[2] += f"; likeliest {labels[j]} {reference[j]:.3f}" if reference[j] > 0 else "; all 0"
     for c, header in enumerate(headers):
         _text(strip, header, 8 if c == 0 else label_w + (c - 1) * column_w, 3, anchor="left", colour=AXIS)
     for r, i in enumerate(rows):

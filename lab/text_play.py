@@ -187,13 +187,12 @@ class TextGame:
             return None
         self.over = True
         if terminated:
-            grammatical = "grammatical" if info.get("grammatical") else "not grammatical"
             outcome = "succeeded" if info.get("success") else "failed"
-            verdict = f"{grammatical}, task {self.text.task}: {outcome}"
+            verdict = outcome if info.get("grammatical") else f"{outcome} (not grammatical)"
         else:
             verdict = f"no end token within {self.text.max_length} tokens"
-        saved = " - replay saved" if self.recording else ""
-        self.message = f"return {self.total:g}: {verdict}{saved} - r to play again, q to quit"
+        saved = ", replay saved" if self.recording else ""
+        self.message = f"return {self.total:g}, {verdict}{saved} - r to play again, q to quit"
         return self.total
 
     def screenshot(self) -> None:

@@ -57,7 +57,7 @@ def test_keys_build_a_known_sentence_and_the_episode_is_recorded(monkeypatch, tm
     assert text == "the kind dog sleeps" and expected == 1.0
     assert returns == [expected]
     finished = shown[-1][1]
-    assert "return 1: grammatical, task positive: succeeded - replay saved" in finished[0]
+    assert "return 1, succeeded, replay saved - r to play again" in finished[0]
     assert "step 5/12" in finished[1]
     [(path, _)] = list_replays(tmp_path)
     episode = load_episode(path)
@@ -117,9 +117,10 @@ def test_without_masks_every_token_is_offered_grammatical_first_over_two_pages(m
     from lab.play import play
     from lab.text_play import PAGE
 
-    # 47 English tokens: 33 on page 1, the rest on page 2; PageDown then 1 picks the 34th in the order
-    shown = feed_keys(monkeypatch, ["page down", "1"])
-    play("TextGen", {"action_mask": False}, seed=0)
+    # 47 English tokens: 33 on page 1, the rest on page 2; PageDown then 1 picks the 34th in the order;
+    # after that ungrammatical token every token is on offer, in id order: 1 is the end token
+    shown = feed_keys(monkeypatch, ["page down", "1", "1"])
+    assert play("TextGen", {"action_mask": False}, seed=0) == [0.0]
     env = make_env("TextGen", {"action_mask": False})
     obs, _ = env.reset(seed=0)
     text = env.unwrapped
@@ -127,7 +128,8 @@ def test_without_masks_every_token_is_offered_grammatical_first_over_two_pages(m
     grammatical = text.automaton.mask(prefix_state(text, obs), text.max_length)
     order = sorted(range(text.n_tokens), key=lambda t: (not grammatical[t], -probs[t], t))
     assert set(order[:3]) == {text.vocabulary.index[w] for w in ("the", "a", "every")}
-    assert f"'{text.vocabulary.tokens[order[PAGE]]}': reward +0" in shown[-1][1][0]
+    assert f"'{text.vocabulary.tokens[order[PAGE]]}': reward +0" in shown[-2][1][0]
+    assert "return 0, failed (not grammatical)" in shown[-1][1][0]
 
 
 @pytest.mark.parametrize("env_id", ["TextPositive", "TextArithmetic", "TextDyck", "TextReverse"])
