@@ -137,3 +137,32 @@ def test_ranked_chart_orders_ties_by_index_and_checks_its_labels():
 def test_watch_on_an_env_that_does_not_exist_is_one_line(ppo_run, tmp_path, capsys):
     assert main(["watch", str(ppo_run), "--env", "TextNope", "--to", str(tmp_path / "x.gif")]) == 2
     assert "TextNope" in capsys.readouterr().err
+
+
+def test_an_env_with_many_actions_gets_the_ranked_chart_without_a_reference():
+    import gymnasium as gym
+
+    class TwentyActions(gym.ActionWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.action_space = gym.spaces.Discrete(20)
+
+        def action(self, action):
+            return int(action) % 2
+
+    class Policy:  # what agent_panel reads from a policy-gradient agent
+        def action_probabilities(self, obs):
+            return np.arange(20) / np.arange(20).sum()
+
+        def value(self, obs):
+            return 0.5
+
+    env = TwentyActions(gym.make("CartPole-v1", render_mode="rgb_array"))
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    view = ViewFrame(frame, 0, obs=obs)
+    panel = agent_panel(Policy(), env)
+    assert panel.describe(view) == "policy p, top 3: 19 0.100, 18 0.095, 17 0.089   V 0.5"
+    chart = panel.draw(frame, view)[frame.shape[0] :]
+    assert not (chart == REFERENCE).all(-1).any()  # no language here: one column of bars
+    assert bar_lengths(chart, [CHOSEN, BAR]) == sorted(bar_lengths(chart, [CHOSEN, BAR]), reverse=True)
