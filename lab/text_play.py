@@ -77,15 +77,12 @@ class TextGame:
     """One player's episodes of a text env (wrapped as ``lab play`` makes it): what to draw, and what
     each key does. :meth:`press` returns the episode's return when that key finished it."""
 
-    def __init__(
-        self, env: Any, name: str, recording: bool, window: FrameWindow, screenshots: Path | None = None
-    ) -> None:
+    def __init__(self, env: Any, name: str, recording: bool, window: FrameWindow) -> None:
         self.env = env
         self.text = env.unwrapped
         self.name = name
         self.recording = recording
-        self.window = window  # the screenshot key saves it
-        self.screenshots = screenshots if screenshots is not None else Path.cwd()
+        self.window = window  # the screenshot key saves it, in the current folder
         self.rows = math.ceil(min(PAGE, self.text.n_tokens) / COLUMNS)  # one page, filled down columns
         self.tokens: list[Token] = []
         self.dead = False  # no grammatical sentence starts with the text so far
@@ -199,5 +196,5 @@ class TextGame:
         from lab.viewer import save_screenshot
 
         stem = f"{self.name.removeprefix('lab/')}_step{self.generated:02d}"
-        path = save_screenshot(self.window, self.screenshots, stem)
+        path = save_screenshot(self.window, Path.cwd(), stem)
         self.message = f"saved {path.name}"

@@ -96,6 +96,20 @@ def test_a_key_that_names_no_token_says_so_and_nothing_moves(monkeypatch):
     assert steps == ["0", "0", "0", "0", "1"]
 
 
+def test_s_saves_a_screenshot_of_the_window_in_the_current_folder(monkeypatch, tmp_path):
+    import imageio.v3 as iio
+
+    from lab.play import play
+
+    monkeypatch.chdir(tmp_path)
+    shown = feed_keys(monkeypatch, ["1", "s"])
+    play("TextDyck", seed=0)
+    [png] = tmp_path.glob("*.png")
+    assert png.name == "TextDyck-v0_step01.png" and f"saved {png.name}" in shown[-1][1][0]
+    frame = shown[-1][0]
+    assert np.array_equal(iio.imread(png)[: frame.shape[0], : frame.shape[1], :3], frame)  # what was shown
+
+
 def test_r_restarts_and_a_finished_sentence_takes_no_more_tokens(monkeypatch):
     from lab.play import play
 
