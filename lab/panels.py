@@ -198,19 +198,17 @@ def ranked_chart(
     strip = np.empty((height, width, 3), dtype=np.uint8)
     strip[:] = BACKGROUND
     finite = np.where(np.isfinite(values), values, 0.0)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float64).ravel()
+    ref_top = 0.0 if reference is None else float(reference[rows].max(initial=0.0))
     if relative:
         low, high = finite.min(), finite.max()
         spread = (finite - low) / (high - low) if high > low else np.ones(len(finite))
         fractions = STUB + (1 - STUB) * spread
+        ref_scale = ref_top or 1.0
     else:
-        shown = [finite[rows].max(initial=0.0)]
-        if reference is not None:
-            shown.append(np.asarray(reference, dtype=np.float64)[rows].max(initial=0.0))
-        fractions = finite / (max(shown) or 1.0)
-    ref_scale = 1.0
-    if reference is not None:
-        reference = np.asarray(reference, dtype=np.float64).ravel()
-        ref_scale = (reference[rows].max(initial=0.0) or 1.0) if relative else (max(shown) or 1.0)
+        ref_scale = max(float(finite[rows].max(initial=0.0)), ref_top) or 1.0  # one scale for both
+        fractions = finite / ref_scale
     label_w = min(150, width // 4)
     columns = 1 if reference is None else 2
     column_w = (width - label_w - 10) // columns
