@@ -1,5 +1,6 @@
-"""Names for an env's actions in the viewer's HUD and bar charts: the grid worlds' moves, and those
-of the classic-control and Box2D envs, whose actions gymnasium documents only by number."""
+"""Names for an env's actions in the viewer's HUD and bar charts: the grid worlds' moves, the text
+env's tokens, and those of the classic-control and Box2D envs, whose actions gymnasium documents only
+by number."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def action_names(env: Any) -> tuple[str, ...]:
         return ()
     n = int(space.n)
     inner = getattr(env, "unwrapped", env)
+    vocabulary = getattr(inner, "vocabulary", None)
+    if vocabulary is not None and len(vocabulary.tokens) == n:  # the text env: the token strings
+        return tuple(vocabulary.tokens)
     if hasattr(inner, "model"):  # the lab's grid worlds: four moves, or eight with king's moves
         from envs.grid.model import ACTION_NAMES
 

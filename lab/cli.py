@@ -69,7 +69,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     make_env(args.env_id, parse_kwargs(args.kwargs)).close()  # a bad id or map is reported first
     require_display(
         "lab play",
-        "to see grid worlds without one: lab demo --gif tour.gif, or lab replay FILE --to out.gif",
+        "without one: lab replay FILE --to out.gif shows a recorded episode, "
+        "lab demo --gif tour.gif the grid worlds",
     )
     record_dir = None if args.no_record else args.replays
     returns = play(
@@ -205,9 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     kwargs_help = "an environment argument, e.g. -k size=15 -k king_moves=true (repeatable)"
     p = sub.add_parser(
         "play",
-        help="play a grid world yourself (keys: arrows/WASD move, y u b n diagonals, r restart, q quit)",
+        help="play a grid world (arrows/WASD move, y u b n diagonals) or build a text env's sentence "
+        "(number/letter keys or arrows + Enter pick a token); r restart, q quit",
     )
-    p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0 or Maze")
+    p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0, Maze or TextPositive")
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
     p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")

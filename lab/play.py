@@ -1,4 +1,5 @@
-"""``lab play``: a person plays a grid world with the keyboard, one move per key press.
+"""``lab play``: a person plays a grid world with the keyboard, one move per key press, or builds a
+sentence in a text env one token at a time (:mod:`lab.text_play`).
 
 With ``record_dir`` every finished episode is saved there as a replay (source ``"human"``). Each
 episode starts with ``reset(seed=...)`` and an explicit seed (``seed``, ``seed + 1``, ... or a
@@ -48,6 +49,41 @@ def ending(grid: Any, state: int, terminated: bool) -> str:
     return "goal reached!" if tile == Tile.GOAL else "fell into a pit"
 
 
+class GridGame:
+    """One player's episodes of a grid world: what to draw, and the move each key makes.
+    :meth:`press` returns the episode's return when that key finished it."""
+
+    def __init__(self, env: Any, name: str, recording: bool) -> None:
+        self.env, self.grid, self.name, self.recording = env, env.unwrapped, name, recording
+        self.n_actions = int(env.action_space.n)
+        self.total, self.over, self.message = 0.0, False, ""
+
+    def reset(self, seed: int) -> None:
+        self.message = "new episode" if self.message else "your move"
+        self.env.reset(seed=seed)
+        self.total, self.over = 0.0, False
+
+    def frame(self) -> Any:
+        return self.env.render()
+
+    def lines(self) -> list[str]:
+        return [f"{self.name}: {self.message}", self.grid.status_lines()[0], controls(self.n_actions)]
+
+    def press(self, key: str) -> float | None:
+        action = MOVE_KEYS.get(key)
+        if self.over or action is None or action >= self.n_actions:
+            return None
+        _, reward, terminated, truncated, info = self.env.step(action)
+        self.total += float(reward)
+        self.message = f"reward {reward:+g}"
+        if not (terminated or truncated):
+            return None
+        self.over = True
+        saved = " - replay saved" if self.recording else ""
+        self.message = f"{ending(self.grid, info['state'], terminated)}{saved} - r to play again, q to quit"
+        return self.total
+
+
 def play(
     env_id: str,
     kwargs: dict[str, Any] | None = None,
@@ -55,34 +91,33 @@ def play(
     scale: int = 1,
     record_dir: str | Path | None = None,
 ) -> list[float]:
-    """Let the user play episodes in a window until they quit; returns the finished episodes' returns.
+    """Let the user play episodes of a grid world or a text env in a window until they quit; returns
+    the finished episodes' returns.
 
     With ``record_dir``, each finished episode is saved there as a replay; the paths are printed on exit.
     """
     from envs.window import FrameWindow
     from lab.recording import RecordEpisodes
+    from lab.text_play import TextGame
+    from lab.text_prefix import text_env
 
     env = make_env(env_id, kwargs, render_mode="rgb_array")
-    grid = env.unwrapped
-    if not hasattr(grid, "status_lines"):
-        raise LabError(f"{env_id} is not a grid world; lab play drives the lab's grid worlds")
-    n_actions = int(env.action_space.n)
+    is_text = text_env(env) is not None
+    if not is_text and not hasattr(env.unwrapped, "status_lines"):
+        env.close()
+        raise LabError(f"{env_id} is not one of the lab's grid worlds or text envs, which lab play drives")
     name = env.spec.id if env.spec is not None else env_id
     window = FrameWindow(f"lab play - {name}", scale=scale)
     returns: list[float] = []
     seeds = _episode_seeds(seed)
     if record_dir is not None:
         env = RecordEpisodes(env, record_dir, "human")
-
-    def new_episode() -> None:
-        env.reset(seed=next(seeds))
-
-    new_episode()
-    total, over, message = 0.0, False, "your move"
+    recording = record_dir is not None
+    game = TextGame(env, name, recording, window) if is_text else GridGame(env, name, recording)
+    game.reset(next(seeds))
     try:
         while not window.closed:
-            lines = [f"{name}: {message}", grid.status_lines()[0], controls(n_actions)]
-            window.show(env.render(), lines)
+            window.show(game.frame(), game.lines())
             key = window.wait_key(100)
             if key is None:
                 continue
@@ -92,21 +127,11 @@ def play(
             if key_name in QUIT_KEYS:
                 break
             if key_name in RESTART_KEYS:
-                new_episode()
-                total, over, message = 0.0, False, "new episode"
+                game.reset(next(seeds))
                 continue
-            action = MOVE_KEYS.get(key_name)
-            if over or action is None or action >= n_actions:
-                continue
-            _, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            message = f"reward {reward:+g}"
-            if terminated or truncated:
-                over = True
-                returns.append(total)
-                message = f"{ending(grid, info['state'], terminated)} - r to play again, q to quit"
-                if record_dir is not None:
-                    message = message.replace(" - r to", " - replay saved - r to")
+            finished = game.press(key_name)
+            if finished is not None:
+                returns.append(finished)
     finally:
         window.close()
         env.close()

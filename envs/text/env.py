@@ -19,7 +19,7 @@ from envs.text.scorers import RewardSpec, task_names
 
 if TYPE_CHECKING:
     from envs.grid.model import TransitionModel
-    from envs.text.painter import TextPainter
+    from envs.text.painter import Picker, TextPainter
 
 OBS_TYPES = ("tokens", "index")
 
@@ -337,8 +337,9 @@ class TextGenEnv(FrameRendering):
             self._painter = TextPainter()
         return self._painter
 
-    def frame(self) -> np.ndarray:
-        """The current frame as an RGB array: the sentence, the valid next tokens, the return at the end."""
+    def frame(self, picker: Picker | None = None) -> np.ndarray:
+        """The current frame as an RGB array: the sentence, the valid next tokens (or ``picker``'s
+        page of tokens: ``lab play``), the return at the end."""
         p = len(self.prompts[self._prompt_index])
         ids = self._tokens[: self._length].tolist()
         done = len(ids) > p and ids[-1] == self.eos
@@ -354,6 +355,7 @@ class TextGenEnv(FrameRendering):
             reward=self._return if done or self._generated >= self.max_length else None,
             dead_from=self._dead_from,
             verdict=self._verdict,
+            picker=picker,
         )
 
     def window_lines(self) -> list[str]:

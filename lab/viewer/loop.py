@@ -239,22 +239,30 @@ class Viewer:
 
     def screenshot(self) -> Path:
         """Save the window (HUD included) as a PNG beside the replay or in the current folder."""
-        import imageio.v3 as iio
-
-        from lab.core.files import atomic_path
-
         view = self.source.current()
-        base = f"{self.screenshot_stem}_step{view.step:04d}"
-        for n in itertools.count():
-            path = self.screenshot_dir / (f"{base}.png" if n == 0 else f"{base}_{n}.png")
-            if not path.exists():
-                break
-        with atomic_path(path) as tmp:
-            iio.imwrite(tmp, self.window.snapshot(), extension=".png")
+        path = save_screenshot(
+            self.window, self.screenshot_dir, f"{self.screenshot_stem}_step{view.step:04d}"
+        )
         self.screenshots.append(path)
         self.say(f"saved {path.name}")  # the full path goes to stdout; the status bar is narrow
-        print(f"screenshot: {path}", flush=True)
         return path
+
+
+def save_screenshot(window: FrameWindow, folder: str | Path, base: str) -> Path:
+    """Save ``window`` (status bar included) as ``folder/base.png`` (``base_1.png``... when taken) and
+    print the path: the screenshot key of the viewer and of ``lab play``."""
+    import imageio.v3 as iio
+
+    from lab.core.files import atomic_path
+
+    for n in itertools.count():
+        path = Path(folder) / (f"{base}.png" if n == 0 else f"{base}_{n}.png")
+        if not path.exists():
+            break
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, window.snapshot(), extension=".png")
+    print(f"screenshot: {path}", flush=True)
+    return path
 
 
 def with_overlays(view: ViewFrame, overlays: Sequence[Overlay]) -> np.ndarray:
