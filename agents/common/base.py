@@ -30,7 +30,7 @@ from agents.common.diagnostics import TrainingFigures
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
-from lab.core.environments import registered_env_id
+from lab.core.environments import make_env, registered_env_id
 from lab.core.version import lab_version
 
 if TYPE_CHECKING:
@@ -258,6 +258,17 @@ class Agent(ABC):
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:  # noqa: B027  (optional hook)
         """Put saved arrays back (``AgentError`` when they do not fit)."""
 
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        """More JSON a checkpoint needs to rebuild this agent besides its hyperparameters."""
+        return {}
+
+    @classmethod
+    def _from_checkpoint(
+        cls, env: gym.Env, seed: Any, gamma: Any, hyperparameters: dict[str, Any], meta: dict[str, Any]
+    ) -> Agent:
+        """The agent a checkpoint's ``meta`` describes, before its arrays are put back."""
+        return cls(env, seed=seed, gamma=gamma, **hyperparameters)
+
     # ----- checkpoints -----
 
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
@@ -284,6 +295,7 @@ class Agent(ABC):
             "num_episodes": self.num_episodes,
             "total_timesteps": self._total_timesteps,
             "rng": self._stream.get_state(),
+            **self._checkpoint_meta(),
         }
         if metadata is not None:
             meta["metadata"] = metadata
@@ -341,7 +353,7 @@ class Agent(ABC):
         seed = hyperparameters.pop("seed", None)
         gamma = hyperparameters.pop("gamma", 0.99)
         try:
-            agent = target(env, seed=seed, gamma=gamma, **hyperparameters)
+            agent = target._from_checkpoint(env, seed, gamma, hyperparameters, meta)
         except AgentError as exc:
             raise AgentError(f"{path} was saved by rl-lab {meta.get('lab_version', '?')}: {exc}") from None
         agent._restore_arrays(arrays)
@@ -363,7 +375,7 @@ def _make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
         )
     steps = env_meta.get("max_episode_steps")  # types checked by read_checkpoint
     kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
-    try:
-        return gym.make(env_id, max_episode_steps=steps, **kwargs)
+    try:  # as the lab makes envs for agents: the text env's observation comes flattened
+        return make_env(env_id, kwargs, max_episode_steps=steps)
     except Exception as exc:  # gymnasium raises many kinds; the user needs to know it failed and why
         raise AgentError(f"could not make the saved env {env_id} ({exc}): pass env= to load {path}") from exc

@@ -21,8 +21,10 @@ step count reached, as stable-baselines3 reads its progress.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
@@ -39,6 +41,7 @@ from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwa
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
+from lab.core.errors import LabError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -311,6 +314,37 @@ class OnPolicyAgent(Agent):
         self._figures.add(figures, updates, {**learning_rate, **(settings or {})})
 
     # ----- checkpoints -----
+
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        lm = self.policy.language_model
+        return {} if lm is None else {"language_model": dict(lm.model.config)}  # type: ignore[union-attr]
+
+    @classmethod
+    def _from_checkpoint(
+        cls, env: gym.Env, seed: Any, gamma: Any, hyperparameters: dict[str, Any], meta: dict[str, Any]
+    ) -> Agent:
+        """A policy started from a language model file is rebuilt from the architecture the checkpoint
+        records, and its weights (the model's among them) come from the checkpoint: the file is not read."""
+        policy_kwargs = hyperparameters.get("policy_kwargs")
+        source = policy_kwargs.get("language_model") if isinstance(policy_kwargs, dict) else None
+        architecture = meta.get("language_model")
+        if not isinstance(source, str):
+            return super()._from_checkpoint(env, seed, gamma, hyperparameters, meta)
+        if architecture is None:  # written before checkpoints recorded it: the file gives the architecture
+            if not Path(source).is_file():
+                raise AgentError(
+                    f"this checkpoint predates those that hold their language model's architecture, and "
+                    f"its policy_kwargs language_model {source} is not there: put that file back (only its "
+                    "architecture is read; the weights are the checkpoint's), then save the agent again"
+                )
+            return super()._from_checkpoint(env, seed, gamma, hyperparameters, meta)
+        rebuilt = {**hyperparameters, "policy_kwargs": {**policy_kwargs, "language_model": architecture}}
+        try:
+            agent = super()._from_checkpoint(env, seed, gamma, rebuilt, meta)
+        except LabError as exc:  # an architecture the lab cannot build (an edited file)
+            raise AgentError(str(exc)) from None
+        agent.config = dataclasses.replace(agent.config, policy_kwargs=policy_kwargs)  # as saved: the file
+        return agent
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
         arrays = network_arrays({"policy": self.policy}, self.optimizer, "optim")

@@ -46,7 +46,9 @@ POLICY_KWARGS = {
     "shared_trunk": False,
     "features_dim": None,  # images and state numbers: the shared encoder's output size (256 / 64)
     "cnn_channels": None,  # the grid CNN's channels per layer (32, 64 by default)
-    "language_model": None,  # text envs: a lab lm train model.npz whose logits start the actor
+    # text envs: a lab lm train model.npz whose logits start the actor, or a model's architecture
+    # (LanguageModel.config: how a checkpoint rebuilds it before putting its weights back)
+    "language_model": None,
 }
 
 
@@ -87,16 +89,12 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
         raise AgentError(f"policy_kwargs must be a mapping (e.g. dict(net_arch=[64, 64])); got {value!r}")
     unknown = set(value) - set(POLICY_KWARGS)
     if unknown:
-        raise AgentError(
-            f"policy_kwargs has no {sorted(unknown)[0]!r} (it takes {', '.join(POLICY_KWARGS)})"
-        )
+        raise AgentError(f"policy_kwargs has no {sorted(unknown)[0]!r} (it takes {', '.join(POLICY_KWARGS)})")
     resolved = {**POLICY_KWARGS, **value}
     try:
         pi, vf = split_net_arch(resolved["net_arch"])
     except (TypeError, ValueError) as exc:
-        raise AgentError(
-            f"net_arch must be a list of widths or dict(pi=[...], vf=[...]): {exc}"
-        ) from None
+        raise AgentError(f"net_arch must be a list of widths or dict(pi=[...], vf=[...]): {exc}") from None
     if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in [*pi, *vf]):
         raise AgentError(f"net_arch widths must be whole numbers >= 1; got {resolved['net_arch']!r}")
     check_widths("net_arch", pi, AgentError)
@@ -120,8 +118,11 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
         if value_ is not None:
             check_widths(f"policy_kwargs {key}", list(sizes), AgentError)
     lm = resolved["language_model"]
-    if lm is not None and not isinstance(lm, str):
-        raise AgentError(f"policy_kwargs language_model must be a path to a model.npz; got {lm!r}")
+    if lm is not None and not isinstance(lm, (str, dict)):
+        raise AgentError(
+            f"policy_kwargs language_model must be a path to a model.npz (or a model's architecture, "
+            f"as checkpoints record it); got {lm!r}"
+        )
     log_std = resolved["log_std_init"]
     if isinstance(log_std, bool) or not isinstance(log_std, (int, float)) or not math.isfinite(log_std):
         raise AgentError(f"log_std_init must be a number; got {log_std!r}")
@@ -166,10 +167,14 @@ class ActorCritic(nn.Module):
             raise ValueError(f"policies take Discrete or 1-D Box action spaces; got {action_space}")
         self.action_dim = n_out
         self.language_model: nn.Module | None = None
-        if options["language_model"] is not None:
-            from lab.nets.language_model import LanguageModelActor, load_language_model
+        lm = options["language_model"]
+        if lm is not None:
+            from lab.nets.language_model import LanguageModelActor, build_language_model, load_language_model
 
-            model = load_language_model(options["language_model"])[0]
+            if isinstance(lm, dict):  # the architecture only: the weights come from a checkpoint
+                model = build_language_model(lm, "policy_kwargs language_model")
+            else:
+                model = load_language_model(lm)[0]
             self.language_model = LanguageModelActor(model, observation_space)
         self.state_dependent_std = bool(options["state_dependent_std"]) and not self.discrete
         self.squash = bool(options["squash_output"]) and not self.discrete

@@ -9,6 +9,10 @@ the single-env agents do, and stops on a non-finite observation or reward naming
 
 Agents take what stable-baselines3 and gymnasium users hand them (:func:`as_single_env`): an env,
 an env id, or a gymnasium ``VectorEnv``, whose copies are then the ones collected from.
+
+An env wrapped in gymnasium's ``FlattenObservation`` (the lab's text env, as ``make_env`` gives it)
+still gets its batched implementation: the copies are made without the wrapper and the batch is
+flattened at once (:class:`FlattenBatch`), to the very arrays the wrapped single envs would give.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.spaces import Box
 
 from agents.common.base import Callback, check_total_timesteps, episode_seed
 from agents.common.errors import AgentError
@@ -45,18 +50,42 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
         raise AgentError("a VectorEnv without a spec cannot be saved with an agent: use gym.make_vec")
     vector_only = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "render_mode")
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in vector_only}
-    try:
-        single = gym.make(spec.id, **kwargs)
+    try:  # the spec keeps the wrappers around each copy (a FlattenObservation changes the spaces)
+        single = gym.make(dataclasses.replace(spec, kwargs=kwargs))
     except Exception as exc:
         raise AgentError(f"could not make one {spec.id} to stand for the VectorEnv: {exc}") from exc
     _GIVEN[single] = env
     return single, env
 
 
+class FlattenBatch(gym.wrappers.vector.FlattenObservation):
+    """gymnasium's vector ``FlattenObservation`` that flattens a ``Dict`` of ``Box`` observations with
+    one concatenation per step instead of one ``flatten`` per copy (which costs more than a text
+    env's batched step); the rows are what ``gymnasium.spaces.flatten`` gives each copy's Dict."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        super().__init__(env)
+        space = env.single_observation_space
+        boxes = isinstance(space, gym.spaces.Dict) and all(isinstance(s, Box) for s in space.values())
+        self._boxes = [(key, sub.dtype) for key, sub in space.spaces.items()] if boxes else None
+
+    def observations(self, observations: Any) -> Any:
+        if self._boxes is None:
+            return super().observations(observations)
+        n = self.num_envs
+        parts = [np.asarray(observations[key], dtype=dtype).reshape(n, -1) for key, dtype in self._boxes]
+        return np.concatenate(parts, axis=1).astype(self.single_observation_space.dtype, copy=False)
+
+
+# Wrappers of a single env that have a batched equivalent, by the entry point a spec records.
+_BATCHED_WRAPPERS = {"gymnasium.wrappers.transform_observation:FlattenObservation": FlattenBatch}
+
+
 def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
     """``n_envs`` copies of ``env`` (made again from its spec, time limit included) in the best vector
-    env it has: its registered batched implementation (our ``GridVectorEnv``, gymnasium's
-    ``CartPoleVectorEnv``), else a ``SyncVectorEnv``. For an agent built on a ``VectorEnv``, that one."""
+    env it has: its registered batched implementation (our ``GridVectorEnv``, ``TextVectorEnv``,
+    gymnasium's ``CartPoleVectorEnv``), with a ``FlattenObservation`` around the env done on the
+    batch, else a ``SyncVectorEnv``. For an agent built on a ``VectorEnv``, that one."""
     given = _GIVEN.get(env)
     if given is not None:  # Agent.__init__ has checked that n_envs is its num_envs
         return given
@@ -67,13 +96,19 @@ def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
         import envs  # noqa: F401  (registers the lab/ ids)
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "num_envs")}
     spec = dataclasses.replace(spec, kwargs=kwargs)
-    # a batched implementation cannot carry the wrappers around a user's env: copy those one by one
-    batched = spec.vector_entry_point is not None and not spec.additional_wrappers
-    mode = "vector_entry_point" if batched else "sync"
+    # other wrappers around a user's env have no batched form: then the copies are made one by one
+    wrappers = [None if w.kwargs else _BATCHED_WRAPPERS.get(w.entry_point) for w in spec.additional_wrappers]
+    batched = spec.vector_entry_point is not None and None not in wrappers
     try:
-        return gym.make_vec(spec, num_envs=n_envs, vectorization_mode=mode)
+        if not batched:
+            return gym.make_vec(spec, num_envs=n_envs, vectorization_mode="sync")
+        bare = dataclasses.replace(spec, additional_wrappers=())
+        vec = gym.make_vec(bare, num_envs=n_envs, vectorization_mode="vector_entry_point")
     except Exception as exc:  # gymnasium raises many kinds; say which env could not be copied
         raise AgentError(f"could not make {n_envs} copies of {spec.id} for collection: {exc}") from exc
+    for wrapper in wrappers:
+        vec = wrapper(vec)
+    return vec
 
 
 @dataclasses.dataclass

@@ -21,11 +21,13 @@ from torch import nn
 
 from lab.core.archive import read_archive, write_archive
 from lab.core.errors import LabError
+from lab.core.limits import MAX_PARAMETERS
 from lab.nets.layers import check_dropout, check_size, unknown_choice
 from lab.nets.recurrent import RecurrentNet
 from lab.nets.transformer import CausalTransformer
 
 KINDS = ("transformer", "gru")
+ARCHITECTURE = ("vocab_size", "kind", "context", "width", "layers", "heads", "dropout")  # model.config
 FORMAT = "lab-language-model"
 IGNORE = -100  # target of padded positions: F.cross_entropy's default ignore_index
 State = Any  # the Transformer's per-layer keys and values, or the GRU's hidden state
@@ -249,12 +251,35 @@ def load_language_model(path: str | Path) -> tuple[LanguageModel, dict[str, Any]
     config = meta.get("config")
     if meta.get("format") != FORMAT or not isinstance(config, dict):
         raise LabError(f"{path} is not a language model (made by lab lm train)")
+    model = build_language_model(config, str(path))
     try:
-        model = LanguageModel(**config)
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
     except (TypeError, ValueError, RuntimeError) as exc:
         raise LabError(f"{path} holds a damaged language model: {str(exc).splitlines()[0]}") from None
     return model, meta
+
+
+def build_language_model(config: Any, source: str) -> LanguageModel:
+    """An untrained :class:`LanguageModel` of the architecture ``config`` (``model.config``, as files
+    record it), sized on torch's ``meta`` device first: a :class:`LabError` naming ``source`` for a
+    config that is not one, or that would hold over :data:`~lab.core.limits.MAX_PARAMETERS` weights."""
+    if not isinstance(config, dict) or not set(config) <= set(ARCHITECTURE) or "vocab_size" not in config:
+        raise LabError(
+            f"{source}: a language model's architecture is a mapping of vocab_size and "
+            f"{', '.join(ARCHITECTURE[1:])}; got {config!r}"
+        )
+    try:
+        with torch.device("meta"), torch.random.fork_rng(devices=[]):
+            size = sum(p.numel() for p in LanguageModel(**config).state_dict().values())
+        if size > MAX_PARAMETERS:
+            raise LabError(
+                f"{source}: its language model would hold {size:,} weights; the lab builds at most "
+                f"{MAX_PARAMETERS:,}"
+            )
+        return LanguageModel(**config)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LabError(f"{source}: not a language model this lab can build ({reason})") from None
 
 
 def check_vocabulary(meta: dict[str, Any], tokens: Sequence[str], where: str, path: str | Path) -> None:

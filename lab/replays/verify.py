@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from lab.core.errors import LabError
 from lab.replays.format import INFO_PREFIX, Episode, ReplayError
 
 
@@ -63,19 +64,21 @@ def _differs(recorded: Any, simulated: Any) -> bool:
 
 
 def make_replay_env(episode: Episode, render_mode: str | None = None) -> Any:
-    """The episode's environment, made as it was recorded; :class:`ReplayError` when it no longer can be."""
+    """The episode's environment, made as it was recorded (as the lab makes envs, so the text env's
+    observation comes flattened, as agents and players saw and recorded it); :class:`ReplayError`
+    when it no longer can be."""
     import gymnasium as gym
 
     from envs.errors import EnvError
-    from lab.core.environments import registered_env_id
+    from lab.core.environments import make_env, registered_env_id
 
     registered_env_id(episode.env_id, f"the replay {episode.id!r}", ReplayError)  # no "module:" imports
     kwargs = dict(episode.env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
-        return gym.make(episode.env_id, max_episode_steps=episode.max_episode_steps, **kwargs)
-    except (TypeError, ValueError, EnvError, gym.error.Error) as exc:
+        return make_env(episode.env_id, kwargs, max_episode_steps=episode.max_episode_steps)
+    except (TypeError, ValueError, EnvError, LabError, gym.error.Error) as exc:
         shown = json.dumps(episode.env_kwargs)
         shown = shown if len(shown) <= 200 else shown[:197] + "..."
         raise ReplayError(
