@@ -53,7 +53,7 @@ def policy_gradient_step(agent: OnPolicyAgent, rollout: Rollout, advantages: Any
     if config.normalize_advantage and len(adv) > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     params, log_std, values = agent.policy(batch["obs"])
-    log_probs, entropy = agent.policy.log_prob_entropy(params, log_std, batch["actions"])
+    log_probs, entropy = agent.policy.log_prob_entropy(params, log_std, batch["actions"], batch.get("masks"))
     policy_loss = -(log_probs * adv).mean()
     entropy_loss = -entropy.mean()
     loss = policy_loss + config.ent_coef * entropy_loss

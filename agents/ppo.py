@@ -63,7 +63,7 @@ class PPO(OnPolicyAgent):
         if config.normalize_advantage and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         params, log_std, values = policy(part["obs"])
-        log_probs, entropy = policy.log_prob_entropy(params, log_std, part["actions"])
+        log_probs, entropy = policy.log_prob_entropy(params, log_std, part["actions"], part.get("masks"))
         log_ratio = log_probs - part["log_probs"]
         ratio = log_ratio.exp()
         policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()

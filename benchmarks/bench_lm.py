@@ -3,6 +3,7 @@
     python benchmarks/bench_lm.py            # full run (about 6 minutes on 2 shared cores)
     python benchmarks/bench_lm.py --quick    # smaller counts, for a smoke test
     python benchmarks/bench_lm.py --maskable # also sb3-contrib's MaskablePPO from scratch, same budget
+    python benchmarks/bench_lm.py --scratch-only   # only that comparison (part 3)
     python benchmarks/bench_lm.py --decode   # only: decoding tokens/s with and without the cache
 
 Measures, on one torch thread:
@@ -14,7 +15,8 @@ Measures, on one torch thread:
    the success rate and the share of grammatical sentences of the sampling policy, before and after
    ``--ppo-steps`` steps, over ``--episodes`` episodes (seeds apart from training's).
 3. With ``--maskable``: sb3-contrib's ``MaskablePPO`` (MultiInputPolicy, action masks) from scratch
-   on the same env and the same number of steps, and our PPO from scratch (the token GRU encoder).
+   on the same env and the same number of steps, and our PPO from scratch (the token GRU encoder),
+   with the env's masks (``use_masking``) and without.
 4. With ``--decode`` (alone): decoding speed in tokens/s, for sequences of 16, 64 and 256 tokens and
    a batch of 64, of the English model's shape (Transformer: 2 layers, 64 wide, 4 heads; GRU: 2
    layers, 64 wide) over the English vocabulary: one new token per step through the key/value cache
@@ -110,12 +112,18 @@ def from_scratch(steps: int, episodes: int) -> dict:
 
     s, g = rates(masked, gym.make(ENV_ID), episodes)
     out["maskable_ppo"] = {"seconds": round(seconds, 1), "success": s, "grammatical": g}
-    agent = PPO(make_env(ENV_ID), seed=0)
-    tick = time.perf_counter()
-    agent.learn(steps)
-    seconds = time.perf_counter() - tick
-    s, g = rates(lambda obs, _e: agent.predict(obs, deterministic=False)[0], make_env(ENV_ID), episodes)
-    out["our_ppo_from_scratch"] = {"seconds": round(seconds, 1), "success": s, "grammatical": g}
+    for name, use_masking in (("our_ppo_masks", True), ("our_ppo_no_masks", False)):
+        agent = PPO(make_env(ENV_ID), seed=0, use_masking=use_masking)  # SB3's (and MaskablePPO's) defaults
+        tick = time.perf_counter()
+        agent.learn(steps)
+        seconds = time.perf_counter() - tick
+
+        def act(obs, e, agent=agent, use_masking=use_masking):
+            masks = e.unwrapped.action_masks() if use_masking else None
+            return agent.predict(obs, deterministic=False, action_masks=masks)[0]
+
+        s, g = rates(act, make_env(ENV_ID), episodes)
+        out[name] = {"seconds": round(seconds, 1), "success": s, "grammatical": g}
     return out
 
 
@@ -159,6 +167,7 @@ def main() -> None:
     parser.add_argument("--ppo-steps", type=int, default=15_000)
     parser.add_argument("--episodes", type=int, default=500)
     parser.add_argument("--decode", action="store_true", help="only the decoding speed, cached and not")
+    parser.add_argument("--scratch-only", action="store_true", help="only part 3 (from scratch, masks)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.decode:
@@ -166,6 +175,9 @@ def main() -> None:
         return
     steps = 200 if args.quick else None
     ppo_steps, episodes = (1000, 50) if args.quick else (args.ppo_steps, args.episodes)
+    if args.scratch_only:
+        print(json.dumps(from_scratch(ppo_steps, episodes), indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
         result = {"pretrain": pretrain(runs, steps)}

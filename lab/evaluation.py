@@ -75,6 +75,14 @@ def env_action(action: Any, space: gym.Space) -> Any:
     return np.asarray(action, dtype=space.dtype)
 
 
+def greedy_action(agent: Any, obs: Any, info: dict[str, Any]) -> Any:
+    """The agent's deterministic action; an agent trained with ``use_masking`` chooses among the
+    actions the env's ``info["action_mask"]`` allows, as it did in training."""
+    if getattr(getattr(agent, "config", None), "use_masking", False) and "action_mask" in info:
+        return agent.predict(obs, deterministic=True, action_masks=info["action_mask"])[0]
+    return agent.predict(obs, deterministic=True)[0]
+
+
 def grid_world(env: gym.Env) -> Any | None:
     """The underlying GridWorld, or None for other environments."""
     from envs.grid.world import GridWorld
@@ -128,11 +136,11 @@ def evaluate(
     lengths: list[int] = []
     successes: list[bool] = []
     for k in range(episodes):
-        obs, _ = runner.reset(seed=eval_seed(seed, round_index, k))
+        obs, info = runner.reset(seed=eval_seed(seed, round_index, k))
         total, length, done, terminated = 0.0, 0, False, False
         while not done:
-            action, _ = agent.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = runner.step(env_action(action, env.action_space))
+            action = greedy_action(agent, obs, info)
+            obs, reward, terminated, truncated, info = runner.step(env_action(action, env.action_space))
             total += float(reward)
             length += 1
             done = terminated or truncated

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.text_prefix import next_token_probabilities, text_env
+from lab.text_prefix import allowed_tokens, next_token_probabilities, text_env
 from lab.viewer import Overlay, ViewFrame
 
 BACKGROUND = (30, 34, 43)
@@ -325,9 +325,15 @@ def agent_panel(agent: Any, env: Any) -> Overlay | None:
 
     if hasattr(env.action_space, "n"):
         if ranked:
-            return ranked_panel(
-                agent.action_probabilities, action_labels(env), name="policy p", note=value_note, **language
-            )
+            probabilities = agent.action_probabilities
+            text = text_env(env)
+            if text is not None and getattr(getattr(agent, "config", None), "use_masking", False):
+
+                def probabilities(obs: Any) -> np.ndarray:  # what the agent acts on: its masked policy
+                    return agent.action_probabilities(obs, action_masks=allowed_tokens(text, obs))
+
+            labels = action_labels(env)
+            return ranked_panel(probabilities, labels, name="policy p", note=value_note, **language)
         return action_panel(
             agent.action_probabilities, action_labels(env), name="action probabilities", fmt="{:.2f}",
             note=value_note,

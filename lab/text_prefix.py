@@ -31,18 +31,32 @@ def prefix_ids(obs: Any) -> list[int]:
     return [int(t) for t in tokens[:length]]
 
 
+def prompt_length(text: TextGenEnv, ids: list[int]) -> int:
+    """How many of ``ids`` are the episode's prompt (the longest of the task's prompts they start with;
+    a prompt ends at its one delimiter, ``=`` or ``|``, so exactly one can match)."""
+    return max((len(p) for p in text.prompts if tuple(ids[: len(p)]) == p), default=0)
+
+
 def prefix_state(text: TextGenEnv, obs: Any) -> int:
     """The prefix automaton's state after the text in ``obs`` (the state the env's masks come from).
 
     When the prompt belongs to the grammar (English) the whole prefix is read from the start; otherwise
-    the grammar covers the answer only, and the prompt (which ends at its one delimiter, ``=`` or
-    ``|``, so exactly one prompt can match) is skipped.
+    the grammar covers the answer only, and the prompt is skipped.
     """
     ids = prefix_ids(obs)
     if not text.language.prompt_in_grammar:
-        prompt = max((p for p in text.prompts if tuple(ids[: len(p)]) == p), key=len, default=())
-        ids = ids[len(prompt) :]
+        ids = ids[prompt_length(text, ids) :]
     return text.automaton.run(ids)
+
+
+def allowed_tokens(text: TextGenEnv, obs: Any) -> np.ndarray:
+    """The env's action mask after the text in ``obs``: the tokens that continue a grammatical prefix
+    that can still end within ``max_length`` (every token when the env does not mask)."""
+    if not text.action_mask:
+        return np.ones(text.n_tokens, dtype=bool)
+    ids = prefix_ids(obs)
+    generated = len(ids) - prompt_length(text, ids)
+    return text.automaton.mask(prefix_state(text, obs), text.max_length - generated).copy()
 
 
 def next_token_probabilities(text: TextGenEnv, obs: Any) -> np.ndarray | None:

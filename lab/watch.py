@@ -55,7 +55,7 @@ def watch(
             f"or lab watch {target} --record --episodes N",
         )
 
-    from lab.evaluation import env_action, grid_world
+    from lab.evaluation import env_action, greedy_action, grid_world
     from lab.panels import agent_panel
     from lab.recording import RecordEpisodes
     from lab.targets import make_target_env, resolve_target
@@ -70,8 +70,7 @@ def watch(
         env = RecordEpisodes(env, record_dir, f"watch:{algorithm}")
 
     def act(obs: Any, info: dict[str, Any]) -> Any:
-        action, _ = agent.predict(obs, deterministic=True)
-        return env_action(action, env.action_space)
+        return env_action(greedy_action(agent, obs, info), env.action_space)
 
     overlays = []
     grid = grid_world(env)

@@ -67,12 +67,6 @@ def test_keys_build_a_known_sentence_and_the_episode_is_recorded(monkeypatch, tm
     assert float(np.sum(episode.rewards)) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="lab.replays re-simulates the text env's Dict observation, lab play records the flattened one "
-    "every agent sees (make_env): the replay fix of issue 19's text-agents part makes this pass",
-)
 def test_a_played_text_episode_verifies_by_re_simulation(monkeypatch, tmp_path):
     from lab.play import play
 

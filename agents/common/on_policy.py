@@ -37,7 +37,7 @@ from agents.common.config import AgentConfig, count, flag, mapping, non_negative
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
 from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
-from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, numpy_actor
+from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
@@ -60,6 +60,9 @@ class OnPolicyConfig(AgentConfig):
     normalize_observations: bool = flag(False)
     normalize_reward: bool = flag(False)
     policy_kwargs: dict[str, Any] = mapping({}, check_policy_kwargs)
+    # Read info["action_mask"] at every step and act among the allowed actions only (Discrete), as
+    # sb3-contrib's MaskablePPO does: masked actions get probability 0 in acting and in the loss
+    use_masking: bool = flag(False)
 
 
 ROLLOUT_KEYS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
@@ -80,6 +83,7 @@ class Rollout:
     done: np.ndarray
     valid: np.ndarray
     last_values: np.ndarray
+    masks: np.ndarray  # (T, N, n) booleans, with use_masking only
 
 
 def gae(rollout: Rollout, gamma: float, lam: float, bootstrap: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +139,8 @@ class OnPolicyAgent(Agent):
         self._steps: VectorSteps | None = None  # made on the first learn()
         self._discrete = isinstance(act_space, spaces.Discrete)
         self._action_start = int(act_space.start) if self._discrete else 0
+        if config.use_masking and not self._discrete:
+            raise AgentError(f"use_masking needs a Discrete action space; this env has {act_space}")
 
     def _make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         return make_adam(list(self.policy.parameters()), lr, eps=1e-5)
@@ -147,19 +153,38 @@ class OnPolicyAgent(Agent):
         return torch.as_tensor(obs)
 
     def predict(
-        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray | int, None]:
+        """SB3's ``predict``; ``action_masks`` (booleans, one row per observation), as sb3-contrib's
+        ``MaskablePPO.predict`` takes them, restricts the choice to the allowed actions."""
         obs = np.asarray(observation)
         single = obs.shape == tuple(self.env.observation_space.shape or ())
         batch = self._prepare(obs[None] if single else obs)
-        raw, _, _ = self.policy.sample(batch, self._generator, deterministic)
+        mask = None if action_masks is None else self._mask_tensor(action_masks, len(batch))
+        raw, _, _ = self.policy.sample(batch, self._generator, deterministic, mask)
         actions = self.policy.to_env(raw) + self._action_start
         return (int(actions[0]) if self._discrete else actions[0]) if single else actions, None
 
+    def _mask_tensor(self, action_masks: Any, rows: int) -> torch.Tensor:
+        if not self._discrete:
+            raise AgentError("action_masks apply to Discrete actions only")
+        mask = np.asarray(action_masks, dtype=bool).reshape(rows, -1)
+        if mask.shape[1] != self.policy.action_dim:
+            raise AgentError(f"action_masks need {self.policy.action_dim} entries a row; got {mask.shape[1]}")
+        return torch.from_numpy(mask)
+
     @torch.inference_mode()
-    def action_probabilities(self, observation: Any) -> np.ndarray:
-        """Discrete actions: the policy's probability of each action in this state."""
+    def action_probabilities(self, observation: Any, action_masks: Any = None) -> np.ndarray:
+        """Discrete actions: the policy's probability of each action in this state (0 for the actions
+        ``action_masks`` rules out)."""
         params, _, _ = self.policy(self._prepare(np.asarray(observation)[None]))
+        if action_masks is not None:
+            params = mask_logits(params, self._mask_tensor(action_masks, 1))
         return torch.softmax(params, -1)[0].numpy()
 
     @torch.inference_mode()
@@ -173,8 +198,14 @@ class OnPolicyAgent(Agent):
         """The critic's estimate of this state's value."""
         return float(self.policy.value(self._prepare(np.asarray(observation)[None]))[0])
 
-    def _act(self, obs: np.ndarray) -> tuple[np.ndarray, ...]:
-        """``(raw actions, log-probabilities, values, env actions)`` for a batch of (normalised) obs."""
+    def _act(self, obs: np.ndarray, masks: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(raw actions, log-probabilities, values, env actions)`` for a batch of (normalised) obs,
+        among the actions ``masks`` allows (when given)."""
+        if masks is not None:
+            raw, log_probs_t, values_t = self.policy.sample(
+                torch.as_tensor(obs), self._generator, mask=torch.from_numpy(masks)
+            )
+            return raw.numpy(), log_probs_t.numpy(), values_t.numpy(), raw.numpy() + self._action_start
         if self._numpy_act is not None:
             actions, log_probs, values = self._numpy_act(obs, self._np_rng)
             env_actions = (
@@ -222,7 +253,8 @@ class OnPolicyAgent(Agent):
         if steps.obs is None:
             steps.reset()
             self._ret = np.zeros(steps.vec.num_envs)  # discounted return so far, for reward normalisation
-        record: dict[str, list[np.ndarray]] = {k: [] for k in ROLLOUT_KEYS}
+        keys = (*ROLLOUT_KEYS, "masks") if config.use_masking else ROLLOUT_KEYS
+        record: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         episodes_needed, finished_episodes = getattr(config, "n_episodes", None), 0
         while True:
             raw_obs = steps.obs
@@ -232,7 +264,10 @@ class OnPolicyAgent(Agent):
                 obs = self.obs_rms.normalize(raw_obs)
             else:
                 obs = raw_obs
-            actions, log_probs, values, env_actions = self._act(obs)
+            masks = steps.action_masks() if config.use_masking else None
+            actions, log_probs, values, env_actions = self._act(obs, masks)
+            if masks is not None:
+                record["masks"].append(masks)
             step = steps.step(env_actions)
             valid, done, rewards = step.valid, step.done, step.rewards
             if config.normalize_reward:
@@ -266,9 +301,11 @@ class OnPolicyAgent(Agent):
     def _flat_batch(
         self, rollout: Rollout, advantages: np.ndarray, returns: np.ndarray
     ) -> dict[str, torch.Tensor]:
-        """The valid steps of a rollout as flat tensors."""
+        """The valid steps of a rollout as flat tensors (with their action masks, if any)."""
         valid = rollout.valid
+        masks = {"masks": torch.as_tensor(rollout.masks[valid])} if hasattr(rollout, "masks") else {}
         return {
+            **masks,
             "obs": torch.as_tensor(rollout.obs[valid]),
             "actions": torch.as_tensor(rollout.actions[valid]),
             "log_probs": torch.as_tensor(rollout.log_probs[valid]),

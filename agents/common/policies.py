@@ -215,15 +215,20 @@ class ActorCritic(nn.Module):
         return self.forward(obs)[2]
 
     def log_prob_entropy(
-        self, params: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
+        self,
+        params: torch.Tensor,
+        log_std: torch.Tensor,
+        actions: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of the stored ``actions`` (pre-squash samples) and the entropy (per sample).
 
-        For a squashed Gaussian the entropy has no closed form; the Gaussian's is used, as SB3 does
-        (as a bonus it only needs to grow with the spread).
+        ``mask`` (categorical only, ``(N, n)`` booleans): the distribution over the allowed actions
+        alone (see :func:`mask_logits`). For a squashed Gaussian the entropy has no closed form; the
+        Gaussian's is used, as SB3 does (as a bonus it only needs to grow with the spread).
         """
         if self.discrete:
-            log_p = torch.log_softmax(params, dim=-1)
+            log_p = torch.log_softmax(mask_logits(params, mask), dim=-1)
             chosen = log_p.gather(1, actions.long().view(-1, 1)).squeeze(1)
             return chosen, -(log_p.exp() * log_p).sum(-1)
         z = (actions - params) * torch.exp(-log_std)
@@ -235,11 +240,17 @@ class ActorCritic(nn.Module):
 
     @torch.inference_mode()
     def sample(
-        self, obs: torch.Tensor, generator: torch.Generator, deterministic: bool = False
+        self,
+        obs: torch.Tensor,
+        generator: torch.Generator,
+        deterministic: bool = False,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(raw actions, log-probabilities, values)``; raw actions go through :meth:`to_env`."""
+        """``(raw actions, log-probabilities, values)``; raw actions go through :meth:`to_env`.
+        ``mask``: draw among the allowed actions only (categorical)."""
         params, log_std, value = self.forward(obs)
         if self.discrete:
+            params = mask_logits(params, mask)
             if deterministic:
                 actions = params.argmax(-1)
             else:
@@ -252,7 +263,7 @@ class ActorCritic(nn.Module):
                 if deterministic
                 else params + log_std.exp() * torch.randn(params.shape, generator=generator)
             )
-        log_prob, _ = self.log_prob_entropy(params, log_std, actions)
+        log_prob, _ = self.log_prob_entropy(params, log_std, actions)  # params already masked
         return actions, log_prob, value
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
@@ -263,6 +274,17 @@ class ActorCritic(nn.Module):
             scaled = self.low + (torch.tanh(actions) + 1.0) * 0.5 * (self.high - self.low)
             return scaled.numpy()
         return torch.maximum(torch.minimum(actions, self.high), self.low).numpy()
+
+
+# The logit of a masked-out action: its probability underflows to exactly 0 in float32, while the
+# entropy's p * log p stays finite (0 * -1e8), which -inf would make NaN (sb3-contrib uses -1e8 too).
+MASKED_LOGIT = -1e8
+
+
+def mask_logits(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``logits`` with the actions ``mask`` rules out (False) set to :data:`MASKED_LOGIT`, so the
+    categorical distribution is the policy's renormalised over the allowed actions."""
+    return logits if mask is None else logits.masked_fill(~mask, MASKED_LOGIT)
 
 
 def _tanh_log_det(u: torch.Tensor) -> torch.Tensor:

@@ -132,9 +132,10 @@ class VectorSteps:
 
     def reset(self) -> np.ndarray:
         """Fresh episodes in every copy (seeded by the agent's episode count, as single envs are)."""
-        obs, _ = self.vec.reset(seed=episode_seed(self.agent.seed, self.agent.num_episodes))
+        obs, info = self.vec.reset(seed=episode_seed(self.agent.seed, self.agent.num_episodes))
         n = self.vec.num_envs
         self.obs = np.asarray(obs)
+        self.info = info
         self.ended = np.zeros(n, dtype=bool)  # the previous step ended this copy's episode
         self.episode_return = np.zeros(n)
         self.episode_length = np.zeros(n, dtype=np.int64)
@@ -142,7 +143,7 @@ class VectorSteps:
 
     def step(self, actions: np.ndarray) -> Step:
         """Step every copy; counts the real steps in ``agent.num_timesteps``."""
-        next_obs, rewards, terminated, truncated, _ = self.vec.step(actions)
+        next_obs, rewards, terminated, truncated, self.info = self.vec.step(actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         self._check_finite(next_obs, rewards)
         valid = ~self.ended
@@ -153,6 +154,17 @@ class VectorSteps:
         self.agent.num_timesteps += int(valid.sum())
         self.obs, self.ended = np.asarray(next_obs), terminated | truncated
         return Step(self.obs, rewards, terminated, truncated, valid, done)
+
+    def action_masks(self) -> np.ndarray:
+        """The copies' ``info["action_mask"]`` for the observations in :attr:`obs`: ``(n_envs, n)``
+        booleans, True where an action is allowed (the lab's text envs give them)."""
+        masks = self.info.get("action_mask")
+        if masks is None:
+            raise AgentError(
+                "use_masking needs an env that gives info['action_mask'] at every reset and step "
+                "(the lab's text envs do, unless made with action_mask=False)"
+            )
+        return np.asarray(masks, dtype=bool).reshape(self.vec.num_envs, -1)
 
     def report(self, step: Step, callback: Callback | None) -> bool:
         """Count and report the episodes that ended at ``step``; True when the callback said stop."""
