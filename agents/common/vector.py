@@ -50,8 +50,10 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
         raise AgentError("a VectorEnv without a spec cannot be saved with an agent: use gym.make_vec")
     vector_only = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "render_mode")
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in vector_only}
+    # make_vec records its max_episode_steps among the env's kwargs; it is the spec's own field
+    limit = kwargs.pop("max_episode_steps", spec.max_episode_steps)
     try:  # the spec keeps the wrappers around each copy (a FlattenObservation changes the spaces)
-        single = gym.make(dataclasses.replace(spec, kwargs=kwargs))
+        single = gym.make(dataclasses.replace(spec, kwargs=kwargs, max_episode_steps=limit))
     except Exception as exc:
         raise AgentError(f"could not make one {spec.id} to stand for the VectorEnv: {exc}") from exc
     _GIVEN[single] = env
