@@ -50,8 +50,9 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
         raise AgentError("a VectorEnv without a spec cannot be saved with an agent: use gym.make_vec")
     vector_only = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "render_mode")
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in vector_only}
+    steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)  # make_vec records it with the kwargs
     try:  # the spec keeps the wrappers around each copy (a FlattenObservation changes the spaces)
-        single = gym.make(dataclasses.replace(spec, kwargs=kwargs))
+        single = gym.make(dataclasses.replace(spec, kwargs=kwargs), max_episode_steps=steps)
     except Exception as exc:
         raise AgentError(f"could not make one {spec.id} to stand for the VectorEnv: {exc}") from exc
     _GIVEN[single] = env
