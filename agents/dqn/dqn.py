@@ -42,7 +42,7 @@ from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.schedules import LinearSchedule, Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
-from agents.dqn.q_network import QNetwork, check_policy_kwargs
+from agents.dqn.q_network import QNetwork, check_policy_kwargs, check_replay_buffer_kwargs
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -76,6 +76,9 @@ class DQNConfig(AgentConfig):
     loss: str = choice("huber", ("huber", "mse"))
     save_replay_buffer: bool = flag(True)  # checkpoints resume exactly; False: smaller, not exact
     n_envs: int = count(1)
+    # SB3's handle_timeout_termination=False: a truncation ends the return like a termination (for
+    # envs whose observation holds the step count, such as the text env: no step follows the limit)
+    replay_buffer_kwargs: dict[str, Any] = mapping({}, check_replay_buffer_kwargs)
 
     def check(self) -> None:
         if self.tau == 0.0:
@@ -137,6 +140,7 @@ class DQN(Agent):
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
+        self._bootstrap_timeouts = config.replay_buffer_kwargs.get("handle_timeout_termination", True)
         self._step_figures = [0.0, 0.0, 0.0]  # the latest gradient step's loss, gradient norm and mean Q
 
     # ----- acting -----
@@ -189,7 +193,8 @@ class DQN(Agent):
                 action = self._greedy(observation)
             next_observation, reward, terminated, truncated, _ = env_step(action + self._action_start)
             episode_return += float(reward)
-            self.buffer.add(observation, action, reward, next_observation, terminated, truncated)
+            ends = terminated or (truncated and not self._bootstrap_timeouts)
+            self.buffer.add(observation, action, reward, next_observation, ends, truncated)
             t += 1
             if t > learning_starts and t % train_freq == 0:
                 self._train(gradient_steps, t)
@@ -299,8 +304,9 @@ class DQN(Agent):
             if not explore.all():
                 actions = np.where(explore, actions, self.q_values(obs).argmax(axis=-1))
             step = steps.step(actions + self._action_start)
+            ends = step.terminated if self._bootstrap_timeouts else step.terminated | step.truncated
             for i in np.flatnonzero(step.valid):
-                self.buffer.add(obs[i], actions[i], step.rewards[i], step.next_obs[i], step.terminated[i],
+                self.buffer.add(obs[i], actions[i], step.rewards[i], step.next_obs[i], ends[i],
                                 step.truncated[i])  # fmt: skip
             calls += 1
             if steps.report(step, callback):

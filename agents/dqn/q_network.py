@@ -83,3 +83,17 @@ def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
         raise AgentError(f"net_arch must be a list of layer widths; got {arch!r}")
     check_widths("net_arch", [int(w) for w in arch], AgentError)
     return {"net_arch": [int(w) for w in arch]}
+
+
+def check_replay_buffer_kwargs(value: Any) -> dict[str, bool]:
+    """DQN's ``replay_buffer_kwargs``: stable-baselines3's ``handle_timeout_termination`` (true: a
+    truncated episode's last step bootstraps from the next observation; false: it does not)."""
+    if not isinstance(value, dict) or set(value) - {"handle_timeout_termination"}:
+        raise AgentError(
+            "replay_buffer_kwargs takes handle_timeout_termination only "
+            f"(e.g. dict(handle_timeout_termination=False)); got {value!r}"
+        )
+    handle = value.get("handle_timeout_termination", True)
+    if not isinstance(handle, bool):
+        raise AgentError(f"handle_timeout_termination must be true or false; got {handle!r}")
+    return dict(value)
