@@ -40,6 +40,27 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
+class GlobalDiscriminator(nn.Module):
+    """One real/fake score for the whole image: three stride-2 4x4 convolutions (no normalisation,
+    which would rescale what it counts), then a two-layer perceptron over every position at once.
+    Beside a PatchGAN it sees the whole board, so "two goals" or "no start" are visible to it (the
+    hidden layer matters: a score linear in the features could only say "more goals, more fake")."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: int) -> None:
+        super().__init__()
+        in_channels, height, width = shape
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * channels, 4 * channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(4 * channels * (height // 8) * (width // 8), 4 * channels),
+            nn.LeakyReLU(0.2), nn.Linear(4 * channels, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class ImagePool(nn.Module):
     """The last ``size`` fakes (Shrivastava et al., 2017): the discriminator is shown, for each new
     fake, the fake itself or (once full, with probability 1/2) a stored one it replaces, so it does

@@ -21,26 +21,8 @@ from typing import Any
 import numpy as np
 
 from generative.data import ImageData, dataset_options, image_folder, scale_levels, unknown
+from generative.translation_boards import CELL_KINDS, KIND_NAMES, world_boards
 from lab.core.errors import LabError
-
-# The cell kinds a board is made of: (tile, ice, phase, agent), with how often each is drawn.
-CELL_KINDS: dict[str, tuple[int, bool, int, bool]] = {
-    "floor": (0, False, 0, False),
-    "wall": (1, False, 0, False),
-    "start": (2, False, 0, False),
-    "goal": (3, False, 0, False),
-    "pit": (4, False, 0, False),
-    "ice": (0, True, 0, False),
-    "key": (6, False, 0, False),
-    "door closed": (7, False, 1, False),
-    "door open": (7, False, 2, False),
-    "agent": (0, False, 0, True),
-    "agent on ice": (0, True, 0, True),
-    "agent on start": (2, False, 0, True),
-}
-KIND_NAMES = list(CELL_KINDS)
-BOARD_WEIGHTS = np.array([0.36, 0.18, 0.04, 0.05, 0.08, 0.12, 0.05, 0.06, 0.06])  # the 9 tiles
-AGENT_ON = {0: 9, 5: 10, 2: 11}  # the kind under the agent -> the kind with it
 
 
 def theme_templates(theme: str, tile: int) -> np.ndarray:
@@ -80,28 +62,6 @@ class CellDecoder:
         return distance.argmin(1).reshape(n, self.rows * self.cols)
 
 
-def random_boards(n: int, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` distinct boards ``(n, rows*cols)``: tiles drawn by :data:`BOARD_WEIGHTS`, one agent on a
-    floor, ice or start cell (a floor cell is made when the board has none)."""
-    cells = rows * cols
-    found = np.empty((0, cells), dtype=np.int64)
-    for _ in range(20):
-        board = rng.choice(len(BOARD_WEIGHTS), size=(2 * n, cells), p=BOARD_WEIGHTS / BOARD_WEIGHTS.sum())
-        free = np.isin(board, list(AGENT_ON))
-        empty = np.flatnonzero(~free.any(1))
-        board[empty, rng.integers(cells, size=len(empty))] = 0
-        free = np.isin(board, list(AGENT_ON))
-        where = np.where(free, rng.random(board.shape), -1.0).argmax(1)
-        index = np.arange(len(board))
-        board[index, where] = np.select([board[index, where] == k for k in AGENT_ON], list(AGENT_ON.values()))
-        found = np.concatenate([found, board])
-        _, first = np.unique(found, axis=0, return_index=True)
-        found = found[np.sort(first)]  # distinct, in the order drawn
-        if len(found) >= n:
-            return found[:n]
-    raise LabError(f"a {rows}x{cols} board has too few distinct states for {n} images; ask for fewer")
-
-
 def _whole(name: str, value: Any, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise LabError(f"themes option {name} must be a whole number >= {least}; got {value!r}")
@@ -131,7 +91,7 @@ def theme_pairs(options: dict[str, Any], seed: int, test_fraction: float) -> Ima
     templates = [theme_templates(str(name), tile) for name in themes]
     rng = np.random.default_rng(seed)
     paired = opts["paired"]
-    boards = random_boards((1 if paired else 2) * train + test, rows, cols, rng)
+    boards = world_boards((1 if paired else 2) * train + test, rows, cols, rng)
     train_a, held = boards[:train], boards[-test:]
     train_b = train_a if paired else boards[train : 2 * train]
     x = np.concatenate(

@@ -8,13 +8,18 @@ import pytest
 from PIL import Image
 
 from envs.errors import EnvError
-from envs.grid.layout import Tile
+from envs.grid.layout import TILE_CHAR, Tile, parse_map
 from envs.grid.painter import GridPainter
 from envs.grid.themes import THEMES, cell_drawer
 from generative.data import load_dataset
+from generative.translation_boards import CELL_KINDS, world_boards
 from generative.translation_data import KIND_NAMES, CellDecoder, render, theme_templates
 from lab.cli import main
 from lab.core.errors import LabError
+
+KINDS = ("agent", "agent on ice", "agent on start", "start", "goal", "wall", "pit", "ice", "key")
+AGENT, AGENT_ICE, AGENT_START, START, GOAL, WALL, PIT, ICE, KEY = map(KIND_NAMES.index, KINDS)
+CLOSED, OPEN = KIND_NAMES.index("door closed"), KIND_NAMES.index("door open")
 
 SMALL = {"train": 40, "test": 24}
 
@@ -67,6 +72,60 @@ def test_unpaired_domains_show_disjoint_states_and_the_held_out_pairs_others(unp
     assert unpaired.shape == (6, 32, 32) and unpaired.info["paired"] is False
 
 
+def connected(mask):
+    """Whether the True cells of ``mask`` form one 4-connected group (or none)."""
+    cells = {tuple(c) for c in np.argwhere(mask)}
+    todo = [next(iter(cells))] if cells else []
+    seen = set(todo)
+    while todo:
+        r, c = todo.pop()
+        for near in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+            if near in cells and near not in seen:
+                seen.add(near)
+                todo.append(near)
+    return seen == cells
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(4, 4), (3, 6), (2, 5)])
+def test_every_board_follows_the_worlds_rules(rows, cols):
+    boards = world_boards(500, rows, cols, np.random.default_rng(rows * cols))
+    assert len({b.tobytes() for b in boards}) == 500
+    for board in boards.reshape(-1, rows, cols):
+        count = np.bincount(board.ravel(), minlength=len(KIND_NAMES))
+        assert count[[AGENT, AGENT_ICE, AGENT_START]].sum() == 1  # one agent
+        assert count[START] + count[AGENT_START] == 1 and count[GOAL] == 1
+        assert count[KEY] == count[CLOSED] <= 1 and count[OPEN] + count[CLOSED] <= 1
+        assert count[PIT] <= 2 and count[ICE] + count[AGENT_ICE] <= 4
+        assert connected(board == PIT) and connected((board == ICE) | (board == AGENT_ICE))
+        doors = np.argwhere((board == CLOSED) | (board == OPEN))
+        walls = board == WALL
+        assert len(doors) == walls.any()  # a wall comes with its door
+        for r, c in doors:  # in one whole row or column of walls
+            assert walls.sum() in (cols - 1, rows - 1)
+            assert walls[r].sum() == cols - 1 or walls[:, c].sum() == rows - 1
+        # without its agent (and with the used key put back) the board is a map of the lab's worlds
+        tiles = [[TILE_CHAR[Tile(CELL_KINDS[KIND_NAMES[k]][0])] for k in row] for row in board]
+        if count[OPEN]:
+            spare = np.argwhere(board == 0)
+            tiles[spare[0][0]][spare[0][1]] = "K"
+        parse_map(["".join(row) for row in tiles])
+
+
+def test_a_closed_door_keeps_the_agent_and_the_key_on_the_start_side():
+    boards = world_boards(400, 4, 4, np.random.default_rng(0)).reshape(-1, 4, 4)
+    closed = [b for b in boards if (b == CLOSED).any()]
+    assert len(closed) > 50
+    for board in closed:
+        walls = (board == WALL) | (board == CLOSED)
+        across = walls.all(1).any()
+        sides = np.cumsum(walls.all(1 if across else 0))  # 0 before the wall, 1 on it or after
+        side = sides[:, None] if across else sides[None, :]
+        side = np.broadcast_to(side, board.shape)
+        start = side[np.isin(board, [START, AGENT_START])][0]
+        assert {int(s) for s in side[np.isin(board, [KEY, AGENT, AGENT_ICE, AGENT_START])]} == {int(start)}
+        assert side[board == GOAL][0] != start
+
+
 def test_paired_training_images_show_the_same_state_in_both_themes():
     data = load_dataset("themes", {**SMALL, "paired": True, "rows": 3, "cols": 5, "tile": 4}, seed=1)
     assert data.shape == (6, 12, 20)
@@ -87,7 +146,8 @@ def test_a_theme_order_can_be_swapped():
         ({"themes": ["classic"]}, "names two themes"),
         ({"themes": ["classic", "classic"]}, "two different themes"),
         ({"rows": 0}, "rows must be a whole number >= 1"),
-        ({"train": 5000, "rows": 1, "cols": 1}, "too few distinct states"),
+        ({"train": 5000, "rows": 1, "cols": 2}, "too few distinct states"),
+        ({"rows": 1, "cols": 1}, "a 1x1 board has no room for a start, a goal and a key"),
         ({"colour": 1}, "unknown option of the themes data set"),
     ],
 )

@@ -16,7 +16,7 @@ from generative.checkpoint import load_model, read_model_file
 from generative.cyclegan import CycleGAN
 from generative.data import load_dataset
 from generative.pix2pix import Pix2Pix
-from generative.translation import ImagePool, TranslationModel
+from generative.translation import GlobalDiscriminator, ImagePool, TranslationModel
 from generative.translation_data import CellDecoder, render, theme_templates
 from generative.translation_metrics import measure_translation, psnr, ssim
 from lab.cli import main
@@ -25,7 +25,8 @@ from lab.gen.train import resume
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"channels": 4, "blocks": 1, "d_channels": 4, "batch_size": 4, "pool_size": 3}
+TINY = {"channels": 4, "blocks": 1, "d_channels": 4, "batch_size": 4, "pool_size": 3, "lambda_global": 1.0,
+        "cycle_noise": 0.1, "colour_path": True}  # fmt: skip
 DATA = ["dataset_options.train=16", "dataset_options.test=8", "dataset_options.rows=2",
         "dataset_options.cols=2"]  # fmt: skip
 
@@ -91,6 +92,35 @@ def test_translation_models_keep_the_image_size_and_refuse_one_domain_data():
         CycleGAN((6, 8, 8), 1, TINY)
     with pytest.raises(LabError, match="translates ab; got 'ba'"):
         Pix2Pix((6, 16, 16), 1, {}).translate(a, "ba")
+
+
+def test_the_global_critic_gives_one_score_per_image_from_all_of_it():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 32, 32, requires_grad=True)
+    for shape in ((3, 16, 16), (3, 40, 24)):
+        assert GlobalDiscriminator(shape, 4)(torch.rand(5, *shape)).shape == (5, 1)
+    GlobalDiscriminator((3, 32, 32), 4)(image).sum().backward()
+    seen = image.grad.abs().sum(1)[0]
+    assert all(seen[r, c] > 0 for r in (0, 31) for c in (0, 31))  # every corner moves the score
+
+
+def test_the_cycle_noise_and_the_colour_branch():
+    model = CycleGAN((6, 16, 16), 1, {**TINY, "cycle_noise": 0.1})
+    images = torch.zeros(64, 3, 16, 16)
+    noisy = model.noisy(images, torch.Generator().manual_seed(0))
+    assert noisy.std().item() == pytest.approx(0.2, rel=0.02)  # sigma 0.1 of [0, 1] is 0.2 of [-1, 1]
+    plain = CycleGAN((6, 16, 16), 1, {**TINY, "colour_path": False, "cycle_noise": 0.0})
+    assert plain.noisy(images, torch.Generator()) is images and plain.g_ab.colour is None
+    g = CycleGAN((6, 16, 16), 1, TINY).g_ab  # the colour branch: 1x1 convolutions, pixel by pixel
+    assert all(m.kernel_size == (1, 1) for m in g.colour if isinstance(m, torch.nn.Conv2d))
+    x = torch.rand(1, 3, 16, 16)
+    y = x.clone()
+    y[..., 5, 5] += 0.5
+    assert torch.equal(g.colour(x)[..., 4, :], g.colour(y)[..., 4, :])
+    assert not torch.equal(g.colour(x)[..., 5, 5], g.colour(y)[..., 5, 5])
+    for key in ("lambda_global", "cycle_noise"):
+        with pytest.raises(LabError, match=f"cyclegan hyperparameter {key} must be >= 0; got -1.0"):
+            CycleGAN((6, 16, 16), 1, {**TINY, key: -1.0})
 
 
 def test_psnr_and_ssim_on_known_images():

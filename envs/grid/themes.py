@@ -3,8 +3,8 @@
 ``classic`` is :func:`envs.grid.painter.draw_cell` (light floor, solid tiles, a round blue agent).
 ``blueprint`` is a second, procedurally drawn style on the same signed-distance canvas: a dark
 navy sheet, tiles of other shapes and outlines (hatched walls, a crossed pit, a solid diamond
-goal, a dotted ice sheet, a square-bowed key, a barred door that opens to an empty frame), the
-agent a blue triangle. Each thing keeps its classic hue (goal green, pit orange, key gold, agent
+goal, a cyan ice sheet with glints, a square-bowed key, a barred door that opens to an empty
+frame), the agent a blue triangle. Each thing keeps its classic hue (goal green, pit orange, key gold, agent
 blue) and roughly its weight (solid goal and closed door, a thin open door), while floor and
 walls swap light for dark: a re-skin, as a game's night mode would be. Both themes are
 deterministic, so an image in either decodes exactly back to its cells, which is what lets image
@@ -32,7 +32,8 @@ WALL_HATCH = (88, 112, 156)
 START_LINE = (150, 160, 182)
 GOAL_LINE = (96, 232, 130)
 PIT_LINE = (255, 112, 52)
-ICE_DOT = (170, 240, 255)
+ICE_SHEET = (46, 98, 140)
+ICE_GLINT = (170, 240, 255)
 WIND_LINE = (96, 132, 190)
 KEY_LINE = (255, 214, 64)
 DOOR_LINE = (214, 140, 78)
@@ -52,11 +53,12 @@ def _blueprint(
         c.paint(c.box(0.12, 0.12, 0.88, 0.88), SHEET)
         c.paint(c.segment(0.12, 0.88, 0.88, 0.12, w), WALL_LINE)
     else:
+        if ice:  # a lighter, cyan sheet with two glints: visible at 8 pixels a tile, agent or not
+            c.paint(c.box(0, 0, 1, 1), ICE_SHEET)
+            c.paint(c.segment(0.15, 0.45, 0.45, 0.15, w), ICE_GLINT, 0.8)
+            c.paint(c.segment(0.55, 0.85, 0.85, 0.55, w), ICE_GLINT, 0.8)
         edge = np.minimum(c.x, c.y) - c.width(0.04)  # outline on the top and left edges
         c.paint(edge, SHEET_LINE)
-        if ice:
-            for cx, cy in ((0.3, 0.3), (0.7, 0.3), (0.3, 0.7), (0.7, 0.7)):
-                c.paint(c.circle(cx, cy, 0.08), ICE_DOT, 0.8)
         for k in range(min(max(wind, 0), 3)):
             x = 0.2 + 0.3 * k
             c.paint(c.segment(x, 0.85, x, 0.55, c.width(0.06)), WIND_LINE)
