@@ -132,7 +132,9 @@ def run_ray(jobs: list[Job], done: Done, address: str | None) -> None:
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(tune_trial, specs=specs, cwd=os.getcwd()), {"cpu": 1}),
             param_space={"trial": tune.grid_search(list(specs))},
-            tune_config=tune.TuneConfig(trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+            tune_config=tune.TuneConfig(
+                trial_name_creator=trial_name, trial_dirname_creator=trial_name, reuse_actors=True
+            ),
             run_config=tune.RunConfig(
                 storage_path=str(Path(jobs[0][2]).resolve().parent / "ray_tune"),
                 failure_config=tune.FailureConfig(max_failures=0),
