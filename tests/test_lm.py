@@ -22,13 +22,7 @@ from lab.nets.language_model import (
     sequence_arrays,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(kind: str, vocab: int = 5, seed: int = 0) -> LanguageModel:

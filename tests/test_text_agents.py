@@ -18,12 +18,7 @@ from lab.nets.language_model import LanguageModel, LanguageModelActor, save_lang
 DYCK4 = {"language": "dyck", "max_length": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_text_observation_comes_flattened_and_gets_the_token_encoder():

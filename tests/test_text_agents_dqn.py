@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from agents.common.errors import AgentError
 from agents.dqn import DQN
@@ -17,12 +16,7 @@ from lab.spec import load_spec_file
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "text-arithmetic-dqn.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("n_envs", [1, 3])

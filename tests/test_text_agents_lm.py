@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from agents import load_agent
 from agents.common.checkpoint import read_checkpoint, write_checkpoint
@@ -21,12 +20,7 @@ DYCK4 = {"language": "dyck", "max_length": 4}
 OBS = np.array([[1, 1, 3, 3, 3], [2, 1, 1, 3, 3], [2, 1, 2, 3, 3], [3, 1, 1, 2, 3], [0, 3, 3, 3, 3]])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from agents.ppo import PPO
 from envs import TextVectorEnv
 from lab.core.environments import make_env
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sync_copies(env: gym.Env, n: int) -> gym.vector.VectorEnv:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from agents.dqn import DQN
 from lab.cli import main
@@ -16,12 +15,7 @@ from lab.replays import episode_frames, load_episode, save_episode, verify_episo
 REVERSE = "lab/TextReverse-v0"  # prompts "abc|", answers "cba", V = 5 tokens (padding 5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
