@@ -67,61 +67,13 @@ def test_the_masked_categorical_is_the_policy_renormalised_over_the_allowed_acti
     assert set(drawn.tolist()) == {1, 3, 4}  # every allowed action drawn, no other
 
 
-def sb3_contrib_twin(agent, **hp):
-    """sb3-contrib's MaskablePPO holding a copy of ``agent``'s weights (see test_policy_gradient's twin)."""
-    from sb3_contrib import MaskablePPO
-    from stable_baselines3.common.logger import configure
-
-    model = MaskablePPO("MlpPolicy", agent.env, seed=0, device="cpu", gamma=agent.gamma, **hp)
-    model.set_logger(configure(None, []))
-    ours, theirs = agent.policy, model.policy
-    pairs = [(ours.action_head, theirs.action_net), (ours.value_head, theirs.value_net)]
-    extractor = theirs.mlp_extractor
-    for body, net in ((ours.pi_body, extractor.policy_net), (ours.vf_body, extractor.value_net)):
-        pairs += [(a, b) for a, b in zip(body, net, strict=True) if isinstance(a, torch.nn.Linear)]
-    with torch.no_grad():
-        for a, b in pairs:
-            b.weight.copy_(a.weight)
-            b.bias.copy_(a.bias)
-    return model, pairs
-
-
-class MaskedBuffer:
-    """Stands in for sb3-contrib's rollout buffer: our update's mini-batches, in our order, masks included."""
-
-    def __init__(self, agent, rollout, generator_state):
-        from sb3_contrib.common.maskable.buffers import MaskableRolloutBufferSamples
-
-        from agents.common.on_policy import gae
-
-        hp = agent.hyperparameters
-        advantages, returns = gae(rollout, agent.gamma, hp["gae_lambda"])
-        batch = agent._flat_batch(rollout, advantages, returns)
-        n, size = len(batch["advantages"]), hp["batch_size"]
-        generator = torch.Generator()
-        generator.set_state(generator_state)
-        self.epochs = []
-        for _ in range(hp["n_epochs"]):
-            order = torch.randperm(n, generator=generator)
-            self.epochs.append([
-                MaskableRolloutBufferSamples(*(
-                    batch[k][order[start : start + size]].float().view(-1, 1) if k == "actions"
-                    else batch[k][order[start : start + size]]
-                    for k in ("obs", "actions", "values", "log_probs", "advantages", "returns", "masks")
-                ))
-                for start in range(0, n, size)
-            ])  # fmt: skip
-        self.values, self.returns = batch["values"].numpy(), batch["returns"].numpy()
-
-    def get(self, batch_size):
-        return iter(self.epochs.pop(0))
-
-
 def test_a_masked_ppo_update_is_sb3_contribs():
     """The same weights and rollout (4 envs x 32 steps, log-probabilities shifted so the clip bites)
     through our update with ``use_masking`` and sb3-contrib's ``MaskablePPO.train``: the same last
     loss, figures, gradients and weights, up to float rounding."""
-    pytest.importorskip("sb3_contrib")
+    from sb3_contrib import MaskablePPO
+    from sb3_oracle import FixedBuffer, sb3_twin
+
     from agents.common.vector import VectorSteps, make_vector_env
 
     hp = {"n_steps": 32, "gae_lambda": 0.9, "learning_rate": 1e-3, "n_epochs": 3, "batch_size": 48,
@@ -129,7 +81,7 @@ def test_a_masked_ppo_update_is_sb3_contribs():
     agent = AGENTS["ppo"](
         gym.make("test/MaskedCartPole-v0"), seed=1, gamma=0.97, n_envs=4, use_masking=True, **hp
     )
-    model, pairs = sb3_contrib_twin(agent, **hp)
+    model, pairs = sb3_twin(agent, MaskablePPO, **hp)
     agent._steps = VectorSteps(agent, make_vector_env(agent.env, 4))
     rollout = agent._collect(None)
     assert rollout.masks.shape == (32, 4, 3) and 0 < rollout.masks[..., 2].mean() < 1
@@ -137,7 +89,7 @@ def test_a_masked_ppo_update_is_sb3_contribs():
     rollout.log_probs = (rollout.log_probs + 0.3 * rng.standard_normal(rollout.log_probs.shape)).astype(
         np.float32
     )
-    model.rollout_buffer = MaskedBuffer(agent, rollout, agent._generator.get_state())
+    model.rollout_buffer = FixedBuffer(agent, rollout, agent._generator.get_state(), discrete=True)
     losses, loss_of = [], agent.loss
     agent.loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
     agent._update(rollout)
