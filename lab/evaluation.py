@@ -135,6 +135,7 @@ def evaluate(
     returns: list[float] = []
     lengths: list[int] = []
     successes: list[bool] = []
+    reported = False  # whether the env reports info["success"] (then an episode without it failed)
     for k in range(episodes):
         obs, info = runner.reset(seed=eval_seed(seed, round_index, k))
         total, length, done, terminated = 0.0, 0, False, False
@@ -148,8 +149,11 @@ def evaluate(
         lengths.append(length)
         if grid is not None:
             successes.append(bool(terminated) and grid.at_goal())
+        else:  # an env that says so at an episode's end (the text envs: the task solved on <eos>)
+            reported |= "success" in info
+            successes.append(bool(info.get("success", False)))
     saved = list(runner.saved) if recording else []
-    result = EvalResult(returns, lengths, successes if grid is not None else None, replays=saved)
+    result = EvalResult(returns, lengths, successes if grid is not None or reported else None, replays=saved)
     if grid is not None and hasattr(agent, "gamma"):
         result.optimal_value, result.policy_value = exact_values(agent, grid, float(agent.gamma))
     return result

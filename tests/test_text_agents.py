@@ -104,3 +104,23 @@ def test_a_language_model_of_another_vocabulary_is_refused_in_one_line(tmp_path,
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "vocabulary of 4 tokens but this env has 47" in err and len(err.splitlines()) == 1
+
+
+def test_evaluation_reports_the_text_tasks_success_rate():
+    """lab eval's success rate on a text env is the share of episodes whose end says success (a
+    sentence cut at max_length failed); it was missing before (only grid worlds had one)."""
+    from lab.evaluation import eval_seed, evaluate, greedy_action
+
+    env = make_env("lab/TextPositive-v0")
+    agent = PPO(env, seed=0, use_masking=True)
+    result = evaluate(agent, env, 20, seed=3)
+    wins = []
+    for k in range(20):  # the same episodes by hand
+        obs, info = env.reset(seed=eval_seed(3, 0, k))
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(greedy_action(agent, obs, info))
+            done = terminated or truncated
+        wins.append(bool(info.get("success", False)))
+    assert result.success_rate == pytest.approx(np.mean(wins))
+    assert f"success {100 * np.mean(wins):.1f}%" in result.summary()
