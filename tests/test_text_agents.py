@@ -84,11 +84,12 @@ def _saved_model(tmp_path, vocabulary):
     )
 
 
-def test_a_language_model_policy_starts_as_the_model(tmp_path):
+@pytest.mark.parametrize("agent_class", [PPO, Reinforce])
+def test_a_language_model_policy_starts_as_the_model(tmp_path, agent_class):
     env = make_env("lab/TextGen-v0", DYCK4)
     vocabulary = list(env.unwrapped.vocabulary.tokens)
     model, path = _saved_model(tmp_path, vocabulary)
-    agent = PPO(env, seed=0, policy_kwargs={"language_model": str(path)})
+    agent = agent_class(env, seed=0, policy_kwargs={"language_model": str(path)})
     obs = np.array([2, 1, 1, 3, 3])  # "( (" then padding
     expected = torch.softmax(model(torch.tensor([[0, 1, 1]]))[0, -1], -1).detach().numpy()
     np.testing.assert_allclose(np.ravel(agent.action_probabilities(obs)), expected, rtol=1e-5, atol=1e-6)
