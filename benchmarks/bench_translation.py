@@ -5,9 +5,8 @@ trained from configs/gen-themes-*.yaml and scored exactly on held-out states.
     python benchmarks/bench_translation.py --only cyclegan    # one of them
     python benchmarks/bench_translation.py --quick            # 20 steps each, a smoke test
     python benchmarks/bench_translation.py --minutes 5        # another time limit
-    python benchmarks/bench_translation.py --restarts 6 --restart-steps 250 600  # see below
+    python benchmarks/bench_translation.py --restarts 8 --restart-steps 250 600  # a diagnosis, below
 
-Targets (CycleGAN
 Targets (CycleGAN, 32x32 frames, 200 held-out states, within 10 minutes of training on 2 CPU
 cores): per-cell accuracy >= 99% and PSNR >= 30 dB, in both directions. Reported beside them:
 SSIM, the cycle error, the steganography probe (F(G(a)) with and without Gaussian noise of
