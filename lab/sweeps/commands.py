@@ -29,7 +29,9 @@ def add_commands(sub: Any) -> None:
         "repeat for a product of several keys",
     )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec key for every trial")
-    p.add_argument("--backend", default=None, help="pool (default: a local process pool), serial or ray")
+    p.add_argument(
+        "--backend", default=None, help="pool (default: a local process pool), serial, or ray (Ray Tune)"
+    )
     p.add_argument("--workers", type=int, default=None, help="pool processes (default: the CPU count)")
     p.add_argument("--address", default=None, help="with --backend ray: 'auto' or HOST:PORT of a Ray cluster")
     p.add_argument("--sweeps-dir", default="sweeps", help="where sweep directories go (default: sweeps)")
