@@ -9,6 +9,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from play_keys import feed_keys
 
 import envs
 from envs.window import PAD, FrameWindow
@@ -143,23 +144,6 @@ def test_parse_kwargs_reads_yaml_scalars():
         "slip_prob": 0.5,
         "map_name": "8x8",
     }
-
-
-def feed_keys(monkeypatch, names: list[str]) -> list[np.ndarray]:
-    """Make the play window return these keys (then quit) and record the frames it shows."""
-    import pygame
-
-    codes = [getattr(pygame, "K_" + (name.upper() if len(name) > 1 else name)) for name in [*names, "q"]]
-    shown: list[np.ndarray] = []
-    original_show = FrameWindow.show
-
-    def show(self, frame, lines=()):
-        shown.append((np.array(frame), list(lines)))
-        original_show(self, frame, lines)
-
-    monkeypatch.setattr(FrameWindow, "show", show)
-    monkeypatch.setattr(FrameWindow, "wait_key", lambda self, timeout_ms=50: codes.pop(0))
-    return shown
 
 
 def test_play_walks_the_key_door_world_to_the_goal(monkeypatch):

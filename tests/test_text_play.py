@@ -5,32 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from play_keys import feed_keys
 
-from envs.window import FrameWindow
 from lab.cli import main
 from lab.core.environments import make_env
 from lab.replays import list_replays, load_episode, verify_episode
 from lab.text_prefix import next_token_probabilities, prefix_state
-
-
-def feed_keys(monkeypatch, names: list[str]) -> list[tuple[np.ndarray, list[str]]]:
-    """Make the play window return these keys (pygame's names, then q) and record what it shows."""
-    import pygame
-
-    code_of = {
-        pygame.key.name(getattr(pygame, k)): getattr(pygame, k) for k in dir(pygame) if k.startswith("K_")
-    }
-    codes = [code_of[name] for name in [*names, "q"]]
-    shown: list[tuple[np.ndarray, list[str]]] = []
-    original_show = FrameWindow.show
-
-    def show(self, frame, lines=()):
-        shown.append((np.array(frame), list(lines)))
-        original_show(self, frame, lines)
-
-    monkeypatch.setattr(FrameWindow, "show", show)
-    monkeypatch.setattr(FrameWindow, "wait_key", lambda self, timeout_ms=50: codes.pop(0))
-    return shown
 
 
 def env_return(env_id: str, seed: int, words: list[str], **kwargs) -> tuple[float, str]:
