@@ -38,6 +38,20 @@ def episode_key(base: int, episode: int) -> int:
     return mix64(base ^ mix64((episode + 1) * GOLDEN))
 
 
+def next_episode(
+    seed: int | None, base: int | None, episode: int, np_random: np.random.Generator
+) -> tuple[int, int, int]:
+    """``(base key, episode number, episode key)`` at a reset: a new seed starts its stream at episode
+    0; without one the stream goes on (the first time from ``np_random``, gymnasium's own seeding)."""
+    if seed is not None:
+        base, episode = seed_key(seed), 0
+    elif base is None:
+        base, episode = int(np_random.integers(2**63)), 0
+    else:
+        episode += 1
+    return base, episode, episode_key(base, episode)
+
+
 def uniform(key: int, counter: int) -> float:
     """A uniform float in [0, 1) for draw number ``counter`` of the episode ``key``."""
     return (mix64(key + (counter + 1) * GOLDEN) >> 11) * _U53

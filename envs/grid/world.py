@@ -179,13 +179,9 @@ class GridWorld(FrameRendering):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._base_key, self._episode = rng.seed_key(seed), 0
-        elif self._base_key is None:
-            self._base_key, self._episode = int(self.np_random.integers(2**63)), 0
-        else:
-            self._episode += 1
-        self._episode_key = rng.episode_key(self._base_key, self._episode)
+        self._base_key, self._episode, self._episode_key = rng.next_episode(
+            seed, self._base_key, self._episode, self.np_random
+        )
         starts = self._starts
         self._state = (
             starts[0] if len(starts) == 1 else starts[int(rng.uniform(self._episode_key, 0) * len(starts))]

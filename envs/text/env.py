@@ -208,13 +208,9 @@ class TextGenEnv(FrameRendering):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._base_key, self._episode = rng.seed_key(seed), 0
-        elif self._base_key is None:
-            self._base_key, self._episode = int(self.np_random.integers(2**63)), 0
-        else:
-            self._episode += 1
-        self._episode_key = rng.episode_key(self._base_key, self._episode)
+        self._base_key, self._episode, self._episode_key = rng.next_episode(
+            seed, self._base_key, self._episode, self.np_random
+        )
         n = len(self.prompts)
         i = 0 if n == 1 else int(rng.uniform(self._episode_key, 0) * n)
         self._prompt_index = i
