@@ -165,18 +165,10 @@ class OnPolicyAgent(Agent):
         obs = np.asarray(observation)
         single = obs.shape == tuple(self.env.observation_space.shape or ())
         batch = self._prepare(obs[None] if single else obs)
-        mask = None if action_masks is None else self._mask_tensor(action_masks, len(batch))
+        mask = None if action_masks is None else self.policy.mask_rows(action_masks, len(batch))
         raw, _, _ = self.policy.sample(batch, self._generator, deterministic, mask)
         actions = self.policy.to_env(raw) + self._action_start
         return (int(actions[0]) if self._discrete else actions[0]) if single else actions, None
-
-    def _mask_tensor(self, action_masks: Any, rows: int) -> torch.Tensor:
-        if not self._discrete:
-            raise AgentError("action_masks apply to Discrete actions only")
-        mask = np.asarray(action_masks, dtype=bool).reshape(rows, -1)
-        if mask.shape[1] != self.policy.action_dim:
-            raise AgentError(f"action_masks need {self.policy.action_dim} entries a row; got {mask.shape[1]}")
-        return torch.from_numpy(mask)
 
     @torch.inference_mode()
     def action_probabilities(self, observation: Any, action_masks: Any = None) -> np.ndarray:
@@ -184,7 +176,7 @@ class OnPolicyAgent(Agent):
         ``action_masks`` rules out)."""
         params, _, _ = self.policy(self._prepare(np.asarray(observation)[None]))
         if action_masks is not None:
-            params = mask_logits(params, self._mask_tensor(action_masks, 1))
+            params = mask_logits(params, self.policy.mask_rows(action_masks, 1))
         return torch.softmax(params, -1)[0].numpy()
 
     @torch.inference_mode()

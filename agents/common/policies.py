@@ -266,6 +266,15 @@ class ActorCritic(nn.Module):
         log_prob, _ = self.log_prob_entropy(params, log_std, actions)  # params already masked
         return actions, log_prob, value
 
+    def mask_rows(self, action_masks: Any, rows: int) -> torch.Tensor:
+        """A user's ``action_masks`` as ``(rows, n)`` booleans, checked against the action space."""
+        if not self.discrete:
+            raise AgentError("action_masks apply to Discrete actions only")
+        mask = np.asarray(action_masks, dtype=bool).reshape(rows, -1)
+        if mask.shape[1] != self.action_dim:
+            raise AgentError(f"action_masks need {self.action_dim} entries a row; got {mask.shape[1]}")
+        return torch.from_numpy(mask)
+
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
         """What the env receives for raw sampled actions: indices, or actions within the bounds."""
         if self.discrete:
