@@ -257,7 +257,7 @@ class DQN(Agent):
             loss = (weights * loss_fn(q, target, reduction="none")).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm, foreach=True)  # one call
         # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
         self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
         if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
