@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import reprlib
 from collections.abc import Collection
@@ -110,29 +111,68 @@ def whole_counts(data: dict[str, Any], keys: Collection[str]) -> dict[str, Any]:
     }
 
 
-def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
-    """Validate a parsed spec and fill its defaults."""
+def check_spec_fields(
+    data: Any,
+    source: str,
+    fields: Collection[str],
+    *,
+    strings: Collection[str] = (),
+    counts: Collection[str] = (),
+    at_least_one: Collection[str] = (),
+    mappings: Collection[str] = (),
+) -> dict[str, Any]:
+    """The checks every kind of spec (runs, ``lab gen``, ``lab lm``) makes: a mapping of known keys
+    (an unknown one names the closest), ``strings`` strings or null, ``counts`` whole numbers >= 0
+    (``1e5`` counts), ``at_least_one`` of them >= 1, ``mappings`` mappings or null. Returns ``data``
+    with its counts as ints."""
     if not isinstance(data, dict):
         raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
     for key in data:
-        if key not in FIELDS:
-            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
+        if key not in fields:
+            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(fields))}")
+    for key in strings:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise SpecError(f"{key} must be a string; got {_short(data[key])}")
+    data = whole_counts(data, counts)
+    for key in counts:
+        if key in data and (not is_whole(data[key]) or data[key] < 0):
+            raise SpecError(f"{key} must be a whole number >= 0; got {_short(data[key])}")
+    for key in at_least_one:
+        if data.get(key, 1) == 0:
+            raise SpecError(f"{key} must be at least 1")
+    for key in mappings:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise SpecError(f"{key} must be a mapping (key: value); got {_short(data[key])}")
+    return data
+
+
+def check_positive_number(key: str, value: Any, nullable: bool = False) -> None:
+    """A finite number > 0 (or None where ``nullable``), else a :class:`SpecError` naming ``key``."""
+    if value is None and nullable:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise SpecError(
+            f"{key} must be a positive number{' or null' if nullable else ''}; got {_short(value)}"
+        )
+
+
+def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
+    """Validate a parsed spec and fill its defaults."""
+    data = check_spec_fields(
+        data, source, FIELDS, strings=("env", "agent", "name"), counts=_INT_FIELDS,
+        at_least_one=("total_timesteps", "threads"), mappings=("env_kwargs", "hyperparameters"),
+    )  # fmt: skip
     for required in ("env", "agent"):
         if data.get(required) in (None, ""):
             raise SpecError(f"{source} needs {required!r} (e.g. env: lab/CliffWalk-v0, agent: q_learning)")
-    for key in ("env", "agent", "name"):
-        if key in data and data[key] is not None and not isinstance(data[key], str):
-            raise SpecError(f"{key} must be a string; got {_short(data[key])}")
-    data = whole_counts(data, (*_INT_FIELDS, "max_episode_steps"))
+    data = whole_counts(data, ("max_episode_steps",))
     if isinstance(data.get("seeds"), list):  # seeds: [1e3] counts as [1000], as seed: 1e3 does
         data["seeds"] = [int(s) if isinstance(s, float) and s.is_integer() else s for s in data["seeds"]]
-    for key in _INT_FIELDS:
-        if key in data and (not is_whole(data[key]) or data[key] < 0):
-            raise SpecError(f"{key} must be a whole number >= 0; got {_short(data[key])}")
-    if data.get("total_timesteps", 1) == 0:
-        raise SpecError("total_timesteps must be at least 1")
-    if data.get("threads", 1) == 0:
-        raise SpecError("threads must be at least 1")
     if data.get("threads", 1) > max_threads():
         raise SpecError(
             f"threads must be at most {max_threads()} (four per CPU core here); got {data['threads']}"
@@ -145,9 +185,6 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         raise SpecError(
             f"max_episode_steps must be a whole number >= 1 or null; got {_short(data['max_episode_steps'])}"
         )
-    for key in ("env_kwargs", "hyperparameters"):
-        if key in data and data[key] is not None and not isinstance(data[key], dict):
-            raise SpecError(f"{key} must be a mapping (key: value); got {_short(data[key])}")
     seeds = data.get("seeds")
     if seeds is not None and (
         not isinstance(seeds, list) or not seeds or not all(is_whole(s) and s >= 0 for s in seeds)

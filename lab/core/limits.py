@@ -43,6 +43,7 @@ def max_threads() -> int:
     """The most compute threads a run may ask for: four per CPU core."""
     return 4 * (os.cpu_count() or 1)
 
+
 MAX_LAYER_WIDTH = 16_384
 """Units in one hidden layer (``net_arch`` widths, channels)."""
 

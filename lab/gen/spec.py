@@ -24,19 +24,17 @@ Unknown keys are errors naming the closest valid key, and so are unknown models 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.core.limits import MAX_SAMPLES
 from lab.spec import (
     SpecError,
+    check_positive_number,
     check_run_name,
-    closest_key,
-    is_whole,
+    check_spec_fields,
     load_spec_file,
     spec_mapping,
-    whole_counts,
 )
 
 
@@ -80,41 +78,20 @@ def gen_spec_from_dict(data: Any, source: str = "the spec") -> GenSpec:
     from generative.data import DATASETS, unknown
     from generative.models import MODELS
 
-    if not isinstance(data, dict):
-        raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
-    for key in data:
-        if key not in FIELDS:
-            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
+    data = check_spec_fields(
+        data, source, FIELDS, strings=("model", "dataset", "name"), counts=_INTS, mappings=_NESTED,
+        at_least_one=("steps", "log_interval", "samples"),
+    )  # fmt: skip
     if data.get("model") in (None, ""):
         raise SpecError(f"{source} needs 'model' ({', '.join(MODELS)})")
-    for key in ("model", "dataset", "name"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise SpecError(f"{key} must be a string; got {data[key]!r}")
-    data = whole_counts(data, _INTS)
-    for key in _INTS:
-        if key in data and (not is_whole(data[key]) or data[key] < 0):
-            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
-    for key in ("steps", "log_interval", "samples"):
-        if data.get(key, 1) == 0:
-            raise SpecError(f"{key} must be at least 1")
     if data.get("samples", 1) > MAX_SAMPLES:
         raise SpecError(f"samples must be at most {MAX_SAMPLES:,}; got {data['samples']}")
-    minutes = data.get("minutes")
-    if minutes is not None and (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, (int, float))
-        or not math.isfinite(minutes)
-        or minutes <= 0
-    ):
-        raise SpecError(f"minutes must be a positive number or null; got {minutes!r}")
+    check_positive_number("minutes", data.get("minutes"), nullable=True)
     fraction = data.get("test_fraction", 0.2)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise SpecError(f"test_fraction must lie strictly between 0 and 1; got {fraction!r}")
     if "measure" in data and not isinstance(data["measure"], bool):
         raise SpecError(f"measure is true or false; got {data['measure']!r}")
-    for key in ("dataset_options", "hyperparameters"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
     values = {k: v for k, v in data.items() if v is not None or k in ("name", "minutes")}
     for key in ("dataset_options", "hyperparameters"):
         values[key] = dict(values.get(key) or {})

@@ -24,19 +24,18 @@ Unknown keys are errors naming the closest valid key.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.spec import (
     SpecError,
+    check_positive_number,
     check_run_name,
+    check_spec_fields,
     closest_key,
-    is_whole,
     load_spec_file,
     spec_mapping,
-    whole_counts,
 )
 
 MODELS = ("transformer", "gru")
@@ -75,40 +74,13 @@ _NESTED = ("hyperparameters", "language_options")
 
 def lm_spec_from_dict(data: Any, source: str = "the spec") -> LMSpec:
     """Validate a parsed spec and fill its defaults (the model's hyperparameters included)."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
-    for key in data:
-        if key not in FIELDS:
-            raise SpecError(f"unknown key {key!r} in {source}{closest_key(str(key), list(FIELDS))}")
-    for key in ("model", "language", "name"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise SpecError(f"{key} must be a string; got {data[key]!r}")
-    data = whole_counts(data, _INTS)
-    for key in _INTS:
-        if key in data and (not is_whole(data[key]) or data[key] < 0):
-            raise SpecError(f"{key} must be a whole number >= 0; got {data[key]!r}")
-    for key in (
-        "steps",
-        "batch_size",
-        "checkpoint_interval",
-        "validation_size",
-        "eval_samples",
-        "eval_held_out",
-    ):
-        if data.get(key, 1) == 0:
-            raise SpecError(f"{key} must be at least 1")
+    data = check_spec_fields(
+        data, source, FIELDS, strings=("model", "language", "name"), counts=_INTS, mappings=_NESTED,
+        at_least_one=("steps", "batch_size", "checkpoint_interval", "validation_size", "eval_samples",
+                      "eval_held_out"),
+    )  # fmt: skip
     for key in ("lr", "grad_clip"):
-        value = data.get(key, 1.0)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise SpecError(f"{key} must be a positive number; got {value!r}")
-    for key in _NESTED:
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise SpecError(f"{key} must be a mapping (key: value); got {data[key]!r}")
+        check_positive_number(key, data.get(key, 1.0))
     values = {k: v for k, v in data.items() if v is not None or k == "name"}
     spec = LMSpec(**values)
     if spec.model not in MODELS:
