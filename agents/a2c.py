@@ -38,6 +38,9 @@ class A2C(OnPolicyAgent):
             return torch.optim.RMSprop(self.policy.parameters(), lr=lr, alpha=0.99, eps=1e-5)
         return super()._make_optimizer(lr)
 
+    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+        return policy_gradient_loss(self, batch)
+
     def _update(self, rollout: Rollout) -> None:
         advantages, returns = gae(rollout, self.gamma, self.config.gae_lambda)
         policy_gradient_step(self, rollout, advantages, returns)
@@ -45,10 +48,19 @@ class A2C(OnPolicyAgent):
 
 def policy_gradient_step(agent: OnPolicyAgent, rollout: Rollout, advantages: Any, returns: Any) -> None:
     """One step on the whole rollout: the vanilla policy-gradient loss plus value and entropy terms."""
-    config = agent.config
     batch = agent._flat_batch(rollout, advantages, returns)
     if len(batch["advantages"]) == 0:
         return
+    loss, figures = agent._loss(batch)
+    figures["train/grad_norm"] = agent._step(loss)
+    agent._report(batch, figures)
+
+
+def policy_gradient_loss(
+    agent: OnPolicyAgent, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A2C's and REINFORCE's loss: ``(loss, figures)``, the figures detached, under SB3's names."""
+    config = agent.config
     adv = batch["advantages"]
     if config.normalize_advantage and len(adv) > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -63,5 +75,4 @@ def policy_gradient_step(agent: OnPolicyAgent, rollout: Rollout, advantages: Any
         loss = loss + config.vf_coef * value_loss
         figures["train/value_loss"] = value_loss.detach()
     figures["train/loss"] = loss.detach()
-    figures["train/grad_norm"] = agent._step(loss)
-    agent._report(batch, figures)
+    return loss, figures

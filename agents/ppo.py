@@ -54,10 +54,12 @@ class PPO(OnPolicyAgent):
         self._clip_range_at = self.config.clip_range.bind(total_timesteps)
 
     def loss(
-        self, part: dict[str, torch.Tensor], clip: float
+        self, part: dict[str, torch.Tensor], bounds: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """PPO's loss on one mini-batch, as SB3's ``train`` computes it: ``(loss, ratio, log_ratio,
-        terms)``, ``terms`` the detached policy, value and entropy losses under SB3's log names."""
+        terms)``, ``terms`` the detached policy, value and entropy losses under SB3's log names.
+        ``bounds`` holds ``1 - clip_range`` and ``1 + clip_range``: a tensor, so that a compiled loss
+        takes a scheduled clip range as an input rather than compiling again for each value."""
         config, policy = self.config, self.policy
         adv = part["advantages"]
         if config.normalize_advantage and len(adv) > 1:
@@ -66,7 +68,7 @@ class PPO(OnPolicyAgent):
         log_probs, entropy = policy.log_prob_entropy(params, log_std, part["actions"], part.get("masks"))
         log_ratio = log_probs - part["log_probs"]
         ratio = log_ratio.exp()
-        policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()
+        policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(bounds[0], bounds[1])).mean()
         if config.clip_range_vf is not None:  # the new value may move at most clip_range_vf from the old
             old = part["values"]
             values = old + (values - old).clamp(-config.clip_range_vf, config.clip_range_vf)
@@ -88,6 +90,7 @@ class PPO(OnPolicyAgent):
         if n == 0:  # every step was an env's reset step: nothing to learn from
             return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
+        bounds = torch.tensor([1.0 - clip, 1.0 + clip])  # float32, as clamp would round the numbers
         # Per mini-batch figures stay tensors, read once at the end (SB3's figures: the means over all
         # mini-batches; the approximate KL over the last epoch's, which is how far the update went)
         terms: list[dict[str, torch.Tensor]] = []
@@ -102,7 +105,7 @@ class PPO(OnPolicyAgent):
                 # index_select is torch's gather kernel, 3-9x faster on CPU than v[index] here
                 index = order[start : start + size]
                 part = batch if size >= n else {k: v.index_select(0, index) for k, v in batch.items()}
-                loss, ratio, log_ratio, term = self.loss(part, clip)
+                loss, ratio, log_ratio, term = self._loss(part, bounds)
                 kl = ((ratio - 1.0) - log_ratio).mean()
                 kls.append(kl)
                 term["train/clip_fraction"] = ((ratio - 1.0).abs() > clip).float().mean()

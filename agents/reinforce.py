@@ -11,9 +11,11 @@ reducer that leaves the gradient unbiased); returns are then normalised over the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from agents.a2c import policy_gradient_step
+import torch
+
+from agents.a2c import policy_gradient_loss, policy_gradient_step
 from agents.common.config import AgentConfig, count, flag, rate
 from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
 from agents.common.schedules import Schedule
@@ -33,6 +35,9 @@ class Reinforce(OnPolicyAgent):
 
     def _rollout_length(self) -> int:
         return 0  # unused: a REINFORCE rollout ends on episodes, not steps
+
+    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+        return policy_gradient_loss(self, batch)
 
     def _update(self, rollout: Rollout) -> None:
         # Only whole episodes: the steps of each env after its last finished episode are dropped.

@@ -20,9 +20,11 @@ process; torch and numpy's BLAS at one thread; the sides take turns seed by seed
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 and 1,024 envs x 128 steps
 per rollout, 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus
-update, ours and SB3's (a DummyVecEnv of as many GridWorlds) with the same hyperparameters; and the
-share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop) that our updates reach, from
-torch's FLOP counter over one mini-batch's forward and backward pass.
+update, ours (eager, then with ``compile: true``, over the whole run and after the first two updates,
+which hold the compiling) and SB3's (a DummyVecEnv of as many GridWorlds) with the same
+hyperparameters; and the share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop)
+that our eager updates reach, from torch's FLOP counter over one mini-batch's forward and backward
+pass.
 """
 
 from __future__ import annotations
@@ -147,31 +149,45 @@ def minibatch_flops(agent, batch_size: int) -> float:
     return float(counter.get_total_flops())
 
 
+def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, float, int]:
+    """Our PPO on the grid env: ``(env steps/s over the run, env steps/s after the first two updates,
+    seconds in updates, env steps)``; the first two updates hold ``compile: true``'s compiling."""
+    from agents.ppo import PPO
+
+    agent = PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, compile=compile, **hp)
+    update, update_seconds, warm = agent._update, [0.0], []
+
+    def timed_update(rollout):  # the benchmark's stopwatch around each update
+        start = time.perf_counter()
+        update(rollout)
+        update_seconds[0] += time.perf_counter() - start
+        warm.append((time.perf_counter(), agent.num_timesteps))
+
+    agent._update = timed_update
+    start = time.perf_counter()
+    agent.learn(steps)
+    end = time.perf_counter()
+    after = (agent.num_timesteps - warm[1][1]) / (end - warm[1][0]) if len(warm) > 2 else float("nan")
+    return agent.num_timesteps / (end - start), after, update_seconds[0], agent.num_timesteps
+
+
 def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
-    """Env steps/s of collection plus update, ours (GridVectorEnv) and SB3's (DummyVecEnv), and the
-    share of the matrix-multiply peak our updates reach (their FLOPs over their seconds)."""
+    """Env steps/s of collection plus update, ours (GridVectorEnv; eager, then ``compile: true``) and
+    SB3's (DummyVecEnv), and the share of the matrix-multiply peak our eager updates reach (their
+    FLOPs over their seconds)."""
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     from agents.ppo import PPO
 
     hp = {**GRID, "n_envs": n_envs}
-    steps = max(steps, 2 * n_envs * hp["n_steps"])  # at least two rollouts
-    agent = PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, **hp)
-    update, update_seconds = agent._update, [0.0]
-
-    def timed_update(rollout):  # the benchmark's stopwatch around each update
-        start = time.perf_counter()
-        update(rollout)
-        update_seconds[0] += time.perf_counter() - start
-
-    agent._update = timed_update
-    start = time.perf_counter()
-    agent.learn(steps)
-    ours = agent.num_timesteps / (time.perf_counter() - start)
-    rollouts = agent.num_timesteps // (n_envs * hp["n_steps"])
+    steps = max(steps, 3 * n_envs * hp["n_steps"])  # at least three rollouts
+    ours, ours_after, update_seconds, done = run_grid_ours(hp, steps, compile=False)
+    fast, fast_after, fast_update_seconds, _ = run_grid_ours(hp, steps, compile=True)
+    rollouts = done // (n_envs * hp["n_steps"])
     minibatches = rollouts * hp["n_epochs"] * -(-n_envs * hp["n_steps"] // hp["batch_size"])
-    share = minibatch_flops(agent, hp["batch_size"]) * minibatches / update_seconds[0] / peak
+    flops = minibatch_flops(PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, **hp), hp["batch_size"])
+    share = flops * minibatches / update_seconds / peak
     venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
     model = SB3PPO(
         "MlpPolicy", venv, seed=0, device="cpu", verbose=0, **{k: v for k, v in hp.items() if k != "n_envs"}
@@ -182,11 +198,16 @@ def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
     sb3 = model.num_timesteps / (time.perf_counter() - start)
     print(f"\nPPO on lab/Maze-v0 (one-hot), {n_envs} envs x {hp['n_steps']} steps, "
           f"{hp['n_epochs']} epochs of {hp['batch_size']}:")  # fmt: skip
-    print(f"  ours (GridVectorEnv)            {ours:>10,.0f} env steps/s ({agent.num_timesteps:,} steps)")
+    print(f"  ours (GridVectorEnv)            {ours:>10,.0f} env steps/s ({done:,} steps); "
+          f"{ours_after:,.0f} after the first two updates")  # fmt: skip
+    print(f"  ours, compile: true             {fast:>10,.0f} env steps/s, compiling included; "
+          f"{fast_after:,.0f} after the first two updates")  # fmt: skip
     print(f"  stable-baselines3 (DummyVecEnv) {sb3:>10,.0f} env steps/s ({model.num_timesteps:,} steps)")
-    print(f"  ratio ours / sb3: {ours / sb3:.1f}x (target >= 3)")
-    print(f"  our updates: {update_seconds[0] / agent.num_timesteps * 1e6:.2f} us per env step, "
-          f"{share:.1%} of the matrix-multiply peak")  # fmt: skip
+    print(f"  ratio ours / sb3: {ours / sb3:.1f}x (target >= 3); compile: true {fast / sb3:.1f}x, "
+          f"{fast_after / sb3:.1f}x after the first two updates")  # fmt: skip
+    print(f"  our updates: {update_seconds / done * 1e6:.2f} us per env step, {share:.1%} of the "
+          f"matrix-multiply peak; compile: true {fast_update_seconds / done * 1e6:.2f} us, "
+          "compiling included")  # fmt: skip
 
 
 def main() -> int:

@@ -90,8 +90,8 @@ def test_a_masked_ppo_update_is_sb3_contribs():
         np.float32
     )
     model.rollout_buffer = FixedBuffer(agent, rollout, agent._generator.get_state(), discrete=True)
-    losses, loss_of = [], agent.loss
-    agent.loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
+    losses, loss_of = [], agent._loss
+    agent._loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
     agent._update(rollout)
     model.train()
     logged, figures = model.logger.name_to_value, agent.training_figures()

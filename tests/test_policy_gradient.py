@@ -350,8 +350,8 @@ def test_a_ppo_update_is_stable_baselines3s(case):
     model, named = sb3_twin(agent, **hp)
     rollout = collected(agent, perturb=0.0 if "unshifted" in case else 0.3)
     model.rollout_buffer = FixedBuffer(agent, rollout, agent._generator.get_state(), agent.policy.discrete)
-    losses, steps, loss_of, step = [], [], agent.loss, agent._step
-    agent.loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
+    losses, steps, loss_of, step = [], [], agent._loss, agent._step
+    agent._loss = lambda *args: (out := loss_of(*args), losses.append(float(out[0].detach())))[0]
     agent._step = lambda loss: (steps.append(1), step(loss))[1]
     agent._update(rollout)
     model.train()

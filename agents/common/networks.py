@@ -3,11 +3,40 @@ with the optimizer's state as plain checkpoint arrays."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import nn
 
 from agents.common.errors import AgentError
+
+LossFunction = TypeVar("LossFunction", bound=Callable[..., object])
+
+
+def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
+    """``loss`` through ``torch.compile`` when ``enabled`` (the ``compile: true`` hyperparameter),
+    else ``loss`` itself.
+
+    Compiled, the network's forward pass and the loss become a few fused kernels (TorchInductor
+    writes them in C++), and so does their backward pass (AOTAutograd), whatever the ``nn.Module``.
+    The first call compiles, which takes seconds (more for bigger networks), and a batch of a new
+    size (a rollout's last mini-batch) compiles once more, for sizes that vary. It pays off on long
+    runs with large mini-batches, where the many small element-wise operations of an eager step
+    dominate (PPO on the grid env: about a quarter off each update); on CartPole-sized steps the
+    compile time is more than a whole run. Results match the eager ones to rounding.
+    """
+    if not enabled:
+        return loss
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")):
+        raise AgentError(
+            "compile: true needs a C++ compiler (g++ or clang++) for torch.compile's CPU kernels; "
+            "install one or leave compile off"
+        )
+    return torch.compile(loss)  # type: ignore[return-value]
 
 
 def make_adam(params: list[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:

@@ -36,7 +36,7 @@ from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
-from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
+from agents.common.networks import compiled, make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.schedules import Schedule
@@ -63,6 +63,8 @@ class OnPolicyConfig(AgentConfig):
     # Read info["action_mask"] at every step and act among the allowed actions only (Discrete), as
     # sb3-contrib's MaskablePPO does: masked actions get probability 0 in acting and in the loss
     use_masking: bool = flag(False)
+    # torch.compile the loss (forward, loss and backward): see agents.common.networks.compiled
+    compile: bool = flag(False)
 
 
 ROLLOUT_KEYS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
@@ -132,6 +134,7 @@ class OnPolicyAgent(Agent):
         self._learning_rate_at = config.learning_rate.bind(None)
         self.optimizer = self._make_optimizer(config.learning_rate.value(0))
         self._trained = [p for p in self.policy.parameters() if p.requires_grad]  # listed once: cheaper
+        self._loss = compiled(self.loss, config.compile)
         if config.normalize_observations and not isinstance(obs_space, spaces.Box):
             raise AgentError(f"normalize_observations needs Box observations; this env has {obs_space}")
         self.obs_rms = RunningMeanStd(obs_space.shape if isinstance(obs_space, spaces.Box) else ())
@@ -286,6 +289,11 @@ class OnPolicyAgent(Agent):
         return Rollout(last_values=last_values, **{k: np.stack(v) for k, v in record.items()})
 
     # ----- updates -----
+
+    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+        """The algorithm's loss on a batch of samples (called as ``self._loss``: compiled with
+        ``compile: true``), first the loss to minimise, then what its update reports."""
+        raise NotImplementedError
 
     def _update(self, rollout: Rollout) -> None:
         raise NotImplementedError

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, rate
 from agents.common.errors import AgentError
-from agents.common.networks import make_adam, network_arrays, restore_networks, set_learning_rate
+from agents.common.networks import compiled, make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.schedules import LinearSchedule, Schedule
@@ -79,6 +79,8 @@ class DQNConfig(AgentConfig):
     # SB3's handle_timeout_termination=False: a truncation ends the return like a termination (for
     # envs whose observation holds the step count, such as the text env: no step follows the limit)
     replay_buffer_kwargs: dict[str, Any] = mapping({}, check_replay_buffer_kwargs)
+    # torch.compile the TD loss (forward passes, loss and backward): see agents.common.networks.compiled
+    compile: bool = flag(False)
 
     def check(self) -> None:
         if self.tau == 0.0:
@@ -125,6 +127,7 @@ class DQN(Agent):
         self._target_params = list(zip(self.target_net.parameters(), self._params, strict=True))
         self._target_buffers = list(zip(self.target_net.buffers(), self.q_net.buffers(), strict=True))
         self.optimizer = make_adam(self._params, config.learning_rate.value(0))
+        self._td_loss = compiled(self.td_loss, config.compile)
         self._learning_rate_at = config.learning_rate.bind(None)
         self._greedy = self.q_net.greedy_action()
         self._epsilon = config.exploration
@@ -236,11 +239,12 @@ class DQN(Agent):
         figures = {"train/loss": loss, "train/grad_norm": norm, "train/mean_q": q}
         self._figures.add(figures, gradient_steps, settings)
 
-    def _gradient_step(
+    def td_loss(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-        discounts: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
+        discounts: torch.Tensor, weights: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """The TD loss on one mini-batch (called as ``self._td_loss``: compiled with ``compile: true``):
+        ``(loss, Q(s, a), target)``."""
         config = self.config
         with torch.no_grad():
             next_q = self.target_net(next_obs)
@@ -255,9 +259,17 @@ class DQN(Agent):
             loss = loss_fn(q, target)
         else:  # importance-sampling weights of prioritized replay
             loss = (weights * loss_fn(q, target, reduction="none")).mean()
+        return loss, q, target
+
+    def _gradient_step(
+        self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+        discounts: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
+        loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self._params, config.max_grad_norm, foreach=True)  # one call
+        norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
         # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
         self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
         if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights

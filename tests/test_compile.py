@@ -1,0 +1,78 @@
+"""``compile: true``: each neural agent's loss goes through ``torch.compile`` and learns what the eager
+agent learns, to rounding (the fused kernels round differently, nothing else changes)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents import load_agent
+from agents.a2c import A2C
+from agents.common.errors import AgentError
+from agents.dqn.dqn import DQN
+from agents.ppo import PPO
+from agents.reinforce import Reinforce
+
+pytestmark = pytest.mark.slow  # each compiles (a few seconds, the first one more)
+
+SMALL = {"policy_kwargs": {"net_arch": [16]}}
+PPO_SET = {"n_envs": 4, "n_steps": 64, "batch_size": 100, "n_epochs": 2, "clip_range": "lin_0.2"}
+GAUSSIAN_SET = {"n_envs": 2, "n_steps": 64, "batch_size": 50, "clip_range_vf": 0.2}
+DQN_SET = {"learning_starts": 100, "train_freq": 4, "batch_size": 32, "double_q": True}
+CASES = {  # the PPO batch sizes leave a shorter last mini-batch: a second, dynamic-shape compile
+    "ppo": (PPO, "CartPole-v1", PPO_SET),
+    "ppo-gaussian": (PPO, "Pendulum-v1", GAUSSIAN_SET),
+    "a2c": (A2C, "CartPole-v1", {"n_envs": 4}),
+    "reinforce": (Reinforce, "CartPole-v1", {"n_envs": 2, "n_episodes": 2}),
+    "dqn-double": (DQN, "CartPole-v1", DQN_SET),
+}
+
+
+def _weights(agent: object) -> list[np.ndarray]:
+    net = agent.q_net if isinstance(agent, DQN) else agent.policy  # type: ignore[attr-defined]
+    return [p.detach().numpy().copy() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_compiled_agent_learns_what_the_eager_one_learns(case: str) -> None:
+    cls, env_id, hp = CASES[case]
+    eager = cls(gym.make(env_id), seed=3, **SMALL, **hp).learn(800)
+    fast = cls(gym.make(env_id), seed=3, compile=True, **SMALL, **hp).learn(800)
+    name = "td_loss" if cls is DQN else "loss"
+    assert getattr(eager, "_" + name) == getattr(eager, name)  # eager: the method itself
+    assert getattr(fast, "_" + name).__wrapped__ == getattr(fast, name)  # torch.compile's wrapper of it
+    assert fast._figures.n_updates == eager._figures.n_updates > 0
+    start = _weights(cls(gym.make(env_id), seed=3, **SMALL, **hp))
+    assert any(not np.array_equal(a, s) for a, s in zip(_weights(eager), start, strict=True))  # it learned
+    for a, b in zip(_weights(eager), _weights(fast), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    figures_eager, figures_fast = eager.training_figures(), fast.training_figures()
+    assert figures_fast.keys() == figures_eager.keys()
+    for key, value in figures_eager.items():
+        assert figures_fast[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+
+
+def test_a_compiled_agent_saves_loads_and_learns_on(tmp_path) -> None:
+    agent = PPO("CartPole-v1", seed=0, compile=True, n_envs=2, n_steps=32, batch_size=64, **SMALL).learn(200)
+    agent.save(tmp_path / "ppo.npz")
+    loaded = load_agent(tmp_path / "ppo.npz")
+    assert loaded.config.compile is True
+    before = _weights(loaded)
+    loaded.learn(450, reset_num_timesteps=False)  # the budget counts over the agent's life
+    assert loaded.num_timesteps >= 450
+    assert any(not np.array_equal(a, b) for a, b in zip(before, _weights(loaded), strict=True))
+    assert all(np.isfinite(w).all() for w in _weights(loaded))
+
+
+def test_compile_without_a_cpp_compiler_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr("agents.common.networks.shutil.which", lambda name: None)
+    for cls in (PPO, DQN):
+        with pytest.raises(AgentError, match="compile: true needs a C\\+\\+ compiler"):
+            cls("CartPole-v1", compile=True)
+    PPO("CartPole-v1", compile=False)  # off: nothing is asked of the machine
+
+
+def test_compile_is_a_flag() -> None:
+    with pytest.raises(AgentError, match="compile must be true or false"):
+        PPO("CartPole-v1", compile="yes")
