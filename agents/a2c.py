@@ -38,7 +38,7 @@ class A2C(OnPolicyAgent):
             return torch.optim.RMSprop(self.policy.parameters(), lr=lr, alpha=0.99, eps=1e-5)
         return super()._make_optimizer(lr)
 
-    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+    def loss(self, batch: dict[str, torch.Tensor], *settings: Any) -> tuple[Any, ...]:
         return policy_gradient_loss(self, batch)
 
     def _update(self, rollout: Rollout) -> None:

@@ -36,7 +36,7 @@ class Reinforce(OnPolicyAgent):
     def _rollout_length(self) -> int:
         return 0  # unused: a REINFORCE rollout ends on episodes, not steps
 
-    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+    def loss(self, batch: dict[str, torch.Tensor], *settings: Any) -> tuple[Any, ...]:
         return policy_gradient_loss(self, batch)
 
     def _update(self, rollout: Rollout) -> None:

@@ -12,7 +12,6 @@ from agents.a2c import A2C
 from agents.common.errors import AgentError
 from agents.dqn.dqn import DQN
 from agents.ppo import PPO
-from agents.reinforce import Reinforce
 
 pytestmark = pytest.mark.slow  # each compiles (a few seconds, the first one more)
 
@@ -23,8 +22,7 @@ DQN_SET = {"learning_starts": 100, "train_freq": 4, "batch_size": 32, "double_q"
 CASES = {  # the PPO batch sizes leave a shorter last mini-batch: a second, dynamic-shape compile
     "ppo": (PPO, "CartPole-v1", PPO_SET),
     "ppo-gaussian": (PPO, "Pendulum-v1", GAUSSIAN_SET),
-    "a2c": (A2C, "CartPole-v1", {"n_envs": 4}),
-    "reinforce": (Reinforce, "CartPole-v1", {"n_envs": 2, "n_episodes": 2}),
+    "a2c": (A2C, "CartPole-v1", {"n_envs": 4}),  # A2C's loss function is REINFORCE's
     "dqn-double": (DQN, "CartPole-v1", DQN_SET),
 }
 

@@ -290,7 +290,7 @@ class OnPolicyAgent(Agent):
 
     # ----- updates -----
 
-    def loss(self, batch: dict[str, torch.Tensor], *settings: float) -> tuple[Any, ...]:
+    def loss(self, batch: dict[str, torch.Tensor], *settings: Any) -> tuple[Any, ...]:
         """The algorithm's loss on a batch of samples (called as ``self._loss``: compiled with
         ``compile: true``), first the loss to minimise, then what its update reports."""
         raise NotImplementedError
