@@ -90,7 +90,7 @@ class PPO(OnPolicyAgent):
         if n == 0:  # every step was an env's reset step: nothing to learn from
             return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
-        bounds = torch.tensor([1.0 - clip, 1.0 + clip])  # float32, as clamp would round the numbers
+        bounds = torch.tensor([1.0 - clip, 1.0 + clip])  # rounded to float32 as clamp rounds a number
         # Per mini-batch figures stay tensors, read once at the end (SB3's figures: the means over all
         # mini-batches; the approximate KL over the last epoch's, which is how far the update went)
         terms: list[dict[str, torch.Tensor]] = []

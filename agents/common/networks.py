@@ -26,7 +26,7 @@ def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
     The first call compiles, which takes seconds (more for bigger networks), and a batch of a new
     size (a rollout's last mini-batch) compiles once more, for sizes that vary. It pays off on long
     runs with large mini-batches, where the many small element-wise operations of an eager step
-    dominate (PPO on the grid env: about a quarter off each update); on CartPole-sized steps the
+    dominate (PPO on the grid env: a fifth to a quarter off each update); on CartPole-sized steps the
     compile time is more than a whole run. Results match the eager ones to rounding.
     """
     if not enabled:
