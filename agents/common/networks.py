@@ -23,7 +23,8 @@ def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
 
     Compiled, the network's forward pass and the loss become a few fused kernels (TorchInductor
     writes them in C++), and so does their backward pass (AOTAutograd), whatever the ``nn.Module``.
-    The first call compiles, which takes seconds (more for bigger networks), and a batch of a new
+    The first call compiles, which takes seconds (about 20 on the first run on a machine, before
+    TorchInductor's on-disk cache holds the kernels; more for bigger networks), and a batch of a new
     size (a rollout's last mini-batch) compiles once more, for sizes that vary. It pays off on long
     runs with large mini-batches, where the many small element-wise operations of an eager step
     dominate (PPO on the grid env: a fifth to a quarter off each update); on CartPole-sized steps the
