@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import torch
 
 from agents.common.config import AgentConfig, count, flag, fraction, rate
-from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig
+from agents.common.rollout import Rollout, gae
 from agents.common.schedules import Schedule
 
 

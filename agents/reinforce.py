@@ -17,7 +17,8 @@ import torch
 
 from agents.a2c import policy_gradient_loss, policy_gradient_step
 from agents.common.config import AgentConfig, count, flag, rate
-from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig, Rollout, gae
+from agents.common.on_policy import OnPolicyAgent, OnPolicyConfig
+from agents.common.rollout import Rollout, gae
 from agents.common.schedules import Schedule
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from agents.common.on_policy import gae
+from agents.common.rollout import gae
 
 
 def sb3_twin(agent, algorithm=None, **hp):

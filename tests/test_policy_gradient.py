@@ -11,8 +11,8 @@ from sb3_oracle import FixedBuffer, sb3_twin
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
-from agents.common.on_policy import Rollout, gae
 from agents.common.policies import ActorCritic, RunningMeanStd
+from agents.common.rollout import Rollout, gae
 from agents.common.vector import make_vector_env
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -14,7 +14,7 @@ import torch
 
 from agents import AGENTS
 from agents.common.diagnostics import TrainingFigures, explained_variance
-from agents.common.on_policy import Rollout
+from agents.common.rollout import Rollout
 from lab.spec import spec_from_dict
 from lab.train import train
 

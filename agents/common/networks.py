@@ -32,7 +32,7 @@ def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
     """
     if not enabled:
         return loss
-    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")):
+    if not any(shutil.which(c) for c in (os.environ.get("CXX") or "c++", "g++", "clang++")):
         raise AgentError(
             "compile: true needs a C++ compiler (g++ or clang++) for torch.compile's CPU kernels; "
             "install one or leave compile off"

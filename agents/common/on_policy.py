@@ -1,4 +1,4 @@
-"""What REINFORCE, A2C and PPO share: collecting rollouts from a vector env, advantages, and the API.
+"""What REINFORCE, A2C and PPO share: collecting rollouts from a vector env, updates, and the API.
 
 The agent is built on one env (its spaces, its id for saving), an env id, or a gymnasium
 ``VectorEnv``, and collects from ``n_envs`` copies in a vector env (:mod:`agents.common.vector`: the given
@@ -6,17 +6,12 @@ one, or the env's own batched implementation when it registers one). The reset s
 episode's end is masked out of training and not counted, while the value of the final observation
 it carries is what a time-limited (truncated) episode bootstraps from.
 
-Advantages are GAE(lambda) (Schulman et al., 2016)::
-
-    delta_t = r_t + gamma * (1 - terminated_t) * V(s_t+1) - V(s_t)
-    A_t     = delta_t + gamma * lambda * (1 - done_t) * A_t+1
-
-so a time limit cuts the sum but keeps the bootstrap, and a termination does neither.
-Observation and reward normalisation (running mean/std, as SB3's ``VecNormalize``) are options;
-their statistics are saved with the model. Updates are plain autograd: ``loss.backward()``,
-``clip_grad_norm_`` and Adam (torch's fused kernel, a public option). The learning rate is a
-schedule (a number, rl-zoo's ``"lin_<x>"`` or a schedule dict), read after each rollout at the
-step count reached, as stable-baselines3 reads its progress.
+Advantages are GAE(lambda) (:mod:`agents.common.rollout`). Observation and reward normalisation
+(running mean/std, as SB3's ``VecNormalize``) are options; their statistics are saved with the
+model. Updates are plain autograd: ``loss.backward()``, ``clip_grad_norm_`` and Adam (torch's fused
+kernel, a public option). The learning rate is a schedule (a number, rl-zoo's ``"lin_<x>"`` or a
+schedule dict), read after each rollout at the step count reached, as stable-baselines3 reads its
+progress.
 """
 
 from __future__ import annotations
@@ -39,6 +34,7 @@ from agents.common.errors import AgentError
 from agents.common.networks import compiled, make_adam, network_arrays, restore_networks, set_learning_rate
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
+from agents.common.rollout import ROLLOUT_KEYS, Rollout
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
 from lab.core.errors import LabError
@@ -65,43 +61,6 @@ class OnPolicyConfig(AgentConfig):
     use_masking: bool = flag(False)
     # torch.compile the loss (forward, loss and backward): see agents.common.networks.compiled
     compile: bool = flag(False)
-
-
-ROLLOUT_KEYS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
-
-
-class Rollout:
-    """One batch of collected steps, ``(T, N, ...)`` arrays; ``valid`` marks the real transitions."""
-
-    def __init__(self, **arrays: np.ndarray) -> None:
-        self.__dict__.update(arrays)
-
-    obs: np.ndarray
-    actions: np.ndarray
-    log_probs: np.ndarray
-    values: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
-    done: np.ndarray
-    valid: np.ndarray
-    last_values: np.ndarray
-    masks: np.ndarray  # (T, N, n) booleans, with use_masking only
-
-
-def gae(rollout: Rollout, gamma: float, lam: float, bootstrap: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(advantages, returns)`` by GAE(lambda); ``bootstrap=False`` gives Monte Carlo returns-to-go
-    (REINFORCE: no value of the next state, time limits end the sum like terminations)."""
-    values = rollout.values if bootstrap else np.zeros_like(rollout.values)
-    next_values = np.concatenate([values[1:], rollout.last_values[None]]) if bootstrap else values
-    keep = 1.0 - rollout.terminated if bootstrap else 1.0 - rollout.done
-    deltas = rollout.rewards + gamma * keep * next_values - values
-    carry = gamma * lam * (1.0 - rollout.done)
-    advantages = np.zeros_like(deltas)
-    running = np.zeros_like(deltas[0])
-    for t in reversed(range(len(deltas))):
-        running = deltas[t] + carry[t] * running
-        advantages[t] = running
-    return advantages, advantages + values
 
 
 class OnPolicyAgent(Agent):
