@@ -34,6 +34,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # numpy's BLAS (our acting forward pass) at one thread, as torch below: each side races on one core.
 # Set before numpy is imported; OpenBLAS reads it once.
@@ -55,6 +56,9 @@ from cartpole_race import (
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.zoo import zoo_entry
+
+if TYPE_CHECKING:
+    from agents.ppo import PPO
 
 ZOO_FILE = Path(__file__).resolve().parent.parent / "configs" / "zoo" / "ppo.yml"
 ZOO, STEPS = zoo_entry(ZOO_FILE, "CartPole-v1")
@@ -149,9 +153,9 @@ def minibatch_flops(agent, batch_size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, float, int]:
+def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, float, PPO]:
     """Our PPO on the grid env: ``(env steps/s over the run, env steps/s after the first two updates,
-    seconds in updates, env steps)``; the first two updates hold ``compile: true``'s compiling."""
+    seconds in updates, the agent)``; the first two updates hold ``compile: true``'s compiling."""
     from agents.ppo import PPO
 
     agent = PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, compile=compile, **hp)
@@ -168,7 +172,7 @@ def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, fl
     agent.learn(steps)
     end = time.perf_counter()
     after = (agent.num_timesteps - warm[1][1]) / (end - warm[1][0]) if len(warm) > 2 else float("nan")
-    return agent.num_timesteps / (end - start), after, update_seconds[0], agent.num_timesteps
+    return agent.num_timesteps / (end - start), after, update_seconds[0], agent
 
 
 def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
@@ -178,16 +182,14 @@ def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    from agents.ppo import PPO
-
     hp = {**GRID, "n_envs": n_envs}
     steps = max(steps, 3 * n_envs * hp["n_steps"])  # at least three rollouts
-    ours, ours_after, update_seconds, done = run_grid_ours(hp, steps, compile=False)
+    ours, ours_after, update_seconds, agent = run_grid_ours(hp, steps, compile=False)
     fast, fast_after, fast_update_seconds, _ = run_grid_ours(hp, steps, compile=True)
+    done = agent.num_timesteps
     rollouts = done // (n_envs * hp["n_steps"])
     minibatches = rollouts * hp["n_epochs"] * -(-n_envs * hp["n_steps"] // hp["batch_size"])
-    flops = minibatch_flops(PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, **hp), hp["batch_size"])
-    share = flops * minibatches / update_seconds / peak
+    share = minibatch_flops(agent, hp["batch_size"]) * minibatches / update_seconds / peak
     venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
     model = SB3PPO(
         "MlpPolicy", venv, seed=0, device="cpu", verbose=0, **{k: v for k, v in hp.items() if k != "n_envs"}
