@@ -46,20 +46,30 @@ def render(cells: np.ndarray, templates: np.ndarray, rows: int, cols: int) -> np
 
 
 class CellDecoder:
-    """Reads a theme's images back to boards: each cell is the kind whose template is nearest."""
+    """Reads a theme's images back to boards: each cell is the kind whose template is nearest.
 
-    def __init__(self, theme: str, tile: int, rows: int, cols: int) -> None:
-        self.templates = scale_levels(theme_templates(theme, tile).transpose(0, 3, 1, 2), 256)
+    With ``rival`` (the other theme of a translation), that theme's templates compete too and a
+    cell nearest one of them decodes as ``-1``, never a right answer: a translation that leaves a
+    cell looking as it did in the source theme has not translated it, however alike two themes are.
+    """
+
+    def __init__(self, theme: str, tile: int, rows: int, cols: int, rival: str | None = None) -> None:
+        own = theme_templates(theme, tile)
+        self.kinds = np.arange(len(own))
+        if rival is not None and rival != theme:
+            own = np.concatenate([own, theme_templates(rival, tile)])
+            self.kinds = np.concatenate([self.kinds, np.full(len(own) - len(self.kinds), -1)])
+        self.templates = scale_levels(own.transpose(0, 3, 1, 2), 256)
         self.tile, self.rows, self.cols = tile, rows, cols
 
     def decode(self, images: np.ndarray) -> np.ndarray:
-        """``(N, 3, rows*t, cols*t)`` images in [-1, 1] to ``(N, rows*cols)`` cell kinds."""
+        """``(N, 3, rows*t, cols*t)`` images in [-1, 1] to ``(N, rows*cols)`` cell kinds (-1: the rival's)."""
         n, t = len(images), self.tile
         cells = np.asarray(images, dtype=np.float32).reshape(n, 3, self.rows, t, self.cols, t)
         cells = cells.transpose(0, 2, 4, 1, 3, 5).reshape(n * self.rows * self.cols, -1)
         flat = self.templates.reshape(len(self.templates), -1)
         distance = (cells**2).sum(1)[:, None] - 2 * cells @ flat.T + (flat**2).sum(1)[None]
-        return distance.argmin(1).reshape(n, self.rows * self.cols)
+        return self.kinds[distance.argmin(1)].reshape(n, self.rows * self.cols)
 
 
 def _whole(name: str, value: Any, least: int) -> int:
@@ -72,7 +82,7 @@ def theme_pairs(options: dict[str, Any], seed: int, test_fraction: float) -> Ima
     """Grid boards drawn in two themes: unpaired (disjoint states) or paired training images, and
     exact held-out pairs labelled with their cells."""
     opts = dataset_options("themes", options, {
-        "themes": ["classic", "blueprint"], "rows": 4, "cols": 4, "tile": 8, "train": 2000, "test": 200,
+        "themes": ["classic", "paper"], "rows": 4, "cols": 4, "tile": 8, "train": 2000, "test": 200,
         "paired": False,
     })  # fmt: skip
     themes = opts["themes"]

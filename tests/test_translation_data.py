@@ -1,4 +1,4 @@
-"""Two-domain data for translation: the blueprint theme, boards that decode exactly, unpaired
+"""Two-domain data for translation: the blueprint and paper themes, boards that decode exactly, unpaired
 training domains over disjoint states, paired held-out states, a user's two folders."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from envs.errors import EnvError
 from envs.grid.layout import TILE_CHAR, Tile, parse_map
 from envs.grid.painter import GridPainter
 from envs.grid.themes import THEMES, cell_drawer
-from generative.data import load_dataset
+from generative.data import load_dataset, scale_levels
 from generative.translation_boards import CELL_KINDS, world_boards
 from generative.translation_data import KIND_NAMES, CellDecoder, render, theme_templates
+from generative.translation_metrics import psnr
 from lab.cli import main
 from lab.core.errors import LabError
 
@@ -37,8 +38,36 @@ def test_the_themes_draw_every_cell_kind_differently_from_each_other_and_within_
     for theme in THEMES:
         templates = theme_templates(theme, 8).reshape(len(KIND_NAMES), -1).astype(int)
         assert len({t.tobytes() for t in templates.astype(np.uint8)}) == len(KIND_NAMES), theme
-    classic, blueprint = (theme_templates(t, 8).astype(int) for t in THEMES)
+    classic, blueprint, paper = (theme_templates(t, 8).astype(int) for t in THEMES)
     assert np.abs(classic - blueprint).mean() > 60  # a different palette, not a tint
+    assert np.abs(classic - paper).mean() > 15  # classic's silhouettes and colour families, redrawn
+
+
+@pytest.mark.parametrize("theme", ["blueprint", "paper"])
+def test_leaving_an_image_in_the_source_theme_scores_no_cell_and_a_low_psnr(theme):
+    data = load_dataset("themes", {**SMALL, "themes": ["classic", theme]}, seed=4)
+    a, b = data.test_x[:, :3], data.test_x[:, 3:]
+    decode_b = CellDecoder(theme, 8, 4, 4, rival="classic").decode
+    assert np.array_equal(decode_b(b), data.test_y)  # a clean render of the target theme: exact
+    assert (decode_b(a) == -1).all()  # the untranslated image: every cell nearest the source's look
+    assert psnr(a, b) < 21  # 10 dB below the target: the identity is far from a translation
+    assert (CellDecoder("classic", 8, 4, 4, rival=theme).decode(b) == -1).all()
+
+
+def test_a_rival_only_takes_cells_that_look_more_like_it():
+    decoder = CellDecoder("paper", 8, 4, 4, rival="classic")
+    paper, classic = (
+        scale_levels(theme_templates(t, 8).transpose(0, 3, 1, 2), 256) for t in ("paper", "classic")
+    )
+    board = np.arange(16) % len(KIND_NAMES)
+    image = render(board[None], theme_templates("paper", 8), 4, 4)
+    mixed = image.copy()
+    mixed[0, :, :8, :8] = 0.7 * classic[board[0]] + 0.3 * paper[board[0]]  # mostly classic
+    mixed[0, :, :8, 8:16] = 0.3 * classic[board[1]] + 0.7 * paper[board[1]]  # mostly paper
+    got = decoder.decode(mixed)[0]
+    assert got[0] == -1 and got[1] == board[1] and np.array_equal(got[2:], board[2:])
+    alone = CellDecoder("paper", 8, 4, 4).decode(mixed)[0]  # without a rival: always a kind
+    assert alone[0] >= 0 and np.array_equal(alone[1:], board[1:])
 
 
 def test_the_painter_takes_a_theme_and_keeps_the_classic_one_by_default():
@@ -48,7 +77,7 @@ def test_the_painter_takes_a_theme_and_keeps_the_classic_one_by_default():
     blueprint = GridPainter(*args, theme="blueprint").frame(0, 0, 0)
     assert np.array_equal(classic, named) and not np.array_equal(classic, blueprint)
     assert np.array_equal(blueprint[8:, 8:], cell_drawer("blueprint")(8, Tile.PIT, False, 0, 0, False))
-    with pytest.raises(EnvError, match="unknown theme 'neon'; the themes are: classic, blueprint"):
+    with pytest.raises(EnvError, match="unknown theme 'neon'; the themes are: classic, blueprint, paper"):
         GridPainter(*args, theme="neon")
 
 
@@ -63,7 +92,7 @@ def test_decoding_a_clean_render_gives_the_state_exactly(unpaired, side):
 
 def test_unpaired_domains_show_disjoint_states_and_the_held_out_pairs_others(unpaired):
     a = boards(unpaired.train_x[:, :3], "classic")
-    b = boards(unpaired.train_x[:, 3:], "blueprint")
+    b = boards(unpaired.train_x[:, 3:], "paper")
     assert np.array_equal(a, unpaired.train_y)
     keys = [{row.tobytes() for row in s} for s in (a, b, unpaired.test_y)]
     assert [len(k) for k in keys] == [40, 40, 24]  # distinct states
@@ -130,7 +159,7 @@ def test_paired_training_images_show_the_same_state_in_both_themes():
     data = load_dataset("themes", {**SMALL, "paired": True, "rows": 3, "cols": 5, "tile": 4}, seed=1)
     assert data.shape == (6, 12, 20)
     a = CellDecoder("classic", 4, 3, 5).decode(data.train_x[:, :3])
-    b = CellDecoder("blueprint", 4, 3, 5).decode(data.train_x[:, 3:])
+    b = CellDecoder("paper", 4, 3, 5).decode(data.train_x[:, 3:])
     assert np.array_equal(a, b) and np.array_equal(a, data.train_y)
 
 
