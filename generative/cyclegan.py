@@ -79,7 +79,8 @@ class CycleGAN(TranslationModel):
     loss_names = ("loss", "g_loss", "d_loss", "cycle", "identity")
     eval_names = (
         "accuracy_ab", "accuracy_ba", "psnr_ab", "psnr_ba", "ssim_ab", "ssim_ba", "cycle_l1_a", "cycle_l1_b",
-        "cycle_accuracy_a", "cycle_accuracy_a_noisy", "cycle_psnr_a", "cycle_psnr_a_noisy",
+        "cycle_accuracy_a", "cycle_accuracy_a_noisy", "cycle_psnr_a", "cycle_psnr_a_noisy", "domain_ab",
+        "domain_ba", "domain_accuracy",
     )  # fmt: skip
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "channels": 32,

@@ -45,7 +45,7 @@ class Pix2Pix(TranslationModel):
     needs_pairs = True
     halvings = 3
     loss_names = ("loss", "g_loss", "d_loss", "l1")
-    eval_names = ("accuracy_ab", "psnr_ab", "ssim_ab")
+    eval_names = ("accuracy_ab", "psnr_ab", "ssim_ab", "domain_ab", "domain_accuracy")
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "channels": 32,
         "d_channels": 32,

@@ -12,7 +12,13 @@ For the ``themes`` data set every held-out A image has its true B counterpart an
   [0, 1] pixel units. A translation that carries its information in the visible picture barely
   moves; one that hides it loses the cells.
 
-For the ``folders`` data set, whose domains have no pairs, only the cycle errors are measured.
+- Domain classifier: ``domain_ab``, the fraction of ``G(a)`` that the lab's evaluation classifier
+  (:class:`generative.metrics.EvalClassifier`), trained to tell real A images from real B images,
+  takes for B; ``domain_ba`` the fraction of ``F(b)`` it takes for A; ``domain_accuracy`` its own
+  accuracy on the real held-out images of both domains.
+
+For the ``folders`` data set, whose domains have no pairs, the cycle errors and the domain
+classifier are measured.
 """
 
 from __future__ import annotations
@@ -25,9 +31,35 @@ import torch
 
 if TYPE_CHECKING:
     from generative.data import ImageData
+    from generative.metrics import Classifier
     from generative.translation import TranslationModel
 
 NOISE = 0.02
+DOMAIN_IMAGES = 8000
+"""Images the domain classifier sees in training (2 to 30 epochs): the palettes of two themes part
+in a few hundred steps; a user's small folders get more epochs."""
+_domain_classifiers: dict[str, Classifier] = {}
+
+
+def domain_classifier(data: ImageData) -> Classifier:
+    """The lab's evaluation classifier trained on the training split's images to tell domain A (0)
+    from domain B (1), scored on the held-out images of both; trained once per data set in a process
+    (the trainer measures every ``eval_interval`` steps) with a fixed seed."""
+    key = data.key()
+    if key not in _domain_classifiers:
+        from generative.data import ImageData
+        from generative.metrics import train_classifier
+
+        c = data.shape[0] // 2
+
+        def domains(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.concatenate([x[:, :c], x[:, c:]]), np.repeat(np.array([0, 1]), len(x))
+
+        (train_x, train_y), (test_x, test_y) = domains(data.train_x), domains(data.test_x)
+        two = ImageData(f"{data.name}-domains", train_x, train_y, test_x, test_y, 2, data.levels)
+        epochs = min(30, max(2, math.ceil(DOMAIN_IMAGES / len(train_x))))
+        _domain_classifiers[key] = train_classifier(two, seed=0, epochs=epochs)
+    return _domain_classifiers[key]
 
 
 def psnr(images: np.ndarray, truth: np.ndarray) -> float:
@@ -60,7 +92,9 @@ def measure_translation(
     info = data.info
     decoders = None
     if info.get("dataset") == "themes":
-        decoders = [CellDecoder(t, info["tile"], info["rows"], info["cols"]) for t in info["themes"]]
+        themes = info["themes"]  # each side's decoder counts a cell left in the other's look as wrong
+        decoders = [CellDecoder(t, info["tile"], info["rows"], info["cols"], rival) for t, rival in
+                    zip(themes, themes[::-1], strict=True)]  # fmt: skip
     truth = data.test_y
     row: dict[str, Any] = {}
 
@@ -72,11 +106,15 @@ def measure_translation(
         if full:
             row[f"ssim_{key}"] = ssim(images, target)
 
+    classifier = domain_classifier(data)
+    row["domain_accuracy"] = classifier.accuracy
     fake_b = model.translate(torch.from_numpy(a), "ab").numpy()
     score(fake_b, b, 1, "ab")
+    row["domain_ab"] = float(np.mean(classifier.predict(fake_b) == 1))
     if "ba" in model.directions:
         fake_a = model.translate(torch.from_numpy(b), "ba").numpy()
         score(fake_a, a, 0, "ba")
+        row["domain_ba"] = float(np.mean(classifier.predict(fake_a) == 0))
         back_a = model.translate(torch.from_numpy(fake_b), "ba").numpy()
         back_b = model.translate(torch.from_numpy(fake_a), "ab").numpy()
         row["cycle_l1_a"] = float(np.mean(np.abs(back_a - a))) / 2.0
@@ -100,6 +138,11 @@ def summary(row: dict[str, Any], noise: float = NOISE) -> str:
             ssim_text = f", SSIM {row[f'ssim_{key}']:.3f}" if f"ssim_{key}" in row else ""
             cells, db = 100 * row[f"accuracy_{key}"], row[f"psnr_{key}"]
             parts.append(f"{arrow}: cells {cells:.2f}%, PSNR {db:.1f} dB{ssim_text}")
+    if "domain_ab" in row:
+        judged = f"G(a) judged B {100 * row['domain_ab']:.1f}%"
+        if "domain_ba" in row:
+            judged += f", F(b) judged A {100 * row['domain_ba']:.1f}%"
+        parts.append(f"domain classifier: {judged} (real held-out {100 * row['domain_accuracy']:.1f}%)")
     if "cycle_l1_a" in row:
         parts.append(f"cycle L1 A {row['cycle_l1_a']:.4f}, B {row['cycle_l1_b']:.4f}")
     if "cycle_accuracy_a" in row:
