@@ -279,8 +279,8 @@ class Trainer:
                         **self._fields(self.start, int(self.agent.num_episodes)),
                     )  # fmt: skip
                     try:
-                        self.agent.learn(
-                            spec.total_timesteps,
+                        self.agent.learn(  # a resumed run carries on for the steps it has left
+                            spec.total_timesteps - self.start,
                             callback=self.on_episode,
                             reset_num_timesteps=self.start == 0,
                         )

@@ -59,8 +59,9 @@ def test_a_compiled_agent_saves_loads_and_learns_on(tmp_path) -> None:
     loaded = load_agent(tmp_path / "ppo.npz")
     assert loaded.config.compile is True
     before = _weights(loaded)
-    loaded.learn(450, reset_num_timesteps=False)  # the budget counts over the agent's life
-    assert loaded.num_timesteps >= 450
+    steps = loaded.num_timesteps
+    loaded.learn(250, reset_num_timesteps=False)  # 250 more steps, as stable-baselines3
+    assert loaded.num_timesteps >= steps + 250
     assert any(not np.array_equal(a, b) for a, b in zip(before, _weights(loaded), strict=True))
     assert all(np.isfinite(w).all() for w in _weights(loaded))
 

@@ -109,7 +109,7 @@ def test_save_load_round_trips_and_resumes_with_the_optimizer(tmp_path):
     for i in saved_state:
         for key in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(torch.as_tensor(saved_state[i][key]), torch.as_tensor(loaded_state[i][key]))
-    loaded.learn(800, reset_num_timesteps=False)
+    loaded.learn(800 - loaded.num_timesteps, reset_num_timesteps=False)
     assert loaded.num_timesteps == 800
 
 
@@ -402,9 +402,9 @@ def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_pat
     straight = make_dqn(**hp)
     straight.learn(400)
     path = straight.save(tmp_path / "half")
-    straight.learn(800, reset_num_timesteps=False)
+    straight.learn(400, reset_num_timesteps=False)
     resumed = load_agent(path)
-    resumed.learn(800, reset_num_timesteps=False)
+    resumed.learn(400, reset_num_timesteps=False)
     for net in ("q_net", "target_net"):
         ours, theirs = getattr(straight, net).state_dict(), getattr(resumed, net).state_dict()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -1,4 +1,5 @@
-"""stable-baselines3 accepts every environment and observation type, and PPO trains on each."""
+"""stable-baselines3 accepts every environment and observation type, and PPO trains on each; our
+agents count ``learn``'s steps as stable-baselines3 does."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ def test_ppo_on_grid_vector_env_through_sb3_wrapper():
     assert model.num_timesteps == 64
     obs = venv.reset()
     assert obs.shape == (2, 48) and np.all(obs.sum(axis=1) == 1)
+
+
+@pytest.mark.parametrize("name", ["dqn", "ppo", "q_learning"])
+def test_learn_without_resetting_takes_that_many_more_steps_as_sb3_does(name):
+    """A loop of ``learn(n, reset_num_timesteps=False)`` trains n more steps each time, over a
+    schedule that runs to the whole count, as stable-baselines3's (a loop an SB3 user writes to save
+    every n steps)."""
+    from stable_baselines3 import DQN
+
+    from agents import AGENTS
+
+    if name == "q_learning":
+        agent = AGENTS[name](gym.make("lab/CliffWalk-v0"), seed=0)
+    else:
+        small = {"n_envs": 2, "n_steps": 16, "batch_size": 32} if name == "ppo" else {"learning_starts": 50}
+        agent = AGENTS[name](gym.make("CartPole-v1"), seed=0, **small)
+    agent.learn(100)
+    for more in (100, 60, 0):
+        before = agent.num_timesteps
+        agent.learn(more, reset_num_timesteps=False)
+        assert agent._total_timesteps == before + more
+        # PPO finishes its last rollout of 2 x 16 steps, as SB3's does; the others stop at the count
+        assert before + more <= agent.num_timesteps < before + more + (32 if name == "ppo" and more else 1)
+    agent.learn(50)  # reset: a fresh count
+    assert agent.num_timesteps < 50 + 32 and agent._total_timesteps == 50
+
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_starts=50, seed=0, device="cpu")
+    model.learn(100)
+    model.learn(100, reset_num_timesteps=False)
+    assert model.num_timesteps == model._total_timesteps == 200

@@ -22,7 +22,7 @@ def test_a_dqn_checkpoint_from_0_1_0_loads_with_its_q_values_and_trains_on():
     obs = np.asarray(EXPECTED["obs"], dtype=np.float32)
     np.testing.assert_allclose(agent.q_values(obs), EXPECTED["dqn_q"], rtol=1e-5, atol=1e-6)
     steps = agent.num_timesteps
-    agent.learn(steps + 100, reset_num_timesteps=False)
+    agent.learn(100, reset_num_timesteps=False)
     assert agent.num_timesteps == steps + 100
 
 
@@ -31,7 +31,7 @@ def test_a_ppo_checkpoint_from_0_1_0_loads_with_its_policy_and_trains_on():
     probs = [agent.action_probabilities(o) for o in np.asarray(EXPECTED["obs"], dtype=np.float32)]
     np.testing.assert_allclose(probs, EXPECTED["ppo_probs"], rtol=1e-5, atol=1e-6)
     steps = agent.num_timesteps
-    agent.learn(steps + 64, reset_num_timesteps=False)
+    agent.learn(64, reset_num_timesteps=False)
     assert agent.num_timesteps >= steps + 64
 
 

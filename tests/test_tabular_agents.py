@@ -188,10 +188,12 @@ def test_callback_false_stops_at_episode_boundary_and_resume_counts():
     assert len(events) == 5 and agent.num_episodes == 5
     assert agent.num_timesteps == events[-1]["timestep"]
     before = agent.num_timesteps
-    agent.learn(before + 100, reset_num_timesteps=False)
+    agent.learn(100, reset_num_timesteps=False)  # as stable-baselines3: 100 more steps
     assert agent.num_timesteps == before + 100
-    agent.learn(10, reset_num_timesteps=False)  # already past it: nothing to do
-    assert agent.num_timesteps == before + 100
+    agent.learn(10, reset_num_timesteps=False)
+    assert agent.num_timesteps == before + 110
+    agent.learn(0, reset_num_timesteps=False)  # nothing to do
+    assert agent.num_timesteps == before + 110
     agent.learn(50)  # a fresh count
     assert agent.num_timesteps == 50
 

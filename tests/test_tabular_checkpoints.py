@@ -273,7 +273,7 @@ def test_resume_is_exact(tmp_path, name, env_id):
 
     resumed = AGENTS[name].load(path, env=gym.make(env_id))  # a fresh env
     resumed.learn(
-        total,
+        total - resumed.num_timesteps,
         callback=lambda e: events.append({k: v for k, v in e.items() if k != "agent"}),
         reset_num_timesteps=False,
     )
@@ -290,7 +290,7 @@ def test_pausing_in_process_is_exact_too():
     whole = agents.Sarsa(gym.make("lab/IceLake-v0"), seed=1, **settings).learn(8000)
     paused = agents.Sarsa(gym.make("lab/IceLake-v0"), seed=1, **settings)
     paused.learn(8000, callback=lambda e: e["timestep"] < 3000)
-    paused.learn(8000, reset_num_timesteps=False)
+    paused.learn(8000 - paused.num_timesteps, reset_num_timesteps=False)
     assert np.array_equal(paused.q_table, whole.q_table)
 
 
@@ -307,6 +307,7 @@ def test_checkpoint_saved_inside_a_callback_resumes_exactly(tmp_path, name):
     whole = AGENTS[name](gym.make("lab/IceLake-v0"), seed=2, **settings).learn(total, callback=checkpoint)
     assert saved
     for _, path in saved:
-        resumed = load_agent(path).learn(total, reset_num_timesteps=False)
+        resumed = load_agent(path)
+        resumed.learn(total - resumed.num_timesteps, reset_num_timesteps=False)
         for a, b in zip(tables(resumed), tables(whole), strict=True):
             assert np.array_equal(a, b)

@@ -53,6 +53,21 @@ def check_total_timesteps(total_timesteps: Any) -> int:
     return whole_number("total_timesteps", total_timesteps, 0)
 
 
+def learning_budget(agent: Any, total_timesteps: Any, reset_num_timesteps: bool) -> int:
+    """The start of every ``learn``: the counts started again (``reset_num_timesteps``) or carried on,
+    and the step count to train up to, recorded as the agent's ``_total_timesteps`` (what the
+    schedules run over). Carrying on adds ``total_timesteps`` to the steps already taken, as
+    stable-baselines3 does, so that ``learn(n, reset_num_timesteps=False)`` in a loop trains ``n``
+    more steps each time; a run resumed from a checkpoint passes the steps it has left."""
+    total = check_total_timesteps(total_timesteps)
+    if reset_num_timesteps:
+        agent.num_timesteps = agent.num_episodes = 0
+    else:
+        total += agent.num_timesteps
+    agent._total_timesteps = total
+    return total
+
+
 def describe_space(space: gym.Space) -> dict[str, Any]:
     """A JSON description of a space, enough to tell whether two spaces fit the same model."""
     if isinstance(space, spaces.Discrete):
@@ -158,20 +173,18 @@ class Agent(ABC):
     def learn(
         self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
     ) -> Self:
-        """Train until ``num_timesteps == total_timesteps`` (counted over the agent's life when resuming).
+        """Train for ``total_timesteps`` env steps.
 
         ``callback(event)`` runs at the end of every episode with ``{"agent", "timestep", "episode",
         "return", "length", "terminated"}``; returning ``False`` stops learning there. An episode cut
-        short by ``total_timesteps`` is abandoned: it is not counted, and the next ``learn`` starts a
-        new episode with its index. ``reset_num_timesteps=True`` starts both counts (and so the episode
-        seeds) from 0, keeping what was learned; with ``False`` the counts carry on (resume), and a
-        ``total_timesteps`` already reached is nothing to do.
+        short by the budget is abandoned: it is not counted, and the next ``learn`` starts a new
+        episode with its index. ``reset_num_timesteps=True`` starts both counts (and so the episode
+        seeds) from 0, keeping what was learned; with ``False`` the counts carry on and, as in
+        stable-baselines3, ``total_timesteps`` more steps are taken: training runs until
+        ``num_timesteps`` reaches the count so far plus ``total_timesteps``, and the schedules run
+        over that whole count (:func:`learning_budget`).
         """
-        total = check_total_timesteps(total_timesteps)
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self.num_episodes = 0
-        self._total_timesteps = total
+        total = learning_budget(self, total_timesteps, reset_num_timesteps)
         env = self.env
         self._start_learning(total)
         try:

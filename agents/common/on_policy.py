@@ -180,9 +180,10 @@ class OnPolicyAgent(Agent):
     def learn(
         self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True
     ) -> Self:
-        """Collect rollouts and update until ``num_timesteps >= total_timesteps`` (the last rollout is
-        finished, as in SB3). ``callback`` runs at each episode's end, as for every agent; returning
-        ``False`` stops there (the unfinished rollout is dropped)."""
+        """Collect rollouts and update for ``total_timesteps`` env steps (counted as
+        :meth:`Agent.learn` counts them; the last rollout is finished, as in SB3). ``callback`` runs
+        at each episode's end, as for every agent; returning ``False`` stops there (the unfinished
+        rollout is dropped)."""
         _, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
         while self.num_timesteps < total:
             rollout = self._collect(callback)

@@ -2,8 +2,8 @@
 
 Every schedule is read on one clock, the agent's env step count: ``value(step, total_steps)``
 where ``step`` is the number of env steps taken so far (``Agent.num_timesteps``) and
-``total_steps`` the ``total_timesteps`` of the current ``learn`` call (the step count that call
-trains up to, counted over the agent's life).
+``total_steps`` the step count the current ``learn`` call trains up to (its ``total_timesteps``,
+plus the steps already taken when it carries on with ``reset_num_timesteps=False``, as SB3 counts).
 
 In hyperparameters a schedule is written as
 

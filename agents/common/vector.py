@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Box
 
-from agents.common.base import Callback, check_total_timesteps, episode_seed
+from agents.common.base import Callback, episode_seed, learning_budget
 from agents.common.errors import AgentError
 
 # The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
@@ -231,15 +231,13 @@ def begin_vector_learning(
 ) -> tuple[VectorSteps, int]:
     """The start of ``learn`` for an agent that collects from ``agent.config.n_envs`` copies of its
     env: the copies (made on the first call), the counts started again or carried on as
-    ``reset_num_timesteps`` says, the budget checked and recorded. Returns the copies' steps and the
-    budget."""
-    total = check_total_timesteps(total_timesteps)
+    ``reset_num_timesteps`` says (:func:`~agents.common.base.learning_budget`). Returns the copies'
+    steps and the step count to train up to."""
+    total = learning_budget(agent, total_timesteps, reset_num_timesteps)
     steps = agent._steps  # VectorSteps, or None until the first learn()
     if steps is None:
         steps = agent._steps = VectorSteps(agent, make_vector_env(agent.env, agent.config.n_envs))
     if reset_num_timesteps:
-        agent.num_timesteps = agent.num_episodes = 0
         steps.obs = None
-    agent._total_timesteps = total
     agent._start_learning(total)
     return steps, total
