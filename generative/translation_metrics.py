@@ -24,6 +24,7 @@ classifier are measured.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,14 +42,19 @@ palettes part well within those 125 steps; a user's small folders get more epoch
 _domain_classifiers: dict[str, Classifier] = {}
 
 
-def domain_classifier(data: ImageData) -> Classifier:
+def domain_classifier(
+    data: ImageData, cache_dir: str | Path | None = None, progress: bool = False
+) -> Classifier:
     """The lab's evaluation classifier trained on the training split's images to tell domain A (0)
-    from domain B (1), scored on the held-out images of both; trained once per data set in a process
-    (the trainer measures every ``eval_interval`` steps) with a fixed seed."""
+    from domain B (1), scored on the held-out images of both, with a fixed seed. Trained once per data
+    set, saying so when ``progress``: kept in the process (the trainer measures every
+    ``eval_interval`` steps) and, with a ``cache_dir``, on disk beside the other evaluation
+    classifiers (:func:`generative.metrics.load_classifier`), so that later runs and ``lab gen eval``
+    load it."""
     key = data.key()
     if key not in _domain_classifiers:
         from generative.data import ImageData
-        from generative.metrics import train_classifier
+        from generative.metrics import load_classifier
 
         c = data.shape[0] // 2
 
@@ -58,7 +64,7 @@ def domain_classifier(data: ImageData) -> Classifier:
         (train_x, train_y), (test_x, test_y) = domains(data.train_x), domains(data.test_x)
         two = ImageData(f"{data.name}-domains", train_x, train_y, test_x, test_y, 2, data.levels)
         epochs = min(30, max(2, math.ceil(DOMAIN_IMAGES / len(train_x))))
-        _domain_classifiers[key] = train_classifier(two, seed=0, epochs=epochs)
+        _domain_classifiers[key] = load_classifier(two, cache_dir, seed=0, progress=progress, epochs=epochs)
     return _domain_classifiers[key]
 
 
@@ -82,9 +88,15 @@ def ssim(images: np.ndarray, truth: np.ndarray) -> float:
 
 
 def measure_translation(
-    model: TranslationModel, data: ImageData, noise: float = NOISE, seed: int = 0
+    model: TranslationModel,
+    data: ImageData,
+    noise: float = NOISE,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """The figures above on ``data``'s test split, with a one-line ``summary``."""
+    """The figures above on ``data``'s test split, with a one-line ``summary`` (``cache_dir`` and
+    ``progress``: where the domain classifier is kept, and whether its training is announced)."""
     from generative.translation_data import CellDecoder
 
     x = torch.from_numpy(data.test_x)
@@ -106,7 +118,7 @@ def measure_translation(
         if full:
             row[f"ssim_{key}"] = ssim(images, target)
 
-    classifier = domain_classifier(data)
+    classifier = domain_classifier(data, cache_dir, progress)
     row["domain_accuracy"] = classifier.accuracy
     fake_b = model.translate(torch.from_numpy(a), "ab").numpy()
     score(fake_b, b, 1, "ab")

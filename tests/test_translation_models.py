@@ -251,6 +251,24 @@ def test_sample_eval_and_watch_a_translation_model(cycle_run, tmp_path, capsys):
     assert "takes no --label or --gif" in capsys.readouterr().err
 
 
+def test_the_domain_classifier_is_trained_once_and_kept_beside_the_runs(cycle_run, monkeypatch, capsys):
+    from generative import translation_metrics
+
+    kept = list((cycle_run.parent / ".classifiers").glob("classifier-themes-domains-*.npz"))
+    assert len(kept) == 1  # written by the run's first evaluation
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(translation_metrics, "_domain_classifiers", {})  # as in a new process
+        patch.setattr("generative.metrics.train_classifier", lambda *a, **k: pytest.fail("trained again"))
+        assert main(["gen", "eval", str(cycle_run)]) == 0
+    assert "training the evaluation classifier" not in capsys.readouterr().out
+    kept[0].unlink()
+    monkeypatch.setattr(translation_metrics, "_domain_classifiers", {})
+    assert main(["gen", "eval", str(cycle_run)]) == 0  # gone: trained again, and said so
+    assert "training the evaluation classifier on themes-domains" in capsys.readouterr().out
+    assert kept[0].is_file()
+
+
 def test_pix2pix_trains_on_pairs_and_refuses_unpaired_data(tmp_path, capsys):
     hp = {"channels": 4, "d_channels": 4, "batch_size": 4}
     assert main(train_args(tmp_path, "pix2pix", "p2p", 2, hp, ["dataset_options.paired=true"])) == 0

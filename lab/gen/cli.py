@@ -107,6 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = data_from_meta(loaded.meta)
     if data.shape != model.shape:
         raise LabError(f"the model makes {model.shape} images but its data set now gives {data.shape}")
+    cache = Path(args.cache) if args.cache else _default_cache(loaded.path)
     if getattr(model, "translates", False):
         from generative.translation_metrics import measure_translation
 
@@ -114,9 +115,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             quality_seed(int(loaded.meta.get("spec", {}).get("seed", 0))) if args.seed is None else args.seed
         )
         print(f"{loaded.path}: {model.describe()}, step {model.step}, {len(data.test_x)} held-out pairs")
-        print(measure_translation(model, data, seed=seed)["summary"])  # type: ignore[arg-type]
+        row = measure_translation(model, data, seed=seed, cache_dir=cache, progress=True)  # type: ignore[arg-type]
+        print(row["summary"])
         return 0
-    cache = Path(args.cache) if args.cache else _default_cache(loaded.path)
     seed = int(loaded.meta.get("spec", {}).get("seed", 0))
     classifier = load_classifier(data, cache, seed, progress=True)
     where = f"data {data.name} ({len(data.test_x)} test images)"

@@ -279,7 +279,13 @@ class GenTrainer:
         if self.translates:
             from generative.translation_metrics import measure_translation
 
-            row = measure_translation(self.model, self.data, seed=quality_seed(self.spec.seed))  # type: ignore[arg-type]
+            row = measure_translation(
+                self.model,  # type: ignore[arg-type]
+                self.data,
+                seed=quality_seed(self.spec.seed),
+                cache_dir=self.cache_dir,
+                progress=self.progress,
+            )
         else:
             row = self.model.evaluate(x, y, generator)
         self.sample_grid(f"step-{step:07d}")
