@@ -279,8 +279,10 @@ class Trainer:
                         **self._fields(self.start, int(self.agent.num_episodes)),
                     )  # fmt: skip
                     try:
-                        self.agent.learn(  # a resumed run carries on for the steps it has left
-                            spec.total_timesteps - self.start,
+                        # a resumed run carries on for the steps it has left (none when a PPO
+                        # run's last rollout went past the total before it was stopped)
+                        self.agent.learn(
+                            max(0, spec.total_timesteps - self.start),
                             callback=self.on_episode,
                             reset_num_timesteps=self.start == 0,
                         )

@@ -162,6 +162,34 @@ def test_resume_finishes_a_run_killed_at_its_end(tmp_path, monkeypatch, whole, w
         resume(run.path, progress=False)
 
 
+def test_a_run_killed_past_its_total_in_a_last_rollout_resumes_to_its_end(tmp_path, monkeypatch):
+    # PPO finishes its last rollout past the total (as SB3's does), and checkpoints at episode ends
+    # there: resuming from such a checkpoint has no steps left, and only finishes the run.
+    spec = {
+        "name": "ppo", "env": "CartPole-v1", "agent": "ppo", "total_timesteps": 100, "seed": 0,
+        "hyperparameters": {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1},
+        "eval_interval": 0, "eval_episodes": 2, "record_episodes": 0, "checkpoint_interval": 10,
+    }  # fmt: skip
+    original = Trainer.checkpoint
+
+    def dies_past_the_total(self):
+        path = original(self)
+        if self.agent.num_timesteps > 100 and not self.final_done:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(Trainer, "checkpoint", dies_past_the_total)
+    with pytest.raises(Killed):
+        train(spec_from_dict(spec), runs_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "ppo")
+    stopped_at = int(run.latest_checkpoint().stem.removeprefix("ckpt-"))
+    assert stopped_at > 100
+    resume(run.path, progress=False)
+    assert run.read_status()["status"] == "finished"
+    assert load_agent(run.model).num_timesteps == stopped_at
+
+
 def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path, monkeypatch, whole, capsys):
     kill_between_episodes(monkeypatch, after=500)
     with pytest.raises(Killed):
