@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lab.nets import MLP, CausalTransformer, GridCNN, accuracy, fit, lr_factor, predict
-from lab.nets.fit import OPTIMIZERS, SCHEDULES
+from lab.nets.training_choices import OPTIMIZERS, SCHEDULES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,10 +7,12 @@ commands that train networks.
 
 from lab.nets.cnn import CNN, GridCNN, NatureCNN
 from lab.nets.encoders import encoder_for_space
-from lab.nets.fit import History, accuracy, fit, lr_factor, make_optimizer, predict
+from lab.nets.fit import History, fit
+from lab.nets.inference import accuracy, predict
 from lab.nets.layers import gain, initialize
 from lab.nets.mlp import MLP
 from lab.nets.recurrent import RecurrentNet
+from lab.nets.training_choices import lr_factor, make_optimizer
 from lab.nets.transformer import CausalTransformer
 
 __all__ = [

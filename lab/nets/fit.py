@@ -1,4 +1,4 @@
-"""The one supervised training loop of the lab, and its ``predict`` / ``accuracy`` helpers.
+"""The one supervised training loop of the lab.
 
 ``fit`` holds what every supervised use needs (a seeded validation split and shuffling, the usual
 optimisers and learning-rate schedules, gradient clipping, early stopping that returns the best
@@ -12,55 +12,23 @@ import copy
 import math
 import numbers
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from lab.nets.inference import as_tensor, correct, predict
 from lab.nets.layers import check_size, unknown_choice
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
-SCHEDULES = (None, "constant", "cosine", "linear", "step", "linear_warmup_cosine")
-CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-
-
-def _cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Class indices (or class probabilities); ``(N, T, V)`` sequence logits are flattened over steps."""
-    if outputs.dim() == 3 and targets.dim() == 2:
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
-    return F.cross_entropy(outputs, targets)
-
-
-def _matching(loss: Callable[..., torch.Tensor]) -> LossFn:
-    """``loss`` after checking shapes: PyTorch would silently broadcast ``(N, 1)`` against ``(N,)``
-    into an ``N x N`` loss, the classic wrong-answer bug of regression code."""
-
-    def matched(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if outputs.shape != targets.shape:
-            if outputs.numel() != targets.numel():
-                raise ValueError(
-                    f"the model's outputs have shape {tuple(outputs.shape)} but the targets have shape "
-                    f"{tuple(targets.shape)}"
-                )
-            targets = targets.reshape(outputs.shape)
-        return loss(outputs, targets)
-
-    return matched
-
-
-LOSSES: dict[str, LossFn] = {
-    "cross_entropy": _cross_entropy,
-    "binary_cross_entropy": _matching(F.binary_cross_entropy_with_logits),  # on logits
-    "mse": _matching(F.mse_loss),
-    "huber": _matching(F.smooth_l1_loss),
-    "l1": _matching(F.l1_loss),
-}
+from lab.nets.training_choices import (
+    CLASSIFICATION_LOSSES,
+    OPTIMIZERS,
+    LossFn,
+    loss_function,
+    lr_factor,
+    make_optimizer,
+)
 
 
 @dataclass
@@ -92,77 +60,7 @@ class History:
         return None if self.best_epoch is None else self.val_loss[self.best_epoch]
 
 
-# ----- choices by name -----
-
-
-def make_optimizer(
-    name: str,
-    params: Any,
-    lr: float,
-    weight_decay: float = 0.0,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-) -> torch.optim.Optimizer:
-    """AdamW (decoupled weight decay: the usual default), Adam, SGD (heavy-ball or Nesterov) or RMSprop."""
-    if name not in OPTIMIZERS:
-        raise unknown_choice("optimizer", name, OPTIMIZERS)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-def lr_factor(schedule: str | None, step: int, total: int, warmup: int = 0) -> float:
-    """The multiplier of the base learning rate at optimisation step ``step`` (0-based) of ``total``.
-
-    ``cosine`` and ``linear`` decay towards 0 at the end of training; ``step`` multiplies by 0.1 at
-    one third and again at two thirds; ``linear_warmup_cosine`` rises linearly over ``warmup`` steps
-    (sparing Adam's first, badly estimated updates a full learning rate), then decays as a cosine.
-    """
-    if schedule not in SCHEDULES:
-        raise unknown_choice("schedule", schedule, SCHEDULES)
-    total = max(total, 1)
-    if schedule is None or schedule == "constant":
-        return 1.0
-    if schedule == "step":
-        return 0.1 ** min(2, 3 * step // total)
-    if schedule == "linear_warmup_cosine":
-        if step < warmup:
-            return (step + 1) / warmup
-        step, total = step - warmup, total - warmup
-    progress = min(1.0, step / max(total, 1))
-    if schedule == "linear":
-        return 1.0 - progress
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _loss_function(loss: str | LossFn) -> LossFn:
-    if callable(loss):
-        return loss
-    if loss not in LOSSES:
-        raise unknown_choice("loss", loss, list(LOSSES))
-    return LOSSES[loss]
-
-
 # ----- data -----
-
-
-def _as_tensor(a: Any, what: str) -> torch.Tensor:
-    """A tensor of ``a``, float64 made float32 (the dtype of the networks' weights)."""
-    try:
-        tensor = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{what} cannot be made a tensor: {exc}") from None
-    if tensor.dtype == torch.float64:
-        tensor = tensor.float()
-    if tensor.dim() == 0:
-        raise ValueError(f"{what} must have a leading sample axis; got a scalar")
-    return tensor
 
 
 def _check_finite(tensor: torch.Tensor, what: str) -> None:
@@ -192,49 +90,6 @@ def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
         yield order[start:end]
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def predict(model: nn.Module, X: Any, batch_size: int = 1024) -> torch.Tensor:
-    """The model's outputs on ``X``, batch by batch in evaluation mode (dropout off, BatchNorm's
-    running statistics), returned on the CPU; the model's mode is left as it was."""
-    X = _as_tensor(X, "X")
-    device = _model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        outputs = [model(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)]
-    finally:
-        model.train(was_training)
-    if not outputs:
-        raise ValueError("predict needs at least one sample")
-    return torch.cat(outputs)
-
-
-def _correct(outputs: torch.Tensor, y: torch.Tensor, binary: bool | None = None) -> torch.Tensor:
-    """Per-prediction correctness. Binary (``binary_cross_entropy``, or one output per sample): the
-    logit's sign against the 0/1 target. Otherwise the argmax class against the class index (or the
-    argmax of class probabilities)."""
-    if binary is None:
-        binary = (outputs.shape[-1] == 1 and outputs.dim() > y.dim()) or outputs.dim() == 1
-    if binary:
-        return (outputs > 0).reshape(y.shape) == (y > 0.5)
-    if y.is_floating_point() and y.shape == outputs.shape:
-        return outputs.argmax(-1) == y.argmax(-1)
-    return outputs.argmax(-1) == y
-
-
-def accuracy(model: nn.Module, X: Any, y: Any, batch_size: int = 1024) -> float:
-    """The fraction of samples (or sequence steps) whose predicted class is the target's: argmax of
-    the logits, or the sign of a single logit per sample against 0/1 targets."""
-    targets = _as_tensor(y, "y")
-    return float(_correct(predict(model, X, batch_size), targets).float().mean())
-
-
 def _evaluate(
     model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn
 ) -> tuple[float, float]:
@@ -242,7 +97,7 @@ def _evaluate(
     targets = y.cpu()
     value = float(loss_fn(outputs, targets))
     if loss == "cross_entropy" or loss == "binary_cross_entropy":
-        return value, float(_correct(outputs, targets, loss == "binary_cross_entropy").float().mean())
+        return value, float(correct(outputs, targets, loss == "binary_cross_entropy").float().mean())
     return value, float("nan")
 
 
@@ -379,7 +234,7 @@ def fit(
     if not isinstance(model, nn.Module):
         raise TypeError(f"fit trains a torch.nn.Module; got {type(model).__name__}")
     X, y = _training_data(X, y, loss)
-    loss_fn = _loss_function(loss)
+    loss_fn = loss_function(loss)
     options = FitOptions(
         loss=loss,
         val_fraction=val_fraction,
@@ -441,7 +296,7 @@ def fit(
 
 def _training_data(X: Any, y: Any, loss: str | LossFn) -> tuple[torch.Tensor, torch.Tensor]:
     """``X`` and ``y`` as tensors (targets typed for ``loss``), checked: paired, not empty, finite."""
-    X, y = _as_tensor(X, "X"), _targets(_as_tensor(y, "y"), loss)
+    X, y = as_tensor(X, "X"), _targets(as_tensor(y, "y"), loss)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}: they must pair up one to one")
     if len(X) == 0:
@@ -460,8 +315,8 @@ def _split(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(X, y, X_val, y_val)``: the given validation data checked, or a seeded ``val_fraction`` held out."""
     if validation is not None:
-        X_val = _as_tensor(validation[0], "X_val")
-        y_val = _targets(_as_tensor(validation[1], "y_val"), options.loss)
+        X_val = as_tensor(validation[0], "X_val")
+        y_val = _targets(as_tensor(validation[1], "y_val"), options.loss)
         if len(X_val) != len(y_val):
             raise ValueError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)}")
         _check_finite(X_val, "X_val")

@@ -1,0 +1,66 @@
+"""A model's outputs on a data set (:func:`predict`) and its classification accuracy
+(:func:`accuracy`), batch by batch in evaluation mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def as_tensor(a: Any, what: str) -> torch.Tensor:
+    """A tensor of ``a``, float64 made float32 (the dtype of the networks' weights)."""
+    try:
+        tensor = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{what} cannot be made a tensor: {exc}") from None
+    if tensor.dtype == torch.float64:
+        tensor = tensor.float()
+    if tensor.dim() == 0:
+        raise ValueError(f"{what} must have a leading sample axis; got a scalar")
+    return tensor
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: Any, batch_size: int = 1024) -> torch.Tensor:
+    """The model's outputs on ``X``, batch by batch in evaluation mode (dropout off, BatchNorm's
+    running statistics), returned on the CPU; the model's mode is left as it was."""
+    X = as_tensor(X, "X")
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [model(X[i : i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("predict needs at least one sample")
+    return torch.cat(outputs)
+
+
+def correct(outputs: torch.Tensor, y: torch.Tensor, binary: bool | None = None) -> torch.Tensor:
+    """Per-prediction correctness. Binary (``binary_cross_entropy``, or one output per sample): the
+    logit's sign against the 0/1 target. Otherwise the argmax class against the class index (or the
+    argmax of class probabilities)."""
+    if binary is None:
+        binary = (outputs.shape[-1] == 1 and outputs.dim() > y.dim()) or outputs.dim() == 1
+    if binary:
+        return (outputs > 0).reshape(y.shape) == (y > 0.5)
+    if y.is_floating_point() and y.shape == outputs.shape:
+        return outputs.argmax(-1) == y.argmax(-1)
+    return outputs.argmax(-1) == y
+
+
+def accuracy(model: nn.Module, X: Any, y: Any, batch_size: int = 1024) -> float:
+    """The fraction of samples (or sequence steps) whose predicted class is the target's: argmax of
+    the logits, or the sign of a single logit per sample against 0/1 targets."""
+    targets = as_tensor(y, "y")
+    return float(correct(predict(model, X, batch_size), targets).float().mean())
