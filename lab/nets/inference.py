@@ -24,6 +24,7 @@ def as_tensor(a: Any, what: str) -> torch.Tensor:
 
 
 def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights are: its first parameter's device (the CPU for a model without any)."""
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
