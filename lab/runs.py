@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -301,7 +301,7 @@ class MetricsLog:
 
         self.run = run
         for path, fields in ((run.metrics, EPISODE_FIELDS), (run.evals, EVAL_FIELDS)):
-            self._truncate(path, fields, start_timestep)
+            keep_rows_until(path, fields, start_timestep)
         self._episodes = run.metrics.open("a", newline="")
         self._evals = run.evals.open("a", newline="")
         self._episode_writer = csv.writer(self._episodes)
@@ -311,20 +311,6 @@ class MetricsLog:
         self._training_fields = self._truncate_training(run.training_log, start_timestep)
         self._training: TextIO | None = None  # opened at the first row: tabular agents write none
         self._training_writer: csv.DictWriter | None = None
-
-    @staticmethod
-    def _truncate(path: Path, fields: tuple[str, ...], start: int) -> None:
-        rows: list[list[str]] = []
-        if path.is_file() and start > 0:
-            with path.open(newline="") as f:
-                rows = [r for r in csv.reader(f)][1:]
-            rows = [r for r in rows if r and int(r[0]) <= start]
-        if path.is_file() and start == 0:
-            rows = []
-        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields)
-            writer.writerows(rows)
 
     @staticmethod
     def _truncate_training(path: Path, start: int) -> list[str] | None:
@@ -388,6 +374,21 @@ class MetricsLog:
         if self._training is not None:
             self._training.close()
         self.tb.close()
+
+
+def keep_rows_until(path: Path, header: Sequence[str], start: int, limit: int | None = None) -> int:
+    """Rewrite the CSV ``path`` (atomically) as ``header`` and its rows whose first cell, a step, is
+    at most ``start`` (none when ``start`` is 0: a new run), at most ``limit`` of them: how a resumed
+    run drops what a killed one wrote after its checkpoint. Returns how many rows were kept."""
+    rows: list[list[str]] = []
+    if path.is_file() and start > 0:
+        with path.open(newline="") as f:
+            rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start][:limit]
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return len(rows)
 
 
 def read_csv(path: Path) -> dict[str, list[float]]:

@@ -35,10 +35,9 @@ import torch
 from generative.base import GenerativeModel
 from generative.data import ImageData, load_dataset
 from lab.core.errors import LabError
-from lab.core.files import atomic_path
 from lab.gen.spec import GenSpec, load_gen_spec
 from lab.progress import measuring_bar
-from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until, read_csv
 from lab.spec import save_spec
 
 if TYPE_CHECKING:
@@ -149,24 +148,10 @@ class MetricsFiles:
         self.run = run
         self.metric_fields = ["step", *metric_fields]
         self.eval_fields = ["step", *eval_fields]
-        self._prepare(run.metrics, self.metric_fields, start)
-        self.eval_rows = self._prepare(run.evals, self.eval_fields, start, eval_rows)
+        keep_rows_until(run.metrics, self.metric_fields, start)
+        self.eval_rows = keep_rows_until(run.evals, self.eval_fields, start, eval_rows)
         self._metrics = run.metrics.open("a", newline="")
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=start or None)
-
-    @staticmethod
-    def _prepare(path: Path, fields: list[str], start: int, limit: int | None = None) -> int:
-        """The header and the rows up to ``start`` (none for a new run), at most ``limit`` of them;
-        returns how many rows were kept."""
-        rows: list[list[str]] = []
-        if path.is_file() and start > 0:
-            with path.open(newline="") as f:
-                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start][:limit]
-        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields)
-            writer.writerows(rows)
-        return len(rows)
 
     def metrics(self, step: int, row: dict[str, float]) -> None:
         csv.writer(self._metrics).writerow(

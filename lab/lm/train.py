@@ -27,7 +27,7 @@ from typing import Any
 
 from lab.core.errors import LabError
 from lab.lm.spec import LMSpec, load_lm_spec
-from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, read_csv
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until, read_csv
 from lab.spec import save_spec
 
 METRIC_FIELDS = ["step", "train_loss", "val_loss", "lr", "seconds"]
@@ -116,7 +116,7 @@ class LMTrainer:
                 run.clear_outputs()
             save_spec(spec, run.spec)
         run.remove_temporary_files()
-        _keep_rows(run.metrics, self.start)
+        keep_rows_until(run.metrics, METRIC_FIELDS, self.start)
         vocab, longest = len(self.tokens), model.max_length
         val = corpus(self.language, spec.validation_size, "validation", round_seed(spec.seed, -2), longest)
         X_val, Y_val = sequence_arrays(val, vocab, longest)
@@ -184,20 +184,6 @@ class LMTrainer:
         return evaluate(
             self.model, self.language, seed=spec.seed, samples=spec.eval_samples, held_out=spec.eval_held_out
         ).as_dict()
-
-
-def _keep_rows(path: Path, start: int) -> None:
-    """metrics.csv with its header and the rows up to ``start`` (a resumed run drops later ones)."""
-    from lab.core.files import atomic_path
-
-    rows: list[list[str]] = []
-    if path.is_file() and start > 0:
-        with path.open(newline="") as f:
-            rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start]
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(METRIC_FIELDS)
-        writer.writerows(rows)
 
 
 def _append_row(path: Path, step: int, row: dict[str, float]) -> None:
