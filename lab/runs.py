@@ -319,13 +319,10 @@ class MetricsLog:
             path.unlink(missing_ok=True)
             return None
         with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-        if not rows:
-            return None
-        kept = [r for r in rows[1:] if r and int(r[0]) <= start]
-        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-            csv.writer(f).writerows([rows[0], *kept])
-        return rows[0]
+            header = next(csv.reader(f), None)
+        if header is not None:
+            keep_rows_until(path, header, start)
+        return header
 
     def training(self, timestep: int, figures: dict[str, float]) -> None:
         """An agent's training diagnostics (``agent.training_figures()``) and ``time/fps``, the env steps
