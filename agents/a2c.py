@@ -69,7 +69,9 @@ def policy_gradient_loss(
     log_probs, entropy = agent.policy.log_prob_entropy(params, log_std, batch["actions"], batch.get("masks"))
     policy_loss = -(log_probs * adv).mean()
     entropy_loss = -entropy.mean()
-    loss = policy_loss + config.ent_coef * entropy_loss
+    loss = policy_loss
+    if config.ent_coef:  # a zero coefficient's term would only lengthen the backward pass
+        loss = loss + config.ent_coef * entropy_loss
     figures = {"train/policy_loss": policy_loss.detach(), "train/entropy_loss": entropy_loss.detach()}
     if getattr(config, "baseline", True):  # REINFORCE without a baseline learns no value
         value_loss = (batch["returns"] - values).square().mean()

@@ -75,7 +75,9 @@ class PPO(OnPolicyAgent):
             values = old + (values - old).clamp(-config.clip_range_vf, config.clip_range_vf)
         value_loss = (part["returns"] - values).square().mean()
         entropy_loss = -entropy.mean()
-        loss = policy_loss + config.ent_coef * entropy_loss + config.vf_coef * value_loss
+        loss = policy_loss + config.vf_coef * value_loss
+        if config.ent_coef:  # a zero coefficient's term would only lengthen the backward pass
+            loss = loss + config.ent_coef * entropy_loss
         terms = {
             "train/policy_gradient_loss": policy_loss.detach(),
             "train/value_loss": value_loss.detach(),
