@@ -31,7 +31,14 @@ from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
-from agents.common.networks import compiled, make_adam, network_arrays, restore_networks, set_learning_rate
+from agents.common.networks import (
+    clip_grad_norm,
+    compiled,
+    make_adam,
+    network_arrays,
+    restore_networks,
+    set_learning_rate,
+)
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.rollout import ROLLOUT_KEYS, Rollout
@@ -285,9 +292,7 @@ class OnPolicyAgent(Agent):
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # foreach: the norms of all the gradients in one call (torch's default takes it on GPUs only);
-        # on this few-tensor step it halves the clipping's cost
-        norm = torch.nn.utils.clip_grad_norm_(self._trained, self.config.max_grad_norm, foreach=True)
+        norm = clip_grad_norm(self._trained, self.config.max_grad_norm)
         self.optimizer.step()
         return norm
 

@@ -142,6 +142,8 @@ class ReplayBuffer:
         one keeps the newest transitions. Older checkpoints (without ``position``) saved ``next_obs``
         whole and the transitions oldest first."""
         fields = {name: np.asarray(arrays[name]) for name in ("obs", "actions", "rewards", "discounts")}
+        if fields["obs"].shape[1:] != self.obs.shape[1:]:
+            raise AgentError("the checkpoint's replay buffer holds observations of another shape")
         if "next_index" in arrays:
             index, extra = np.asarray(arrays["next_index"]), np.asarray(arrays["next_extra"])
             next_obs = np.empty_like(fields["obs"])

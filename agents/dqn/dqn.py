@@ -12,13 +12,12 @@ then clips the gradient norm to ``max_grad_norm`` and takes an Adam step. ``disc
 ``gamma ** n`` for an n-step return, 0 after a termination. The target network is refreshed every
 ``target_update_interval`` steps: copied (``tau=1``) or averaged in (Polyak, ``tau < 1``).
 Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and defaults, so an
-rl-baselines3-zoo DQN entry works unchanged
-(``tests/test_dqn.py`` checks a gradient step against SB3's). For speed, acting on one observation
-runs the MLP in numpy (:meth:`QNetwork.greedy_action`), a training burst draws and gathers all its
-mini-batches at once, and Adam is torch's fused kernel. Each burst reports its mean TD loss, gradient
-norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the learning rate and epsilon
-(:meth:`Agent.training_figures`). Checkpoints hold the replay buffer by default, so a resumed run
-repeats the uninterrupted one exactly.
+rl-baselines3-zoo DQN entry works unchanged (``tests/test_dqn.py`` checks a gradient step against
+SB3's). For speed, acting on one observation runs the MLP in numpy (:meth:`QNetwork.greedy_action`),
+a training burst draws all its mini-batches and their targets' ``Q_target(s', .)`` at once, and Adam
+is torch's fused kernel. Each burst reports its mean TD loss, gradient norm (before clipping) and
+``Q(s, a)`` of the sampled transitions, with the learning rate and epsilon (:meth:`training_figures`).
+Checkpoints hold the replay buffer by default, so a resumed run repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -35,7 +34,14 @@ from torch.nn import functional as F
 from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig
 from agents.common.errors import AgentError
-from agents.common.networks import compiled, make_adam, network_arrays, restore_networks, set_learning_rate
+from agents.common.networks import (
+    clip_grad_norm,
+    compiled,
+    make_adam,
+    network_arrays,
+    restore_networks,
+    set_learning_rate,
+)
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.vector import VectorSteps, begin_vector_learning
@@ -82,12 +88,11 @@ class DQN(Agent):
         self._epsilon = config.exploration
         self._epsilon_at = self._epsilon.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
+        layout = (config.buffer_size, shape, dtype, config.n_step, self.gamma)
         if config.prioritized:
-            self.buffer: ReplayBuffer = PrioritizedReplayBuffer(
-                config.buffer_size, shape, dtype, config.n_step, self.gamma, alpha=config.per_alpha
-            )
+            self.buffer: ReplayBuffer = PrioritizedReplayBuffer(*layout, alpha=config.per_alpha)
         else:
-            self.buffer = ReplayBuffer(config.buffer_size, shape, dtype, config.n_step, self.gamma)
+            self.buffer = ReplayBuffer(*layout)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))  # mini-batches, n_envs > 1
         self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
@@ -169,7 +174,8 @@ class DQN(Agent):
         else:  # the priorities never change: every mini-batch of the burst in one draw and one gather
             index = buffer.sample_indices((gradient_steps, config.batch_size), self._sampler)
             burst = [torch.from_numpy(a) for a in buffer.gather(index)]
-        weights = None
+            burst_next_q = self._target_q(burst[3])
+        weights, next_q = None, None
         sums = [0.0, 0.0, 0.0]  # loss, gradient norm, mean Q over the burst, for the diagnostics
         for g in range(gradient_steps):
             if prioritized:  # drawn one at a time: each step updates the priorities of its batch
@@ -177,8 +183,8 @@ class DQN(Agent):
                 batch = [torch.from_numpy(a) for a in buffer.gather(index)]
                 weights = torch.from_numpy(buffer.weights(index, beta))
             else:
-                batch = [b[g] for b in burst]
-            _, td_error = self._gradient_step(*batch, weights=weights, t=t)
+                batch, next_q = [b[g] for b in burst], burst_next_q[g]
+            _, td_error = self._gradient_step(*batch, weights=weights, t=t, next_q=next_q)
             sums = [a + b for a, b in zip(sums, self._step_figures, strict=True)]
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
@@ -188,15 +194,24 @@ class DQN(Agent):
         figures = {"train/loss": loss, "train/grad_norm": norm, "train/mean_q": q}
         self._figures.add(figures, gradient_steps, settings)
 
+    @torch.no_grad()
+    def _target_q(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """``Q_target(s', .)`` for a burst's mini-batches ``(steps, batch, *obs)`` in products of 1,024
+        rows, not one small product per step: the target network holds still during a burst."""
+        rows = next_obs.flatten(0, 1)
+        values = torch.cat([self.target_net(chunk) for chunk in rows.split(1024)])
+        return values.view(*next_obs.shape[:2], -1)
+
     def td_loss(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-        discounts: torch.Tensor, weights: torch.Tensor | None = None,
+        discounts: torch.Tensor, weights: torch.Tensor | None = None, next_q: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
         """The TD loss on one mini-batch (called as ``self._td_loss``: compiled with ``compile: true``):
-        ``(loss, Q(s, a), target)``."""
+        ``(loss, Q(s, a), target)``; ``next_q``: ``Q_target(s', .)`` if already known."""
         config = self.config
         with torch.no_grad():
-            next_q = self.target_net(next_obs)
+            if next_q is None:
+                next_q = self.target_net(next_obs)
             if config.double_q:  # the online network picks the action, the target network values it
                 next_value = next_q.gather(1, self.q_net(next_obs).argmax(dim=1, keepdim=True)).squeeze(1)
             else:
@@ -213,12 +228,13 @@ class DQN(Agent):
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
         discounts: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
+        next_q: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
-        loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, weights)
+        loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, weights, next_q)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
+        norm = clip_grad_norm(self._params, self.config.max_grad_norm)
         # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
         self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
         if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
@@ -293,7 +309,6 @@ class DQN(Agent):
             set_pcg_state(self._sampler, arrays["sampler"])
         self._figures.n_updates = int(arrays.get("n_updates", 0))
         if "buffer.obs" in arrays:
-            saved_buffer = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
-            if saved_buffer["obs"].shape[1:] != self.buffer.obs.shape[1:]:
-                raise AgentError("the checkpoint's replay buffer holds observations of another shape")
-            self.buffer.restore(saved_buffer)
+            self.buffer.restore(
+                {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
+            )
