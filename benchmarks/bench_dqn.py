@@ -3,6 +3,7 @@
     python benchmarks/bench_dqn.py               # 3 seeds each, 50k steps
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
+    python benchmarks/bench_dqn.py --seeds 20 --stop  # 20 seeds each, each run stopping at 475
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
@@ -105,7 +106,7 @@ def main() -> int:
     if args.quick:
         args.seeds = 1
     runs = {"ours": run_ours, "stable-baselines3": run_sb3}
-    clocks = race(runs, args.seeds, args.quick, args.repeat)
+    clocks = race(runs, args.seeds, args.quick or args.stop, args.repeat)
     table = {name: report(name, clocks[name]) for name in runs}
     print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
     return 0

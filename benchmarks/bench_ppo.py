@@ -3,6 +3,7 @@
     python benchmarks/bench_ppo.py               # CartPole race, 3 seeds each, then the grid env
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
+    python benchmarks/bench_ppo.py --seeds 20 --stop --grid-steps 0  # 20 seeds, runs stop at 475
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (ours vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
@@ -218,7 +219,9 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-only", action="store_true")
-    parser.add_argument("--grid-steps", type=int, default=500_000, help="our env steps (SB3: a quarter)")
+    parser.add_argument(
+        "--grid-steps", type=int, default=500_000, help="our env steps (SB3: a quarter); 0: no grid runs"
+    )
     parser.add_argument("--grid-envs", type=int, nargs="+", default=[64, 1024], help="copies of the grid env")
     add_race_arguments(parser)
     args = parser.parse_args()
@@ -232,9 +235,11 @@ def main() -> int:
         return 0
     if not args.grid_only:
         runs = {"ours": run_ours, "stable-baselines3": run_sb3}
-        clocks = race(runs, args.seeds, repeat=args.repeat)
+        clocks = race(runs, args.seeds, args.stop, args.repeat)
         table = {name: report(name, clocks[name]) for name in runs}
         print_table("CartPole-v1, rl-zoo PPO hyperparameters", table, args.seeds)
+    if args.grid_steps <= 0:
+        return 0
     peak = matmul_peak()
     print(f"\ntorch.mm peak on one thread (512 x 512 float32): {peak / 1e9:.1f} GFLOP/s")
     for n_envs in args.grid_envs:

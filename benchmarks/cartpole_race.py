@@ -133,8 +133,12 @@ def _median_clock(clocks: list[Clock]) -> Clock:
     return ordered[(len(clocks) - 1) // 2]
 
 
-def report(name: str, clocks: list[Clock]) -> tuple[float | None, float | None, int, float]:
-    """Print each seed's figures; returns (median steps, median seconds, seeds that reached, median final)."""
+Figures = tuple[float | None, float | None, int, float, float | None]
+
+
+def report(name: str, clocks: list[Clock]) -> Figures:
+    """Print each seed's figures; returns (median steps, median seconds, seeds that reached, median
+    final, microseconds per env step: the seconds to TARGET of every run over their env steps)."""
     for seed, clock in enumerate(clocks):
         reached = (
             f"{clock.reached[0]:>7,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
@@ -146,23 +150,23 @@ def report(name: str, clocks: list[Clock]) -> tuple[float | None, float | None, 
         statistics.median([t for _, t in got]) if got else None,
         len(got),
         statistics.median([c.last for c in clocks]),
+        sum(t for _, t in got) / sum(s for s, _ in got) * 1e6 if got else None,
     )
 
 
-def print_table(
-    title: str, table: dict[str, tuple[float | None, float | None, int, float]], seeds: int
-) -> None:
+def print_table(title: str, table: dict[str, Figures], seeds: int) -> None:
     print(f"\n{title}, medians over seeds that reached {TARGET:g}:")
-    for name, (steps, seconds, n, final) in table.items():
+    for name, (steps, seconds, n, final, per_step) in table.items():
         shown = f"{steps:>8,.0f} steps {seconds:7.1f} s" if steps is not None else "     never reached    "
-        print(f"  {name:<19} {shown}  ({n}/{seeds} seeds)  final eval {final:.1f}")
-    _, sb3_seconds, _, _ = table["stable-baselines3"]
-    for name, (steps, seconds, _, _) in table.items():
+        cost = f"{per_step:.0f} us per env step" if per_step is not None else ""
+        print(f"  {name:<19} {shown}  ({n}/{seeds} seeds)  final eval {final:.1f}  {cost}")
+    sb3_steps, sb3_seconds, _, _, sb3_per_step = table["stable-baselines3"]
+    for name, (steps, seconds, _, _, per_step) in table.items():
         if name == "stable-baselines3" or seconds is None or sb3_seconds is None:
             continue
-        sb3_steps = table["stable-baselines3"][0]
         print(f"  {name}: wall-clock ratio to sb3 {seconds / sb3_seconds:.2f} (target <= 0.6); "
-              f"env steps ratio {steps / sb3_steps:.2f} (--study: many seeds)")  # fmt: skip
+              f"env steps ratio {steps / sb3_steps:.2f} (--study: many seeds); "
+              f"per env step {per_step / sb3_per_step:.2f}")  # fmt: skip
 
 
 def positive(text: str) -> int:
@@ -174,6 +178,11 @@ def positive(text: str) -> int:
 
 
 def add_race_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop each run at its first evaluation >= 475 (the same figures, sooner: for many seeds)",
+    )
     parser.add_argument(
         "--repeat",
         type=positive,
