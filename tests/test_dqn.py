@@ -160,7 +160,6 @@ def test_a_checkpoint_of_another_architecture_is_a_clear_error(tmp_path):
         load_agent(path, env=gym.make("lab/Maze-v0", obs_type="index"))
 
 
-
 def test_a_saved_replay_buffer_of_other_observations_is_refused_whole():
     """An edited checkpoint whose buffer holds observations of another shape: a clear error, and the
     buffer it was to fill keeps what it held."""
@@ -169,9 +168,12 @@ def test_a_saved_replay_buffer_of_other_observations_is_refused_whole():
         saved.add(np.full(5, k, np.float32), 0, 1.0, np.full(5, k + 1, np.float32), False, False)
     buffer = ReplayBuffer(10, (4,), np.float32, n_step=1, gamma=0.9)
     buffer.add(np.ones(4, np.float32), 1, 0.5, np.zeros(4, np.float32), True, False)
-    with pytest.raises(AgentError, match="^the checkpoint's replay buffer holds observations of another shape$"):
+    with pytest.raises(
+        AgentError, match=r"^the checkpoint's replay buffer holds observations of another shape$"
+    ):
         buffer.restore(saved.state_arrays())
     assert len(buffer) == 1 and buffer.obs[0].tolist() == [1.0] * 4
+
 
 class NaNReward(gym.Wrapper):
     def step(self, action):
