@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from generative.data import load_dataset
+from lab.gen.models import build_model, images_per_second
 from lab.gen.spec import load_gen_spec
-from lab.gen.train import build_model, images_per_second
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +58,8 @@ def throughput(quick: bool, steps: int, batch: int) -> None:
 
 def ddim_against_ddpm(run: str, quick: bool, draws: int, ddim_steps: list[int], eta: float) -> None:
     from generative.metrics import load_classifier, measure
+    from lab.gen.models import data_from_meta
     from lab.gen.sample import open_model
-    from lab.gen.train import data_from_meta
 
     loaded = open_model(run)
     model = loaded.model

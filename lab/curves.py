@@ -10,7 +10,8 @@ floor or ceiling of the task: 0 and 1 on IceLake, 500 on CartPole). A band above
 last points.
 
 ``training.png`` draws each column of ``train.csv`` (the agent's diagnostics, see
-:mod:`agents.common.diagnostics`) in its own small panel.
+:mod:`agents.common.diagnostics`) in its own small panel. A generative run's ``learning_curve.png``
+(:func:`plot_generative_curves`) draws its training losses and held-out figures against steps.
 """
 
 from __future__ import annotations
@@ -161,3 +162,38 @@ def plot_training_figures(run: RunDir, title: str) -> Path | None:
     path = run.path / "training.png"
     save_png(fig, path)
     return path
+
+
+def plot_generative_curves(run: RunDir, title: str) -> Path:
+    """A generative run's learning_curve.png: each training loss against steps, and the held-out
+    figures as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = read_csv(run.metrics)
+    evals = read_csv(run.evals)
+    keys = [k for k in metrics if k not in ("step", "lr")]
+    held = [k for k in ("test_loss", "bits_per_dim") if evals.get(k)]
+    fig, axes = plt.subplots(1, 2 if held else 1, figsize=(11 if held else 7, 4), dpi=110, squeeze=False)
+    ax = axes[0, 0]
+    for key in keys:
+        ax.plot(metrics["step"], metrics[key], linewidth=1.2, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (mean per row)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if keys:
+        ax.legend(fontsize=8)
+    if held:
+        ax = axes[0, 1]
+        for key in held:
+            ax.plot(evals["step"], evals[key], "o-", markersize=4, label=key)
+        ax.set_xlabel("step")
+        ax.set_title("held-out")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, run.curve)
+    return run.curve

@@ -12,8 +12,8 @@ import torch
 from generative.data import load_dataset
 from generative.likelihood import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl
 from generative.metrics import frechet_distance, load_classifier, measure
+from lab.gen.models import build_model
 from lab.gen.spec import gen_spec_from_dict
-from lab.gen.train import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

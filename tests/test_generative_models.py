@@ -9,8 +9,9 @@ import torch
 from generative.data import load_dataset
 from generative.unet import UNet
 from lab.core.errors import LabError
+from lab.gen.models import build_model
+from lab.gen.seeding import Batches, step_generator
 from lab.gen.spec import gen_spec_from_dict
-from lab.gen.train import Batches, build_model, step_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

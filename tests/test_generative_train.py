@@ -170,7 +170,8 @@ def test_example_configs_are_valid_and_build_their_model(path, tmp_path):
 def test_every_family_round_trips_through_a_model_file(family, tmp_path):
     from generative.checkpoint import save_model
     from generative.data import load_dataset
-    from lab.gen.train import build_model, step_generator
+    from lab.gen.models import build_model
+    from lab.gen.seeding import step_generator
 
     data = load_dataset("digits", seed=0)
     tiny = {
@@ -218,7 +219,7 @@ def test_ctrl_c_between_two_metrics_rows_resumes_exactly(finished, tmp_path, mon
     import os
     import signal
 
-    from lab.gen.train import Batches
+    from lab.gen.seeding import Batches
     from lab.runs import RunStopped
 
     real = Batches.indices
@@ -255,7 +256,9 @@ def test_resume_finishes_a_run_killed_at_its_end(finished, tmp_path, monkeypatch
 
         monkeypatch.setattr(GenTrainer, "checkpoint", dies)
     else:  # model.npz and the final eval.csv row written, the plot and the status not
-        monkeypatch.setattr(lab.gen.train, "plot_curves", lambda *args: (_ for _ in ()).throw(Killed()))
+        monkeypatch.setattr(
+            lab.gen.train, "plot_generative_curves", lambda *args: (_ for _ in ()).throw(Killed())
+        )
     with pytest.raises(Killed):
         train(spec(), runs_dir=tmp_path, progress=False)
     monkeypatch.undo()
@@ -290,7 +293,8 @@ def test_the_final_measurement_shows_a_bar_counting_every_image(tmp_path, monkey
     import lab.gen.train
     from generative.data import load_dataset
     from generative.metrics import DRAWS, load_classifier, measure
-    from lab.gen.train import build_model, measure_with_progress
+    from lab.gen.models import build_model
+    from lab.gen.train import measure_with_progress
 
     data = load_dataset("digits", seed=0)
     classifier = load_classifier(data, tmp_path, seed=0, epochs=1)

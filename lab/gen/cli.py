@@ -93,8 +93,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from generative.metrics import load_classifier
+    from lab.gen.models import data_from_meta
     from lab.gen.sample import open_model
-    from lab.gen.train import data_from_meta, eval_generator, measure_with_progress, quality_seed
+    from lab.gen.seeding import eval_generator, quality_seed
+    from lab.gen.train import measure_with_progress
 
     _threads(args)
     loaded = open_model(args.model)

@@ -103,7 +103,7 @@ def translation_picture(
     in rows A, G(A), F(G(A)) (CycleGAN), true B."""
     from generative.images import tile, write_png
     from generative.translation_metrics import translation_grid
-    from lab.gen.train import data_from_meta
+    from lab.gen.models import data_from_meta
 
     if label is not None or gif is not None:
         raise LabError(f"a {loaded.model.family} translates held-out images: it takes no --label or --gif")

@@ -35,101 +35,16 @@ import torch
 from generative.base import GenerativeModel
 from generative.data import ImageData, load_dataset
 from lab.core.errors import LabError
+from lab.curves import plot_generative_curves
+from lab.gen.models import build_model, model_meta
+from lab.gen.seeding import Batches, eval_generator, mix, quality_seed, step_generator
 from lab.gen.spec import GenSpec, load_gen_spec
 from lab.progress import measuring_bar
-from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until, read_csv
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until
 from lab.spec import save_spec
 
 if TYPE_CHECKING:
     from generative.metrics import Classifier, Quality
-
-EVAL_SEED_OFFSET = 7919  # evaluation draws use their own stream, apart from training's
-
-
-def mix(*values: int) -> int:
-    """A 63-bit seed from integers (SplitMix64's finaliser over their sum chain), for torch generators."""
-    z = 0x9E3779B97F4A7C15
-    for v in values:
-        z = (z + (int(v) & 0xFFFFFFFFFFFFFFFF) + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-        z ^= z >> 31
-    return z >> 1
-
-
-def step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(mix(seed, step, 1))
-
-
-def eval_generator(seed: int) -> torch.Generator:
-    """The draws of held-out figures (test loss, ELBO): apart from training's, the same every time."""
-    return torch.Generator().manual_seed(mix(seed, EVAL_SEED_OFFSET))
-
-
-def quality_seed(seed: int) -> int:
-    """The seed of the images the final Frechet ratio is measured on (``lab gen eval`` reuses it)."""
-    return mix(seed, 6)
-
-
-class Batches:
-    """Batch ``k`` of training: epochs are seeded permutations, the last partial batch dropped."""
-
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        if n < 1:
-            raise LabError("the training split is empty")
-        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
-        self.per_epoch = n // self.batch_size
-        self._epoch, self._order = -1, torch.arange(0)
-
-    def indices(self, step: int) -> torch.Tensor:
-        epoch, k = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(mix(self.seed, epoch, 2))
-            self._epoch, self._order = epoch, torch.randperm(self.n, generator=generator)
-        return self._order[k * self.batch_size : (k + 1) * self.batch_size]
-
-
-def build_model(spec: GenSpec, data: ImageData) -> GenerativeModel:
-    """The spec's model for this data, its initial weights drawn from the seed (global RNG untouched)."""
-    from generative.checkpoint import check_model_size
-    from generative.models import model_class
-
-    cls = model_class(spec.model)
-    hp = dict(spec.hyperparameters)
-    if "levels" in cls.DEFAULTS:
-        hp.setdefault("levels", data.levels)
-    check_model_size(cls, data.shape, data.n_classes, hp)  # hyperparameters can ask for terabytes
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(mix(spec.seed, 3))
-        model = cls(data.shape, data.n_classes, hp)
-    model.total_steps = spec.steps
-    return model
-
-
-def model_meta(spec: GenSpec, data: ImageData) -> dict[str, Any]:
-    """What a model file records beside its weights: the run's spec and how to reload its data."""
-    return {"spec": spec.to_dict(), "data": data.info, "class_names": data.class_names, "levels": data.levels}
-
-
-def data_from_meta(meta: dict[str, Any]) -> ImageData:
-    """The data set (and split) a model was trained on, from its file's metadata."""
-    info = dict(meta.get("data") or {})
-    name = info.pop("dataset", None)
-    if name is None:
-        raise LabError("the model file does not record its data set; give one with --dataset")
-    seed = int(info.pop("seed", 0))
-    fraction = float(info.pop("test_fraction", 0.2))
-    options = {k: v for k, v in info.items() if k in _OPTION_KEYS.get(name, ())}
-    return load_dataset(name, options, seed, fraction)
-
-
-_OPTION_KEYS = {
-    "digits": ("size",),
-    "grid": ("env", "tile", "env_kwargs"),
-    "folder": ("path", "resize", "channels"),
-    "themes": ("themes", "rows", "cols", "tile", "train", "test", "paired"),
-    "folders": ("path_a", "path_b", "resize"),
-}
 
 
 class MetricsFiles:
@@ -398,7 +313,7 @@ class GenTrainer:
             log.evaluation(model.step, final)
         finally:
             log.close()
-        plot_curves(run, f"{spec.name}: {spec.model} on {spec.dataset}")
+        plot_generative_curves(run, f"{spec.name}: {spec.model} on {spec.dataset}")
         seconds = time.perf_counter() - started
         status = {
             "status": "finished", "step": model.step, "model": run.model.name,
@@ -441,42 +356,6 @@ def measure_with_progress(
             del model.sample
 
 
-def plot_curves(run: RunDir, title: str) -> Path:
-    """learning_curve.png: each training loss against steps, and the held-out figures as points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lab.curves import save_png
-
-    metrics = read_csv(run.metrics)
-    evals = read_csv(run.evals)
-    keys = [k for k in metrics if k not in ("step", "lr")]
-    held = [k for k in ("test_loss", "bits_per_dim") if evals.get(k)]
-    fig, axes = plt.subplots(1, 2 if held else 1, figsize=(11 if held else 7, 4), dpi=110, squeeze=False)
-    ax = axes[0, 0]
-    for key in keys:
-        ax.plot(metrics["step"], metrics[key], linewidth=1.2, label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (mean per row)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if keys:
-        ax.legend(fontsize=8)
-    if held:
-        ax = axes[0, 1]
-        for key in held:
-            ax.plot(evals["step"], evals[key], "o-", markersize=4, label=key)
-        ax.set_xlabel("step")
-        ax.set_title("held-out")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_png(fig, run.curve)
-    return run.curve
-
-
 def train(
     spec: GenSpec,
     runs_dir: str | Path = "runs",
@@ -501,16 +380,3 @@ def resume(
     run.refuse_if_finished()
     trainer = GenTrainer(spec, run, resume=True, progress=progress, cache_dir=cache_dir)
     return run, trainer.fit()
-
-
-def images_per_second(model: GenerativeModel, data: ImageData, steps: int, seed: int = 0) -> float:
-    """Training throughput over ``steps`` steps (for the benchmark)."""
-    batches = Batches(len(data.train_x), int(model.hp["batch_size"]), seed)
-    x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
-    tick = time.perf_counter()
-    images = 0
-    for step in range(steps):
-        index = batches.indices(step)
-        model.train_step(x[index], y[index], step_generator(seed, step))
-        images += len(index)
-    return images / (time.perf_counter() - tick)

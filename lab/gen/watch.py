@@ -65,7 +65,7 @@ def translation_pictures(
     """A translation model on held-out images, a new random set every ``HOLD_FRAMES`` frames."""
     from generative.images import tile
     from generative.translation_metrics import translation_grid
-    from lab.gen.train import data_from_meta
+    from lab.gen.models import data_from_meta
 
     data = data_from_meta(loaded.meta)
     rows = "A, G(A), F(G(A)), true B" if "ba" in loaded.model.directions else "A, G(A), true B"  # type: ignore[attr-defined]
