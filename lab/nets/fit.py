@@ -12,7 +12,6 @@ import copy
 import math
 import numbers
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,8 +26,8 @@ from lab.nets.training_choices import (
     LossFn,
     loss_function,
     lr_factor,
-    make_optimizer,
 )
+from lab.nets.training_loop import ProgressBar, TrainingLoop
 
 
 @dataclass
@@ -78,18 +77,6 @@ def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
     return y
 
 
-def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    """Index batches of ``order``; a lone last sample joins the batch before it, since BatchNorm
-    cannot normalise a batch of one."""
-    n = len(order)
-    starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else n
-        yield order[start:end]
-
-
 def _evaluate(
     model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn
 ) -> tuple[float, float]:
@@ -99,42 +86,6 @@ def _evaluate(
     if loss == "cross_entropy" or loss == "binary_cross_entropy":
         return value, float(correct(outputs, targets, loss == "binary_cross_entropy").float().mean())
     return value, float("nan")
-
-
-# ----- the loop -----
-
-
-class _ProgressBar:
-    """A rich progress bar over all optimisation steps with the live training and validation loss;
-    rich is imported only when it is shown."""
-
-    def __init__(self, enabled: bool, epochs: int, steps: int) -> None:
-        self.bar: Any = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]fit[/] epoch {task.fields[epoch]}/" + str(epochs)),
-            BarColumn(),
-            TextColumn("train {task.fields[train]}  val {task.fields[val]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        self.task = self.bar.add_task("fit", total=steps, epoch=1, train="-", val="-")
-
-    def __enter__(self) -> _ProgressBar:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, **fields: Any) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, **fields)
 
 
 @dataclass(frozen=True)
@@ -263,12 +214,12 @@ def fit(
     device = torch.device(device)
     model.to(device)
     X, y = X.to(device), y.to(device)
-    loop = _TrainingLoop(model, loss_fn, options, len(X))
+    loop = TrainingLoop(model, loss_fn, options, len(X))
     history = History(metric_name="accuracy" if options.classify else None)
     best = _BestWeights(options.early_stopping_patience)
     train_seconds, train_samples, started = 0.0, 0, time.perf_counter()
 
-    with _ProgressBar(progress, options.epochs, loop.total_steps) as bar:
+    with ProgressBar(progress, options.epochs, loop.total_steps) as bar:
         for epoch in range(options.epochs):
             tick = time.perf_counter()
             order = torch.randperm(len(X), generator=generator).to(device)
@@ -331,31 +282,6 @@ def _split(
     return X[order[n_val:]], y[order[n_val:]], X[order[:n_val]], y[order[:n_val]]
 
 
-class _WeightGuard:
-    """The weights before the latest step, which gave a finite loss: put back when the weights after
-    it give a non-finite one (or are themselves non-finite)."""
-
-    def __init__(self, params: list[nn.Parameter]) -> None:
-        self.params = params
-        self.backup = [p.detach().clone() for p in params]
-
-    @torch.no_grad()
-    def save(self) -> None:
-        for p, saved in zip(self.params, self.backup, strict=True):
-            saved.copy_(p)
-
-    def diverged(self, what: str, value: float, where: str, restore: bool = True) -> FloatingPointError:
-        """The error to raise, after putting the saved weights back (unless ``restore`` is False)."""
-        if restore:
-            with torch.no_grad():
-                for p, saved in zip(self.params, self.backup, strict=True):
-                    p.copy_(saved)
-        return FloatingPointError(
-            f"the {what} became {value} at {where}: lower the learning rate, clip the gradients "
-            "(grad_clip=...) or check the model and loss; the model keeps its last weights with a finite loss"
-        )
-
-
 class _BestWeights:
     """The epoch of the lowest validation loss and, with early stopping, its weights."""
 
@@ -380,60 +306,3 @@ class _BestWeights:
     def restore(self, model: nn.Module) -> None:
         if self.state is not None:
             model.load_state_dict(self.state)
-
-
-class _TrainingLoop:
-    """The optimiser, the learning-rate schedule and the step count over all epochs of one fit."""
-
-    def __init__(self, model: nn.Module, loss_fn: LossFn, options: FitOptions, n_train: int) -> None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("the model has no trainable parameters")
-        o = options
-        self.model, self.loss_fn, self.options, self.params = model, loss_fn, o, params
-        assert o.weight_decay is not None  # filled in by FitOptions.checked
-        self.opt = make_optimizer(o.optimizer, params, o.lr, o.weight_decay, o.momentum, o.nesterov)
-        self.steps_per_epoch = sum(1 for _ in _batches(torch.arange(n_train), o.batch_size))
-        self.total_steps = self.steps_per_epoch * o.epochs
-        self.warmup = max(1, round(0.05 * self.total_steps)) if o.warmup_steps is None else o.warmup_steps
-        self.guard = _WeightGuard(params)
-        self.step = 0
-
-    def where(self, epoch: int, batch: int) -> str:
-        batches = f"batch {batch + 1}/{self.steps_per_epoch}"
-        return f"epoch {epoch + 1}/{self.options.epochs}, {batches} (step {self.step})"
-
-    def epoch_end(self, epoch: int) -> str:
-        return f"the end of epoch {epoch + 1}/{self.options.epochs}"
-
-    def epoch(
-        self, epoch: int, X: torch.Tensor, y: torch.Tensor, order: torch.Tensor, bar: _ProgressBar
-    ) -> tuple[float, int]:
-        """One pass over ``order``'s batches: the mean training loss and the number of samples seen."""
-        o, opt, params = self.options, self.opt, self.params
-        self.model.train()
-        running, seen = 0.0, 0
-        for batch, index in enumerate(_batches(order, o.batch_size)):
-            factor = lr_factor(o.schedule, self.step, self.total_steps, self.warmup)
-            for group in opt.param_groups:
-                group["lr"] = o.lr * factor
-            batch_loss = self.loss_fn(self.model(X[index]), y[index])
-            value = float(batch_loss.detach())
-            if not math.isfinite(value):
-                raise self.guard.diverged("training loss", value, self.where(epoch, batch))
-            opt.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            if o.grad_clip is not None:
-                norm = float(nn.utils.clip_grad_norm_(params, o.grad_clip))
-                if not math.isfinite(norm):
-                    # No step was taken: the weights are those that gave a finite loss.
-                    raise self.guard.diverged("gradient norm", norm, self.where(epoch, batch), restore=False)
-            self.guard.save()
-            opt.step()
-            self.step += 1
-            running += value * len(index)
-            seen += len(index)
-            bar.update(advance=1, epoch=epoch + 1, train=f"{running / seen:.4f}")
-        if not all(bool(torch.isfinite(p).all()) for p in params):
-            raise self.guard.diverged("weights", float("nan"), self.epoch_end(epoch))
-        return running / seen, seen
