@@ -165,8 +165,13 @@ def plot_training_figures(run: RunDir, title: str) -> Path | None:
 
 
 def plot_generative_curves(run: RunDir, title: str) -> Path:
-    """A generative run's learning_curve.png: each training loss against steps, and the held-out
-    figures as points."""
+    """A generative run's ``learning_curve.png`` (:func:`generative_curves_figure`)."""
+    return save_png(generative_curves_figure(run, title), run.curve)
+
+
+def generative_curves_figure(run: RunDir, title: str) -> Figure:
+    """Each training loss of ``metrics.csv`` against steps (as points while there are one or two
+    rows, which a line would not show), and the held-out figures of ``eval.csv`` beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,8 +183,9 @@ def plot_generative_curves(run: RunDir, title: str) -> Path:
     held = [k for k in ("test_loss", "bits_per_dim") if evals.get(k)]
     fig, axes = plt.subplots(1, 2 if held else 1, figsize=(11 if held else 7, 4), dpi=110, squeeze=False)
     ax = axes[0, 0]
+    marker = "o" if len(metrics.get("step", [])) < 3 else None
     for key in keys:
-        ax.plot(metrics["step"], metrics[key], linewidth=1.2, label=key)
+        ax.plot(metrics["step"], metrics[key], linewidth=1.2, marker=marker, markersize=4, label=key)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (mean per row)")
     ax.set_title(title)
@@ -195,5 +201,4 @@ def plot_generative_curves(run: RunDir, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    save_png(fig, run.curve)
-    return run.curve
+    return fig

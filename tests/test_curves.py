@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from matplotlib.collections import LineCollection, PolyCollection
 
-from lab.curves import learning_curve_figure, plot_learning_curve, rolling_mean, rolling_std
+from lab.curves import (
+    generative_curves_figure,
+    learning_curve_figure,
+    plot_learning_curve,
+    rolling_mean,
+    rolling_std,
+)
 from lab.runs import EPISODE_FIELDS, EVAL_FIELDS, RunDir
 
 
@@ -111,3 +117,24 @@ def test_the_diagnostics_get_a_panel_each(tmp_path):
     plt.close(fig)
     run.training_log.unlink()
     assert training_figure(run, "none") is None
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_a_generative_runs_losses_show_however_few_rows_it_has(tmp_path, rows):
+    """A short run's metrics.csv has a row or two: drawn as points (a line through one point shows
+    nothing); a longer one as lines. The held-out figures sit in a second panel."""
+    run = RunDir(tmp_path / "gen")
+    run.path.mkdir()
+    with run.metrics.open("w", newline="") as f:
+        csv.writer(f).writerows(
+            [["step", "loss", "kl", "lr"], *([50 * (i + 1), 3.0 - i, 0.1, 1e-3] for i in range(rows))]
+        )
+    with run.evals.open("w", newline="") as f:
+        csv.writer(f).writerows([["step", "test_loss"], [50, 2.5], [100, 2.0]])
+    fig = generative_curves_figure(run, "vae on digits")
+    losses, held = fig.axes
+    assert [line.get_label() for line in losses.get_lines()] == ["loss", "kl"]  # lr is not a loss
+    assert all(len(line.get_xdata()) == rows for line in losses.get_lines())
+    assert {line.get_marker() for line in losses.get_lines()} == ({"o"} if rows < 3 else {"None"})
+    assert [line.get_label() for line in held.get_lines()] == ["test_loss"]
+    plt.close(fig)
