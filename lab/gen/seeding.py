@@ -22,6 +22,8 @@ def mix(*values: int) -> int:
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of training step ``step``'s draws (noise, timesteps, label dropping): the same
+    on a resume."""
     return torch.Generator().manual_seed(mix(seed, step, 1))
 
 
@@ -46,6 +48,7 @@ class Batches:
         self._epoch, self._order = -1, torch.arange(0)
 
     def indices(self, step: int) -> torch.Tensor:
+        """The training split's rows of batch ``step``."""
         epoch, k = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(mix(self.seed, epoch, 2))
