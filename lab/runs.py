@@ -349,13 +349,9 @@ class MetricsLog:
         self.tb.add_scalar("episode/length", length, timestep)
 
     def evaluation(self, timestep: int, row: dict[str, Any]) -> None:
-        self._eval_writer.writerow(
-            [timestep, *("" if row[k] is None else repr(float(row[k])) for k in EVAL_FIELDS[1:])]
-        )
+        figures = {k: float(v) for k, v in row.items() if v is not None}
+        write_figures(self._eval_writer, self.tb, timestep, EVAL_FIELDS[1:], figures, "eval/")
         self._evals.flush()
-        for key, value in row.items():
-            if value is not None and math.isfinite(value):  # TensorBoard takes finite numbers only
-                self.tb.add_scalar(f"eval/{key}", value, timestep)
 
     def flush(self) -> None:
         self._episodes.flush()
@@ -371,6 +367,18 @@ class MetricsLog:
         if self._training is not None:
             self._training.close()
         self.tb.close()
+
+
+def write_figures(
+    rows: Any, tb: Any, step: int, fields: Sequence[str], figures: dict[str, float], prefix: str
+) -> None:
+    """One row of a figures CSV (``rows``, a ``csv.writer``): the step, then each of ``fields`` from
+    ``figures`` (an empty cell where it has none); and each finite figure as the TensorBoard scalar
+    ``prefix + name`` (TensorBoard takes finite numbers only)."""
+    rows.writerow([step, *("" if k not in figures else repr(figures[k]) for k in fields)])
+    for key, value in figures.items():
+        if math.isfinite(value):
+            tb.add_scalar(prefix + key, value, step)
 
 
 def keep_rows_until(path: Path, header: Sequence[str], start: int, limit: int | None = None) -> int:

@@ -24,7 +24,6 @@ its final checkpoint only redoes its final evaluation, measurement and files.
 from __future__ import annotations
 
 import csv
-import math
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,14 @@ from lab.gen.models import build_model, model_meta
 from lab.gen.seeding import Batches, eval_generator, mix, quality_seed, step_generator
 from lab.gen.spec import GenSpec, load_gen_spec
 from lab.progress import measuring_bar
-from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until
+from lab.runs import (
+    RunDir,
+    RunStopped,
+    StopOnInterrupt,
+    disk_full_is_an_error,
+    keep_rows_until,
+    write_figures,
+)
 from lab.spec import save_spec
 
 if TYPE_CHECKING:
@@ -69,23 +75,15 @@ class MetricsFiles:
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=start or None)
 
     def metrics(self, step: int, row: dict[str, float]) -> None:
-        csv.writer(self._metrics).writerow(
-            [step, *(repr(float(row.get(k, math.nan))) for k in self.metric_fields[1:])]
-        )
-        for key, value in row.items():
-            if math.isfinite(value):
-                self.tb.add_scalar(f"train/{key}", value, step)
+        figures = {k: float(v) for k, v in row.items()}
+        write_figures(csv.writer(self._metrics), self.tb, step, self.metric_fields[1:], figures, "train/")
 
     def evaluation(self, step: int, row: dict[str, Any]) -> None:
         """One eval.csv row (columns the row lacks stay empty)."""
-        values = {k: float(v) for k, v in row.items() if v is not None and k != "summary"}
+        figures = {k: float(v) for k, v in row.items() if v is not None and k != "summary"}
         with self.run.evals.open("a", newline="") as f:
-            cells = [step, *("" if k not in values else repr(values[k]) for k in self.eval_fields[1:])]
-            csv.writer(f).writerow(cells)
+            write_figures(csv.writer(f), self.tb, step, self.eval_fields[1:], figures, "eval/")
         self.eval_rows += 1
-        for key, value in values.items():
-            if math.isfinite(value):
-                self.tb.add_scalar(f"eval/{key}", value, step)
 
     def flush(self) -> None:
         self._metrics.flush()
