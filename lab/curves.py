@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lab.core.files import atomic_path
-from lab.runs import RunDir, read_csv
+from lab.run_logs import read_csv
+from lab.runs import RunDir
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

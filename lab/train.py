@@ -15,7 +15,8 @@ from lab.core.environments import make_env, resolve_env_id
 from lab.core.errors import LabError
 from lab.evaluation import EvalResult, evaluate
 from lab.progress import compact_count, compact_number
-from lab.runs import MetricsLog, RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
+from lab.run_logs import MetricsLog
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import RunSpec, load_spec_file, save_spec, spec_from_dict
 
 

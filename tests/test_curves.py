@@ -20,7 +20,8 @@ from lab.curves import (
     rolling_mean,
     rolling_std,
 )
-from lab.runs import EPISODE_FIELDS, EVAL_FIELDS, RunDir
+from lab.run_logs import EPISODE_FIELDS, EVAL_FIELDS
+from lab.runs import RunDir
 
 
 def write_run(tmp_path, returns, evals, training=None) -> RunDir:

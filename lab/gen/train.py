@@ -39,14 +39,8 @@ from lab.gen.models import build_model, model_meta
 from lab.gen.seeding import Batches, eval_generator, mix, quality_seed, step_generator
 from lab.gen.spec import GenSpec, load_gen_spec
 from lab.progress import measuring_bar
-from lab.runs import (
-    RunDir,
-    RunStopped,
-    StopOnInterrupt,
-    disk_full_is_an_error,
-    keep_rows_until,
-    write_figures,
-)
+from lab.run_logs import keep_rows_until, write_figures
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import save_spec
 
 if TYPE_CHECKING:
@@ -75,12 +69,11 @@ class MetricsFiles:
         self.tb = SummaryWriter(str(run.tensorboard), purge_step=start or None)
 
     def metrics(self, step: int, row: dict[str, float]) -> None:
-        figures = {k: float(v) for k, v in row.items()}
-        write_figures(csv.writer(self._metrics), self.tb, step, self.metric_fields[1:], figures, "train/")
+        write_figures(csv.writer(self._metrics), self.tb, step, self.metric_fields[1:], row, "train/")
 
     def evaluation(self, step: int, row: dict[str, Any]) -> None:
         """One eval.csv row (columns the row lacks stay empty)."""
-        figures = {k: float(v) for k, v in row.items() if v is not None and k != "summary"}
+        figures = {k: v for k, v in row.items() if k != "summary"}  # the one line of text
         with self.run.evals.open("a", newline="") as f:
             write_figures(csv.writer(f), self.tb, step, self.eval_fields[1:], figures, "eval/")
         self.eval_rows += 1

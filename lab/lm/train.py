@@ -27,7 +27,8 @@ from typing import Any
 
 from lab.core.errors import LabError
 from lab.lm.spec import LMSpec, load_lm_spec
-from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error, keep_rows_until, read_csv
+from lab.run_logs import keep_rows_until, read_csv
+from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import save_spec
 
 METRIC_FIELDS = ["step", "train_loss", "val_loss", "lr", "seconds"]

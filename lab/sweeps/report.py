@@ -14,7 +14,8 @@ import numpy as np
 
 from lab.core.errors import LabError
 from lab.core.files import write_text_atomic
-from lab.runs import RunDir, read_csv
+from lab.run_logs import read_csv
+from lab.runs import RunDir
 from lab.sweeps import statistics
 from lab.sweeps.sweep import read_index
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from lab.core.errors import LabError
 from lab.core.files import write_text_atomic
-from lab.runs import EVAL_FIELDS, RunDir, now, read_csv
+from lab.run_logs import EVAL_FIELDS, read_csv
+from lab.runs import RunDir, now
 from lab.sweeps.grid import Trial, expand
 from lab.sweeps.runner import run_jobs
 
