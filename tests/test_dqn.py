@@ -333,7 +333,8 @@ def our_step(ours, batch, weights=None):
     """Our gradient step on SB3's batch; returns the loss, the TD errors and the (clipped) gradients."""
     discounts = GAMMA * (1 - batch.dones[:, 0])  # what our replay buffer stores
     columns = (batch.observations, batch.actions[:, 0], batch.rewards[:, 0], batch.next_observations)
-    loss, td_error = ours._gradient_step(*columns, discounts, weights)
+    next_q = ours._target_q(batch.next_observations[None])[0]
+    loss, td_error = ours._gradient_step(*columns, discounts, next_q, weights)
     return loss, td_error, [p.grad.clone() for p in ours.q_net.parameters()]
 
 

@@ -175,16 +175,17 @@ class DQN(Agent):
             index = buffer.sample_indices((gradient_steps, config.batch_size), self._sampler)
             burst = [torch.from_numpy(a) for a in buffer.gather(index)]
             burst_next_q = self._target_q(burst[3])
-        weights, next_q = None, None
+        weights = None
         sums = [0.0, 0.0, 0.0]  # loss, gradient norm, mean Q over the burst, for the diagnostics
         for g in range(gradient_steps):
             if prioritized:  # drawn one at a time: each step updates the priorities of its batch
                 index = buffer.sample_indices(config.batch_size, self._sampler)
                 batch = [torch.from_numpy(a) for a in buffer.gather(index)]
                 weights = torch.from_numpy(buffer.weights(index, beta))
+                next_q = self._target_q(batch[3][None])[0]
             else:
                 batch, next_q = [b[g] for b in burst], burst_next_q[g]
-            _, td_error = self._gradient_step(*batch, weights=weights, t=t, next_q=next_q)
+            _, td_error = self._gradient_step(*batch, next_q, weights, t)
             sums = [a + b for a, b in zip(sums, self._step_figures, strict=True)]
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
@@ -196,22 +197,20 @@ class DQN(Agent):
 
     @torch.no_grad()
     def _target_q(self, next_obs: torch.Tensor) -> torch.Tensor:
-        """``Q_target(s', .)`` for a burst's mini-batches ``(steps, batch, *obs)`` in products of 1,024
-        rows, not one small product per step: the target network holds still during a burst."""
+        """``Q_target(s', .)`` for mini-batches ``(steps, batch, *obs)``: a whole burst's in products of
+        1,024 rows, not one small product per step, as the target network holds still during a burst."""
         rows = next_obs.flatten(0, 1)
         values = torch.cat([self.target_net(chunk) for chunk in rows.split(1024)])
         return values.view(*next_obs.shape[:2], -1)
 
     def td_loss(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-        discounts: torch.Tensor, weights: torch.Tensor | None = None, next_q: torch.Tensor | None = None,
+        discounts: torch.Tensor, next_q: torch.Tensor, weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-        """The TD loss on one mini-batch (called as ``self._td_loss``: compiled with ``compile: true``):
-        ``(loss, Q(s, a), target)``; ``next_q``: ``Q_target(s', .)`` if already known."""
+        """The TD loss on one mini-batch (called as ``self._td_loss``: compiled with ``compile: true``),
+        ``next_q`` its ``Q_target(s', .)`` (:meth:`_target_q`): ``(loss, Q(s, a), target)``."""
         config = self.config
         with torch.no_grad():
-            if next_q is None:
-                next_q = self.target_net(next_obs)
             if config.double_q:  # the online network picks the action, the target network values it
                 next_value = next_q.gather(1, self.q_net(next_obs).argmax(dim=1, keepdim=True)).squeeze(1)
             else:
@@ -227,11 +226,10 @@ class DQN(Agent):
 
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-        discounts: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
-        next_q: torch.Tensor | None = None,
+        discounts: torch.Tensor, next_q: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
-        loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, weights, next_q)
+        loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, next_q, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = clip_grad_norm(self._params, self.config.max_grad_norm)
