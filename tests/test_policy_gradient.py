@@ -216,6 +216,16 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_weights():
     assert all(torch.equal(a, b) for a, b in zip(before, agent.policy.parameters(), strict=True))
 
 
+def test_a_non_finite_gradient_of_a_finite_loss_stops_before_the_step():
+    agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, n_steps=16, batch_size=16)
+    agent.policy.value_head.weight.register_hook(lambda grad: grad * float("inf"))
+    before = [p.detach().clone() for p in agent.policy.parameters()]
+    with pytest.raises(AgentError, match=r"non-finite gradient norm \(inf\) at step 16: lower learning_rate"):
+        agent.learn(16)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.policy.parameters(), strict=True))
+    assert not agent.optimizer.state  # Adam never stepped
+
+
 class InfReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """A reward of inf at the wrapped env's 7th step (recreatable, as gymnasium's own wrappers are)."""
 

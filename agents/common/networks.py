@@ -41,15 +41,21 @@ def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
     return torch.compile(loss)  # type: ignore[return-value]
 
 
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """``torch.nn.utils.clip_grad_norm_`` in its two public halves: the gradients' total norm (returned,
-    before clipping), then every gradient scaled by ``min(1, max_norm / (norm + 1e-6))``, a scaling
-    skipped when it is 1. The result is clip_grad_norm_'s to the bit; skipping the multiplications
-    of gradients that are within bounds takes a twentieth off a DQN step on CartPole."""
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> tuple[torch.Tensor, float]:
+    """``torch.nn.utils.clip_grad_norm_`` in its two public halves: the gradients' total norm, then
+    every gradient scaled by ``min(1, max_norm / (norm + 1e-6))``, a scaling skipped where it is
+    surely 1. Returns the norm before clipping, as a tensor (to read with other figures later) and as
+    the number read once here (NaN or inf when a gradient is: the caller's check before stepping).
+
+    The gradients are clip_grad_norm_'s to the bit: the scaling is skipped only when ``norm + 1e-6``
+    is below ``max_norm`` by a margin (1e-5, relative) that float32 rounding of the factor cannot
+    cross, and left to ``clip_grads_with_norm_`` otherwise. Skipping the multiplications of gradients
+    within bounds takes a twentieth off a DQN step on CartPole."""
     norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
-    if not float(max_norm / (norm + 1e-6)) >= 1.0:  # clip_grad_norm_'s factor, in its float32; NaN too
+    value = float(norm)
+    if not value + 1e-6 < max_norm * (1.0 - 1e-5):  # NaN too
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
-    return norm
+    return norm, value
 
 
 def make_adam(params: list[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:

@@ -282,17 +282,18 @@ class OnPolicyAgent(Agent):
         }
 
     def _step(self, loss: torch.Tensor) -> torch.Tensor:
-        """One optimiser step; a non-finite loss stops before it, keeping the last good weights.
-        Returns the gradient norm before clipping (a tensor: read it once per update)."""
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise AgentError(
-                f"non-finite loss ({value}) at step {self.num_timesteps}: lower learning_rate or "
-                "normalise observations/rewards (the network keeps its last good weights)"
-            )
+        """One optimiser step; a non-finite loss or gradient stops before it, keeping the last good
+        weights. Returns the gradient norm before clipping (a tensor: read it once per update)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = clip_grad_norm(self._trained, self.config.max_grad_norm)
+        norm, value = clip_grad_norm(self._trained, self.config.max_grad_norm)
+        loss_value = float(loss)
+        if not math.isfinite(loss_value + value):
+            what = f"loss ({loss_value})" if not math.isfinite(loss_value) else f"gradient norm ({value})"
+            raise AgentError(
+                f"non-finite {what} at step {self.num_timesteps}: lower learning_rate or normalise "
+                "observations/rewards (the network keeps its last good weights)"
+            )
         self.optimizer.step()
         return norm
 

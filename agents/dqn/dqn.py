@@ -232,7 +232,7 @@ class DQN(Agent):
         loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, next_q, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = clip_grad_norm(self._params, self.config.max_grad_norm)
+        norm, _ = clip_grad_norm(self._params, self.config.max_grad_norm)
         # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
         self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
         if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
