@@ -287,7 +287,7 @@ class OnPolicyAgent(Agent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm, value = clip_grad_norm(self._trained, self.config.max_grad_norm)
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         if not math.isfinite(loss_value + value):
             what = f"loss ({loss_value})" if not math.isfinite(loss_value) else f"gradient norm ({value})"
             raise AgentError(
