@@ -226,3 +226,13 @@ def test_a_killed_dqn_run_resumes_to_the_same_weights_and_diagnostics(tmp_path, 
 
     assert without_clock(resumed.training_log) == without_clock(whole.training_log)
     assert len(without_clock(whole.training_log)) > 10
+
+
+def test_ppos_figures_average_mini_batches_of_unequal_sizes_as_sb3_does():
+    """SB3 averages the per-mini-batch means; a shorter last mini-batch weighs as much as the others."""
+    from agents.ppo import mean_of_means
+
+    parts = [torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 1.0, 1.0]), torch.tensor([0.0])]
+    values, lengths = torch.cat(parts), [len(p) for p in parts]
+    assert float(mean_of_means(values, lengths)) == pytest.approx((0.25 + 1.0 + 0.0) / 3)
+    assert float(mean_of_means(values[:8], lengths[:2])) == pytest.approx(0.625)
