@@ -94,7 +94,7 @@ class PPO(OnPolicyAgent):
         if n == 0:  # every step was an env's reset step: nothing to learn from
             return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
-        bounds = (1.0 - clip, 1.0 + clip)
+        bounds: tuple[float, float] | torch.Tensor = (1.0 - clip, 1.0 + clip)
         if config.compile:  # the same float32 values: clamp rounds a number to the tensor's type
             bounds = torch.tensor(bounds)
         # Per mini-batch figures stay tensors, computed and read once at the end: SB3's figures are the
