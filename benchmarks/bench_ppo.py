@@ -3,6 +3,7 @@
     python benchmarks/bench_ppo.py               # CartPole race, 3 seeds each, then the grid env
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
+    python benchmarks/bench_ppo.py --grid-only --grid-turns 3  # ours and SB3 in turns, 3 runs a side
     python benchmarks/bench_ppo.py --seeds 20 --stop --grid-steps 0  # 20 seeds, runs stop at 475
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (ours vs SB3)
@@ -23,15 +24,17 @@ Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 and 1,024
 per rollout, 4 epochs of 2,048-sample mini-batches: environment steps per second of collection plus
 update, ours (eager, then with ``compile: true``, over the whole run and after the first two updates,
 which hold the compiling) and SB3's (a DummyVecEnv of as many GridWorlds) with the same
-hyperparameters; and the share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop)
-that our eager updates reach, from torch's FLOP counter over one mini-batch's forward and backward
-pass.
+hyperparameters over as many env steps as ours (its speed changes as training goes: 14% slower
+over the second half of a million steps at 64 copies than over the first quarter, in one run); and the
+share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop) that our eager updates
+reach, from torch's FLOP counter over one mini-batch's forward and backward pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -176,36 +179,43 @@ def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, fl
     return agent.num_timesteps / (end - start), after, update_seconds[0], agent
 
 
-def grid_throughput(steps: int, n_envs: int, peak: float) -> None:
+def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> None:
     """Env steps/s of collection plus update, ours (GridVectorEnv; eager, then ``compile: true``) and
     SB3's (DummyVecEnv), and the share of the matrix-multiply peak our eager updates reach (their
-    FLOPs over their seconds)."""
+    FLOPs over their seconds). With ``turns`` > 1 our eager run and SB3's take turns that many times
+    and the medians are kept: the machine's speed drifts between runs by more than a third."""
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     hp = {**GRID, "n_envs": n_envs}
     steps = max(steps, 3 * n_envs * hp["n_steps"])  # at least three rollouts
-    ours, ours_after, update_seconds, agent = run_grid_ours(hp, steps, compile=False)
+    ours_runs, sb3_runs, update_seconds = [], [], 0.0
+    for _ in range(turns):
+        ours, _, seconds, agent = run_grid_ours(hp, steps, compile=False)
+        ours_runs.append(ours)
+        update_seconds += seconds
+        venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
+        model = SB3PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0,
+                       **{k: v for k, v in hp.items() if k != "n_envs"})  # fmt: skip
+        start = time.perf_counter()
+        model.learn(agent.num_timesteps)
+        sb3_runs.append(model.num_timesteps / (time.perf_counter() - start))
     fast, fast_after, fast_update_seconds, _ = run_grid_ours(hp, steps, compile=True)
-    done = agent.num_timesteps
+    ours, sb3, done = statistics.median(ours_runs), statistics.median(sb3_runs), agent.num_timesteps
     rollouts = done // (n_envs * hp["n_steps"])
     minibatches = rollouts * hp["n_epochs"] * -(-n_envs * hp["n_steps"] // hp["batch_size"])
+    update_seconds /= turns
     share = minibatch_flops(agent, hp["batch_size"]) * minibatches / update_seconds / peak
-    venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
-    model = SB3PPO(
-        "MlpPolicy", venv, seed=0, device="cpu", verbose=0, **{k: v for k, v in hp.items() if k != "n_envs"}
-    )
-    sb3_steps = max(steps // 4, 2 * n_envs * hp["n_steps"])
-    start = time.perf_counter()
-    model.learn(sb3_steps)
-    sb3 = model.num_timesteps / (time.perf_counter() - start)
-    print(f"\nPPO on lab/Maze-v0 (one-hot), {n_envs} envs x {hp['n_steps']} steps, "
-          f"{hp['n_epochs']} epochs of {hp['batch_size']}:")  # fmt: skip
-    print(f"  ours (GridVectorEnv)            {ours:>10,.0f} env steps/s ({done:,} steps); "
-          f"{ours_after:,.0f} after the first two updates")  # fmt: skip
+    runs = f"the median of {turns} runs" if turns > 1 else "one run"
+    print(f"\nPPO on lab/Maze-v0 (one-hot), {n_envs} envs x {hp['n_steps']} steps, {hp['n_epochs']} "
+          f"epochs of {hp['batch_size']}; {done:,} env steps a run, {runs} a side:")  # fmt: skip
+    print(f"  ours (GridVectorEnv)            {ours:>10,.0f} env steps/s")
     print(f"  ours, compile: true             {fast:>10,.0f} env steps/s, compiling included; "
-          f"{fast_after:,.0f} after the first two updates")  # fmt: skip
-    print(f"  stable-baselines3 (DummyVecEnv) {sb3:>10,.0f} env steps/s ({model.num_timesteps:,} steps)")
+          f"{fast_after:,.0f} after the first two updates (one run)")  # fmt: skip
+    print(f"  stable-baselines3 (DummyVecEnv) {sb3:>10,.0f} env steps/s")
+    if turns > 1:
+        turn_ratios = (f"{a / b:.1f}x" for a, b in zip(ours_runs, sb3_runs, strict=True))
+        print("  each turn, ours / sb3: " + ", ".join(turn_ratios))
     print(f"  ratio ours / sb3: {ours / sb3:.1f}x (target >= 3); compile: true {fast / sb3:.1f}x, "
           f"{fast_after / sb3:.1f}x after the first two updates")  # fmt: skip
     print(f"  our updates: {update_seconds / done * 1e6:.2f} us per env step, {share:.1%} of the "
@@ -220,9 +230,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid-only", action="store_true")
     parser.add_argument(
-        "--grid-steps", type=int, default=500_000, help="our env steps (SB3: a quarter); 0: no grid runs"
+        "--grid-steps", type=int, default=500_000, help="env steps of each grid run; 0: no grid runs"
     )
     parser.add_argument("--grid-envs", type=int, nargs="+", default=[64, 1024], help="copies of the grid env")
+    parser.add_argument(
+        "--grid-turns", type=int, default=1, help="eager grid runs a side, in turns (the medians are kept)"
+    )
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -243,7 +256,7 @@ def main() -> int:
     peak = matmul_peak()
     print(f"\ntorch.mm peak on one thread (512 x 512 float32): {peak / 1e9:.1f} GFLOP/s")
     for n_envs in args.grid_envs:
-        grid_throughput(args.grid_steps, n_envs, peak)
+        grid_throughput(args.grid_steps, n_envs, peak, args.grid_turns)
     return 0
 
 
