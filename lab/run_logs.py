@@ -1,8 +1,9 @@
 """The figures a run writes as it goes, in its run directory (:class:`lab.runs.RunDir`):
 ``metrics.csv`` (episodes), ``eval.csv``, ``train.csv`` and their TensorBoard scalars
 (:class:`MetricsLog`), and the CSV helpers the agent, generative and language-model trainers share:
-one figures row (:func:`write_figures`), the rows a resumed run keeps (:func:`keep_rows_until`), and
-a CSV read back as columns (:func:`read_csv`)."""
+one figures row (:func:`write_figures`), the finite figures to TensorBoard (:func:`add_finite_scalars`),
+the rows a resumed run keeps (:func:`keep_rows_until`), and a CSV read back as columns
+(:func:`read_csv`)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,7 @@ class MetricsLog:
             if self._training_fields is None:
                 self._training_writer.writeheader()
         self._training_writer.writerow({"timestep": timestep, **{k: repr(float(v)) for k, v in row.items()}})
-        for key, value in row.items():
-            if math.isfinite(value):
-                self.tb.add_scalar(key, value, timestep)
+        add_finite_scalars(self.tb, timestep, row)
 
     def episode(self, timestep: int, episode: int, ret: float, length: int) -> None:
         self._episode_writer.writerow((timestep, episode, repr(float(ret)), length))
@@ -112,9 +111,15 @@ def write_figures(
 ) -> None:
     """One row of a figures CSV (``rows``, a ``csv.writer``): the step, then each of ``fields`` from
     ``row`` as a float (an empty cell where it has none, or None); and each finite figure as the
-    TensorBoard scalar ``prefix + name`` (TensorBoard takes finite numbers only)."""
+    TensorBoard scalar ``prefix + name`` (:func:`add_finite_scalars`)."""
     figures = {k: float(v) for k, v in row.items() if v is not None}
     rows.writerow([step, *("" if k not in figures else repr(figures[k]) for k in fields)])
+    add_finite_scalars(tb, step, figures, prefix)
+
+
+def add_finite_scalars(tb: Any, step: int, figures: dict[str, float], prefix: str = "") -> None:
+    """Each finite figure as the TensorBoard scalar ``prefix + name``: TensorBoard takes finite
+    numbers only (a NaN figure, such as an undefined explained variance, is left out)."""
     for key, value in figures.items():
         if math.isfinite(value):
             tb.add_scalar(prefix + key, value, step)

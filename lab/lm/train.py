@@ -20,14 +20,13 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 import csv
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabError
 from lab.lm.spec import LMSpec, load_lm_spec
-from lab.run_logs import keep_rows_until, read_csv
+from lab.run_logs import add_finite_scalars, keep_rows_until, read_csv
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import save_spec
 
@@ -167,9 +166,7 @@ class LMTrainer:
             train_seconds = time.perf_counter() - started
             self.save(run.model, step)
             final = self.evaluate()
-            for key, value in final.items():
-                if isinstance(value, float) and math.isfinite(value):
-                    tb.add_scalar(f"eval/{key}", value, step)
+            add_finite_scalars(tb, step, {k: v for k, v in final.items() if isinstance(v, float)}, "eval/")
         finally:
             tb.close()
         _write_eval(run.evals, step, final)
