@@ -232,12 +232,13 @@ class DQN(Agent):
         loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, next_q, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm, _ = clip_grad_norm(self._params, self.config.max_grad_norm)
-        # one read of the figures the step needs (the check) and reports (norm before clipping, mean Q)
-        self._step_figures = torch.stack([loss.detach(), norm, q.detach().mean()]).tolist()
-        if not math.isfinite(self._step_figures[0] + self._step_figures[1]):  # keep the last good weights
+        _, norm = clip_grad_norm(self._params, self.config.max_grad_norm)  # the norm before clipping
+        # one read of the loss and mean Q: the check needs the loss, the diagnostics both
+        loss_value, mean_q = torch.stack([loss.detach(), q.detach().mean()]).tolist()
+        self._step_figures = [loss_value, norm, mean_q]
+        if not math.isfinite(loss_value + norm):  # keep the last good weights
             raise AgentError(
-                f"non-finite loss ({self._step_figures[0]}) at step {t}: lower learning_rate or check the "
+                f"non-finite loss ({loss_value}) at step {t}: lower learning_rate or check the "
                 "rewards and observations (the network keeps its last good weights)"
             )
         self.optimizer.step()
