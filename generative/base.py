@@ -18,6 +18,7 @@ from torch import nn
 
 from generative.blocks import check_image_shape
 from lab.core.errors import LabError
+from lab.nets.training_choices import set_learning_rate
 
 ChainCallback = Callable[[int, int, torch.Tensor], None]
 """``callback(i, total, images)`` during sampling: image batch ``i`` of ``total`` intermediate ones."""
@@ -118,8 +119,7 @@ class GenerativeModel:
         factor = lr_factor(self.step, self.total_steps, self.hp.get("warmup", 0))
         for name, opt in self.optimizers().items():
             base = self.hp.get(f"lr_{name}", self.hp.get("lr"))
-            for group in opt.param_groups:
-                group["lr"] = base * factor
+            set_learning_rate(opt, base * factor)
 
     def sample_labels(self, n: int, labels: Any, generator: torch.Generator | None) -> torch.Tensor | None:
         """The labels to sample with: None for unconditional models; given ones checked; else random."""

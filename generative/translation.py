@@ -15,6 +15,7 @@ from torch import nn
 from generative.base import ChainCallback, GenerativeModel
 from generative.blocks import check_image_shape
 from lab.core.errors import LabError
+from lab.nets.training_choices import set_learning_rate
 
 
 def norm(channels: int) -> nn.Module:
@@ -129,8 +130,7 @@ class TranslationModel(GenerativeModel):
         start = self.total_steps - decay
         factor = 1.0 if self.step < start else 1.0 - (self.step - start) / (decay + 1)
         for name, opt in self.optimizers().items():
-            for group in opt.param_groups:
-                group["lr"] = self.hp[f"lr_{name}"] * factor
+            set_learning_rate(opt, self.hp[f"lr_{name}"] * factor)
 
     def generator_for(self, direction: str) -> nn.Module:
         raise NotImplementedError

@@ -111,9 +111,3 @@ def restore_networks(
             per_param.setdefault(int(index), {})[name] = torch.as_tensor(value)
     state["state"] = per_param
     optimizer.load_state_dict(state)
-
-
-def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
-    """Write a learning rate (a schedule's value now) into every parameter group of ``optimizer``."""
-    for group in optimizer.param_groups:
-        group["lr"] = value

@@ -31,20 +31,14 @@ from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
-from agents.common.networks import (
-    clip_grad_norm,
-    compiled,
-    make_adam,
-    network_arrays,
-    restore_networks,
-    set_learning_rate,
-)
+from agents.common.networks import clip_grad_norm, compiled, make_adam, network_arrays, restore_networks
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.rollout import ROLLOUT_KEYS, Rollout
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
 from lab.core.errors import LabError
+from lab.nets.training_choices import set_learning_rate
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -34,19 +34,13 @@ from torch.nn import functional as F
 from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig
 from agents.common.errors import AgentError
-from agents.common.networks import (
-    clip_grad_norm,
-    compiled,
-    make_adam,
-    network_arrays,
-    restore_networks,
-    set_learning_rate,
-)
+from agents.common.networks import clip_grad_norm, compiled, make_adam, network_arrays, restore_networks
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.vector import VectorSteps, begin_vector_learning
 from agents.dqn.config import DQNConfig
 from agents.dqn.q_network import QNetwork
+from lab.nets.training_choices import set_learning_rate
 
 if TYPE_CHECKING:
     from typing_extensions import Self

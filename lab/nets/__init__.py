@@ -12,7 +12,7 @@ from lab.nets.inference import accuracy, predict
 from lab.nets.layers import gain, initialize
 from lab.nets.mlp import MLP
 from lab.nets.recurrent import RecurrentNet
-from lab.nets.training_choices import lr_factor, make_optimizer
+from lab.nets.training_choices import lr_factor, make_optimizer, set_learning_rate
 from lab.nets.transformer import CausalTransformer
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "lr_factor",
     "make_optimizer",
     "predict",
+    "set_learning_rate",
 ]

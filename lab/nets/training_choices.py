@@ -99,6 +99,12 @@ def lr_factor(schedule: str | None, step: int, total: int, warmup: int = 0) -> f
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Write a learning rate (a schedule's value now) into every parameter group of ``optimizer``."""
+    for group in optimizer.param_groups:
+        group["lr"] = value
+
+
 def loss_function(loss: str | LossFn) -> LossFn:
     if callable(loss):
         return loss

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from lab.nets.training_choices import LossFn, lr_factor, make_optimizer
+from lab.nets.training_choices import LossFn, lr_factor, make_optimizer, set_learning_rate
 
 if TYPE_CHECKING:
     from lab.nets.fit import FitOptions
@@ -120,8 +120,7 @@ class TrainingLoop:
         running, seen = 0.0, 0
         for batch, index in enumerate(index_batches(order, o.batch_size)):
             factor = lr_factor(o.schedule, self.step, self.total_steps, self.warmup)
-            for group in opt.param_groups:
-                group["lr"] = o.lr * factor
+            set_learning_rate(opt, o.lr * factor)
             batch_loss = self.loss_fn(self.model(X[index]), y[index])
             value = float(batch_loss.detach())
             if not math.isfinite(value):
