@@ -34,6 +34,11 @@ def _weights(agent: object) -> list[np.ndarray]:
     return [p.detach().numpy().copy() for p in net.parameters()]
 
 
+def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """The Euclidean distance between two networks' weights, all tensors together."""
+    return float(np.sqrt(sum(((x - y).astype(np.float64) ** 2).sum() for x, y in zip(a, b, strict=True))))
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_a_compiled_agent_learns_what_the_eager_one_learns(case: str) -> None:
     cls, env_id, hp, steps = CASES[case]
@@ -44,13 +49,21 @@ def test_a_compiled_agent_learns_what_the_eager_one_learns(case: str) -> None:
     assert getattr(fast, "_" + name).__wrapped__ == getattr(fast, name)  # torch.compile's wrapper of it
     assert fast._figures.n_updates == eager._figures.n_updates > 0
     start = _weights(cls(gym.make(env_id), seed=3, **SMALL, **hp))
-    assert any(not np.array_equal(a, s) for a, s in zip(_weights(eager), start, strict=True))  # it learned
-    for a, b in zip(_weights(eager), _weights(fast), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    # The compiled run's weights stay within a hundredth of how far training moved the eager one's (a
+    # wrong loss would be off by the whole move). Not element by element: rounding that puts a sample's
+    # ratio on the other side of PPO's clip, or flips the sign of a near-zero gradient under Adam, moves
+    # a weight by a step's size. Here they differ by about 1e-7 of the move; with torch's kernels
+    # without vector units (ATEN_CPU_CAPABILITY=default) PPO's by 1.2e-3.
+    moved = _distance(_weights(eager), start)
+    assert moved > 0  # it learned
+    assert _distance(_weights(fast), _weights(eager)) <= 1e-2 * moved
     figures_eager, figures_fast = eager.training_figures(), fast.training_figures()
     assert figures_fast.keys() == figures_eager.keys()
     for key, value in figures_eager.items():
-        assert figures_fast[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+        # the clip fraction counts samples past the clip: a few of them can fall either side (0.213 and
+        # 0.218 without vector units)
+        tolerance = {"abs": 0.02} if key == "train/clip_fraction" else {"rel": 1e-3, "abs": 1e-5}
+        assert figures_fast[key] == pytest.approx(value, **tolerance), key
 
 
 def test_a_compiled_agent_saves_loads_and_learns_on(tmp_path) -> None:
