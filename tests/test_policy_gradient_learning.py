@@ -12,12 +12,12 @@ includes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import seeds_pass
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS
@@ -29,22 +29,6 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def seeds_pass(trial: Callable[[int], tuple[bool, str]], seeds: Sequence[int], needed: int) -> None:
-    """Assert that at least ``needed`` of ``seeds`` pass ``trial`` (seed -> (passed, description)).
-    Seeds run in order and stop as soon as the outcome is decided, so a healthy agent costs ``needed``
-    runs."""
-    outcomes: list[str] = []
-    passed = failed = 0
-    for seed in seeds:
-        ok, what = trial(seed)
-        outcomes.append(f"seed {seed}: {'pass' if ok else 'FAIL'} ({what})")
-        passed, failed = passed + ok, failed + (not ok)
-        if passed >= needed or failed > len(seeds) - needed:
-            break
-    summary = f"{passed} of {len(seeds)} seeds passed, {needed} needed:\n" + "\n".join(outcomes)
-    assert passed >= needed, summary
 
 
 def greedy_return(agent, env_id: str, episodes: int = 10) -> float:
