@@ -60,6 +60,18 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that hold slow tests run first, the most slow tests first; each file's tests keep
+    their order. pytest-xdist hands out whole files (``--dist loadfile``) in collection order
+    (``--no-loadscope-reorder`` in pyproject.toml), so the long learning tests start at once on every
+    worker and the quick files fill in around them, instead of one long file starting last and
+    running alone."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.location[0]] = slow.get(item.location[0], 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.location[0]])  # stable: the rest keep collection order
+
+
 def seeds_pass(trial: Callable[[int], tuple[bool, str]], seeds: Sequence[int], needed: int) -> None:
     """Assert that at least ``needed`` of ``seeds`` pass ``trial`` (seed -> (passed, description)).
     Seeds run in order and stop as soon as the outcome is decided, so a healthy agent costs ``needed``
