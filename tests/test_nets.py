@@ -23,6 +23,7 @@ from lab.nets import (
     NatureCNN,
     RecurrentNet,
     encoder_for_space,
+    flush_denormals,
     initialize,
 )
 from lab.nets.encoders import DiscreteEncoder, ImageEncoder, VectorEncoder
@@ -327,3 +328,36 @@ def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient():
     edges = Tanh()(torch.tensor([float("inf"), float("-inf"), float("nan")]))
     assert edges[:2].tolist() == [1.0, -1.0] and torch.isnan(edges[2])
     assert isinstance(activation("tanh"), nn.Tanh)
+
+
+SUBNORMAL = 1e-39  # below float32's smallest normal number, 1.2e-38
+
+
+def _flushing() -> bool:
+    return torch.tensor(SUBNORMAL).item() == 0.0
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU cannot flush subnormals")
+def test_flush_denormals_flushes_in_the_block_and_puts_the_setting_back():
+    assert not _flushing()
+    with flush_denormals():
+        assert _flushing()
+        assert (torch.full((4,), 1e-30) * 1e-10).eq(0).all()  # a subnormal result is written as 0
+    assert not _flushing()
+    with pytest.raises(KeyError), flush_denormals():  # an error in the block puts it back too
+        raise KeyError("x")
+    assert not _flushing()
+    torch.set_flush_denormal(True)  # a caller that flushes already keeps flushing afterwards
+    try:
+        with flush_denormals():
+            assert _flushing()
+        assert _flushing()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_flush_denormals_changes_no_normal_value():
+    weights = torch.randn(1000) * torch.logspace(-37, 37, 1000)
+    with flush_denormals():
+        flushed = weights * 1.0
+    assert torch.equal(flushed, weights)

@@ -38,7 +38,7 @@ from agents.common.rollout import ROLLOUT_KEYS, Rollout
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
 from lab.core.errors import LabError
-from lab.nets.training_choices import set_learning_rate
+from lab.nets.training_choices import flush_denormals, set_learning_rate
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -192,7 +192,8 @@ class OnPolicyAgent(Agent):
                 break
             # schedules are read after collecting, at the fraction of training done (as SB3)
             set_learning_rate(self.optimizer, self._learning_rate_at(self.num_timesteps))
-            self._update(rollout)
+            with flush_denormals():  # subnormal floats take the CPU's slow path
+                self._update(rollout)
         return self
 
     def _start_learning(self, total_timesteps: int) -> None:

@@ -40,7 +40,7 @@ from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.vector import VectorSteps, begin_vector_learning
 from agents.dqn.config import DQNConfig
 from agents.dqn.q_network import QNetwork
-from lab.nets.training_choices import set_learning_rate
+from lab.nets.training_choices import flush_denormals, set_learning_rate
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -156,6 +156,7 @@ class DQN(Agent):
             observation = next_observation
         return episode_return, max_steps, False, False
 
+    @flush_denormals()  # Adam's state of dead ReLU units would otherwise stick at slow subnormals
     def _train(self, gradient_steps: int, t: int) -> None:
         """A burst of ``gradient_steps`` gradient steps at env step ``t``."""
         config, buffer = self.config, self.buffer

@@ -38,6 +38,7 @@ from lab.curves import plot_generative_curves
 from lab.gen.models import build_model, model_meta
 from lab.gen.seeding import Batches, eval_generator, mix, quality_seed, step_generator
 from lab.gen.spec import GenSpec, load_gen_spec
+from lab.nets import flush_denormals
 from lab.progress import measuring_bar
 from lab.run_logs import keep_rows_until, write_figures
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
@@ -238,7 +239,7 @@ class GenTrainer:
                 TextColumn("{task.fields[rate]} img/s"),
             )  # fmt: skip
             bar = timed_progress(*columns, disable=not self.progress or final_done)
-            with bar, self.stop:
+            with bar, self.stop, flush_denormals():  # subnormal floats take the CPU's slow path
                 task = bar.add_task(spec.name, total=spec.steps, completed=self.start, loss="-", rate="-")
                 deadline = None if spec.minutes is None else started + 60.0 * spec.minutes
                 while model.step < spec.steps and not final_done:

@@ -12,7 +12,7 @@ from lab.nets.inference import accuracy, predict
 from lab.nets.layers import gain, initialize
 from lab.nets.mlp import MLP
 from lab.nets.recurrent import RecurrentNet
-from lab.nets.training_choices import lr_factor, make_optimizer, set_learning_rate
+from lab.nets.training_choices import flush_denormals, lr_factor, make_optimizer, set_learning_rate
 from lab.nets.transformer import CausalTransformer
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "accuracy",
     "encoder_for_space",
     "fit",
+    "flush_denormals",
     "gain",
     "initialize",
     "lr_factor",

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from lab.nets.training_choices import LossFn, lr_factor, make_optimizer, set_learning_rate
+from lab.nets.training_choices import (
+    LossFn,
+    flush_denormals,
+    lr_factor,
+    make_optimizer,
+    set_learning_rate,
+)
 
 if TYPE_CHECKING:
     from lab.nets.fit import FitOptions
@@ -111,6 +117,7 @@ class TrainingLoop:
     def epoch_end(self, epoch: int) -> str:
         return f"the end of epoch {epoch + 1}/{self.options.epochs}"
 
+    @flush_denormals()  # Adam's state of silent weights would otherwise stick at slow subnormals
     def epoch(
         self, epoch: int, X: torch.Tensor, y: torch.Tensor, order: torch.Tensor, bar: ProgressBar
     ) -> tuple[float, int]:
