@@ -12,7 +12,8 @@ script times one update of each agent with the rl-zoo sets, three ways, in turn 
   included;
 - **floor**: the same steps written as bare as eager torch allows, on the same weights and data:
   CleanRL's loss, ``nn.Sequential`` with the same layers, ``zero_grad``, ``backward``,
-  ``clip_grad_norm_`` and fused Adam, nothing reported (DQN: uniform mini-batches drawn and
+  ``clip_grad_norm_`` and fused Adam, with subnormal floats flushed as our updates flush them
+  (``lab.nets.flush_denormals``), nothing reported (DQN: uniform mini-batches drawn and
   gathered from our buffer's arrays, ``Q_target`` one mini-batch at a time, as CleanRL does);
 - **stable-baselines3**: its ``train()`` on its own rollout or replay buffer, with the same settings.
 
@@ -41,6 +42,7 @@ from cartpole_race import sb3_hyperparameters
 from torch import nn
 from torch.nn import functional as F
 
+from lab.nets import flush_denormals
 from lab.zoo import zoo_entry
 
 ZOO = Path(__file__).resolve().parent.parent / "configs" / "zoo"
@@ -87,6 +89,7 @@ def ppo_updates(env_id: str, hp: dict, env_kwargs: dict | None = None) -> dict[s
     n, size, clip = len(data["obs"]), hp["batch_size"], agent._clip_range_at(agent.num_timesteps)
     ent_coef = hp.get("ent_coef", 0.0)
 
+    @flush_denormals()
     def floor() -> None:  # CleanRL's ppo.py
         for _ in range(hp["n_epochs"]):
             order = torch.randperm(n)
@@ -131,6 +134,7 @@ def dqn_updates() -> dict[str, Callable[[], None]]:
     n, rng = len(agent.buffer), np.random.default_rng(0)
     obs, actions, rewards, next_obs, discounts = agent.buffer.gather(np.arange(n))
 
+    @flush_denormals()
     def floor() -> None:  # CleanRL's dqn.py: sample, target, loss, backward, clip, step
         for _ in range(steps):
             i = rng.integers(0, n, size)
