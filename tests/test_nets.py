@@ -312,9 +312,14 @@ def test_vector_encoder_scales_bounded_entries():
     assert encoder(torch.tensor([[10.0, 1.0, 3.0]])).shape == (1, 8)
 
 
-def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient():
-    """lab.nets' tanh (2 sigmoid(2x) - 1, faster on CPU) against torch.tanh, from 0 to saturation."""
+@pytest.mark.parametrize("sigmoid_form", [True, False])
+def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient(monkeypatch, sigmoid_form):
+    """lab.nets' tanh in both its forms (2 sigmoid(2x) - 1 where torch's tanh kernel is slow, torch's
+    elsewhere) against torch.tanh, from 0 to saturation."""
+    from lab.nets import layers
     from lab.nets.layers import Tanh, activation
+
+    monkeypatch.setattr(layers, "_SIGMOID_FORM", sigmoid_form)
 
     x = torch.cat([torch.linspace(-30, 30, 20_001), torch.tensor([0.0, 1e-30, -1e-7, 88.0, -104.0])])
     ours_x, torch_x = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -328,6 +333,19 @@ def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient():
     edges = Tanh()(torch.tensor([float("inf"), float("-inf"), float("nan")]))
     assert edges[:2].tolist() == [1.0, -1.0] and torch.isnan(edges[2])
     assert isinstance(activation("tanh"), nn.Tanh)
+
+
+def test_the_tanh_form_follows_whether_mkl_runs_its_fast_code_on_this_cpu():
+    """torch's tanh is MKL's vsTanh in an MKL build, and MKL runs its slow generic code on CPUs not
+    made by Intel: the sigmoid form there, torch's tanh everywhere else."""
+    from lab.nets.layers import cpu_vendor, torch_tanh_is_slow
+
+    assert torch_tanh_is_slow("AuthenticAMD", mkl=True)
+    assert torch_tanh_is_slow("", mkl=True)  # an unknown maker: the form that is never far off
+    assert not torch_tanh_is_slow("GenuineIntel", mkl=True)
+    assert not torch_tanh_is_slow("AuthenticAMD", mkl=False)  # without MKL, torch's own kernel
+    vendor = cpu_vendor()
+    assert isinstance(vendor, str) and vendor == vendor.strip()
 
 
 SUBNORMAL = 1e-39  # below float32's smallest normal number, 1.2e-38
