@@ -338,14 +338,25 @@ def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient(monkeypatch, s
 def test_the_tanh_form_follows_whether_mkl_runs_its_fast_code_on_this_cpu():
     """torch's tanh is MKL's vsTanh in an MKL build, and MKL runs its slow generic code on CPUs not
     made by Intel: the sigmoid form there, torch's tanh everywhere else."""
-    from lab.nets.layers import cpu_vendor, torch_tanh_is_slow
+    from lab.nets.layers import torch_tanh_is_slow
 
     assert torch_tanh_is_slow("AuthenticAMD", mkl=True)
     assert torch_tanh_is_slow("", mkl=True)  # an unknown maker: the form that is never far off
     assert not torch_tanh_is_slow("GenuineIntel", mkl=True)
     assert not torch_tanh_is_slow("AuthenticAMD", mkl=False)  # without MKL, torch's own kernel
-    vendor = cpu_vendor()
-    assert isinstance(vendor, str) and vendor == vendor.strip()
+
+
+def test_the_cpu_vendor_is_read_from_cpuinfo_else_from_platform(tmp_path, monkeypatch):
+    from lab.nets import layers
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert layers.cpu_vendor(str(info)) == "AuthenticAMD"
+    info.write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")  # no vendor line (an ARM board)
+    monkeypatch.setattr(layers.platform, "processor", lambda: "")
+    assert layers.cpu_vendor(str(info)) == ""
+    monkeypatch.setattr(layers.platform, "processor", lambda: "Intel64 Family 6 Model 85, GenuineIntel")
+    assert layers.cpu_vendor(str(tmp_path / "missing")) == "GenuineIntel"  # as on Windows
 
 
 SUBNORMAL = 1e-39  # below float32's smallest normal number, 1.2e-38

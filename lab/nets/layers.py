@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 
-def cpu_vendor() -> str:
+def cpu_vendor(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU maker's id as the CPU reports it ("GenuineIntel", "AuthenticAMD", ...), or "" where
-    it can't be read: Linux's ``/proc/cpuinfo``, else ``platform.processor()`` (which names it on
+    it can't be read: Linux's ``cpuinfo`` file, else ``platform.processor()`` (which names it on
     Windows)."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+        with open(cpuinfo, encoding="ascii", errors="replace") as info:
             for line in info:
                 if line.startswith("vendor_id"):
                     return line.partition(":")[2].strip()
@@ -40,7 +40,7 @@ def torch_tanh_is_slow(vendor: str, mkl: bool) -> bool:
 
 
 # Decided once per process from the machine alone (not by timing), so a seed's run repeats exactly
-# on one machine; the two forms differ by at most 2.5e-7, less than two machines' rounding does.
+# on one machine; the two forms agree to 2.5e-7 (tests/test_nets.py).
 _SIGMOID_FORM = torch_tanh_is_slow(cpu_vendor(), torch.backends.mkl.is_available())
 
 
