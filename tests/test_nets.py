@@ -335,6 +335,30 @@ def test_the_tanh_activation_is_torchs_tanh_in_value_and_gradient(monkeypatch, s
     assert isinstance(activation("tanh"), nn.Tanh)
 
 
+@pytest.mark.parametrize("sigmoid_form", [True, False])
+def test_the_tanh_activation_is_the_sigmoid_form_inside_torch_compile(monkeypatch, sigmoid_form):
+    """Compiled, tanh is 2 sigmoid(2x) - 1 on every machine (TorchInductor's tanh kernel is its slow
+    one). torch.compile's "eager" backend runs the captured graph with torch's own kernels, so its
+    numbers are those of the form the graph holds, to the bit."""
+    from lab.nets import layers
+    from lab.nets.layers import Tanh, _SigmoidTanh
+
+    monkeypatch.setattr(layers, "_SIGMOID_FORM", sigmoid_form)
+    torch.compiler.reset()  # no graph captured under the other setting
+    x = torch.linspace(-9, 9, 20_001)
+    compiled_x, sigmoid_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    compiled = torch.compile(Tanh(), backend="eager", fullgraph=True)(compiled_x)
+    sigmoid = _SigmoidTanh.apply(sigmoid_x)
+    assert torch.equal(compiled, sigmoid)
+    assert not torch.equal(compiled, torch.tanh(x))  # the two forms round apart somewhere
+    weights = torch.linspace(-1, 1, len(x))
+    (compiled * weights).sum().backward()
+    (sigmoid * weights).sum().backward()
+    assert torch.equal(compiled_x.grad, sigmoid_x.grad)
+    assert torch.equal(Tanh()(x), sigmoid if sigmoid_form else torch.tanh(x))  # eager: the machine's form
+    torch.compiler.reset()
+
+
 def test_the_tanh_form_follows_whether_mkl_runs_its_fast_code_on_this_cpu():
     """torch's tanh is MKL's vsTanh in an MKL build, and MKL runs its slow generic code on CPUs not
     made by Intel: the sigmoid form there, torch's tanh everywhere else."""
