@@ -28,7 +28,8 @@ def compiled(loss: LossFunction, enabled: bool) -> LossFunction:
     TorchInductor's on-disk cache holds the kernels; more for bigger networks), and a batch of a new
     size (a rollout's last mini-batch) compiles once more, for sizes that vary. It pays off on long
     runs with large mini-batches, where the many small element-wise operations of an eager step
-    dominate (PPO on the grid env: a fifth to a quarter off each update); on CartPole-sized steps the
+    dominate (a PPO step of 2,048 grid-env samples: a quarter off on an AMD EPYC, about a tenth on
+    an Intel Xeon, whose MKL tanh makes the eager step cheaper); on CartPole-sized steps the
     compile time is more than a whole run. Results match the eager ones to rounding.
     """
     if not enabled:
