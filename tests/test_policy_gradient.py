@@ -11,7 +11,7 @@ from sb3_oracle import FixedBuffer, sb3_twin
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
-from agents.common.policies import ActorCritic, RunningMeanStd
+from agents.common.policies import FEW_ACTIONS, ActorCritic, RunningMeanStd
 from agents.common.rollout import Rollout, gae
 from agents.common.vector import make_vector_env
 
@@ -94,6 +94,23 @@ def test_categorical_log_probabilities_and_sampling_frequencies():
     sampled, _, _ = net.sample(obs.expand(20_000, -1), torch.Generator().manual_seed(0))
     frequencies = np.bincount(sampled.numpy(), minlength=4) / 20_000
     np.testing.assert_allclose(frequencies, [0.1, 0.2, 0.3, 0.4], atol=0.01)
+
+
+@pytest.mark.parametrize("n_actions", [2, FEW_ACTIONS - 1, FEW_ACTIONS, 40])
+def test_categorical_log_probabilities_entropy_and_gradients_match_torch_on_either_layout(n_actions):
+    # below FEW_ACTIONS the log-softmax runs over the batch dimension of the transposed logits
+    net = ActorCritic(spaces.Box(-1, 1, (3,)), spaces.Discrete(n_actions))
+    logits = (3 * torch.randn(300, n_actions)).requires_grad_()
+    actions = torch.randint(0, n_actions, (300,))
+    log_prob, entropy = net.log_prob_entropy(logits, logits[:, :0], actions)
+    (grad,) = torch.autograd.grad(log_prob.sum() + 0.1 * entropy.sum(), logits)
+    dist = torch.distributions.Categorical(logits=logits)
+    expected_log_prob, expected_entropy = dist.log_prob(actions), dist.entropy()
+    (expected_grad,) = torch.autograd.grad(expected_log_prob.sum() + 0.1 * expected_entropy.sum(), logits)
+    assert log_prob.shape == entropy.shape == (300,)
+    torch.testing.assert_close(log_prob, expected_log_prob)
+    torch.testing.assert_close(entropy, expected_entropy)
+    torch.testing.assert_close(grad, expected_grad)
 
 
 def test_squashed_gaussian_density_integrates_the_change_of_variables():
