@@ -95,7 +95,9 @@ class GenerativeModel:
         raise NotImplementedError
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
-        """One optimisation step on a batch; returns the losses to log (``loss`` is the main one)."""
+        """One optimisation step on a batch; returns the losses to log (``loss`` is the main one).
+        Families decorate it with :func:`lab.nets.flush_denormals`, so that any loop calling it (``lab
+        gen train``, a user's own) runs its steps with subnormal floats flushed."""
         raise NotImplementedError
 
     @torch.no_grad()

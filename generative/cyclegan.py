@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from generative.base import check_loss, positive
 from generative.translation import GlobalDiscriminator, ImagePool, PatchDiscriminator, TranslationModel, norm
 from lab.core.errors import LabError
+from lab.nets.training_choices import flush_denormals
 
 
 class ResidualBlock(nn.Module):
@@ -155,6 +156,7 @@ class CycleGAN(TranslationModel):
             return images
         return images + torch.randn(images.shape, generator=generator) * (2.0 * sigma)
 
+    @flush_denormals()  # subnormal floats take the CPU's slow path
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         for module in self.modules().values():

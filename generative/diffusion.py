@@ -25,6 +25,7 @@ from generative.blocks import EMA
 from generative.schedules import NoiseSchedule
 from generative.unet import UNet
 from lab.core.errors import LabError
+from lab.nets.training_choices import flush_denormals
 
 SAMPLERS = ("ddim", "ddpm")
 
@@ -99,6 +100,7 @@ class Diffusion(GenerativeModel):
             labels = torch.where(drop, torch.full_like(y, self.n_classes), y)
         return F.mse_loss(self.net(self.schedule.q_sample(x0, t, noise), t, labels), noise)
 
+    @flush_denormals()  # subnormal floats take the CPU's slow path
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         loss = self.loss(x, y, generator)

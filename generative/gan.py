@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from generative.base import ChainCallback, GenerativeModel, check_loss, positive
 from generative.blocks import EMA
 from lab.core.errors import LabError
+from lab.nets.training_choices import flush_denormals
 
 LOSSES = ("ns", "hinge")
 
@@ -144,6 +145,7 @@ class GAN(GenerativeModel):
     def fake_labels(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
         return torch.randint(0, self.n_classes, y.shape, generator=generator) if self.conditional else None
 
+    @flush_denormals()  # subnormal floats take the CPU's slow path
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         self.generator.train()

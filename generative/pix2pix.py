@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from generative.base import check_loss, positive
 from generative.translation import PatchDiscriminator, TranslationModel, norm
+from lab.nets.training_choices import flush_denormals
 
 
 class UNetGenerator(nn.Module):
@@ -78,6 +79,7 @@ class Pix2Pix(TranslationModel):
     def generator_for(self, direction: str) -> nn.Module:
         return self.g_ab
 
+    @flush_denormals()  # subnormal floats take the CPU's slow path
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         self.g_ab.train()

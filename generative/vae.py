@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from generative.base import ChainCallback, GenerativeModel, check_loss, positive
 from generative.likelihood import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl
 from lab.core.errors import LabError
+from lab.nets.training_choices import flush_denormals
 
 
 class Encoder(nn.Module):
@@ -125,6 +126,7 @@ class VAE(GenerativeModel):
         recon = discretized_gaussian_log_likelihood(x, mean, log_scale, self.hp["levels"]).flatten(1).sum(1)
         return recon, gaussian_kl(mu, logvar).sum(1)
 
+    @flush_denormals()  # subnormal floats take the CPU's slow path
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         self.encoder.train()

@@ -155,3 +155,33 @@ def test_ema_follows_the_weights_slowly(digits):
     live = torch.cat([p.detach().flatten() for p in model.generator.parameters()])
     ema = torch.cat([p.flatten() for p in model.ema.shadow.parameters()])
     assert not torch.equal(live, ema) and float((live - ema).abs().max()) < float(live.abs().max())
+
+
+def test_every_family_trains_with_subnormal_floats_flushed_and_puts_the_setting_back(digits):
+    # train_step flushes on its own, so that a user's loop runs as fast as lab gen train's
+    from generative.cyclegan import CycleGAN
+    from generative.pix2pix import Pix2Pix
+
+    translation = {"channels": 4, "d_channels": 4, "batch_size": 4}
+    models = {family: tiny(family, digits) for family in TINY}
+    models["cyclegan"] = CycleGAN((6, 16, 16), 1, {**translation, "blocks": 1})
+    models["pix2pix"] = Pix2Pix((6, 16, 16), 1, translation)
+    for family, model in models.items():
+        seen: list[bool] = []
+
+        def note_flushing(*_, seen=seen):
+            seen.append(bool(torch.tensor(1e-39) == 0))  # a subnormal float32 reads as 0 while flushing
+
+        hooks = [module.register_forward_pre_hook(note_flushing) for module in model.modules().values()]
+        if family in TINY:
+            x, y = torch.from_numpy(digits.train_x[:4]), torch.from_numpy(digits.train_y[:4])
+        else:
+            x, y = (
+                torch.rand(4, 6, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1,
+                torch.zeros(4),
+            )
+        model.train_step(x, y, step_generator(0, 0))
+        for hook in hooks:
+            hook.remove()
+        assert seen and all(seen), family
+        assert torch.tensor(1e-39) != 0, family  # flushing is off again after the step

@@ -13,7 +13,6 @@ from generative.data import ImageData, load_dataset
 from lab.core.errors import LabError
 from lab.gen.seeding import Batches, mix, step_generator
 from lab.gen.spec import GenSpec
-from lab.nets import flush_denormals
 
 
 def build_model(spec: GenSpec, data: ImageData) -> GenerativeModel:
@@ -65,9 +64,8 @@ def images_per_second(model: GenerativeModel, data: ImageData, steps: int, seed:
     x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
     tick = time.perf_counter()
     images = 0
-    with flush_denormals():  # as lab gen train trains
-        for step in range(steps):
-            index = batches.indices(step)
-            model.train_step(x[index], y[index], step_generator(seed, step))
-            images += len(index)
+    for step in range(steps):
+        index = batches.indices(step)
+        model.train_step(x[index], y[index], step_generator(seed, step))
+        images += len(index)
     return images / (time.perf_counter() - tick)

@@ -239,7 +239,7 @@ class GenTrainer:
                 TextColumn("{task.fields[rate]} img/s"),
             )  # fmt: skip
             bar = timed_progress(*columns, disable=not self.progress or final_done)
-            with bar, self.stop, flush_denormals():  # subnormal floats take the CPU's slow path
+            with bar, self.stop, flush_denormals():  # for the evaluations too (train_step flushes itself)
                 task = bar.add_task(spec.name, total=spec.steps, completed=self.start, loss="-", rate="-")
                 deadline = None if spec.minutes is None else started + 60.0 * spec.minutes
                 while model.step < spec.steps and not final_done:
