@@ -169,6 +169,34 @@ def test_save_load_round_trips_exactly(algorithm, tmp_path):
             torch.testing.assert_close(torch.as_tensor(a[key]), torch.as_tensor(b[key]))
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_greedy_predict_in_numpy_gives_torchs_actions_and_draws_no_random_numbers(env_id, monkeypatch):
+    agent = AGENTS["ppo"](
+        gym.make(env_id), seed=0, n_envs=2, n_steps=64, batch_size=64, normalize_observations=True
+    )
+    agent.learn(256)  # obs_rms away from its start, so that normalising matters
+    assert agent._numpy_act is not None  # the path under test: a plain MLP policy
+    low, high = agent.env.observation_space.low.clip(-3, 3), agent.env.observation_space.high.clip(-3, 3)
+    obs = np.random.default_rng(1).uniform(low, high, size=(32, len(low))).astype(np.float32)
+    if env_id == "Pendulum-v1":  # means spread past both bounds, where the env's action is clipped
+        with torch.no_grad():
+            agent.policy.action_head.weight.mul_(300.0)
+    with torch.inference_mode():
+        raw, _, _ = agent.policy.sample(agent._prepare(obs), agent._generator, deterministic=True)
+    expected = agent.policy.to_env(raw)
+    if env_id == "Pendulum-v1":
+        assert (expected == 2).any() and (expected == -2).any() and (abs(expected) < 2).any()
+    monkeypatch.setattr(agent.policy, "sample", None)  # predict must not take torch's path
+    rng_state, generator_state = agent._np_rng.bit_generator.state, agent._generator.get_state()
+    batch, _ = agent.predict(obs)
+    single = [agent.predict(row)[0] for row in obs]
+    np.testing.assert_allclose(batch, expected, atol=1e-6)  # Box: float32 rounding of the mean
+    np.testing.assert_allclose(np.array(single), expected, atol=1e-6)
+    assert isinstance(single[0], int) if env_id == "CartPole-v1" else single[0].shape == (1,)
+    assert agent._np_rng.bit_generator.state == rng_state
+    assert torch.equal(agent._generator.get_state(), generator_state)
+
+
 def test_a_model_for_other_actions_is_a_clear_error(tmp_path):
     path = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, n_steps=16, batch_size=16).save(tmp_path / "m")
     with pytest.raises(AgentError, match=r"trained on Discrete\(2\) actions; this env has Discrete\(3\)"):

@@ -127,10 +127,18 @@ class OnPolicyAgent(Agent):
         ``MaskablePPO.predict`` takes them, restricts the choice to the allowed actions."""
         obs = np.asarray(observation)
         single = obs.shape == tuple(self.env.observation_space.shape or ())
-        batch = self._prepare(obs[None] if single else obs)
-        mask = None if action_masks is None else self.policy.mask_rows(action_masks, len(batch))
-        raw, _, _ = self.policy.sample(batch, self._generator, deterministic, mask)
-        actions = self.policy.to_env(raw) + self._action_start
+        rows = obs[None] if single else obs
+        if deterministic and action_masks is None and self._numpy_act is not None:
+            # the numpy forward pass, as in collection: a fifth of the time an evaluation step took
+            # through torch; greedy actions draw no random numbers
+            if self.config.normalize_observations:
+                rows = self.obs_rms.normalize(rows)
+            actions = self._numpy_env_actions(self._numpy_act(rows, self._np_rng, True)[0])
+        else:
+            batch = self._prepare(rows)
+            mask = None if action_masks is None else self.policy.mask_rows(action_masks, len(batch))
+            raw, _, _ = self.policy.sample(batch, self._generator, deterministic, mask)
+            actions = self.policy.to_env(raw) + self._action_start
         return (int(actions[0]) if self._discrete else actions[0]) if single else actions, None
 
     @torch.inference_mode()
@@ -153,6 +161,13 @@ class OnPolicyAgent(Agent):
         """The critic's estimate of this state's value."""
         return float(self.policy.value(self._prepare(np.asarray(observation)[None]))[0])
 
+    def _numpy_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The numpy actor's raw actions as the env takes them (what ``policy.to_env`` does in torch:
+        its policies are never squashed, so Box actions are clipped to the bounds)."""
+        if self._discrete:
+            return actions + self._action_start
+        return np.clip(actions, self.policy.low.numpy(), self.policy.high.numpy())
+
     def _act(self, obs: np.ndarray, masks: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """``(raw actions, log-probabilities, values, env actions)`` for a batch of (normalised) obs,
         among the actions ``masks`` allows (when given)."""
@@ -163,12 +178,7 @@ class OnPolicyAgent(Agent):
             return raw.numpy(), log_probs_t.numpy(), values_t.numpy(), raw.numpy() + self._action_start
         if self._numpy_act is not None:
             actions, log_probs, values = self._numpy_act(obs, self._np_rng)
-            env_actions = (
-                actions + self._action_start
-                if self._discrete
-                else np.clip(actions, self.policy.low.numpy(), self.policy.high.numpy())
-            )
-            return actions, log_probs, values, env_actions
+            return actions, log_probs, values, self._numpy_env_actions(actions)
         raw, log_probs_t, values_t = self.policy.sample(torch.as_tensor(obs), self._generator)
         env_actions = self.policy.to_env(raw) + self._action_start
         return raw.numpy(), log_probs_t.numpy(), values_t.numpy(), env_actions
