@@ -190,8 +190,9 @@ def test_greedy_predict_in_numpy_gives_torchs_actions_and_draws_no_random_number
     rng_state, generator_state = agent._np_rng.bit_generator.state, agent._generator.get_state()
     batch, _ = agent.predict(obs)
     single = [agent.predict(row)[0] for row in obs]
-    np.testing.assert_allclose(batch, expected, atol=1e-6)  # Box: float32 rounding of the mean
-    np.testing.assert_allclose(np.array(single), expected, atol=1e-6)
+    # Box: numpy's and torch's float32 products round the mean differently (sums of terms up to ~20)
+    np.testing.assert_allclose(batch, expected, atol=1e-4)
+    np.testing.assert_allclose(np.array(single), expected, atol=1e-4)
     assert isinstance(single[0], int) if env_id == "CartPole-v1" else single[0].shape == (1,)
     assert agent._np_rng.bit_generator.state == rng_state
     assert torch.equal(agent._generator.get_state(), generator_state)
