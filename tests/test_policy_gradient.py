@@ -511,7 +511,7 @@ def test_dqn_takes_a_vector_env_too_and_tabular_agents_say_they_need_one_env():
 
 @pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])
 def test_numpy_acting_matches_the_torch_policy(action_space):
-    from agents.common.policies import numpy_actor
+    from agents.common.numpy_actor import numpy_actor
 
     net = ActorCritic(spaces.Box(-5, 5, (4,)), action_space, log_std_init=-0.3)
     act = numpy_actor(net)

@@ -32,7 +32,8 @@ from agents.common.config import AgentConfig, count, flag, mapping, non_negative
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
 from agents.common.networks import clip_grad_norm, compiled, make_adam, network_arrays, restore_networks
-from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits, numpy_actor
+from agents.common.numpy_actor import numpy_actor
+from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.rollout import ROLLOUT_KEYS, Rollout
 from agents.common.schedules import Schedule
