@@ -111,10 +111,12 @@ class OnPolicyAgent(Agent):
 
     # ----- acting -----
 
+    def _normalized(self, obs: np.ndarray) -> np.ndarray:
+        """Observations as the policy reads them (normalised by the running statistics, if on)."""
+        return self.obs_rms.normalize(obs) if self.config.normalize_observations else obs
+
     def _prepare(self, obs: np.ndarray) -> torch.Tensor:
-        if self.config.normalize_observations:
-            return torch.from_numpy(self.obs_rms.normalize(obs))
-        return torch.as_tensor(obs)
+        return torch.as_tensor(self._normalized(obs))
 
     def predict(
         self,
@@ -128,15 +130,13 @@ class OnPolicyAgent(Agent):
         ``MaskablePPO.predict`` takes them, restricts the choice to the allowed actions."""
         obs = np.asarray(observation)
         single = obs.shape == tuple(self.env.observation_space.shape or ())
-        rows = obs[None] if single else obs
+        rows = self._normalized(obs[None] if single else obs)
         if deterministic and action_masks is None and self._numpy_act is not None:
             # the numpy forward pass, as in collection: an evaluation step takes under a third of the
             # time it took through torch; greedy actions draw no random numbers
-            if self.config.normalize_observations:
-                rows = self.obs_rms.normalize(rows)
             actions = self._numpy_env_actions(self._numpy_act(rows, self._np_rng, True)[0])
         else:
-            batch = self._prepare(rows)
+            batch = torch.as_tensor(rows)
             mask = None if action_masks is None else self.policy.mask_rows(action_masks, len(batch))
             raw, _, _ = self.policy.sample(batch, self._generator, deterministic, mask)
             actions = self.policy.to_env(raw) + self._action_start
