@@ -223,13 +223,11 @@ class ActorCritic(nn.Module):
         """
         if self.discrete:
             logits = mask_logits(params, mask)
-            if logits.shape[-1] < FEW_ACTIONS:  # laid out (actions, batch)
-                log_p = torch.log_softmax(logits.t(), dim=0)
-                chosen = log_p.gather(0, actions.long().view(1, -1)).squeeze(0)
-                return chosen, -(log_p.exp() * log_p).sum(0)
-            log_p = torch.log_softmax(logits, dim=-1)
-            chosen = log_p.gather(1, actions.long().view(-1, 1)).squeeze(1)
-            return chosen, -(log_p.exp() * log_p).sum(-1)
+            few = logits.shape[-1] < FEW_ACTIONS
+            dim = 0 if few else 1  # the actions' dimension: laid out (actions, batch) when few
+            log_p = torch.log_softmax(logits.t() if few else logits, dim=dim)
+            chosen = log_p.gather(dim, actions.long().unsqueeze(dim)).squeeze(dim)
+            return chosen, -(log_p.exp() * log_p).sum(dim)
         z = (actions - params) * torch.exp(-log_std)
         log_prob = (-0.5 * z.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         entropy = (log_std + 0.5 * (1.0 + math.log(2 * math.pi))).sum(-1)
