@@ -138,10 +138,10 @@ def test_hud_names_the_step_action_reward_return_and_ending():
     viewer, _ = run(source, [], paused=True)
     hud = viewer.hud()
     assert hud[0].startswith("KeyDoor-v0 - KeyDoor-v0.npz") and "seed 0" in hud[0]
-    assert hud[1] == "step 0/9   action -   reward -   return 0"
+    assert hud[1] == "step 0/9   last action -   reward -   return 0"
     assert "paused" in hud[2] and "8 fps" in hud[2]
     source.seek(9)
-    assert viewer.hud()[1] == "step 9/9   action right   reward +1   return 0.92   goal reached!"
+    assert viewer.hud()[1] == "step 9/9   last action right   reward +1   return 0.92   goal reached!"
 
 
 def test_screenshot_is_saved_in_the_current_folder_and_named_on_the_status_line(

@@ -213,7 +213,7 @@ class Viewer:
         return with_overlays(self.source.current(), self.overlays)
 
     def status(self) -> list[str]:
-        """The HUD's two lines about the frame: what is playing, and the step, action, reward, return."""
+        """The HUD's two lines about the frame: what is playing, and the step, last action, reward, return."""
         return status_lines(self.source)
 
     def hud(self) -> list[str]:
@@ -304,15 +304,16 @@ def video_frames(
 
 
 def status_lines(source: FrameSource) -> list[str]:
-    """What is playing and the current frame's step, action, reward and return: the HUD's first two
-    lines, also drawn under exported videos (``--hud``)."""
+    """What is playing and the current frame's step, the action and reward that led to it, and the
+    return: the HUD's first two lines, also drawn under exported videos (``--hud``). The action is
+    the last one taken ("last action"): an agent's panel beside it shows the next one's choice."""
     view = source.current()
     episode = f"episode {view.episode}" if isinstance(view.episode, int) else view.episode
     head = source.title + (f"   {episode}" if episode is not None else "")
     step = f"step {view.step}" + (f"/{source.length}" if source.seekable else "")
     action = "-" if view.action is None else view.action
     reward = "-" if view.reward is None else short_number(view.reward, sign=True)
-    line = f"{step}   action {action}   reward {reward}   return {short_number(view.total)}"
+    line = f"{step}   last action {action}   reward {reward}   return {short_number(view.total)}"
     return [head, line + (f"   {view.note}" if view.note else "")]
 
 
