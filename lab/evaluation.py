@@ -3,6 +3,7 @@ between its greedy policy's value and the optimum."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,37 @@ def eval_seed(seed: int, round_index: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, 7_777, round_index, episode]).generate_state(1)[0])
 
 
+# Evaluation episodes run side by side in up to this many copies of the env: the agent chooses the
+# actions of all running copies in one predict call, which costs about what one observation's does
+EVAL_COPIES = 16
+
+
+def eval_copies(make: Callable[[], gym.Env], episodes: int, first: gym.Env | None = None) -> list[gym.Env]:
+    """Copies of an env for :func:`evaluate` (``first`` among them, when given): as many as
+    ``episodes``, at most :data:`EVAL_COPIES`."""
+    copies = [] if first is None else [first]
+    copies += [make() for _ in range(max(1, min(episodes, EVAL_COPIES)) - len(copies))]
+    return copies
+
+
+def greedy_actions(agent: Any, observations: list[Any], infos: list[dict[str, Any]]) -> list[Any]:
+    """:func:`greedy_action` for several observations, in one ``predict`` call when there are more
+    than one (action masks stacked in the same order)."""
+    masking = getattr(getattr(agent, "config", None), "use_masking", False)
+    if len(observations) == 1 or (masking and not all("action_mask" in info for info in infos)):
+        return [greedy_action(agent, obs, info) for obs, info in zip(observations, infos, strict=True)]
+    batch = np.stack([np.asarray(obs) for obs in observations])
+    if masking:
+        masks = np.stack([np.asarray(info["action_mask"]) for info in infos])
+        actions = agent.predict(batch, deterministic=True, action_masks=masks)[0]
+    else:
+        actions = agent.predict(batch, deterministic=True)[0]
+    return list(actions)
+
+
 def evaluate(
     agent: Any,
-    env: gym.Env,
+    env: gym.Env | Sequence[gym.Env],
     episodes: int,
     seed: int = 0,
     round_index: int = 0,
@@ -126,34 +155,64 @@ def evaluate(
     record_dir: Path | None = None,
     source: str = "eval",
 ) -> EvalResult:
-    """Run ``episodes`` greedy episodes; save the first ``record`` of them as replays in ``record_dir``."""
+    """Run ``episodes`` greedy episodes; save the first ``record`` of them as replays in ``record_dir``.
+
+    ``env`` is one env, or several copies of it (:func:`eval_copies`): the episodes then run side by
+    side, each copy taking the next episode when its own ends, and the agent acts for all running
+    copies at once. Episode ``k`` starts from ``reset(seed=eval_seed(seed, round_index, k))`` either
+    way, so the figures are those of the episodes one after another (to the rounding of a batched
+    forward pass, which can only matter where two actions tie)."""
     from lab.recording import RecordEpisodes
 
-    grid = grid_world(env)
+    copies = [env] if isinstance(env, gym.Env) else list(env)[: max(1, episodes)]
+    if not copies:
+        raise ValueError("evaluate needs an env")
+    grid = grid_world(copies[0])
     recording = record > 0 and record_dir is not None
-    runner = RecordEpisodes(env, record_dir, source, limit=record) if recording else env
-    returns: list[float] = []
-    lengths: list[int] = []
-    successes: list[bool] = []
-    reported = False  # whether the env reports info["success"] (then an episode without it failed)
-    for k in range(episodes):
+    # each copy records the episodes it runs among the first `record` (its limit is set per episode)
+    runners = [RecordEpisodes(c, record_dir, source, limit=0) if recording else c for c in copies]
+    returns, lengths = [0.0] * episodes, [0] * episodes
+    successes, reported = [False] * episodes, False  # reported: whether the env says info["success"]
+    saved: dict[int, Path] = {}
+    running: dict[int, tuple[int, Any, dict[str, Any]]] = {}  # copy -> (episode, observation, info)
+    started = 0
+
+    def start(i: int) -> None:
+        nonlocal started
+        k, runner, started = started, runners[i], started + 1
+        if isinstance(runner, RecordEpisodes):
+            runner.limit = len(runner.saved) + int(k < record)
         obs, info = runner.reset(seed=eval_seed(seed, round_index, k))
-        total, length, done, terminated = 0.0, 0, False, False
-        while not done:
-            action = greedy_action(agent, obs, info)
-            obs, reward, terminated, truncated, info = runner.step(env_action(action, env.action_space))
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-        returns.append(total)
-        lengths.append(length)
-        if grid is not None:
-            successes.append(bool(terminated) and grid.at_goal())
-        else:  # an env that says so at an episode's end (the text envs: the task solved on <eos>)
-            reported |= "success" in info
-            successes.append(bool(info.get("success", False)))
-    saved = list(runner.saved) if recording else []
-    result = EvalResult(returns, lengths, successes if grid is not None or reported else None, replays=saved)
+        running[i] = (k, obs, info)
+
+    for i in range(min(len(runners), episodes)):
+        start(i)
+    while running:
+        ids = list(running)
+        actions = greedy_actions(agent, [running[i][1] for i in ids], [running[i][2] for i in ids])
+        for i, action in zip(ids, actions, strict=True):
+            k, runner = running[i][0], runners[i]
+            obs, reward, terminated, truncated, info = runner.step(env_action(action, runner.action_space))
+            returns[k] += float(reward)
+            lengths[k] += 1
+            if not (terminated or truncated):
+                running[i] = (k, obs, info)
+                continue
+            del running[i]
+            copy_grid = grid_world(copies[i])
+            if copy_grid is not None:
+                successes[k] = bool(terminated) and copy_grid.at_goal()
+            else:  # an env that says so at an episode's end (the text envs: the task solved on <eos>)
+                reported |= "success" in info
+                successes[k] = bool(info.get("success", False))
+            if isinstance(runner, RecordEpisodes) and k < record and runner.saved:
+                saved[k] = runner.saved[-1]
+            if started < episodes:
+                start(i)
+    replays = [saved[k] for k in sorted(saved)]
+    result = EvalResult(
+        returns, lengths, successes if grid is not None or reported else None, replays=replays
+    )
     if grid is not None and hasattr(agent, "gamma"):
         result.optimal_value, result.policy_value = exact_values(agent, grid, float(agent.gamma))
     return result

@@ -58,7 +58,7 @@ def make_target_env(target: Target, **extra: Any) -> gym.Env:
 
 def evaluate_target(target: str | Path, env_id: str | None = None, episodes: int = 100, seed: int = 0) -> Any:
     """``lab eval``: load, check the model fits the env, and evaluate greedily."""
-    from lab.evaluation import evaluate
+    from lab.evaluation import eval_copies, evaluate
     from lab.train import load_model
 
     if episodes < 1:
@@ -66,4 +66,5 @@ def evaluate_target(target: str | Path, env_id: str | None = None, episodes: int
     resolved = resolve_target(target, env_id)
     env = make_target_env(resolved)
     agent = load_model(resolved.model_path, env=env)
-    return evaluate(agent, env, episodes, seed=seed, round_index=1_000_000)
+    copies = eval_copies(lambda: make_target_env(resolved), episodes, first=env)
+    return evaluate(agent, copies, episodes, seed=seed, round_index=1_000_000)

@@ -13,7 +13,7 @@ import gymnasium as gym
 
 from lab.core.environments import make_env, resolve_env_id
 from lab.core.errors import LabError
-from lab.evaluation import EvalResult, evaluate
+from lab.evaluation import EvalResult, eval_copies, evaluate
 from lab.progress import compact_count, compact_number
 from lab.run_logs import MetricsLog
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
@@ -149,7 +149,7 @@ class Trainer:
         self.on_evaluation = on_evaluation
         self.resuming = resume
         self.env = make_run_env(spec)
-        self.eval_env = make_run_env(spec)
+        self._eval_envs: list[gym.Env] = []  # made at the first evaluation (eval_copies)
         self.eval_round = 0
         self.best: dict[str, Any] | None = None
         self.final_done = False
@@ -202,10 +202,16 @@ class Trainer:
         )
         return path
 
+    def eval_envs(self) -> list[gym.Env]:
+        """The copies of the env the evaluations run side by side in (made once)."""
+        if not self._eval_envs:
+            self._eval_envs = eval_copies(lambda: make_run_env(self.spec), self.spec.eval_episodes)
+        return self._eval_envs
+
     def evaluate(self) -> EvalResult:
         spec = self.spec
         result = evaluate(
-            self.agent, self.eval_env, spec.eval_episodes, seed=spec.seed, round_index=self.eval_round,
+            self.agent, self.eval_envs(), spec.eval_episodes, seed=spec.seed, round_index=self.eval_round,
             record=spec.record_episodes, record_dir=self.run.replays, source=f"eval:{spec.agent}",
         )  # fmt: skip
         self.eval_round += 1
@@ -225,7 +231,7 @@ class Trainer:
         figures as the row already in eval.csv (nothing logged or recorded again)."""
         spec = self.spec
         result = evaluate(
-            self.agent, self.eval_env, spec.eval_episodes, seed=spec.seed, round_index=self.eval_round - 1
+            self.agent, self.eval_envs(), spec.eval_episodes, seed=spec.seed, round_index=self.eval_round - 1
         )
         self.last_eval = result
         return result

@@ -1,0 +1,95 @@
+"""Evaluation episodes side by side in copies of the env give the figures of the same episodes run one
+after another in a single env: returns, lengths, successes, the exact gap on a grid, and the replays
+of the first episodes, in episode order."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.ppo import PPO
+from agents.tabular import QLearning
+from lab.core.environments import make_env
+from lab.evaluation import EVAL_COPIES, eval_copies, eval_seed, evaluate
+from lab.replays import load_episode, verify_episode
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def same_figures(one, side_by_side) -> None:
+    assert side_by_side.returns == one.returns
+    assert side_by_side.lengths == one.lengths
+    assert side_by_side.successes == one.successes
+    assert (side_by_side.optimal_value, side_by_side.policy_value) == (one.optimal_value, one.policy_value)
+
+
+@pytest.mark.parametrize("copies", [2, 5, 16])
+def test_a_policy_gradient_agent_on_cartpole_scores_the_same_side_by_side(copies):
+    agent = PPO(gym.make("CartPole-v1"), seed=0, n_steps=64, batch_size=64)
+    agent.learn(2_000)  # a little training: episodes of many different lengths
+    one = evaluate(agent, gym.make("CartPole-v1"), 12, seed=3, round_index=2)
+    assert len(set(one.lengths)) > 3
+    many = evaluate(agent, [gym.make("CartPole-v1") for _ in range(copies)], 12, seed=3, round_index=2)
+    same_figures(one, many)
+
+
+def test_a_tabular_agent_on_slippery_ice_has_the_same_successes_and_exact_gap():
+    agent = QLearning(make_env("lab/IceLake-v0"), seed=1, gamma=0.99, initial_q=1.0)
+    agent.learn(30_000)
+    one = evaluate(agent, make_env("lab/IceLake-v0"), 30, seed=0)
+    assert 0 < sum(one.successes) < 30  # slippery: some episodes reach the goal, some do not
+    many = evaluate(agent, eval_copies(lambda: make_env("lab/IceLake-v0"), 30), 30, seed=0)
+    same_figures(one, many)
+    assert many.gap is not None and many.gap == one.gap
+
+
+def test_a_masked_text_agent_acts_among_the_allowed_tokens_side_by_side():
+    def make():
+        return make_env("lab/TextPositive-v0")
+
+    agent = PPO(make(), seed=0, use_masking=True, n_steps=32, batch_size=32)
+    one = evaluate(agent, make(), 10, seed=4)
+    many = evaluate(agent, eval_copies(make, 10), 10, seed=4)
+    same_figures(one, many)
+    assert many.successes is not None  # the text env reports info["success"]
+
+
+def test_the_first_episodes_are_recorded_in_episode_order_and_verify(tmp_path):
+    agent = PPO(gym.make("CartPole-v1"), seed=0, n_steps=64, batch_size=64)
+    agent.learn(1_000)
+    copies = eval_copies(lambda: gym.make("CartPole-v1"), 3)  # fewer than the episodes recorded
+    result = evaluate(agent, copies, 9, seed=5, round_index=1, record=4, record_dir=tmp_path, source="eval")
+    assert len(result.replays) == 4 and len(list(tmp_path.iterdir())) == 4
+    episodes = [load_episode(path, frames=False) for path in result.replays]
+    assert [e.seed for e in episodes] == [eval_seed(5, 1, k) for k in range(4)]
+    assert [e.length for e in episodes] == result.lengths[:4]
+    for episode in episodes:
+        assert verify_episode(episode).ok
+
+
+def test_eval_copies_makes_as_many_as_there_are_episodes_up_to_the_cap():
+    made = []
+
+    def make():
+        made.append(gym.make("CartPole-v1"))
+        return made[-1]
+
+    first = gym.make("CartPole-v1")
+    assert eval_copies(make, 3, first=first) == [first, *made] and len(made) == 2
+    made.clear()
+    assert len(eval_copies(make, 1000)) == EVAL_COPIES == len(made)
+    made.clear()
+    assert len(eval_copies(make, 0)) == 1  # at least one env
+
+
+def test_fewer_episodes_than_copies_use_only_the_first_copies():
+    agent = PPO(gym.make("CartPole-v1"), seed=0)
+    copies = [gym.make("CartPole-v1") for _ in range(6)]
+    result = evaluate(agent, copies, 2, seed=0)
+    assert len(result.returns) == 2
+    untouched = copies[2:]
+    for env in untouched:  # never reset: stepping one would fail gymnasium's order check
+        with pytest.raises(gym.error.ResetNeeded):
+            env.step(0)
+    np.testing.assert_array_equal(result.returns, evaluate(agent, gym.make("CartPole-v1"), 2).returns)
