@@ -251,13 +251,16 @@ class Trainer:
             self.next_checkpoint = self._next(timestep, self.spec.checkpoint_interval)
         if self.bar is not None:
             self.bar.update(
-                self.task, completed=timestep, **self._fields(timestep, int(event["episode"]) + 1)
-            )
+                self.task, completed=timestep, total=max(timestep, self.spec.total_timesteps),
+                **self._fields(timestep, int(event["episode"]) + 1),
+            )  # fmt: skip
         return not self.stop.requested  # Ctrl-C: stop at this episode's end, where a checkpoint is exact
 
     def _fields(self, timestep: int, episodes: int) -> dict[str, str]:
+        """The bar's figures; past the total (PPO and A2C finish the rollout they are in, as in
+        stable-baselines3: a budget below one rollout runs a whole one) the total grows with the run."""
         mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
-        return progress_fields(timestep, self.spec.total_timesteps, episodes, mean)
+        return progress_fields(timestep, max(timestep, self.spec.total_timesteps), episodes, mean)
 
     def fit(self) -> EvalResult:
         with self.run.claim(fresh=not self.resuming), disk_full_is_an_error(self.run, "lab train"):
@@ -306,8 +309,9 @@ class Trainer:
                             f"stopped at step {self.agent.num_timesteps:,} ({path.name} written); "
                             f"continue with: lab train --resume {run.path}"
                         )
-                    done = spec.total_timesteps
-                    bar.update(self.task, completed=done, **self._fields(done, int(self.agent.num_episodes)))
+                    done = max(spec.total_timesteps, int(self.agent.num_timesteps))
+                    fields = self._fields(done, int(self.agent.num_episodes))
+                    bar.update(self.task, completed=done, total=done, **fields)
                 final = self.evaluate()
                 self.final_done = True
                 self.checkpoint()  # from here a resumed run only finishes its files

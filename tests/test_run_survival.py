@@ -371,6 +371,21 @@ def test_the_training_bar_fits_80_columns_with_labelled_times(timestep, total, e
     assert f"{fields['steps']} ep {fields['episodes']} return {fields['mean_return']}" in line
 
 
+def test_a_budget_that_ends_inside_a_rollout_shows_the_steps_run_on_the_bar(tmp_path):
+    # PPO finishes the rollout it is in (as stable-baselines3 does): 100 steps run two rollouts of 64
+    spec = {
+        "name": "short", "env": "CartPole-v1", "agent": "ppo", "total_timesteps": 100, "seed": 0,
+        "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        "eval_interval": 0, "eval_episodes": 1, "record_episodes": 0, "checkpoint_interval": 0,
+    }  # fmt: skip
+    trainer = Trainer(spec_from_dict(spec), RunDir.new(tmp_path, "short"), progress=True)
+    trainer.fit()
+    [task] = trainer.bar.tasks
+    ran = int(trainer.agent.num_timesteps)
+    assert ran > 100 and task.completed == task.total == ran
+    assert task.fields["steps"] == f"{ran}/{ran}"
+
+
 def test_watch_best_hands_the_viewer_best_npz(whole, monkeypatch):
     import lab.watch
 
