@@ -402,6 +402,22 @@ def test_the_greedy_action_is_the_networks_argmax():
     assert pixels._greedy(3) == int(pixels.q_values(np.array([3])).argmax())
 
 
+def test_predict_runs_in_numpy_and_gives_the_networks_argmax_for_one_observation_or_a_batch(monkeypatch):
+    observations = np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32)
+    for dueling in (False, True):
+        agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, dueling=dueling)
+        agent.learn(300)
+        expected = agent.q_values(observations).argmax(1)
+        monkeypatch.setattr(agent, "q_values", None)  # predict must not take torch's path
+        batch, _ = agent.predict(observations)
+        single = [agent.predict(o)[0] for o in observations]
+        np.testing.assert_array_equal(batch, expected)
+        assert single == expected.tolist() and all(type(a) is int for a in single)
+        monkeypatch.undo()
+    index = AGENTS["dqn"](gym.make("lab/Maze-v0", obs_type="index"), seed=0)  # an embedding: torch's path
+    assert index._numpy_greedy is None and index.predict(3)[0] == int(index.q_values(np.array([3])).argmax())
+
+
 def test_the_removed_seeding_mode_is_a_clear_error():
     with pytest.raises(
         AgentError, match=r"^DQN's seeding='sb3' was removed in rl-lab 0.2.0 \(seeding='sb3' repeated"

@@ -13,10 +13,11 @@ then clips the gradient norm to ``max_grad_norm`` and takes an Adam step. ``disc
 ``target_update_interval`` steps: copied (``tau=1``) or averaged in (Polyak, ``tau < 1``).
 Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and defaults, so an
 rl-baselines3-zoo DQN entry works unchanged (``tests/test_dqn.py`` checks a gradient step against
-SB3's). For speed, acting on one observation runs the MLP in numpy (:meth:`QNetwork.greedy_action`),
-a training burst draws all its mini-batches and their targets' ``Q_target(s', .)`` at once, and Adam
-is torch's fused kernel. Each burst reports its mean TD loss, gradient norm (before clipping) and
-``Q(s, a)`` of the sampled transitions, with the learning rate and epsilon (:meth:`training_figures`).
+SB3's). For speed, acting on one observation and greedy ``predict`` run the MLP in numpy
+(:meth:`QNetwork.numpy_greedy`), a training burst draws all its mini-batches and their targets'
+``Q_target(s', .)`` at once, and Adam is torch's fused kernel. Each burst reports its mean TD loss,
+gradient norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the learning rate
+and epsilon (:meth:`training_figures`).
 Checkpoints hold the replay buffer by default, so a resumed run repeats the uninterrupted one exactly.
 """
 
@@ -78,7 +79,8 @@ class DQN(Agent):
         self.optimizer = make_adam(self._params, config.learning_rate.value(0))
         self._td_loss = compiled(self.td_loss, config.compile)
         self._learning_rate_at = config.learning_rate.bind(None)
-        self._greedy = self.q_net.greedy_action()
+        self._greedy = self.q_net.greedy_action()  # one observation (the training loop's)
+        self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through q_values
         self._epsilon = config.exploration
         self._epsilon_at = self._epsilon.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
@@ -115,7 +117,9 @@ class DQN(Agent):
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[np.ndarray | int, None]:
-        greedy = self.q_values(observation).argmax(axis=-1) + self._action_start
+        fast = self._numpy_greedy  # the training loop's numpy forward pass, where it applies
+        greedy = fast(observation) if fast else self.q_values(observation).argmax(axis=-1)
+        greedy = greedy + self._action_start
         if not deterministic:
             explore = self._sampler.random(np.shape(greedy)) < self.exploration_rate()
             random_actions = self._sampler.integers(0, self._n_actions, size=np.shape(greedy))

@@ -45,31 +45,39 @@ class QNetwork(nn.Module):
         value, advantage = out[:, :1], out[:, 1:]
         return value + advantage - advantage.mean(dim=1, keepdim=True)
 
-    def greedy_action(self) -> Callable[[np.ndarray], int]:
-        """A function ``obs -> argmax_a Q(obs, a)`` for one observation.
-
-        On a vector through a plain Linear/ReLU MLP it runs in numpy over views of the weights: at
-        batch size 1 that is several times cheaper than a torch call, and as the optimizer and
-        ``load_state_dict`` write the weights in place, the views always hold the current ones.
-        """
+    def numpy_greedy(self) -> Callable[[np.ndarray], Any] | None:
+        """For a vector observation space and a plain Linear/ReLU MLP, a numpy function ``obs ->
+        argmax_a Q(obs, a)``: an ``int`` for one observation, an array for a batch; None for other
+        networks. It runs over views of the weights: for one observation or a few that is several
+        times cheaper than a torch call, and as the optimizer and ``load_state_dict`` write the weights
+        in place, the views always hold the current ones."""
         leaves = [m for m in self.head.modules() if not list(m.children())]
         linears = [m for m in leaves if isinstance(m, nn.Linear)]
         plain = [nn.ReLU if i % 2 else nn.Linear for i in range(2 * len(linears) - 1)]
         if not self.vector or [type(m) for m in leaves] != plain:
-
-            @torch.inference_mode()
-            def torch_greedy(obs: np.ndarray) -> int:
-                return int(self(torch.as_tensor(np.asarray(obs)[None])).argmax())
-
-            return torch_greedy
-
+            return None
         weights = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears]
         first = 1 if self.dueling else 0  # argmax_a of V + A - mean A is argmax_a A
 
-        def numpy_greedy(obs: np.ndarray) -> int:
-            return int(mlp_forward(np.asarray(obs, dtype=np.float32), weights, "relu")[first:].argmax())
+        def numpy_greedy(obs: np.ndarray) -> Any:
+            x = np.asarray(obs, dtype=np.float32)
+            advantages = mlp_forward(x, weights, "relu")[..., first:]
+            return int(advantages.argmax()) if x.ndim == 1 else advantages.argmax(axis=-1)
 
         return numpy_greedy
+
+    def greedy_action(self) -> Callable[[np.ndarray], int]:
+        """A function ``obs -> argmax_a Q(obs, a)`` for one observation: :meth:`numpy_greedy` where it
+        applies, else a torch forward pass."""
+        fast = self.numpy_greedy()
+        if fast is not None:
+            return fast
+
+        @torch.inference_mode()
+        def torch_greedy(obs: np.ndarray) -> int:
+            return int(self(torch.as_tensor(np.asarray(obs)[None])).argmax())
+
+        return torch_greedy
 
 
 def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
