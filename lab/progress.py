@@ -74,6 +74,27 @@ def measuring_bar(description: str, disable: bool = False, console: Console | No
     )
 
 
+def training_progress(disable: bool = False, console: Console | None = None) -> Progress:
+    """The bar of ``lab train``, within 80 columns: bar, steps, episodes, mean return, times."""
+    return timed_progress(
+        BarColumn(bar_width=10),
+        TextColumn("{task.fields[steps]}"),
+        TextColumn("ep {task.fields[episodes]}"),
+        TextColumn("return {task.fields[mean_return]}"),
+        console=console,
+        disable=disable,
+    )
+
+
+def progress_fields(timestep: int, total: int, episodes: int, mean_return: float) -> dict[str, str]:
+    """The figures of :func:`training_progress`, each a few characters wide."""
+    return {
+        "steps": f"{compact_count(timestep)}/{compact_count(total)}",
+        "episodes": compact_count(episodes),
+        "mean_return": compact_number(mean_return),
+    }
+
+
 def render(progress: Progress, width: int = 80) -> str:
     """What ``progress`` shows now, as plain text at ``width`` columns (for tests and logs)."""
     console = Console(width=width, record=True, force_terminal=False, color_system=None)

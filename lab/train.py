@@ -14,7 +14,7 @@ import gymnasium as gym
 from lab.core.environments import make_env, resolve_env_id
 from lab.core.errors import LabError
 from lab.evaluation import EvalResult, eval_copies, evaluate
-from lab.progress import compact_count, compact_number
+from lab.progress import progress_fields, training_progress
 from lab.run_logs import MetricsLog
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
 from lab.spec import RunSpec, load_spec_file, save_spec, spec_from_dict
@@ -95,31 +95,6 @@ def run_summary(run: RunDir, result: EvalResult) -> str:
             f"at step {int(best['timestep']):,}: lab eval {run.path} --best"
         )
     return line
-
-
-def training_progress(disable: bool = False, console: Any = None) -> Any:
-    """The bar of ``lab train``, within 80 columns: bar, steps, episodes, mean return, times."""
-    from rich.progress import BarColumn, TextColumn
-
-    from lab.progress import timed_progress
-
-    return timed_progress(
-        BarColumn(bar_width=10),
-        TextColumn("{task.fields[steps]}"),
-        TextColumn("ep {task.fields[episodes]}"),
-        TextColumn("return {task.fields[mean_return]}"),
-        console=console,
-        disable=disable,
-    )
-
-
-def progress_fields(timestep: int, total: int, episodes: int, mean_return: float) -> dict[str, str]:
-    """The figures of :func:`training_progress`, each a few characters wide."""
-    return {
-        "steps": f"{compact_count(timestep)}/{compact_count(total)}",
-        "episodes": compact_count(episodes),
-        "mean_return": compact_number(mean_return),
-    }
 
 
 class Trainer:

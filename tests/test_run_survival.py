@@ -19,9 +19,10 @@ from agents import load_agent
 from lab.cli import main
 from lab.core.errors import LabError
 from lab.evaluation import EvalResult
+from lab.progress import progress_fields, training_progress
 from lab.runs import RunDir, RunStopped, resolve_model_path
 from lab.spec import spec_from_dict
-from lab.train import Trainer, progress_fields, resume, run_summary, train, training_progress
+from lab.train import Trainer, resume, run_summary, train
 
 SPEC = {
     "name": "cliff",
