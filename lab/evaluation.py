@@ -76,10 +76,15 @@ def env_action(action: Any, space: gym.Space) -> Any:
     return np.asarray(action, dtype=space.dtype)
 
 
+def uses_masking(agent: Any) -> bool:
+    """Whether ``agent`` was trained with ``use_masking`` (it then acts among the allowed actions)."""
+    return bool(getattr(getattr(agent, "config", None), "use_masking", False))
+
+
 def greedy_action(agent: Any, obs: Any, info: dict[str, Any]) -> Any:
     """The agent's deterministic action; an agent trained with ``use_masking`` chooses among the
     actions the env's ``info["action_mask"]`` allows, as it did in training."""
-    if getattr(getattr(agent, "config", None), "use_masking", False) and "action_mask" in info:
+    if uses_masking(agent) and "action_mask" in info:
         return agent.predict(obs, deterministic=True, action_masks=info["action_mask"])[0]
     return agent.predict(obs, deterministic=True)[0]
 
@@ -133,7 +138,7 @@ def eval_copies(make: Callable[[], gym.Env], episodes: int, first: gym.Env | Non
 def greedy_actions(agent: Any, observations: list[Any], infos: list[dict[str, Any]]) -> list[Any]:
     """:func:`greedy_action` for several observations, in one ``predict`` call when there are more
     than one (action masks stacked in the same order)."""
-    masking = getattr(getattr(agent, "config", None), "use_masking", False)
+    masking = uses_masking(agent)
     if len(observations) == 1 or (masking and not all("action_mask" in info for info in infos)):
         return [greedy_action(agent, obs, info) for obs, info in zip(observations, infos, strict=True)]
     batch = np.stack([np.asarray(obs) for obs in observations])

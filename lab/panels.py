@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lab.evaluation import uses_masking
 from lab.text_prefix import allowed_tokens, next_token_probabilities, text_env
 from lab.viewer import Overlay, ViewFrame
 
@@ -327,7 +328,7 @@ def agent_panel(agent: Any, env: Any) -> Overlay | None:
         if ranked:
             probabilities = agent.action_probabilities
             text = text_env(env)
-            if text is not None and getattr(getattr(agent, "config", None), "use_masking", False):
+            if text is not None and uses_masking(agent):
 
                 def probabilities(obs: Any) -> np.ndarray:  # what the agent acts on: its masked policy
                     return agent.action_probabilities(obs, action_masks=allowed_tokens(text, obs))

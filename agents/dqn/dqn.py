@@ -79,8 +79,8 @@ class DQN(Agent):
         self.optimizer = make_adam(self._params, config.learning_rate.value(0))
         self._td_loss = compiled(self.td_loss, config.compile)
         self._learning_rate_at = config.learning_rate.bind(None)
-        self._greedy = self.q_net.greedy_action()  # one observation (the training loop's)
-        self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through q_values
+        self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through torch
+        self._greedy = self._numpy_greedy or self.q_net.torch_greedy()  # the training loop's, one obs
         self._epsilon = config.exploration
         self._epsilon_at = self._epsilon.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64

@@ -66,12 +66,9 @@ class QNetwork(nn.Module):
 
         return numpy_greedy
 
-    def greedy_action(self) -> Callable[[np.ndarray], int]:
-        """A function ``obs -> argmax_a Q(obs, a)`` for one observation: :meth:`numpy_greedy` where it
-        applies, else a torch forward pass."""
-        fast = self.numpy_greedy()
-        if fast is not None:
-            return fast
+    def torch_greedy(self) -> Callable[[np.ndarray], int]:
+        """A function ``obs -> argmax_a Q(obs, a)`` for one observation through a torch forward pass:
+        for the networks :meth:`numpy_greedy` does not know."""
 
         @torch.inference_mode()
         def torch_greedy(obs: np.ndarray) -> int:
