@@ -5,6 +5,7 @@
     python benchmarks/bench_ppo.py --grid-only
     python benchmarks/bench_ppo.py --grid-only --grid-turns 3  # ours and SB3 in turns, 3 runs a side
     python benchmarks/bench_ppo.py --seeds 20 --stop --grid-steps 0  # 20 seeds, runs stop at 475
+    python benchmarks/bench_ppo.py --seeds 60 --stop --grid-steps 0  # the race's medians, 10 minutes
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (ours vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
