@@ -63,9 +63,9 @@ def test_dqn_learns_exact_arithmetic_answers_over_seeds():
     Pass rule: every untrained agent succeeds on under 10% of 100 prompts drawn, and 2 of seeds 0, 1, 2
     reach 40%. Measured on seeds 0-4: 83%, 54%, 83%, 55%, 52% with AVX-512 kernels, and 60%, 58%,
     60%, 57%, 60% with torch's and MKL's scalar ones (ATEN_CPU_CAPABILITY=default,
-    MKL_ENABLE_INSTRUCTIONS=SSE4_2). At 12,000 steps the spread was too wide for any threshold
-    (26-75%; the scalar kernels' seeds 1 and 2 reached 37% and 34%); the config's 40,000 steps
-    reach 88-100%."""
+    MKL_ENABLE_INSTRUCTIONS=SSE4_2). At 12,000 steps the seeds spread over 26-75%, too wide for a
+    bar with a margin (the scalar kernels' seeds 1 and 2 reached 37% and 34%); the config's 40,000
+    steps reach 88-100%."""
     spec = load_spec_file(CONFIG)
     hyperparameters = dict(spec["hyperparameters"])
     outcomes, passed = [], 0
