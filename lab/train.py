@@ -225,17 +225,16 @@ class Trainer:
             self.checkpoint()
             self.next_checkpoint = self._next(timestep, self.spec.checkpoint_interval)
         if self.bar is not None:
-            self.bar.update(
-                self.task, completed=timestep, total=max(timestep, self.spec.total_timesteps),
-                **self._fields(timestep, int(event["episode"]) + 1),
-            )  # fmt: skip
+            self.bar.update(self.task, **self._progress(timestep, int(event["episode"]) + 1))
         return not self.stop.requested  # Ctrl-C: stop at this episode's end, where a checkpoint is exact
 
-    def _fields(self, timestep: int, episodes: int) -> dict[str, str]:
-        """The bar's figures; past the total (PPO and A2C finish the rollout they are in, as in
-        stable-baselines3: a budget below one rollout runs a whole one) the total grows with the run."""
+    def _progress(self, timestep: int, episodes: int) -> dict[str, Any]:
+        """The bar's state at ``timestep``: completed, total and figures. Past the total (PPO and A2C
+        finish the rollout they are in, as in stable-baselines3: a budget below one rollout runs a
+        whole one) the total grows with the run."""
+        total = max(timestep, self.spec.total_timesteps)
         mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
-        return progress_fields(timestep, max(timestep, self.spec.total_timesteps), episodes, mean)
+        return {"completed": timestep, "total": total, **progress_fields(timestep, total, episodes, mean)}
 
     def fit(self) -> EvalResult:
         with self.run.claim(fresh=not self.resuming), disk_full_is_an_error(self.run, "lab train"):
@@ -260,9 +259,8 @@ class Trainer:
                         what = f"{spec.agent} on {spec.env}, {spec.total_timesteps:,} steps"
                         bar.console.print(f"{run.path}: {what}", highlight=False)
                     self.task = bar.add_task(
-                        spec.name, total=spec.total_timesteps, completed=self.start,
-                        **self._fields(self.start, int(self.agent.num_episodes)),
-                    )  # fmt: skip
+                        spec.name, **self._progress(self.start, int(self.agent.num_episodes))
+                    )
                     try:
                         # a resumed run carries on for the steps it has left (none when a PPO
                         # run's last rollout went past the total before it was stopped)
@@ -285,8 +283,7 @@ class Trainer:
                             f"continue with: lab train --resume {run.path}"
                         )
                     done = max(spec.total_timesteps, int(self.agent.num_timesteps))
-                    fields = self._fields(done, int(self.agent.num_episodes))
-                    bar.update(self.task, completed=done, total=done, **fields)
+                    bar.update(self.task, **self._progress(done, int(self.agent.num_episodes)))
                 final = self.evaluate()
                 self.final_done = True
                 self.checkpoint()  # from here a resumed run only finishes its files
