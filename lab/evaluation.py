@@ -172,7 +172,8 @@ def evaluate(
     copies = [env] if isinstance(env, gym.Env) else list(env)[: max(1, episodes)]
     if not copies:
         raise ValueError("evaluate needs an env")
-    grid = grid_world(copies[0])
+    grids = [grid_world(c) for c in copies]  # each copy's own: success is read where the episode ran
+    grid = grids[0]
     recording = record > 0 and record_dir is not None
     # each copy records the episodes it runs among the first `record` (its limit is set per episode)
     runners = [RecordEpisodes(c, record_dir, source, limit=0) if recording else c for c in copies]
@@ -204,9 +205,8 @@ def evaluate(
                 running[i] = (k, obs, info)
                 continue
             del running[i]
-            copy_grid = grid_world(copies[i])
-            if copy_grid is not None:
-                successes[k] = bool(terminated) and copy_grid.at_goal()
+            if grids[i] is not None:
+                successes[k] = bool(terminated) and grids[i].at_goal()
             else:  # an env that says so at an episode's end (the text envs: the task solved on <eos>)
                 reported |= "success" in info
                 successes[k] = bool(info.get("success", False))
