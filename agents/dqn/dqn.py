@@ -114,12 +114,16 @@ class DQN(Agent):
         values = self.q_net(torch.as_tensor(obs[None] if single else obs)).numpy()
         return values[0] if single else values
 
+    def _greedy_actions(self, observation: Any) -> Any:
+        """``argmax_a Q(s, a)`` for one observation (an int) or a batch: the numpy forward pass where
+        it applies (several times cheaper than torch's for a few rows), else torch's."""
+        fast = self._numpy_greedy
+        return fast(observation) if fast else self.q_values(observation).argmax(axis=-1)
+
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[np.ndarray | int, None]:
-        fast = self._numpy_greedy  # the training loop's numpy forward pass, where it applies
-        greedy = fast(observation) if fast else self.q_values(observation).argmax(axis=-1)
-        greedy = greedy + self._action_start
+        greedy = self._greedy_actions(observation) + self._action_start
         if not deterministic:
             explore = self._sampler.random(np.shape(greedy)) < self.exploration_rate()
             random_actions = self._sampler.integers(0, self._n_actions, size=np.shape(greedy))
@@ -277,7 +281,7 @@ class DQN(Agent):
             explore = rng.random(n) < (1.0 if t < config.learning_starts else self._epsilon_at(t))
             actions = rng.integers(0, self._n_actions, size=n)
             if not explore.all():
-                actions = np.where(explore, actions, self.q_values(obs).argmax(axis=-1))
+                actions = np.where(explore, actions, self._greedy_actions(obs))
             step = steps.step(actions + self._action_start)
             ends = step.terminated if self._bootstrap_timeouts else step.terminated | step.truncated
             for i in np.flatnonzero(step.valid):
