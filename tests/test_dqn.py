@@ -62,6 +62,35 @@ def test_the_buffer_wraps_and_keeps_the_dtype():
     assert all((o == a).all() for o, a in zip(obs, actions, strict=True))
 
 
+@pytest.mark.parametrize("prioritized", [False, True])
+@pytest.mark.parametrize("counts", [[3, 2], [2, 3, 4], [9], [1, 11, 0]])
+def test_adding_several_copies_steps_at_once_is_adding_them_one_by_one(prioritized, counts):
+    from agents.common.replay_buffer import PrioritizedReplayBuffer
+
+    kind = PrioritizedReplayBuffer if prioritized else ReplayBuffer
+    one_by_one, at_once = (kind(5, (2,), np.float32, n_step=1, gamma=0.9) for _ in range(2))
+    rng, start = np.random.default_rng(0), 0
+    for count in counts:  # the ring wraps; [9] and 11 are more than it holds
+        obs = rng.standard_normal((count + 1, 2)).astype(np.float32)
+        actions, rewards = np.arange(start, start + count), rng.standard_normal(count)
+        terminated = rng.random(count) < 0.5
+        for i in range(count):
+            one_by_one.add(obs[i], actions[i], rewards[i], obs[i + 1], terminated[i], False)
+        at_once.add_many(obs[:-1], actions, rewards, obs[1:], terminated)
+        start += count
+        if prioritized:  # a new priority top: later transitions get it
+            index = np.arange(len(one_by_one))
+            for buffer in (one_by_one, at_once):
+                buffer.update_priorities(index, np.arange(len(index)) + start)
+    for field in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        np.testing.assert_array_equal(getattr(at_once, field), getattr(one_by_one, field))
+    assert (len(at_once), at_once._next) == (len(one_by_one), one_by_one._next)
+    if prioritized:
+        np.testing.assert_array_equal(at_once.tree.tree, one_by_one.tree.tree)
+    with pytest.raises(ValueError, match="n_step=3"):
+        ReplayBuffer(5, (), np.int64, n_step=3, gamma=0.9).add_many(*[np.zeros(1)] * 5)
+
+
 @pytest.mark.parametrize("tau", [1.0, 0.25])
 def test_target_update_is_a_copy_or_a_polyak_average(tau):
     agent = make_dqn(tau=tau)

@@ -88,6 +88,28 @@ class ReplayBuffer:
         elif len(self._pending) == self.n_step:
             self._emit_oldest(next_obs, False)
 
+    def add_many(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """Add one step of each of several env copies, in order, as that many :meth:`add` calls
+        would, in a few array writes. One-step returns only: ``n_step`` folds one stream of steps."""
+        if self.n_step != 1:
+            raise ValueError(f"add_many stores one-step transitions; this buffer has n_step={self.n_step}")
+        count = len(actions)
+        if count == 0:
+            return
+        kept = slice(max(count - self.capacity, 0), count)  # more than the ring holds: the last ones stay
+        index = (self._next + np.arange(count)[kept]) % self.capacity
+        self.obs[index] = obs[kept]
+        self.actions[index] = actions[kept]
+        self.rewards[index] = rewards[kept]
+        self.next_obs[index] = next_obs[kept]
+        self.discounts[index] = np.where(terminated[kept], 0.0, self.gamma)
+        self._stored_many(index)
+        self._next = (self._next + count) % self.capacity
+        self.size = min(self.size + count, self.capacity)
+
+    def _stored_many(self, index: np.ndarray) -> None:
+        """Transitions went into the slots ``index`` (the prioritized buffer gives them priorities)."""
+
     def start_episode(self) -> None:
         """Forget the steps of an episode abandoned before it ended, so they never join the next one's."""
         self._pending.clear()
@@ -236,6 +258,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         while node:  # scalar walk to the root: far cheaper than the vectorised set for one leaf
             tree[node] = tree[2 * node] + tree[2 * node + 1]
             node >>= 1
+
+    def _stored_many(self, index: np.ndarray) -> None:
+        self.tree.set(index, np.full(len(index), self.max_priority**self.alpha))
 
     def sample_indices(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Stratified: one draw in each of ``batch_size`` equal slices of the total priority."""

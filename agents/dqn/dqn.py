@@ -284,9 +284,8 @@ class DQN(Agent):
                 actions = np.where(explore, actions, self._greedy_actions(obs))
             step = steps.step(actions + self._action_start)
             ends = step.terminated if self._bootstrap_timeouts else step.terminated | step.truncated
-            for i in np.flatnonzero(step.valid):
-                self.buffer.add(obs[i], actions[i], step.rewards[i], step.next_obs[i], ends[i],
-                                step.truncated[i])  # fmt: skip
+            v = step.valid
+            self.buffer.add_many(obs[v], actions[v], step.rewards[v], step.next_obs[v], ends[v])
             calls += 1
             if steps.report(step, callback):
                 return
