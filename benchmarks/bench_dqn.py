@@ -7,6 +7,7 @@
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
+    python benchmarks/bench_dqn.py --copies 4 16 64  # env steps/s from that many copies of the env
 
 The two draw their random numbers differently (initial weights, exploration, replay batches, env
 seeds), so the same seed makes different runs: compare env steps over several seeds (``--study``),
@@ -88,15 +89,49 @@ def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
     return clock
 
 
+def copies_throughput(n_envs: int, turns: int = 3) -> None:
+    """Env steps/s of whole 50k-step runs with the zoo set on ``n_envs`` copies of the env (no
+    evaluations): ours (``n_envs``, the env's batched version) and SB3's (``make_vec_env``), taking
+    turns, the median of ``turns`` runs a side. ``train_freq`` and ``gradient_steps`` keep SB3's
+    meaning (steps of all copies at once), so both sides take the same gradient steps."""
+    import statistics
+
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from agents.dqn import DQN
+
+    hp = {k: v for k, v in ZOO.items() if k != "gamma"}
+    ours, sb3 = [], []
+    for turn in range(turns):
+        agent = DQN(gym.make("CartPole-v1"), seed=turn, gamma=ZOO["gamma"], n_envs=n_envs, **hp)
+        start = time.perf_counter()
+        agent.learn(STEPS)
+        ours.append(agent.num_timesteps / (time.perf_counter() - start))
+        venv = make_vec_env("CartPole-v1", n_envs=n_envs, seed=turn)
+        model = SB3DQN("MlpPolicy", venv, seed=turn, device="cpu", verbose=0, **ZOO)
+        start = time.perf_counter()
+        model.learn(STEPS)
+        sb3.append(model.num_timesteps / (time.perf_counter() - start))
+    a, b = statistics.median(ours), statistics.median(sb3)
+    print(f"{n_envs:>6} copies: ours {a:>9,.0f} env steps/s, SB3 {b:>9,.0f}, ratio {a / b:.1f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one seed; stop each run once it reaches 475")
+    parser.add_argument("--copies", type=int, nargs="+", help="env steps/s from that many env copies")
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.copies:
+        print(f"CartPole-v1, rl-zoo DQN hyperparameters, {STEPS:,} env steps a run, median of 3 a side:")
+        for n_envs in args.copies:
+            copies_throughput(n_envs)
+        return 0
     if args.pairs:  # seed 2 is the median seed of the three-seed race
         pairs(run_ours, run_sb3, 2 if args.pair_seed is None else args.pair_seed, args.pairs)
         return 0
