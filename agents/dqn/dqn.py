@@ -13,11 +13,11 @@ then clips the gradient norm to ``max_grad_norm`` and takes an Adam step. ``disc
 ``target_update_interval`` steps: copied (``tau=1``) or averaged in (Polyak, ``tau < 1``).
 Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and defaults, so an
 rl-baselines3-zoo DQN entry works unchanged (``tests/test_dqn.py`` checks a gradient step against
-SB3's). For speed, acting on one observation and greedy ``predict`` run the MLP in numpy
-(:meth:`QNetwork.numpy_greedy`), a training burst draws all its mini-batches and their targets'
-``Q_target(s', .)`` at once, and Adam is torch's fused kernel. Each burst reports its mean TD loss,
-gradient norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the learning rate
-and epsilon (:meth:`training_figures`).
+SB3's). For speed, acting (on one observation or the copies' batch) and greedy ``predict`` run the
+MLP in numpy (:meth:`QNetwork.numpy_greedy`), a training burst draws all its mini-batches and their
+targets' ``Q_target(s', .)`` at once, and Adam is torch's fused kernel. Each burst reports its mean
+TD loss, gradient norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the
+learning rate and epsilon (:meth:`training_figures`).
 Checkpoints hold the replay buffer by default, so a resumed run repeats the uninterrupted one exactly.
 """
 
