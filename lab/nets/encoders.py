@@ -81,6 +81,15 @@ class ImageEncoder(nn.Module):
         shape = (1, channels, 1, 1)
         self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32).view(shape))
         self.register_buffer("scale", torch.as_tensor(1.0 / span, dtype=torch.float32).view(shape))
+        # The same constants for every entry of one observation, as the forward pass uses them: a
+        # broadcast over the batch alone runs vectorised, where per-channel constants over the
+        # channels-last pixels ran element by element (5x slower for 64 frames of 36x36x3). Not in
+        # checkpoints, which hold the per-channel buffers above (derived from the space either way).
+        per_entry = (height, width, channels) if channels_last else (channels, height, width)
+        channel = (channels,) if channels_last else (channels, 1, 1)
+        for name in ("low", "scale"):
+            value = getattr(self, name).view(channel).expand(per_entry).contiguous()
+            self.register_buffer(f"{name}_per_entry", value, persistent=False)
         options = {"activation": activation, "norm": norm, **({"init": init} if init else {})}
         if min(height, width) >= NATURE_MIN_SIZE:
             self.cnn: nn.Module = NatureCNN(channels, height, width, out_features=features, **options)
@@ -94,9 +103,10 @@ class ImageEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"ImageEncoder expects a batch of images (4 dimensions); got {tuple(x.shape)}")
-        if self.channels_last:
-            x = x.permute(0, 3, 1, 2)
-        return self.cnn((x.float() - self.low) * self.scale)
+        if x.is_floating_point():
+            x = x.float()  # float64 -> float32; integers become float32 in the subtraction
+        x = (x - self.low_per_entry).mul_(self.scale_per_entry)
+        return self.cnn(x.permute(0, 3, 1, 2) if self.channels_last else x)
 
 
 class VectorEncoder(nn.Module):
