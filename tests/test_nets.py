@@ -271,6 +271,30 @@ def test_image_encoders_scale_each_channel_by_the_spaces_high():
     assert torch.equal(unbounded.scale.flatten(), torch.ones(2))  # nothing known to scale by
 
 
+@pytest.mark.parametrize(
+    ("shape", "dtype", "high"),
+    [
+        ((12, 12, 3), np.uint8, 255),
+        ((4, 36, 36), np.uint8, 255),
+        ((9, 9, 8), np.float64, 2.0),
+        ((5, 5, 2), np.float32, 1.0),
+    ],
+)
+def test_the_cnn_sees_each_channel_mapped_onto_0_1_to_the_bit(shape, dtype, high):
+    """Whatever the layout and dtype, the CNN gets ``(x - low) * scale`` per channel in float32,
+    channels first, and the caller's observations are left as they were."""
+    encoder = encoder_for_space(spaces.Box(0, high, shape, dtype), features=8)
+    seen = []
+    encoder.cnn.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    obs = torch.as_tensor(np.random.default_rng(0).uniform(0, high, (5, *shape)).astype(dtype))
+    before = obs.clone()
+    encoder(obs)
+    nchw = obs.permute(0, 3, 1, 2) if encoder.channels_last else obs
+    expected = (nchw.float() - encoder.low) * encoder.scale
+    assert seen[0].dtype == torch.float32 and torch.equal(seen[0], expected)
+    assert torch.equal(obs, before)
+
+
 def test_encoder_picks_the_cnn_for_the_frame_size_and_layout():
     assert isinstance(encoder_for_space(spaces.Box(0, 255, (84, 84, 3), np.uint8)).cnn, NatureCNN)
     assert isinstance(encoder_for_space(spaces.Box(0, 255, (35, 80, 3), np.uint8)).cnn, GridCNN)
