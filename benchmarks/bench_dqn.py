@@ -8,6 +8,7 @@
     python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
     python benchmarks/bench_dqn.py --copies 4 16 64  # env steps/s from that many copies of the env
+    python benchmarks/bench_dqn.py --pixels      # env steps/s from 36x36 maze frames through the CNN
 
 The two draw their random numbers differently (initial weights, exploration, replay batches, env
 seeds), so the same seed makes different runs: compare env steps over several seeds (``--study``),
@@ -117,16 +118,54 @@ def copies_throughput(n_envs: int, turns: int = 3) -> None:
     print(f"{n_envs:>6} copies: ours {a:>9,.0f} env steps/s, SB3 {b:>9,.0f}, ratio {a / b:.1f}x")
 
 
+def pixels_throughput(steps: int = 10_000, turns: int = 2) -> None:
+    """Env steps/s of ``configs/maze-pixels-dqn.yaml``'s hyperparameters on the maze's 36x36 RGB
+    frames, ``steps`` a run: ours (the Nature CNN, 64 features, then the Q head) and SB3's
+    ``CnnPolicy`` built the same (``features_dim=64``, no hidden layer after it), in turns, the median
+    of ``turns`` runs a side."""
+    import statistics
+
+    import yaml
+    from stable_baselines3 import DQN as SB3DQN
+
+    import envs  # noqa: F401  (registers the lab/ ids)
+    from agents.dqn import DQN
+
+    spec = yaml.safe_load((ZOO_FILE.parent.parent / "maze-pixels-dqn.yaml").read_text())
+    hp = {k: v for k, v in spec["hyperparameters"].items() if k != "policy_kwargs"}
+    features = spec["hyperparameters"]["policy_kwargs"]["net_arch"][0]
+    sb3_policy = {"features_extractor_kwargs": {"features_dim": features}, "net_arch": []}
+    ours, sb3 = [], []
+    for turn in range(turns):
+        env = gym.make(spec["env"], **spec["env_kwargs"])
+        agent = DQN(env, seed=turn, policy_kwargs={"net_arch": [features]}, **hp)
+        start = time.perf_counter()
+        agent.learn(steps)
+        ours.append(agent.num_timesteps / (time.perf_counter() - start))
+        env = gym.make(spec["env"], **spec["env_kwargs"])
+        model = SB3DQN("CnnPolicy", env, seed=turn, device="cpu", verbose=0, policy_kwargs=sb3_policy, **hp)
+        start = time.perf_counter()
+        model.learn(steps)
+        sb3.append(model.num_timesteps / (time.perf_counter() - start))
+    a, b = statistics.median(ours), statistics.median(sb3)
+    print(f"lab/Maze-v0 pixels (36x36x3), {steps:,} env steps a run, median of {turns} a side:")
+    print(f"  ours {a:,.0f} env steps/s, SB3 {b:,.0f}, ratio {a / b:.1f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one seed; stop each run once it reaches 475")
+    parser.add_argument("--pixels", action="store_true", help="env steps/s from the maze's frames")
     parser.add_argument("--copies", type=int, nargs="+", help="env steps/s from that many env copies")
     add_race_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.pixels:
+        pixels_throughput()
+        return 0
     if args.copies:
         print(f"CartPole-v1, rl-zoo DQN hyperparameters, {STEPS:,} env steps a run, median of 3 a side:")
         for n_envs in args.copies:
