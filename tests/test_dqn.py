@@ -426,9 +426,10 @@ def test_the_greedy_action_is_the_networks_argmax():
     for dueling in (False, True):
         agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, dueling=dueling)
         agent.learn(300)  # weights the optimizer has changed: the numpy views follow them
-        assert [agent._greedy(o) for o in observations] == agent.q_values(observations).argmax(1).tolist()
+        greedy = [agent._greedy_actions(o) for o in observations]
+        assert greedy == agent.q_values(observations).argmax(1).tolist()
     pixels = AGENTS["dqn"](gym.make("lab/Maze-v0", obs_type="index"), seed=0)
-    assert pixels._greedy(3) == int(pixels.q_values(np.array([3])).argmax())
+    assert pixels._greedy_actions(3) == int(pixels.q_values(np.array([3])).argmax())
 
 
 def test_predict_runs_in_numpy_and_gives_the_networks_argmax_for_one_observation_or_a_batch(monkeypatch):

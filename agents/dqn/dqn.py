@@ -80,7 +80,6 @@ class DQN(Agent):
         self._td_loss = compiled(self.td_loss, config.compile)
         self._learning_rate_at = config.learning_rate.bind(None)
         self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through torch
-        self._greedy = self._numpy_greedy or self.q_net.torch_greedy()  # the training loop's, one obs
         self._epsilon = config.exploration
         self._epsilon_at = self._epsilon.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
@@ -117,8 +116,10 @@ class DQN(Agent):
     def _greedy_actions(self, observation: Any) -> Any:
         """``argmax_a Q(s, a)`` for one observation (an int) or a batch: the numpy forward pass where
         it applies (several times cheaper than torch's for a few rows), else torch's."""
-        fast = self._numpy_greedy
-        return fast(observation) if fast else self.q_values(observation).argmax(axis=-1)
+        if self._numpy_greedy is not None:
+            return self._numpy_greedy(observation)
+        greedy = self.q_values(observation).argmax(axis=-1)
+        return int(greedy) if greedy.ndim == 0 else greedy
 
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
@@ -149,7 +150,7 @@ class DQN(Agent):
             if t < learning_starts or coin() < epsilon_at(t):  # SB3: random actions until learning starts
                 action = int(coin() * self._n_actions)
             else:
-                action = self._greedy(observation)
+                action = self._greedy_actions(observation)
             next_observation, reward, terminated, truncated, _ = env_step(action + self._action_start)
             episode_return += float(reward)
             ends = terminated or (truncated and not self._bootstrap_timeouts)

@@ -66,16 +66,6 @@ class QNetwork(nn.Module):
 
         return numpy_greedy
 
-    def torch_greedy(self) -> Callable[[np.ndarray], int]:
-        """A function ``obs -> argmax_a Q(obs, a)`` for one observation through a torch forward pass:
-        for the networks :meth:`numpy_greedy` does not know."""
-
-        @torch.inference_mode()
-        def torch_greedy(obs: np.ndarray) -> int:
-            return int(self(torch.as_tensor(np.asarray(obs)[None])).argmax())
-
-        return torch_greedy
-
 
 def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
     """DQN's ``policy_kwargs``: ``net_arch``, a list of layer widths, and nothing else."""
