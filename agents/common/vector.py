@@ -181,18 +181,16 @@ class VectorSteps:
 
     def _check_finite(self, obs: Any, rewards: np.ndarray) -> None:
         obs = np.asarray(obs)
-        if np.isfinite(rewards).all() and (obs.dtype.kind != "f" or np.isfinite(obs).all()):
+        floating = np.issubdtype(obs.dtype, np.floating)
+        if np.isfinite(rewards).all() and (not floating or np.isfinite(obs).all()):
             return  # every step but a bad one: two whole-array checks, then nothing to locate
         bad_rewards = ~np.isfinite(rewards)
-        bad_obs = (
-            ~np.isfinite(obs).reshape(len(rewards), -1).all(axis=1)
-            if np.issubdtype(obs.dtype, np.floating)
-            else np.zeros(len(rewards), bool)
-        )
-        if bad_rewards.any() or bad_obs.any():
-            what = "reward" if bad_rewards.any() else "observation"
-            i = int(np.flatnonzero(bad_rewards if bad_rewards.any() else bad_obs)[0])
-            raise non_finite(what, self.agent.num_timesteps + 1, i, int(self.episode_length[i]) + 1)
+        if bad_rewards.any():
+            what, bad = "reward", bad_rewards
+        else:  # then a float observation is not finite
+            what, bad = "observation", ~np.isfinite(obs).reshape(len(rewards), -1).all(axis=1)
+        i = int(np.flatnonzero(bad)[0])
+        raise non_finite(what, self.agent.num_timesteps + 1, i, int(self.episode_length[i]) + 1)
 
 
 def report_episodes(
