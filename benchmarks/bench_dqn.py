@@ -28,7 +28,9 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # numpy's BLAS (used by our greedy action) at one thread, as torch below: each side races on one
 # core. Set before numpy is imported; OpenBLAS reads it once.
@@ -90,64 +92,70 @@ def run_sb3(seed: int, stop_at_target: bool = False) -> Clock:
     return clock
 
 
-def copies_throughput(n_envs: int, turns: int = 3) -> None:
-    """Env steps/s of whole 50k-step runs with the zoo set on ``n_envs`` copies of the env (no
-    evaluations): ours (``n_envs``, the env's batched version) and SB3's (``make_vec_env``), taking
-    turns, the median of ``turns`` runs a side. ``train_freq`` and ``gradient_steps`` keep SB3's
-    meaning (steps of all copies at once), so both sides take the same gradient steps."""
+def throughput_in_turns(
+    make_ours: Callable[[int], Any], make_sb3: Callable[[int], Any], steps: int, turns: int
+) -> tuple[float, float]:
+    """Env steps/s of whole ``steps``-step runs, ours and SB3's taking turns (each ``make`` builds
+    a side's model for a turn's number, used as its seed): the medians of ``turns`` runs a side."""
     import statistics
 
+    rates: tuple[list[float], list[float]] = ([], [])
+    for turn in range(turns):
+        for make, side in ((make_ours, rates[0]), (make_sb3, rates[1])):
+            model = make(turn)
+            start = time.perf_counter()
+            model.learn(steps)
+            side.append(model.num_timesteps / (time.perf_counter() - start))
+    return statistics.median(rates[0]), statistics.median(rates[1])
+
+
+def copies_throughput(n_envs: int, turns: int = 3) -> None:
+    """Env steps/s of whole 50k-step runs with the zoo set on ``n_envs`` copies of the env (no
+    evaluations): ours (``n_envs``, the env's batched version) and SB3's (``make_vec_env``), in
+    turns. ``train_freq`` and ``gradient_steps`` keep SB3's meaning (steps of all copies at once),
+    so both sides take the same gradient steps."""
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3.common.env_util import make_vec_env
 
     from agents.dqn import DQN
 
     hp = {k: v for k, v in ZOO.items() if k != "gamma"}
-    ours, sb3 = [], []
-    for turn in range(turns):
-        agent = DQN(gym.make("CartPole-v1"), seed=turn, gamma=ZOO["gamma"], n_envs=n_envs, **hp)
-        start = time.perf_counter()
-        agent.learn(STEPS)
-        ours.append(agent.num_timesteps / (time.perf_counter() - start))
-        venv = make_vec_env("CartPole-v1", n_envs=n_envs, seed=turn)
-        model = SB3DQN("MlpPolicy", venv, seed=turn, device="cpu", verbose=0, **ZOO)
-        start = time.perf_counter()
-        model.learn(STEPS)
-        sb3.append(model.num_timesteps / (time.perf_counter() - start))
-    a, b = statistics.median(ours), statistics.median(sb3)
+
+    def ours(seed: int) -> DQN:
+        return DQN(gym.make("CartPole-v1"), seed=seed, gamma=ZOO["gamma"], n_envs=n_envs, **hp)
+
+    def sb3(seed: int) -> SB3DQN:
+        venv = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+        return SB3DQN("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **ZOO)
+
+    a, b = throughput_in_turns(ours, sb3, STEPS, turns)
     print(f"{n_envs:>6} copies: ours {a:>9,.0f} env steps/s, SB3 {b:>9,.0f}, ratio {a / b:.1f}x")
 
 
 def pixels_throughput(steps: int = 10_000, turns: int = 2) -> None:
     """Env steps/s of ``configs/maze-pixels-dqn.yaml``'s hyperparameters on the maze's 36x36 RGB
     frames, ``steps`` a run: ours (the Nature CNN, 64 features, then the Q head) and SB3's
-    ``CnnPolicy`` built the same (``features_dim=64``, no hidden layer after it), in turns, the median
-    of ``turns`` runs a side."""
-    import statistics
-
-    import yaml
+    ``CnnPolicy`` built the same (``features_dim=64``, no hidden layer after it), in turns."""
     from stable_baselines3 import DQN as SB3DQN
 
     import envs  # noqa: F401  (registers the lab/ ids)
     from agents.dqn import DQN
+    from lab.spec import load_spec_file
 
-    spec = yaml.safe_load((ZOO_FILE.parent.parent / "maze-pixels-dqn.yaml").read_text())
+    spec = load_spec_file(ZOO_FILE.parent.parent / "maze-pixels-dqn.yaml")
     hp = {k: v for k, v in spec["hyperparameters"].items() if k != "policy_kwargs"}
     features = spec["hyperparameters"]["policy_kwargs"]["net_arch"][0]
     sb3_policy = {"features_extractor_kwargs": {"features_dim": features}, "net_arch": []}
-    ours, sb3 = [], []
-    for turn in range(turns):
+
+    def ours(seed: int) -> DQN:
         env = gym.make(spec["env"], **spec["env_kwargs"])
-        agent = DQN(env, seed=turn, policy_kwargs={"net_arch": [features]}, **hp)
-        start = time.perf_counter()
-        agent.learn(steps)
-        ours.append(agent.num_timesteps / (time.perf_counter() - start))
+        return DQN(env, seed=seed, policy_kwargs={"net_arch": [features]}, **hp)
+
+    def sb3(seed: int) -> SB3DQN:
         env = gym.make(spec["env"], **spec["env_kwargs"])
-        model = SB3DQN("CnnPolicy", env, seed=turn, device="cpu", verbose=0, policy_kwargs=sb3_policy, **hp)
-        start = time.perf_counter()
-        model.learn(steps)
-        sb3.append(model.num_timesteps / (time.perf_counter() - start))
-    a, b = statistics.median(ours), statistics.median(sb3)
+        return SB3DQN("CnnPolicy", env, seed=seed, device="cpu", verbose=0, policy_kwargs=sb3_policy, **hp)
+
+    a, b = throughput_in_turns(ours, sb3, steps, turns)
     print(f"lab/Maze-v0 pixels (36x36x3), {steps:,} env steps a run, median of {turns} a side:")
     print(f"  ours {a:,.0f} env steps/s, SB3 {b:,.0f}, ratio {a / b:.1f}x")
 
