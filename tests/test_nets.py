@@ -295,6 +295,24 @@ def test_the_cnn_sees_each_channel_mapped_onto_0_1_to_the_bit(shape, dtype, high
     assert torch.equal(obs, before)
 
 
+@pytest.mark.parametrize("shape", [(6, 6, 2), (2, 36, 36)])
+def test_the_cnn_sees_the_scaling_a_loaded_state_dict_holds(shape):
+    """low and scale live in checkpoints; the forward pass's per-entry copies of them follow a load."""
+    encoder = encoder_for_space(spaces.Box(0, 255, shape, np.uint8), features=8)
+    assert encoder.channels_last == (shape[-1] == 2)
+    state = encoder.state_dict()
+    assert not any(key.endswith("_per_entry") for key in state)
+    state["low"] = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)
+    state["scale"] = torch.tensor([0.5, 0.25]).view(1, 2, 1, 1)
+    encoder.load_state_dict(state)
+    seen = []
+    encoder.cnn.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    obs = torch.as_tensor(np.random.default_rng(1).integers(0, 256, (3, *shape)).astype(np.uint8))
+    encoder(obs)
+    nchw = obs.permute(0, 3, 1, 2) if encoder.channels_last else obs
+    assert torch.equal(seen[0], (nchw.float() - state["low"]) * state["scale"])
+
+
 def test_encoder_picks_the_cnn_for_the_frame_size_and_layout():
     assert isinstance(encoder_for_space(spaces.Box(0, 255, (84, 84, 3), np.uint8)).cnn, NatureCNN)
     assert isinstance(encoder_for_space(spaces.Box(0, 255, (35, 80, 3), np.uint8)).cnn, GridCNN)

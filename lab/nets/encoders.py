@@ -84,12 +84,12 @@ class ImageEncoder(nn.Module):
         # The same constants for every entry of one observation, as the forward pass uses them: a
         # broadcast over the batch alone runs vectorised, where per-channel constants over the
         # channels-last pixels ran element by element (5x slower for 64 frames of 36x36x3). Not in
-        # checkpoints, which hold the per-channel buffers above (derived from the space either way).
+        # checkpoints, which hold the per-channel buffers above; refilled from them after a load.
         per_entry = (height, width, channels) if channels_last else (channels, height, width)
-        channel = (channels,) if channels_last else (channels, 1, 1)
         for name in ("low", "scale"):
-            value = getattr(self, name).view(channel).expand(per_entry).contiguous()
-            self.register_buffer(f"{name}_per_entry", value, persistent=False)
+            self.register_buffer(f"{name}_per_entry", torch.empty(per_entry), persistent=False)
+        self._fill_per_entry()
+        self.register_load_state_dict_post_hook(_refill_per_entry)
         options = {"activation": activation, "norm": norm, **({"init": init} if init else {})}
         if min(height, width) >= NATURE_MIN_SIZE:
             self.cnn: nn.Module = NatureCNN(channels, height, width, out_features=features, **options)
@@ -100,6 +100,16 @@ class ImageEncoder(nn.Module):
             self.cnn = GridCNN(channels, height, width, out_features=features, pool=pool, **options)
         self.out_features = features
 
+    @torch.no_grad()
+    def _fill_per_entry(self) -> None:
+        """``low`` and ``scale`` per channel, copied to every entry of ``low_per_entry`` and
+        ``scale_per_entry`` (channels last: the last dimension; else the first)."""
+        for name in ("low", "scale"):
+            channel = getattr(self, name).flatten()
+            getattr(self, f"{name}_per_entry").copy_(
+                channel if self.channels_last else channel.view(-1, 1, 1)
+            )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"ImageEncoder expects a batch of images (4 dimensions); got {tuple(x.shape)}")
@@ -107,6 +117,11 @@ class ImageEncoder(nn.Module):
             x = x.float()  # float64 -> float32; integers become float32 in the subtraction
         x = (x - self.low_per_entry).mul_(self.scale_per_entry)
         return self.cnn(x.permute(0, 3, 1, 2) if self.channels_last else x)
+
+
+def _refill_per_entry(module: ImageEncoder, incompatible_keys: object) -> None:
+    """After ``load_state_dict``: the forward pass's constants follow the loaded ``low`` and ``scale``."""
+    module._fill_per_entry()
 
 
 class VectorEncoder(nn.Module):
