@@ -4,6 +4,7 @@
     python benchmarks/bench_ppo.py --seeds 1
     python benchmarks/bench_ppo.py --grid-only
     python benchmarks/bench_ppo.py --grid-only --grid-turns 3  # ours and SB3 in turns, 3 runs a side
+    python benchmarks/bench_ppo.py --grid-only --threads 2     # torch on two threads a side
     python benchmarks/bench_ppo.py --seeds 20 --stop --grid-steps 0  # 20 seeds, runs stop at 475
     python benchmarks/bench_ppo.py --seeds 60 --stop --grid-steps 0  # the race's medians, 10 minutes
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
@@ -28,7 +29,8 @@ which hold the compiling) and SB3's (a DummyVecEnv of as many GridWorlds) with t
 hyperparameters over as many env steps as ours (its speed changes as training goes: 14% slower
 over the second half of a million steps at 64 copies than over the first quarter, in one run); and the
 share of the machine's matrix-multiply peak (a plain ``torch.mm`` loop) that our eager updates
-reach, from torch's FLOP counter over one mini-batch's forward and backward pass.
+reach, from torch's FLOP counter over one mini-batch's forward and backward pass. ``--threads``
+sets torch's threads for both sides (and the peak's loop); numpy's BLAS stays at one.
 """
 
 from __future__ import annotations
@@ -237,9 +239,12 @@ def main() -> int:
     parser.add_argument(
         "--grid-turns", type=int, default=1, help="eager grid runs a side, in turns (the medians are kept)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads a side in the races and grid runs (default 1)"
+    )
     add_race_arguments(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.pairs:  # seed 1 is the median seed of the three-seed race
         pairs(run_ours, run_sb3, 1 if args.pair_seed is None else args.pair_seed, args.pairs)
         return 0
@@ -255,7 +260,8 @@ def main() -> int:
     if args.grid_steps <= 0:
         return 0
     peak = matmul_peak()
-    print(f"\ntorch.mm peak on one thread (512 x 512 float32): {peak / 1e9:.1f} GFLOP/s")
+    threads = "one thread" if args.threads == 1 else f"{args.threads} threads"
+    print(f"\ntorch.mm peak on {threads} (512 x 512 float32): {peak / 1e9:.1f} GFLOP/s")
     for n_envs in args.grid_envs:
         grid_throughput(args.grid_steps, n_envs, peak, args.grid_turns)
     return 0
