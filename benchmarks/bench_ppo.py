@@ -19,7 +19,7 @@ it first reaches 475, and the final evaluation. SB3 collects from a DummyVecEnv 
 ours from gymnasium's batched CartPoleVectorEnv (same dynamics). Both compute the same update
 (``tests/test_policy_gradient.py`` checks a PPO update against SB3's), from their own random numbers,
 so a seed's run differs between the sides: ``--study`` compares the env steps over many seeds. One
-process; torch and numpy's BLAS at one thread; the sides take turns seed by seed (see
+process; torch (``--threads``) and numpy's BLAS at one thread; the sides take turns seed by seed (see
 ``cartpole_race.race``).
 
 Grid: PPO on lab/Maze-v0 (one-hot observations) from GridVectorEnv, 64 and 1,024 envs x 128 steps
@@ -244,6 +244,8 @@ def main() -> int:
     )
     add_race_arguments(parser)
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f"--threads must be 1 or more; got {args.threads}")
     torch.set_num_threads(args.threads)
     if args.pairs:  # seed 1 is the median seed of the three-seed race
         pairs(run_ours, run_sb3, 1 if args.pair_seed is None else args.pair_seed, args.pairs)
