@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# numpy's BLAS (our acting forward pass) at one thread, as torch below: each side races on one core.
+# numpy's BLAS (our acting forward pass) at one thread, as torch below unless --threads says more:
+# by default each side races on one core.
 # Set before numpy is imported; OpenBLAS reads it once.
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
