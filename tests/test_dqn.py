@@ -363,8 +363,8 @@ def our_step(ours, batch, weights=None):
     discounts = GAMMA * (1 - batch.dones[:, 0])  # what our replay buffer stores
     columns = (batch.observations, batch.actions[:, 0], batch.rewards[:, 0], batch.next_observations)
     next_q = ours._target_q(batch.next_observations[None])[0]
-    loss, td_error = ours._gradient_step(*columns, discounts, next_q, weights)
-    return loss, td_error, [p.grad.clone() for p in ours.q_net.parameters()]
+    (loss, _, _), td_error = ours._gradient_step(*columns, discounts, next_q, weights)
+    return torch.tensor(loss), td_error, [p.grad.clone() for p in ours.q_net.parameters()]
 
 
 def assert_same_step(ours, their_net, their_loss, our_loss, our_grads):

@@ -11,14 +11,11 @@ steps (after ``learning_starts``) it takes ``gradient_steps`` steps on mini-batc
 then clips the gradient norm to ``max_grad_norm`` and takes an Adam step. ``discount`` is
 ``gamma ** n`` for an n-step return, 0 after a termination. The target network is refreshed every
 ``target_update_interval`` steps: copied (``tau=1``) or averaged in (Polyak, ``tau < 1``).
-Hyperparameters (:class:`DQNConfig`) carry stable-baselines3's names and defaults, so an
-rl-baselines3-zoo DQN entry works unchanged (``tests/test_dqn.py`` checks a gradient step against
-SB3's). For speed, acting (on one observation or the copies' batch) and greedy ``predict`` run the
-MLP in numpy (:meth:`QNetwork.numpy_greedy`), a training burst draws all its mini-batches and their
-targets' ``Q_target(s', .)`` at once, and Adam is torch's fused kernel. Each burst reports its mean
-TD loss, gradient norm (before clipping) and ``Q(s, a)`` of the sampled transitions, with the
-learning rate and epsilon (:meth:`training_figures`).
-Checkpoints hold the replay buffer by default, so a resumed run repeats the uninterrupted one exactly.
+Hyperparameters (:class:`DQNConfig`) are stable-baselines3's (``tests/test_dqn.py`` checks a gradient
+step against SB3's). For speed, greedy actions run the MLP in numpy (:meth:`QNetwork.numpy_greedy`)
+and a burst draws all its mini-batches and their ``Q_target(s', .)`` at once. Each burst reports its
+mean TD loss, gradient norm and ``Q(s, a)``; checkpoints hold the replay buffer by default, so a
+resumed run repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -80,8 +77,7 @@ class DQN(Agent):
         self._td_loss = compiled(self.td_loss, config.compile)
         self._learning_rate_at = config.learning_rate.bind(None)
         self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through torch
-        self._epsilon = config.exploration
-        self._epsilon_at = self._epsilon.bind(None)
+        self._epsilon_at = config.exploration.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
         layout = (config.buffer_size, shape, dtype, config.n_step, self.gamma)
         if config.prioritized:
@@ -93,17 +89,12 @@ class DQN(Agent):
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
         self._bootstrap_timeouts = config.replay_buffer_kwargs.get("handle_timeout_termination", True)
-        self._step_figures = [0.0, 0.0, 0.0]  # the latest gradient step's loss, gradient norm and mean Q
 
     # ----- acting -----
 
-    def exploration_rate(self) -> float:
-        """The current epsilon (see :meth:`exploration_rate_at`)."""
-        return self.exploration_rate_at(self.num_timesteps)
-
     def exploration_rate_at(self, t: int) -> float:
         """SB3's linear epsilon: from initial to final over the first ``exploration_fraction`` of training."""
-        return self._epsilon.value(t, self._total_timesteps)
+        return self.config.exploration.value(t, self._total_timesteps)
 
     @torch.inference_mode()
     def q_values(self, observation: Any) -> np.ndarray:
@@ -126,7 +117,7 @@ class DQN(Agent):
     ) -> tuple[np.ndarray | int, None]:
         greedy = self._greedy_actions(observation) + self._action_start
         if not deterministic:
-            explore = self._sampler.random(np.shape(greedy)) < self.exploration_rate()
+            explore = self._sampler.random(np.shape(greedy)) < self.exploration_rate_at(self.num_timesteps)
             random_actions = self._sampler.integers(0, self._n_actions, size=np.shape(greedy))
             greedy = np.where(explore, random_actions + self._action_start, greedy)
         return (int(greedy), None) if np.ndim(greedy) == 0 else (greedy, None)
@@ -134,14 +125,13 @@ class DQN(Agent):
     # ----- learning -----
 
     def _start_learning(self, total_timesteps: int) -> None:
-        self._epsilon_at = self._epsilon.bind(total_timesteps)
+        self._epsilon_at = self.config.exploration.bind(total_timesteps)
         self._learning_rate_at = self.config.learning_rate.bind(total_timesteps)
 
     def _run_episode(self, observation: Any, max_steps: int) -> tuple[float, int, bool, bool]:
         config = self.config
-        learning_starts, train_freq, target_every = (
-            config.learning_starts, config.train_freq, config.target_update_interval
-        )  # fmt: skip
+        learning_starts, train_freq = config.learning_starts, config.train_freq
+        target_every = config.target_update_interval
         gradient_steps = config.gradient_steps if config.gradient_steps >= 0 else train_freq
         coin, epsilon_at, env_step = self._stream.draw, self._epsilon_at, self.env.step
         self.buffer.start_episode()
@@ -189,8 +179,8 @@ class DQN(Agent):
                 next_q = self._target_q(batch[3][None])[0]
             else:
                 batch, next_q = [b[g] for b in burst], burst_next_q[g]
-            _, td_error = self._gradient_step(*batch, next_q, weights, t)
-            sums = [a + b for a, b in zip(sums, self._step_figures, strict=True)]
+            step_figures, td_error = self._gradient_step(*batch, next_q, weights, t)
+            sums = [a + b for a, b in zip(sums, step_figures, strict=True)]
             if prioritized:
                 buffer.update_priorities(index, td_error.numpy())
         loss, norm, q = (x / gradient_steps for x in sums)
@@ -231,22 +221,22 @@ class DQN(Agent):
     def _gradient_step(
         self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
         discounts: torch.Tensor, next_q: torch.Tensor, weights: torch.Tensor | None = None, t: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """One gradient step on one mini-batch; returns the loss and the TD errors ``Q(s, a) - target``."""
+    ) -> tuple[list[float], torch.Tensor]:  # fmt: skip
+        """One gradient step on one mini-batch: ``([loss, gradient norm before clipping, mean Q(s, a)],
+        the TD errors Q(s, a) - target)``."""
         loss, q, target = self._td_loss(obs, actions, rewards, next_obs, discounts, next_q, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         _, norm = clip_grad_norm(self._params, self.config.max_grad_norm)  # the norm before clipping
         # one read of the loss and mean Q: the check needs the loss, the diagnostics both
         loss_value, mean_q = torch.stack([loss.detach(), q.detach().mean()]).tolist()
-        self._step_figures = [loss_value, norm, mean_q]
         if not math.isfinite(loss_value + norm):  # keep the last good weights
             raise AgentError(
                 f"non-finite loss ({loss_value}) at step {t}: lower learning_rate or check the "
                 "rewards and observations (the network keeps its last good weights)"
             )
         self.optimizer.step()
-        return loss.detach(), (q - target).detach()
+        return [loss_value, norm, mean_q], (q - target).detach()
 
     @torch.no_grad()
     def _update_target(self) -> None:
@@ -268,10 +258,6 @@ class DQN(Agent):
         if self.config.n_envs == 1:
             return super().learn(total_timesteps, callback, reset_num_timesteps)
         steps, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
-        self._learn_from_copies(steps, total, callback)
-        return self
-
-    def _learn_from_copies(self, steps: VectorSteps, total: int, callback: Callback | None) -> None:
         config = self.config
         n, train_freq, rng = config.n_envs, config.train_freq, self._sampler
         gradient_steps = config.gradient_steps if config.gradient_steps >= 0 else train_freq * n
@@ -289,11 +275,12 @@ class DQN(Agent):
             self.buffer.add_many(obs[v], actions[v], step.rewards[v], step.next_obs[v], ends[v])
             calls += 1
             if steps.report(step, callback):
-                return
+                break
             if self.num_timesteps > config.learning_starts and calls % train_freq == 0:
                 self._train(gradient_steps, self.num_timesteps)
             if calls % target_every == 0:
                 self._update_target()
+        return self
 
     # ----- checkpoints: weights, target, optimizer, sampler and (by default) the replay buffer -----
 
