@@ -46,7 +46,6 @@ from cartpole_race import (
     pairs,
     print_table,
     race,
-    report,
     study,
 )
 
@@ -189,8 +188,7 @@ def main() -> int:
         args.seeds = 1
     runs = {"ours": run_ours, "stable-baselines3": run_sb3}
     clocks = race(runs, args.seeds, args.quick or args.stop, args.repeat)
-    table = {name: report(name, clocks[name]) for name in runs}
-    print_table("CartPole-v1, rl-zoo DQN hyperparameters", table, args.seeds)
+    print_table("CartPole-v1, rl-zoo DQN hyperparameters", clocks)
     return 0
 
 

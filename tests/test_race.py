@@ -1,4 +1,5 @@
-"""The CartPole races' bookkeeping (benchmarks/cartpole_race.py): turn order and the median run."""
+"""The CartPole races' bookkeeping (benchmarks/cartpole_race.py): turn order, the median run and the
+interval of the wall-clock ratio."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from cartpole_race import Clock, pairs, positive, race
+from cartpole_race import Clock, pairs, positive, race, ratio_interval
 
 
 def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
@@ -76,3 +78,33 @@ def test_repeat_and_pairs_take_only_counts_of_one_or_more(text):
     with pytest.raises(argparse.ArgumentTypeError, match="must be 1 or more"):
         positive(text)
     assert positive("2") == 2
+
+
+def clocks_of(seconds: list[float | None]) -> list[Clock]:
+    out = []
+    for s in seconds:
+        clock = Clock()
+        clock.reached = None if s is None else (1000, s)
+        out.append(clock)
+    return out
+
+
+def test_the_wall_clock_ratio_interval_is_exact_when_every_run_takes_the_same_time():
+    low, high = ratio_interval(clocks_of([1.5] * 12), clocks_of([2.5] * 10))
+    assert low == pytest.approx(0.6) and high == pytest.approx(0.6)
+
+
+def test_the_wall_clock_ratio_interval_holds_the_ratio_of_the_medians_and_widens_with_the_spread():
+    rng = np.random.default_rng(1)
+    sb3 = rng.lognormal(0.7, 0.4, 60)
+    ours = 0.6 * rng.lognormal(0.7, 0.4, 60)
+    low, high = ratio_interval(clocks_of(list(ours)), clocks_of(list(sb3)))
+    assert low < np.median(ours) / np.median(sb3) < high
+    assert 0.4 < low < high < 0.9
+    wider = ratio_interval(clocks_of(list(ours[:20])), clocks_of(list(sb3[:20])))
+    assert wider[1] - wider[0] > high - low
+
+
+def test_the_wall_clock_ratio_interval_needs_ten_runs_a_side_that_reached_the_target():
+    assert ratio_interval(clocks_of([1.0] * 9 + [None] * 5), clocks_of([2.0] * 14)) is None
+    assert ratio_interval(clocks_of([1.0] * 10), clocks_of([2.0] * 10)) is not None
