@@ -219,6 +219,18 @@ def test_a_non_finite_loss_stops_learning_with_a_clear_error():
     assert all(torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters(), strict=True))
 
 
+def test_a_non_finite_gradient_of_a_finite_loss_is_named_and_stops_before_the_step():
+    agent = AGENTS["dqn"](gym.make("CartPole-v1"), seed=0, **{**FAST, "learning_starts": 64})
+    last = [m for m in agent.q_net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+    before = [p.detach().clone() for p in agent.q_net.parameters()]
+    message = r"non-finite gradient norm \(inf\) at step \d+: lower learning_rate"
+    with pytest.raises(AgentError, match=message):
+        agent.learn(500)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.q_net.parameters(), strict=True))
+    assert not agent.optimizer.state  # Adam never stepped
+
+
 def test_importing_agents_does_not_import_torch():
     import subprocess
     import sys

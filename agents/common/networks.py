@@ -1,9 +1,10 @@
 """What the neural agents do alike with their networks: compile the loss, make Adam, clip the
-gradients' norm, and save and restore the weights with the optimizer's state as plain checkpoint
-arrays."""
+gradients' norm, stop before a non-finite step, and save and restore the weights with the
+optimizer's state as plain checkpoint arrays."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -57,6 +58,16 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> tuple[torch.T
     if not value + 1e-6 < max_norm * (1.0 - 1e-5):  # NaN too
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
     return norm, value
+
+
+def check_finite_step(loss: float, norm: float, step: int, advice: str) -> None:
+    """Raise an :class:`AgentError` naming the non-finite loss or gradient norm (NaN or inf) and the
+    env ``step``, with the agent's ``advice``; called before ``optimizer.step()``, so the network keeps
+    its last good weights."""
+    if math.isfinite(loss + norm):
+        return
+    what = f"loss ({loss})" if not math.isfinite(loss) else f"gradient norm ({norm})"
+    raise AgentError(f"non-finite {what} at step {step}: {advice} (the network keeps its last good weights)")
 
 
 def make_adam(params: list[torch.Tensor], lr: float, eps: float = 1e-8) -> torch.optim.Adam:

@@ -31,7 +31,14 @@ from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
-from agents.common.networks import clip_grad_norm, compiled, make_adam, network_arrays, restore_networks
+from agents.common.networks import (
+    check_finite_step,
+    clip_grad_norm,
+    compiled,
+    make_adam,
+    network_arrays,
+    restore_networks,
+)
 from agents.common.numpy_actor import numpy_actor
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits
 from agents.common.random_stream import pcg_state_array, set_pcg_state
@@ -294,12 +301,9 @@ class OnPolicyAgent(Agent):
         loss.backward()
         norm, value = clip_grad_norm(self._trained, self.config.max_grad_norm)
         loss_value = float(loss.detach())
-        if not math.isfinite(loss_value + value):
-            what = f"loss ({loss_value})" if not math.isfinite(loss_value) else f"gradient norm ({value})"
-            raise AgentError(
-                f"non-finite {what} at step {self.num_timesteps}: lower learning_rate or normalise "
-                "observations/rewards (the network keeps its last good weights)"
-            )
+        check_finite_step(
+            loss_value, value, self.num_timesteps, "lower learning_rate or normalise observations/rewards"
+        )
         self.optimizer.step()
         return norm
 

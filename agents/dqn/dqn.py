@@ -20,7 +20,6 @@ resumed run repeats the uninterrupted one exactly.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
@@ -32,7 +31,14 @@ from torch.nn import functional as F
 from agents.common.base import Agent, Callback
 from agents.common.config import AgentConfig
 from agents.common.errors import AgentError
-from agents.common.networks import clip_grad_norm, compiled, make_adam, network_arrays, restore_networks
+from agents.common.networks import (
+    check_finite_step,
+    clip_grad_norm,
+    compiled,
+    make_adam,
+    network_arrays,
+    restore_networks,
+)
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
 from agents.common.vector import VectorSteps, begin_vector_learning
@@ -230,11 +236,7 @@ class DQN(Agent):
         _, norm = clip_grad_norm(self._params, self.config.max_grad_norm)  # the norm before clipping
         # one read of the loss and mean Q: the check needs the loss, the diagnostics both
         loss_value, mean_q = torch.stack([loss.detach(), q.detach().mean()]).tolist()
-        if not math.isfinite(loss_value + norm):  # keep the last good weights
-            raise AgentError(
-                f"non-finite loss ({loss_value}) at step {t}: lower learning_rate or check the "
-                "rewards and observations (the network keeps its last good weights)"
-            )
+        check_finite_step(loss_value, norm, t, "lower learning_rate or check the rewards and observations")
         self.optimizer.step()
         return [loss_value, norm, mean_q], (q - target).detach()
 
