@@ -60,6 +60,16 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def sb3_logs_in_pytest_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """stable-baselines3 makes a new empty folder under the system's temporary folder for every
+    model's logger unless $SB3_LOGDIR names one: the oracle tests' models share one of pytest's
+    temporary folders, which pytest clears away."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))
+        yield
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files that hold slow tests run first, the most slow tests first; each file's tests keep
     their order. pytest-xdist hands out whole files (``--dist loadfile``) in collection order
