@@ -4,6 +4,7 @@
     python benchmarks/bench_dqn.py --seeds 1     # one seed each
     python benchmarks/bench_dqn.py --quick       # one seed each, each run stops once it reaches 475
     python benchmarks/bench_dqn.py --seeds 20 --stop  # 20 seeds each, each run stopping at 475
+    python benchmarks/bench_dqn.py --seeds 80 --first-seed 80 --stop  # seeds 80-159
     python benchmarks/bench_dqn.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_dqn.py --pairs 10    # seed 2 ten times a side in turn
     python benchmarks/bench_dqn.py --study 40    # env steps to 475 over 40 seeds a side (2 processes)
@@ -187,8 +188,8 @@ def main() -> int:
     if args.quick:
         args.seeds = 1
     runs = {"ours": run_ours, "stable-baselines3": run_sb3}
-    clocks = race(runs, args.seeds, args.quick or args.stop, args.repeat)
-    print_table("CartPole-v1, rl-zoo DQN hyperparameters", clocks)
+    clocks = race(runs, args.seeds, args.quick or args.stop, args.repeat, args.first_seed)
+    print_table("CartPole-v1, rl-zoo DQN hyperparameters", clocks, args.first_seed)
     return 0
 
 

@@ -7,6 +7,7 @@
     python benchmarks/bench_ppo.py --grid-only --threads 2     # torch on two threads a side
     python benchmarks/bench_ppo.py --seeds 20 --stop --grid-steps 0  # 20 seeds, runs stop at 475
     python benchmarks/bench_ppo.py --seeds 60 --stop --grid-steps 0  # the race's medians, 10 minutes
+    python benchmarks/bench_ppo.py --seeds 400 --first-seed 400 --stop --grid-steps 0  # seeds 400-799
     python benchmarks/bench_ppo.py --repeat 3    # each seed's runs 3 times, the median seconds kept
     python benchmarks/bench_ppo.py --pairs 10    # seed 1 ten times a side in turn (ours vs SB3)
     python benchmarks/bench_ppo.py --study 100   # env steps to 475 over 100 seeds a side (2 processes)
@@ -256,8 +257,8 @@ def main() -> int:
         return 0
     if not args.grid_only:
         runs = {"ours": run_ours, "stable-baselines3": run_sb3}
-        clocks = race(runs, args.seeds, args.stop, args.repeat)
-        print_table("CartPole-v1, rl-zoo PPO hyperparameters", clocks)
+        clocks = race(runs, args.seeds, args.stop, args.repeat, args.first_seed)
+        print_table("CartPole-v1, rl-zoo PPO hyperparameters", clocks, args.first_seed)
     if args.grid_steps <= 0:
         return 0
     peak = matmul_peak()

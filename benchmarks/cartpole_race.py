@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +21,12 @@ import gymnasium as gym
 import numpy as np
 
 TARGET = 475.0
+
+# stable-baselines3 makes a new empty folder under the system's temporary folder for every model's
+# logger unless $SB3_LOGDIR names one: a benchmark's hundreds of runs share one, removed at exit.
+if "SB3_LOGDIR" not in os.environ:
+    _SB3_LOGS = tempfile.TemporaryDirectory(prefix="lab-bench-sb3-logs-")
+    os.environ["SB3_LOGDIR"] = _SB3_LOGS.name
 
 
 class Reached(Exception):
@@ -90,14 +97,15 @@ Run = Callable[[int, bool], Clock]  # (seed, stop at the first evaluation >= TAR
 
 
 def race(
-    runs: dict[str, Run], seeds: int, stop_at_target: bool = False, repeat: int = 1
+    runs: dict[str, Run], seeds: int, stop_at_target: bool = False, repeat: int = 1, first: int = 0
 ) -> dict[str, list[Clock]]:
     """Every side's run for each seed, side by side: seed 0 of each side in turn, then seed 1, and so
     on, so that a slow spell of a shared machine falls on the sides alike rather than on whichever
     side's block of runs it meets. With ``repeat`` > 1 each seed's round is made that many times and
-    each run's median time kept (a seed makes the same run every time, so only the seconds vary)."""
+    each run's median time kept (a seed makes the same run every time, so only the seconds vary).
+    The seeds are ``first`` to ``first + seeds - 1``."""
     made: dict[str, list[list[Clock]]] = {name: [] for name in runs}
-    for seed in range(seeds):
+    for seed in range(first, first + seeds):
         rounds = [[run(seed, stop_at_target) for run in runs.values()] for _ in range(repeat)]
         for k, name in enumerate(runs):
             made[name].append([clocks[k] for clocks in rounds])
@@ -136,10 +144,10 @@ def _median_clock(clocks: list[Clock]) -> Clock:
 Figures = tuple[float | None, float | None, int, float, float | None]
 
 
-def report(name: str, clocks: list[Clock]) -> Figures:
+def report(name: str, clocks: list[Clock], first: int = 0) -> Figures:
     """Print each seed's figures; returns (median steps, median seconds, seeds that reached, median
     final, microseconds per env step: the seconds to TARGET of every run over their env steps)."""
-    for seed, clock in enumerate(clocks):
+    for seed, clock in enumerate(clocks, start=first):
         reached = (
             f"{clock.reached[0]:>7,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
         )
@@ -154,10 +162,10 @@ def report(name: str, clocks: list[Clock]) -> Figures:
     )
 
 
-def print_table(title: str, clocks: dict[str, list[Clock]]) -> None:
+def print_table(title: str, clocks: dict[str, list[Clock]], first: int = 0) -> None:
     """Each run's figures (:func:`report`), then each side's medians over the seeds and our ratios to
     stable-baselines3's, the wall-clock ratio with a bootstrap interval (:func:`ratio_interval`)."""
-    table = {name: report(name, side) for name, side in clocks.items()}
+    table = {name: report(name, side, first) for name, side in clocks.items()}
     seeds = len(clocks["stable-baselines3"])
     print(f"\n{title}, medians over seeds that reached {TARGET:g}:")
     for name, (steps, seconds, n, final, per_step) in table.items():
@@ -221,7 +229,7 @@ def add_race_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--pair-seed", type=int, help="--pairs: the seed (default: the race's median seed)")
     parser.add_argument("--study", type=int, metavar="N", help="env steps to 475 over N seeds a side")
-    parser.add_argument("--first-seed", type=int, default=0, help="--study: the first seed")
+    parser.add_argument("--first-seed", type=int, default=0, help="the race's or --study's first seed")
     parser.add_argument("--jobs", type=int, help="--study: processes (default: 2, or 1 on one core)")
 
 
