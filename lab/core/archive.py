@@ -16,7 +16,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Collection
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.core.files import default_file_mode
+from lab.core.files import atomic_path
 from lab.core.limits import MAX_ARCHIVE_BYTES, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_META_BYTES
 
 
@@ -34,18 +33,10 @@ def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray
     if "meta" in arrays:
         raise ValueError("'meta' is reserved for the metadata string")
     document = json.dumps(meta, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, default_file_mode())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.array(document), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp, open(temp, "wb") as f:
+        np.savez(f, meta=np.array(document), **arrays)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename makes it the file
     return path
 
 
