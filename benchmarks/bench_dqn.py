@@ -189,7 +189,7 @@ def main() -> int:
         args.seeds = 1
     runs = {"ours": run_ours, "stable-baselines3": run_sb3}
     clocks = race(runs, args.seeds, args.quick or args.stop, args.repeat, args.first_seed)
-    print_table("CartPole-v1, rl-zoo DQN hyperparameters", clocks, args.first_seed)
+    print_table("CartPole-v1, rl-zoo DQN hyperparameters", clocks)
     return 0
 
 

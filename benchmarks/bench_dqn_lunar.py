@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 # numpy's BLAS (used by our greedy action) at one thread, as torch below: each side races on one
@@ -90,11 +90,16 @@ def main() -> int:
     every = args.eval_every
     sides = ("ours", "stable-baselines3")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results: dict[tuple[str, int], tuple[list[float], float]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {
-            (side, seed): pool.submit(run, side, seed, steps, hp, every) for side in sides for seed in seeds
+            pool.submit(run, side, seed, steps, hp, every): (side, seed) for side in sides for seed in seeds
         }
-        results = {key: future.result() for key, future in futures.items()}
+        for n, future in enumerate(as_completed(futures), start=1):  # a line as each run ends
+            side, seed = futures[future]
+            results[side, seed] = returns, seconds = future.result()
+            print(f"  {side} seed {seed} ({n}/{len(futures)} runs): final evaluation {returns[-1]:.1f}, "
+                  f"{seconds:.0f} s", flush=True)  # fmt: skip
     marks = "".join(f"{(k + 1) * every // 1000:>7}k" for k in range(steps // every))
     print(f"\n{ENV}, {label}, 10-episode greedy evaluations:\n  {'':<24}{marks}   seconds")
     for side in sides:

@@ -194,7 +194,7 @@ def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> Non
     hp = {**GRID, "n_envs": n_envs}
     steps = max(steps, 3 * n_envs * hp["n_steps"])  # at least three rollouts
     ours_runs, sb3_runs, update_seconds = [], [], 0.0
-    for _ in range(turns):
+    for turn in range(1, turns + 1):
         ours, _, seconds, agent = run_grid_ours(hp, steps, compile=False)
         ours_runs.append(ours)
         update_seconds += seconds
@@ -204,6 +204,8 @@ def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> Non
         start = time.perf_counter()
         model.learn(agent.num_timesteps)
         sb3_runs.append(model.num_timesteps / (time.perf_counter() - start))
+        print(f"  {n_envs} copies, turn {turn}/{turns}: ours {ours:,.0f} env steps/s, stable-baselines3 "
+              f"{sb3_runs[-1]:,.0f} ({ours / sb3_runs[-1]:.1f}x)", flush=True)  # fmt: skip
     fast, fast_after, fast_update_seconds, _ = run_grid_ours(hp, steps, compile=True)
     ours, sb3, done = statistics.median(ours_runs), statistics.median(sb3_runs), agent.num_timesteps
     rollouts = done // (n_envs * hp["n_steps"])
@@ -258,7 +260,7 @@ def main() -> int:
     if not args.grid_only:
         runs = {"ours": run_ours, "stable-baselines3": run_sb3}
         clocks = race(runs, args.seeds, args.stop, args.repeat, args.first_seed)
-        print_table("CartPole-v1, rl-zoo PPO hyperparameters", clocks, args.first_seed)
+        print_table("CartPole-v1, rl-zoo PPO hyperparameters", clocks)
     if args.grid_steps <= 0:
         return 0
     peak = matmul_peak()

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import gymnasium as gym
 import numpy as np
@@ -103,13 +103,28 @@ def race(
     on, so that a slow spell of a shared machine falls on the sides alike rather than on whichever
     side's block of runs it meets. With ``repeat`` > 1 each seed's round is made that many times and
     each run's median time kept (a seed makes the same run every time, so only the seconds vary).
-    The seeds are ``first`` to ``first + seeds - 1``."""
-    made: dict[str, list[list[Clock]]] = {name: [] for name in runs}
-    for seed in range(first, first + seeds):
+    The seeds are ``first`` to ``first + seeds - 1``; a line a seed says how each side's run went."""
+    made: dict[str, list[Clock]] = {name: [] for name in runs}
+    for n, seed in enumerate(range(first, first + seeds), start=1):
         rounds = [[run(seed, stop_at_target) for run in runs.values()] for _ in range(repeat)]
         for k, name in enumerate(runs):
-            made[name].append([clocks[k] for clocks in rounds])
-    return {name: [_median_clock(repeats) for repeats in per_seed] for name, per_seed in made.items()}
+            made[name].append(_median_clock([clocks[k] for clocks in rounds]))
+        shown = "; ".join(f"{name} {describe(made[name][-1])}" for name in runs)
+        print(f"  seed {seed} ({n}/{seeds}): {shown}", flush=True)
+    return made
+
+
+def describe(clock: Clock, seconds: bool = True) -> str:
+    """A run's figures in a few words: where it reached TARGET (in env steps, and ``seconds``), and its
+    last evaluation."""
+    if clock.reached is None:
+        return f"{TARGET:g} not reached, final {clock.last:.1f}"
+    steps, taken = clock.reached
+    return (
+        f"{TARGET:g} at {steps:,} steps"
+        + (f", {taken:.1f} s" if seconds else "")
+        + f", final {clock.last:.1f}"
+    )
 
 
 def pairs(ours: Run, sb3: Run, seed: int, times: int) -> None:
@@ -144,14 +159,9 @@ def _median_clock(clocks: list[Clock]) -> Clock:
 Figures = tuple[float | None, float | None, int, float, float | None]
 
 
-def report(name: str, clocks: list[Clock], first: int = 0) -> Figures:
-    """Print each seed's figures; returns (median steps, median seconds, seeds that reached, median
-    final, microseconds per env step: the seconds to TARGET of every run over their env steps)."""
-    for seed, clock in enumerate(clocks, start=first):
-        reached = (
-            f"{clock.reached[0]:>7,} steps {clock.reached[1]:6.1f} s" if clock.reached else "not reached"
-        )
-        print(f"  {name:<19} seed {seed}: {TARGET:g} at {reached}; final {clock.last:.1f}", flush=True)
+def figures(clocks: list[Clock]) -> Figures:
+    """(median steps, median seconds, seeds that reached, median final, microseconds per env step:
+    the seconds to TARGET of every run over their env steps) of one side's runs."""
     got = [c.reached for c in clocks if c.reached]
     return (
         statistics.median([s for s, _ in got]) if got else None,
@@ -162,10 +172,10 @@ def report(name: str, clocks: list[Clock], first: int = 0) -> Figures:
     )
 
 
-def print_table(title: str, clocks: dict[str, list[Clock]], first: int = 0) -> None:
-    """Each run's figures (:func:`report`), then each side's medians over the seeds and our ratios to
-    stable-baselines3's, the wall-clock ratio with a bootstrap interval (:func:`ratio_interval`)."""
-    table = {name: report(name, side, first) for name, side in clocks.items()}
+def print_table(title: str, clocks: dict[str, list[Clock]]) -> None:
+    """Each side's medians over the seeds (:func:`figures`) and our ratios to stable-baselines3's,
+    the wall-clock ratio with a bootstrap interval (:func:`ratio_interval`)."""
+    table = {name: figures(side) for name, side in clocks.items()}
     seeds = len(clocks["stable-baselines3"])
     print(f"\n{title}, medians over seeds that reached {TARGET:g}:")
     for name, (steps, seconds, n, final, per_step) in table.items():
@@ -240,11 +250,18 @@ def study(
     prints :func:`compare`'s summary. Seconds are not compared here: the runs share the cores."""
     jobs = jobs or min(2, os.cpu_count() or 1)
     order = list(range(first, first + seeds))
+    steps: dict[str, dict[int, int | None]] = {name: {} for name in runs}
     with ProcessPoolExecutor(jobs) as pool:
-        futures = {name: [pool.submit(run, seed, True) for seed in order] for name, run in runs.items()}
-        reached = {name: [f.result().reached for f in fs] for name, fs in futures.items()}
+        futures = {pool.submit(run, seed, True): (name, seed) for name, run in runs.items() for seed in order}
+        for n, future in enumerate(as_completed(futures), start=1):  # a line as each run ends
+            (name, seed), clock = futures[future], future.result()
+            steps[name][seed] = clock.reached[0] if clock.reached else None
+            print(
+                f"  {name} seed {seed} ({n}/{len(futures)} runs): {describe(clock, seconds=False)}",
+                flush=True,
+            )
     print(f"\nEnv steps to {TARGET:g}, seeds {order[0]}-{order[-1]} ({seeds} a side):")
-    compare({name: [r[0] if r else None for r in rs] for name, rs in reached.items()}, every)
+    compare({name: [by_seed[seed] for seed in order] for name, by_seed in steps.items()}, every)
 
 
 def compare(steps: dict[str, list[int | None]], every: int | None = None) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from cartpole_race import Clock, pairs, positive, race, ratio_interval
+from cartpole_race import Clock, pairs, positive, race, ratio_interval, study
 
 
 def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
@@ -25,7 +25,7 @@ def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, i
     return run
 
 
-def test_race_takes_turns_seed_by_seed_and_keeps_each_runs_median_seconds():
+def test_race_takes_turns_seed_by_seed_and_keeps_each_runs_median_seconds(capsys):
     calls: list[tuple[str, int]] = []
     seconds = {
         ("a", 0): [3.0, 1.0, 2.0],
@@ -39,6 +39,20 @@ def test_race_takes_turns_seed_by_seed_and_keeps_each_runs_median_seconds():
     assert calls == [("a", 0), ("b", 0)] * 3 + [("a", 1), ("b", 1)] * 3
     assert [c.reached for c in clocks["a"]] == [(1000, 2.0), (2000, 5.0)]
     assert [c.reached for c in clocks["b"]] == [(1000, 8.0), (2000, 2.0)]
+    # a line as each seed's round ends, with the median runs
+    assert capsys.readouterr().out.splitlines() == [
+        "  seed 0 (1/2): a 475 at 1,000 steps, 2.0 s, final nan; b 475 at 1,000 steps, 8.0 s, final nan",
+        "  seed 1 (2/2): a 475 at 2,000 steps, 5.0 s, final nan; b 475 at 2,000 steps, 2.0 s, final nan",
+    ]
+
+
+def test_race_starts_at_its_first_seed(capsys):
+    calls: list[tuple[str, int]] = []
+    seconds = {("a", 400): [1.0], ("a", 401): [2.0]}
+    clocks = race({"a": make_run("a", calls, seconds)}, seeds=2, first=400)
+    assert calls == [("a", 400), ("a", 401)]
+    assert [c.reached for c in clocks["a"]] == [(401_000, 1.0), (402_000, 2.0)]
+    assert "seed 401 (2/2): a 475 at 402,000 steps" in capsys.readouterr().out
 
 
 def test_a_run_that_never_reached_the_target_sorts_last():
@@ -108,3 +122,24 @@ def test_the_wall_clock_ratio_interval_holds_the_ratio_of_the_medians_and_widens
 def test_the_wall_clock_ratio_interval_needs_ten_runs_a_side_that_reached_the_target():
     assert ratio_interval(clocks_of([1.0] * 9 + [None] * 5), clocks_of([2.0] * 14)) is None
     assert ratio_interval(clocks_of([1.0] * 10), clocks_of([2.0] * 10)) is not None
+
+
+def fake_ours(seed: int, stop_at_target: bool) -> Clock:
+    clock = Clock()
+    clock.reached = None if seed == 2 else (1000 * (seed + 10), 1.0)
+    return clock
+
+
+def fake_sb3(seed: int, stop_at_target: bool) -> Clock:
+    clock = Clock()
+    clock.reached = (1000 * (seed + 11), 1.0)
+    return clock
+
+
+def test_the_study_reports_each_run_as_it_ends_and_compares_the_steps_in_seed_order(capsys):
+    study({"ours": fake_ours, "stable-baselines3": fake_sb3}, seeds=4, first=0, jobs=2)
+    out = capsys.readouterr().out
+    assert out.count(" runs): ") == 8 and "(8/8 runs)" in out
+    assert "ours seed 2 (" in out and "475 not reached" in out
+    assert "ours                per seed: 10,000 11,000 - 13,000" in out
+    assert "stable-baselines3   per seed: 11,000 12,000 13,000 14,000" in out
