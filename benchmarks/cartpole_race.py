@@ -122,7 +122,7 @@ def describe(clock: Clock, seconds: bool = True) -> str:
     steps, taken = clock.reached
     return (
         f"{TARGET:g} at {steps:,} steps"
-        + (f", {taken:.1f} s" if seconds else "")
+        + (f", {taken:.2f} s" if seconds else "")
         + f", final {clock.last:.1f}"
     )
 

@@ -41,8 +41,8 @@ def test_race_takes_turns_seed_by_seed_and_keeps_each_runs_median_seconds(capsys
     assert [c.reached for c in clocks["b"]] == [(1000, 8.0), (2000, 2.0)]
     # a line as each seed's round ends, with the median runs
     assert capsys.readouterr().out.splitlines() == [
-        "  seed 0 (1/2): a 475 at 1,000 steps, 2.0 s, final nan; b 475 at 1,000 steps, 8.0 s, final nan",
-        "  seed 1 (2/2): a 475 at 2,000 steps, 5.0 s, final nan; b 475 at 2,000 steps, 2.0 s, final nan",
+        "  seed 0 (1/2): a 475 at 1,000 steps, 2.00 s, final nan; b 475 at 1,000 steps, 8.00 s, final nan",
+        "  seed 1 (2/2): a 475 at 2,000 steps, 5.00 s, final nan; b 475 at 2,000 steps, 2.00 s, final nan",
     ]
 
 
