@@ -219,9 +219,6 @@ def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> Non
     print(f"  ours, compile: true             {fast:>10,.0f} env steps/s, compiling included; "
           f"{fast_after:,.0f} after the first two updates (one run)")  # fmt: skip
     print(f"  stable-baselines3 (DummyVecEnv) {sb3:>10,.0f} env steps/s")
-    if turns > 1:
-        turn_ratios = (f"{a / b:.1f}x" for a, b in zip(ours_runs, sb3_runs, strict=True))
-        print("  each turn, ours / sb3: " + ", ".join(turn_ratios))
     print(f"  ratio ours / sb3: {ours / sb3:.1f}x (target >= 3); compile: true {fast / sb3:.1f}x, "
           f"{fast_after / sb3:.1f}x after the first two updates")  # fmt: skip
     print(f"  our updates: {update_seconds / done * 1e6:.2f} us per env step, {share:.1%} of the "
