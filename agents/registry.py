@@ -50,6 +50,7 @@ AGENTS = AgentRegistry(
 )
 
 
-def load_agent(path: str | os.PathLike, env: gym.Env | None = None) -> Agent:
-    """The agent saved at ``path``, of whichever registered class saved it."""
+def load_agent(path: str | os.PathLike, env: gym.Env | gym.vector.VectorEnv | str | None = None) -> Agent:
+    """The agent saved at ``path``, of whichever registered class saved it (``env`` as
+    :meth:`Agent.load` takes it)."""
     return Agent.load(path, env=env)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from gymnasium.envs.classic_control import CartPoleEnv
 from sb3_oracle import FixedBuffer, sb3_twin
 
 import envs  # noqa: F401  (registers the lab/ ids)
@@ -507,6 +510,108 @@ def test_dqn_takes_a_vector_env_too_and_tabular_agents_say_they_need_one_env():
     assert dqn.hyperparameters["n_envs"] == 2 and dqn._steps.vec is vec
     with pytest.raises(AgentError, match="QLearning learns from one env: pass one env, not a VectorEnv"):
         AGENTS["q_learning"](gym.make_vec("lab/IceLake8x8-v0", 2))
+
+
+class CountSteps(gym.Wrapper):
+    """Counts the steps taken through it (and, as most users' wrappers, records no constructor
+    arguments: the env cannot be made again from its spec)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        return self.env.step(action)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c", "reinforce"])
+def test_with_one_env_the_agent_steps_the_env_it_was_given(algorithm):
+    hyperparameters = {"n_episodes": 2} if algorithm == "reinforce" else {"n_steps": 16}
+    env = CountSteps(gym.make("CartPole-v1"))
+    env.unwrapped.theta_threshold_radians = 0.0  # a copy made from its spec would not have this change
+    lengths = []
+    agent = AGENTS[algorithm](env, seed=0, **hyperparameters)
+    agent.learn(100, callback=lambda event: lengths.append(event["length"]))
+    assert env.steps == agent.num_timesteps >= 100 and agent._steps.vec.envs[0] is env
+    assert set(lengths) == {1}  # any tilt of the pole ends an episode
+    bare = AGENTS[algorithm](CartPoleEnv(), seed=0, **hyperparameters).learn(50)  # no spec at all
+    assert bare.num_timesteps >= 50
+
+
+def test_more_copies_are_made_from_the_spec_keeping_a_render_mode_that_serves_wrappers():
+    for render_mode, kept in (("rgb_array", "rgb_array"), ("human", None), (None, None)):
+        env = gym.make("CartPole-v1", render_mode=render_mode)  # a wrapper with arguments: copies one by one
+        vec = make_vector_env(gym.wrappers.ClipReward(env, min_reward=-1.0, max_reward=1.0), 2)
+        assert [copy.render_mode for copy in vec.envs] == [kept, kept]
+        assert vec.envs[0] is not env
+    with pytest.raises(AgentError, match="collecting from several envs makes copies of the env from its id"):
+        make_vector_env(CartPoleEnv(), 2)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_a_vector_env_with_wrappers_gives_the_agent_the_wrapped_spaces(algorithm):
+    double = spaces.Box(-np.inf, np.inf, (8,), np.float32)
+
+    def twice(env):
+        return gym.wrappers.TransformObservation(env, lambda o: np.concatenate([o, o]), double)
+
+    vec = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync", wrappers=[twice])
+    agent = AGENTS[algorithm](vec, seed=0, **({"n_steps": 8} if algorithm == "ppo" else {}))
+    assert agent.env.observation_space == double
+    assert agent.learn(40).num_timesteps >= 40 and agent.predict(np.zeros(8, np.float32))[0] in (0, 1)
+
+
+@pytest.mark.parametrize("mode", ["SAME_STEP", "DISABLED"])
+def test_a_vector_env_that_resets_otherwise_than_next_step_is_refused(mode):
+    from gymnasium.vector import AutoresetMode
+
+    kwargs = {"autoreset_mode": AutoresetMode[mode]}
+    vec = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync", vector_kwargs=kwargs)
+    for algorithm in ("ppo", "dqn"):
+        with pytest.raises(AgentError, match=f"resets finished episodes in {mode} mode; .* NEXT_STEP"):
+            AGENTS[algorithm](vec)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_learn_and_predict_check_their_arguments_before_any_step(algorithm):
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    agent = AGENTS[algorithm]("CartPole-v1", seed=0)
+    for callback, says in (
+        ([print], "got a list"),
+        (CheckpointCallback(10, "unused"), "got a CheckpointCallback"),
+        (lambda locals_, globals_: None, r"<lambda>\(locals_, globals_\) cannot take one argument"),
+    ):
+        with pytest.raises(AgentError, match=f"callback must be a function called with one dict.*{says}"):
+            agent.learn(100, callback=callback)
+        assert agent.num_timesteps == 0
+    for shape in ((3,), (1, 1, 4), (2, 3)):
+        says = r"observations have shape \(4,\) .*; got shape " + re.escape(str(shape))
+        with pytest.raises(AgentError, match=says):
+            agent.predict(np.zeros(shape, np.float32))
+    assert agent.predict(np.zeros((5, 4), np.float32))[0].shape == (5,)
+
+
+def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_path):
+    agent = AGENTS["ppo"]("CartPole-v1", seed=0, n_steps=8)
+    path = agent.save(tmp_path / "model")
+    vec = gym.make_vec("CartPole-v1", 3, vectorization_mode="sync")
+    loaded = load_agent(path, env=vec).learn(48)
+    assert loaded.hyperparameters["n_envs"] == 3 and loaded._steps.vec is vec
+    assert load_agent(path, env="CartPole-v1").env.spec.id == "CartPole-v1"
+    tabular = AGENTS["q_learning"]("lab/IceLake8x8-v0").save(tmp_path / "q")
+    with pytest.raises(AgentError, match="QLearning learns from one env"):
+        load_agent(tabular, env=gym.make_vec("lab/IceLake8x8-v0", 2))
+    for folder in ("", ".", "/", ".."):
+        with pytest.raises(AgentError, match="names a folder: give the checkpoint a file name"):
+            agent.save(folder)
+
+
+def test_seeds_cover_64_bits():
+    assert AGENTS["ppo"]("CartPole-v1", seed=2**64 - 1, n_steps=8).learn(8).num_timesteps >= 8
+    with pytest.raises(AgentError, match=r"seed must be a whole number from 0 to 2\*\*64 - 1"):
+        AGENTS["ppo"]("CartPole-v1", seed=2**64)
 
 
 @pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))])

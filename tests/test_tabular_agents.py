@@ -93,8 +93,8 @@ def test_learning_rate_forms():
         ({"initial_q": "0"}, "initial_q must be a finite number"),
         ({"gamma": 1.5}, "gamma (the discount) must be a number in [0, 1]"),
         ({"gamma": "0.9"}, "gamma (the discount) must be a number in [0, 1]"),
-        ({"seed": -1}, "seed must be a whole number >= 0"),
-        ({"seed": 1.5}, "seed must be a whole number >= 0"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 2**64 - 1"),
+        ({"seed": 1.5}, "seed must be a whole number from 0 to 2**64 - 1"),
     ],
 )
 def test_bad_hyperparameters(kwargs, message):

@@ -11,6 +11,7 @@ if it had never stopped.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -53,12 +54,47 @@ def check_total_timesteps(total_timesteps: Any) -> int:
     return whole_number("total_timesteps", total_timesteps, 0)
 
 
-def learning_budget(agent: Any, total_timesteps: Any, reset_num_timesteps: bool) -> int:
-    """The start of every ``learn``: the counts started again (``reset_num_timesteps``) or carried on,
-    and the step count to train up to, recorded as the agent's ``_total_timesteps`` (what the
-    schedules run over). Carrying on adds ``total_timesteps`` to the steps already taken, as
-    stable-baselines3 does, so that ``learn(n, reset_num_timesteps=False)`` in a loop trains ``n``
-    more steps each time; a run resumed from a checkpoint passes the steps it has left."""
+def check_callback(callback: Any) -> None:
+    """``learn``'s callback: ``None`` or a function of one argument (the episode's event dict), or an
+    :class:`AgentError` before any step is taken."""
+    if callback is None:
+        return
+    usage = "a function called with one dict at each episode's end (return False to stop)"
+    if not callable(callback):
+        raise AgentError(f"callback must be {usage}; got a {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # some builtins have none: they are called as they are
+        return
+    try:
+        signature.bind({})
+    except TypeError:
+        name = getattr(callback, "__name__", type(callback).__name__)
+        raise AgentError(f"callback must be {usage}; {name}{signature} cannot take one argument") from None
+
+
+def check_observation(space: gym.Space, observation: Any) -> bool:
+    """True when ``observation`` is one observation of ``space``, False when it is a batch of them
+    (one more leading axis); an :class:`AgentError` naming both shapes otherwise."""
+    shape, given = tuple(space.shape or ()), np.shape(observation)
+    if given == shape:
+        return True
+    if given[1:] == shape and len(given) == len(shape) + 1:
+        return False
+    raise AgentError(
+        f"this agent's observations have shape {shape} (a batch: (n, {', '.join(map(str, shape))})); "
+        f"got shape {given}"
+    )
+
+
+def learning_budget(agent: Any, total_timesteps: Any, reset_num_timesteps: bool, callback: Any = None) -> int:
+    """The start of every ``learn``: its arguments checked, the counts started again
+    (``reset_num_timesteps``) or carried on, and the step count to train up to, recorded as the
+    agent's ``_total_timesteps`` (what the schedules run over). Carrying on adds ``total_timesteps``
+    to the steps already taken, as stable-baselines3 does, so that ``learn(n,
+    reset_num_timesteps=False)`` in a loop trains ``n`` more steps each time; a run resumed from a
+    checkpoint passes the steps it has left."""
+    check_callback(callback)
     total = check_total_timesteps(total_timesteps)
     if reset_num_timesteps:
         agent.num_timesteps = agent.num_episodes = 0
@@ -153,8 +189,10 @@ class Agent(ABC):
     def _resolve_seed(seed: Any) -> int:
         if seed is None:
             return secrets.randbits(32)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise AgentError(f"seed must be a whole number >= 0 (or None for a random one); got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise AgentError(
+                f"seed must be a whole number from 0 to 2**64 - 1 (or None for a random one); got {seed!r}"
+            )
         return int(seed)
 
     @staticmethod
@@ -184,7 +222,7 @@ class Agent(ABC):
         ``num_timesteps`` reaches the count so far plus ``total_timesteps``, and the schedules run
         over that whole count (:func:`learning_budget`).
         """
-        total = learning_budget(self, total_timesteps, reset_num_timesteps)
+        total = learning_budget(self, total_timesteps, reset_num_timesteps, callback)
         env = self.env
         self._start_learning(total)
         try:
@@ -315,13 +353,20 @@ class Agent(ABC):
         return write_checkpoint(path, meta, self._checkpoint_arrays())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, env: gym.Env | None = None) -> Agent:
+    def load(cls, path: str | os.PathLike, env: gym.Env | gym.vector.VectorEnv | str | None = None) -> Agent:
         """An agent from a checkpoint, ready to predict or to ``learn(..., reset_num_timesteps=False)``.
 
         ``Agent.load`` (or :func:`agents.load_agent`) returns the saved algorithm's class; a subclass's
-        ``load`` insists on its own algorithm. Without ``env`` the saved env id and kwargs make one.
+        ``load`` insists on its own algorithm. ``env`` is what the constructor takes (an env, an env
+        id or a ``VectorEnv``, whose number of copies then becomes ``n_envs``); without it the saved
+        env id and kwargs make one.
         """
+        from agents.common.vector import as_single_env  # vector.py imports this module
         from agents.registry import AGENTS  # the registry imports the algorithms, which import this
+
+        vector_env = None
+        if env is not None:
+            env, vector_env = as_single_env(env)
 
         meta, arrays = read_checkpoint(path)
         for key, array in arrays.items():  # NaN or inf weights would make every prediction garbage
@@ -363,6 +408,10 @@ class Agent(ABC):
                     f"the model was trained on {space_name(saved)} {what}; "
                     f"this env has {space_name(describe_space(space))}"
                 )
+        if vector_env is not None:  # the agent collects from its copies (as_single_env keeps it)
+            if "n_envs" not in target.config_class.names():
+                raise AgentError(f"{target.__name__} learns from one env: pass one env, not a VectorEnv")
+            hyperparameters["n_envs"] = vector_env.num_envs
         seed = hyperparameters.pop("seed", None)
         gamma = hyperparameters.pop("gamma", 0.99)
         try:

@@ -23,6 +23,8 @@ FORMAT_VERSION = 1
 def checkpoint_path(path: str | os.PathLike) -> Path:
     """The path with ``.npz`` appended when it does not end in it."""
     path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise AgentError(f"{str(path)!r} names a folder: give the checkpoint a file name, such as model.npz")
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.common.base import Agent, Callback
+from agents.common.base import Agent, Callback, check_observation
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError
@@ -96,7 +96,7 @@ class OnPolicyAgent(Agent):
                 self.policy = ActorCritic(obs_space, act_space, **config.policy_kwargs)
             except ValueError as exc:
                 raise AgentError(f"{type(self).__name__} cannot read this env: {exc}") from None
-        self._generator = torch.Generator().manual_seed(self.seed + 1)  # torch sampling, mini-batch order
+        self._generator = torch.Generator().manual_seed((self.seed + 1) % 2**64)  # sampling, mini-batch order
         self._np_rng = np.random.Generator(np.random.PCG64(self.seed + 2))  # numpy sampling
         self._numpy_act = numpy_actor(self.policy)  # None unless a plain MLP policy
         self._learning_rate_at = config.learning_rate.bind(None)
@@ -136,7 +136,7 @@ class OnPolicyAgent(Agent):
         """SB3's ``predict``; ``action_masks`` (booleans, one row per observation), as sb3-contrib's
         ``MaskablePPO.predict`` takes them, restricts the choice to the allowed actions."""
         obs = np.asarray(observation)
-        single = obs.shape == tuple(self.env.observation_space.shape or ())
+        single = check_observation(self.env.observation_space, obs)
         rows = self._normalized(obs[None] if single else obs)
         if deterministic and action_masks is None and self._numpy_act is not None:
             # the numpy forward pass, as in collection: an evaluation step takes under a third of the
@@ -203,7 +203,7 @@ class OnPolicyAgent(Agent):
         :meth:`Agent.learn` counts them; the last rollout is finished, as in SB3). ``callback`` runs
         at each episode's end, as for every agent; returning ``False`` stops there (the unfinished
         rollout is dropped)."""
-        _, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
+        _, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps, callback)
         while self.num_timesteps < total:
             rollout = self._collect(callback)
             if rollout is None:

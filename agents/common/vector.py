@@ -8,7 +8,9 @@ copy's episode return and length and reports finished episodes through the agent
 the single-env agents do, and stops on a non-finite observation or reward naming the step.
 
 Agents take what stable-baselines3 and gymnasium users hand them (:func:`as_single_env`): an env,
-an env id, or a gymnasium ``VectorEnv``, whose copies are then the ones collected from.
+an env id, or a gymnasium ``VectorEnv``, whose copies are then the ones collected from. Given one
+env and ``n_envs=1``, an agent steps that env itself; more copies are made from its spec
+(:func:`make_vector_env`).
 
 An env wrapped in gymnasium's ``FlattenObservation`` (the lab's text env, as ``make_env`` gives it)
 still gets its batched implementation: the copies are made without the wrapper and the batch is
@@ -24,6 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Box
+from gymnasium.vector import AutoresetMode
 
 from agents.common.base import Callback, episode_seed, learning_budget
 from agents.common.errors import AgentError
@@ -45,6 +48,7 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
             raise AgentError(f"could not make the env {env!r}: {exc}") from exc
     if not isinstance(env, gym.vector.VectorEnv):
         return env, None
+    check_autoreset(env)
     spec = env.spec
     if spec is None:
         raise AgentError("a VectorEnv without a spec cannot be saved with an agent: use gym.make_vec")
@@ -54,10 +58,33 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
     limit = kwargs.pop("max_episode_steps", spec.max_episode_steps)
     try:  # the spec keeps the wrappers around each copy (a FlattenObservation changes the spaces)
         single = gym.make(dataclasses.replace(spec, kwargs=kwargs, max_episode_steps=limit))
+        for wrapper in (spec.kwargs or {}).get("wrappers") or ():  # make_vec's wrappers=, around each copy
+            single = wrapper(single)
     except Exception as exc:
         raise AgentError(f"could not make one {spec.id} to stand for the VectorEnv: {exc}") from exc
+    for what, mine, theirs in (
+        ("observation", single.observation_space, env.single_observation_space),
+        ("action", single.action_space, env.single_action_space),
+    ):
+        if mine != theirs:
+            raise AgentError(
+                f"the VectorEnv's copies have {what} space {theirs}, but one {spec.id} made from its spec "
+                f"has {mine}: make the copies with gym.make_vec from an id (wrappers= included)"
+            )
     _GIVEN[single] = env
     return single, env
+
+
+def check_autoreset(env: gym.vector.VectorEnv) -> None:
+    """Refuse a vector env that does not reset finished episodes on the next step (gymnasium's
+    default, which the agents' collection reads: see the module docstring)."""
+    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.NEXT_STEP.value):
+        name = getattr(mode, "name", mode)
+        raise AgentError(
+            f"the VectorEnv given resets finished episodes in {name} mode; the agents collect from "
+            "gymnasium's default, NEXT_STEP: make it without vector_kwargs autoreset_mode"
+        )
 
 
 class FlattenBatch(gym.wrappers.vector.FlattenObservation):
@@ -84,25 +111,33 @@ _BATCHED_WRAPPERS = {"gymnasium.wrappers.transform_observation:FlattenObservatio
 
 
 def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
-    """``n_envs`` copies of ``env`` (made again from its spec, time limit included) in the best vector
-    env it has: its registered batched implementation (our ``GridVectorEnv``, ``TextVectorEnv``,
-    gymnasium's ``CartPoleVectorEnv``), with a ``FlattenObservation`` around the env done on the
-    batch, else a ``SyncVectorEnv``. For an agent built on a ``VectorEnv``, that one."""
+    """The vector env an agent collects from. For an agent built on a ``VectorEnv``, that one; with
+    ``n_envs=1``, the env the agent was given, as it is (as stable-baselines3 and the lab's DQN
+    step it); else ``n_envs`` copies of ``env``, made again from its spec (time limit included), in
+    the best vector env it has: its registered batched implementation (our ``GridVectorEnv``,
+    ``TextVectorEnv``, gymnasium's ``CartPoleVectorEnv``), with a ``FlattenObservation`` around the
+    env done on the batch, else a ``SyncVectorEnv`` (which keeps an ``rgb_array`` render mode for
+    wrappers that observe the frames; copies never open ``human`` windows)."""
     given = _GIVEN.get(env)
     if given is not None:  # Agent.__init__ has checked that n_envs is its num_envs
         return given
+    if n_envs == 1:  # its wrappers and any change the user made to it count, as nothing is copied
+        return gym.vector.SyncVectorEnv([lambda: env])
     spec = env.spec
     if spec is None:
         raise AgentError("collecting from several envs makes copies of the env from its id: use gym.make")
     if spec.id.startswith("lab/"):
         import envs  # noqa: F401  (registers the lab/ ids)
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in ("render_mode", "num_envs")}
+    render_mode = (spec.kwargs or {}).get("render_mode")
     spec = dataclasses.replace(spec, kwargs=kwargs)
     # other wrappers around a user's env have no batched form: then the copies are made one by one
     wrappers = [None if w.kwargs else _BATCHED_WRAPPERS.get(w.entry_point) for w in spec.additional_wrappers]
     batched = spec.vector_entry_point is not None and None not in wrappers
     try:
         if not batched:
+            if render_mode not in (None, "human"):
+                spec = dataclasses.replace(spec, kwargs={**kwargs, "render_mode": render_mode})
             return gym.make_vec(spec, num_envs=n_envs, vectorization_mode="sync")
         bare = dataclasses.replace(spec, additional_wrappers=())
         vec = gym.make_vec(bare, num_envs=n_envs, vectorization_mode="vector_entry_point")
@@ -227,13 +262,13 @@ def non_finite(what: str, step: int, copy: int, episode_step: int) -> AgentError
 
 
 def begin_vector_learning(
-    agent: Any, total_timesteps: int, reset_num_timesteps: bool
+    agent: Any, total_timesteps: int, reset_num_timesteps: bool, callback: Callback | None
 ) -> tuple[VectorSteps, int]:
     """The start of ``learn`` for an agent that collects from ``agent.config.n_envs`` copies of its
-    env: the copies (made on the first call), the counts started again or carried on as
+    env: its arguments checked, the copies (made on the first call), the counts started again or carried on as
     ``reset_num_timesteps`` says (:func:`~agents.common.base.learning_budget`). Returns the copies'
     steps and the step count to train up to."""
-    total = learning_budget(agent, total_timesteps, reset_num_timesteps)
+    total = learning_budget(agent, total_timesteps, reset_num_timesteps, callback)
     steps = agent._steps  # VectorSteps, or None until the first learn()
     if steps is None:
         steps = agent._steps = VectorSteps(agent, make_vector_env(agent.env, agent.config.n_envs))

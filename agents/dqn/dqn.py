@@ -28,7 +28,7 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.common.base import Agent, Callback
+from agents.common.base import Agent, Callback, check_observation
 from agents.common.config import AgentConfig
 from agents.common.errors import AgentError
 from agents.common.networks import (
@@ -121,6 +121,7 @@ class DQN(Agent):
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[np.ndarray | int, None]:
+        check_observation(self.env.observation_space, observation)
         greedy = self._greedy_actions(observation) + self._action_start
         if not deterministic:
             explore = self._sampler.random(np.shape(greedy)) < self.exploration_rate_at(self.num_timesteps)
@@ -259,7 +260,7 @@ class DQN(Agent):
         is one per transition collected. (Exact resume holds for ``n_envs=1``.)"""
         if self.config.n_envs == 1:
             return super().learn(total_timesteps, callback, reset_num_timesteps)
-        steps, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps)
+        steps, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps, callback)
         config = self.config
         n, train_freq, rng = config.n_envs, config.train_freq, self._sampler
         gradient_steps = config.gradient_steps if config.gradient_steps >= 0 else train_freq * n
