@@ -188,7 +188,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.cli_types import frame_rate, scale
+    from lab.cli_types import frame_rate, random_seed, scale
 
     parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("env_id", metavar="ENV_ID", help="e.g. lab/Maze-v0, Maze-v0, Maze or TextPositive")
     p.add_argument("-k", "--kwarg", dest="kwargs", action="append", metavar="KEY=VALUE", help=kwargs_help)
-    p.add_argument("--seed", type=int, default=None, help="seed of the first episode")
+    p.add_argument("--seed", type=random_seed, default=None, help="seed of the first episode")
     p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
         "--replays", default="replays", metavar="DIR", help="save finished episodes here (default: replays)"
@@ -235,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--agent", default=None, help=f"one of: {', '.join(AGENTS)}")
     p.add_argument("--steps", type=int, default=None, help="total environment steps (total_timesteps)")
-    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
+    p.add_argument(
+        "--seed", type=random_seed, default=None, help="the run's seed (default: the spec's, else 0)"
+    )
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument(
         "--set",
@@ -265,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", default=None, metavar="ENV_ID", help="evaluate on this env instead of the trained one"
     )
     p.add_argument("--episodes", type=int, default=100, help="greedy episodes to average (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
     )
@@ -284,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes", type=int, default=None, help="stop after this many episodes (default: go on)"
     )
     p.add_argument("--fps", type=frame_rate, default=8.0, help="steps shown per second (+/- in the window)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
@@ -316,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--episodes", type=int, default=1, help="episodes per environment")
     p.add_argument("--fps", type=frame_rate, default=8.0, help="frames per second")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
     p.set_defaults(handler=cmd_demo)
 

@@ -88,6 +88,14 @@ def whole_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def random_seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**64 - 1 (what the agents, numpy and torch take)."""
+    value = _whole(text)
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**64 - 1; got {text}")
+    return value
+
+
 def scale(text: str) -> int:
     """How many times to enlarge a picture: 1 to 32."""
     return whole_in(1, MAX_SCALE)(text)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from lab.cli_types import finite, frame_rate, sample_count, scale, thread_count
+from lab.cli_types import finite, frame_rate, random_seed, sample_count, scale, thread_count
 from lab.core.errors import LabError
 
 
@@ -195,7 +195,9 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="digits, grid, folder, themes or folders")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
-    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
+    p.add_argument(
+        "--seed", type=random_seed, default=None, help="the run's seed (default: the spec's, else 0)"
+    )
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
@@ -226,7 +228,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--gif", default=None, metavar="PATH", help="diffusion: the denoising chain; GAN/VAE: a latent walk"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the samples")
     _diffusion_flags(p)
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_sample)
@@ -235,7 +237,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument(
         "--seed",
-        type=int,
+        type=random_seed,
         default=None,
         help="seed of the generated images (default: those of the run's own measurement)",
     )
@@ -254,7 +256,7 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=16, help="samples on screen (default: 16)")
     p.add_argument("--label", type=int, default=None, help="conditional models: the first label shown")
     p.add_argument("--fps", type=frame_rate, default=12.0, help="frames per second")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first samples")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the first samples")
     p.add_argument("--scale", type=scale, default=4, help="enlarge the picture this many times")
     p.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")

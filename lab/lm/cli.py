@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lab.cli_types import finite, sample_count, thread_count, whole_in
+from lab.cli_types import finite, random_seed, sample_count, thread_count, whole_in
 from lab.core.errors import LabError
 
 
@@ -163,7 +163,9 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default=None, help="transformer or gru")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps")
-    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: the spec's, else 0)")
+    p.add_argument(
+        "--seed", type=random_seed, default=None, help="the run's seed (default: the spec's, else 0)"
+    )
     p.add_argument("--name", default=None, help="the run's name: runs/<name>/")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a spec key (hyperparameters.width=128, batch_size=32)")  # fmt: skip
@@ -186,7 +188,7 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-length", type=whole_in(1, 10_000), default=None, help="cut sentences at this many tokens"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    p.add_argument("--seed", type=random_seed, default=0, help="seed of the samples")
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_sample)
 
@@ -196,7 +198,7 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--held-out", type=sample_count, default=2000, help="test sentences (default: 2000)")
     p.add_argument("--kl-length", type=whole_in(1, 40), default=None,
                    help="exact KL on sentences up to this length (dyck 12, english 4)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=None, help="default: the run's seed")
+    p.add_argument("--seed", type=random_seed, default=None, help="default: the run's seed")
     p.add_argument("--threads", **threads)
     p.set_defaults(handler=cmd_eval)
     return lm

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from lab.cli_types import random_seed
 from lab.core.errors import LabError
 
 
@@ -49,7 +50,9 @@ def add_commands(sub: Any) -> None:
         "--metric", default="mean_return", help="mean_return (default), success_rate or policy_value"
     )
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
-    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (the report is reproducible)")
+    p.add_argument(
+        "--seed", type=random_seed, default=0, help="the bootstrap's seed (the report is reproducible)"
+    )
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser(
