@@ -104,16 +104,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lab.cli_types import refuse_with_resume
     from lab.runs import RunStopped
     from lab.train import resume, run_summary, spec_from_args, train
 
     try:
         if args.resume:
-            if args.spec or args.env or args.agent or args.force:
-                raise LabError(
-                    "--resume continues a run from its own spec.yaml; "
-                    "give no spec, --env, --agent or --force with it"
-                )
+            flags = ["spec", "--env", "--agent", "--steps", "--seed", "--name", "--set", "--zoo", "--force"]
+            refuse_with_resume(args, flags)
             runs = [resume(args.resume, progress=not args.no_progress)]
         else:
             if not args.spec and not (args.env and args.agent):

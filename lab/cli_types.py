@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from lab.core.errors import LabError
 from lab.core.limits import MAX_SAMPLES, max_threads
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
@@ -39,6 +40,8 @@ class LabArgumentParser(argparse.ArgumentParser):
         for extra in extras:
             if extra.startswith("--"):
                 name = extra.partition("=")[0]
+                if name in self.option_names:  # the main parser's option, given after the command
+                    self.error(f"{name} goes before the command: {self.prog} {name} COMMAND ...")
                 close = difflib.get_close_matches(name, self.option_names, n=1)
                 if close:
                     self.error(f"unrecognized argument {name}; did you mean {close[0]}?")
@@ -109,3 +112,19 @@ def sample_count(text: str) -> int:
 def thread_count(text: str) -> int:
     """Compute threads: 1 to four per CPU core."""
     return whole_in(1, max_threads())(text)
+
+
+def refuse_with_resume(args: argparse.Namespace, flags: Sequence[str]) -> None:
+    """``--resume`` continues a run from its own ``spec.yaml``: a :class:`LabError` naming any of
+    ``flags`` (``"spec"`` the positional spec file, else an option such as ``"--steps"``) that was
+    given with it, rather than ignoring them."""
+    given = [
+        "a spec" if flag == "spec" else flag
+        for flag in flags
+        if getattr(args, flag.lstrip("-").replace("-", "_"), None) not in (None, False, [])
+    ]
+    if given:
+        raise LabError(
+            f"--resume continues a run from its own spec.yaml; give no {', '.join(given)} with it "
+            "(start a new run to change them)"
+        )

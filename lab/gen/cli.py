@@ -11,7 +11,15 @@ import argparse
 import sys
 from typing import Any
 
-from lab.cli_types import finite, frame_rate, random_seed, sample_count, scale, thread_count
+from lab.cli_types import (
+    finite,
+    frame_rate,
+    random_seed,
+    refuse_with_resume,
+    sample_count,
+    scale,
+    thread_count,
+)
 from lab.core.errors import LabError
 
 
@@ -32,11 +40,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     try:
         if args.resume:
-            if args.spec or args.model or args.dataset or args.force:
-                raise LabError(
-                    "--resume continues a run from its own spec.yaml; "
-                    "give no spec, --model, --dataset or --force with it"
-                )
+            flags = ["spec", "--model", "--dataset", "--steps", "--minutes", "--seed", "--name", "--set"]
+            refuse_with_resume(args, [*flags, "--force"])
             run, final = resume(args.resume, progress=progress, cache_dir=args.cache)
         else:
             from lab.gen.spec import spec_from_args

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lab.cli_types import finite, random_seed, sample_count, thread_count, whole_in
+from lab.cli_types import finite, random_seed, refuse_with_resume, sample_count, thread_count, whole_in
 from lab.core.errors import LabError
 
 
@@ -81,9 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     try:
         if args.resume:
-            if args.spec or args.language or args.model or args.force:
-                raise LabError("--resume continues a run from its own spec.yaml; give no spec, --language, "
-                               "--model or --force with it")  # fmt: skip
+            flags = ["spec", "--language", "--model", "--steps", "--seed", "--name", "--set", "--force"]
+            refuse_with_resume(args, flags)
             run, final = resume(args.resume, progress=progress)
         else:
             from lab.lm.spec import spec_from_args
