@@ -251,6 +251,11 @@ def bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     half = folder / "half.npz"
     half.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     out["truncated"] = (half, "damaged or incomplete")
+    flipped = folder / "flipped.npz"
+    damaged = bytearray(good.read_bytes())
+    damaged[40:120] = bytes(b ^ 0xFF for b in damaged[40:120])  # inside the first entry
+    flipped.write_bytes(bytes(damaged))
+    out["bytes flipped"] = (flipped, "it is truncated or damaged (")
     garbage = folder / "garbage.npz"
     garbage.write_bytes(bytes(range(256)) * 8)
     out["garbage"] = (garbage, "not an .npz archive")

@@ -45,7 +45,8 @@ def read_archive(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and arrays of an existing file; ``error(f"{what}...")`` when it is not an archive.
 
-    ``what`` reads like "x.npz is not an agent checkpoint"; the format name in the metadata is left
+    ``what`` names the file ("x.npz", or "x.npz is not an agent checkpoint"), and each message adds
+    ``: <the reason>`` to it; the format name in the metadata is left
     for the caller to check. ``arrays=False`` reads the metadata alone (the arrays come back empty):
     enough to tell what a file is without loading its weights. Entries named in ``headers_only``
     come back as read-only stand-ins of their shape and dtype, read from their headers (no data).
@@ -81,9 +82,9 @@ def read_archive(
             raise error(
                 f"{what}: it holds pickled Python objects, which could run code and are never loaded"
             ) from None
-        raise error(f"{what}, or it is damaged: {exc}") from None
+        raise error(f"{what}: it is damaged ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, RuntimeError) as exc:
-        raise error(f"{what}, or it is truncated or damaged: {exc}") from None
+        raise error(f"{what}: it is truncated or damaged ({exc})") from None
     raw = contents.pop("meta")
     if raw.ndim != 0 or raw.dtype.kind != "U":
         raise error(f"{what}: 'meta' must be a JSON string (0-d unicode array); got {raw.dtype} {raw.shape}")
@@ -147,7 +148,7 @@ def _check_sizes(path: Path, what: str, error: type[Exception]) -> None:
     except error:
         raise
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, RuntimeError) as exc:
-        raise error(f"{what}, or it is truncated or damaged: {exc}") from None
+        raise error(f"{what}: it is truncated or damaged ({exc})") from None
     if total > MAX_ARCHIVE_BYTES:
         raise error(
             f"{what}: its arrays declare {_size(total)}; the lab reads at most {_size(MAX_ARCHIVE_BYTES)}"
