@@ -177,6 +177,7 @@ def test_a_sweep_section_in_the_spec(tmp_path, capsys):
         (["--seeds", "a"], "--seeds takes whole numbers"),
         (["--backend", "nope"], "unknown backend 'nope'"),
         (["--address", "auto"], "use it with --backend ray"),
+        (["--workers", "0"], "--workers must be a whole number >= 1; got 0"),
         (["--backend", "ray", "--address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
     ],
 )
@@ -187,6 +188,8 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert main(["sweep", str(spec), "--seeds", "0", "--sweeps-dir", str(tmp_path / "out"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    if "127.0.0.1:9" not in args:  # only a cluster's answer is learned by trying
+        assert not (tmp_path / "out").exists()  # checked before anything is written
 
 
 def test_a_sweep_of_another_spec_is_refused(serial_sweep, tmp_path):

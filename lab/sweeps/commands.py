@@ -119,7 +119,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = {k: list(v) for k, v in (section.get("grid") or {}).items()}
     grid.update(parse_grid(args.grid or []))
     backend = args.backend or section.get("backend") or "pool"
-    workers = args.workers or section.get("workers")
+    workers = args.workers if args.workers is not None else section.get("workers")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise LabError(f"--workers must be a whole number >= 1; got {workers!r}")
 

@@ -186,12 +186,17 @@ def tune_reporter(done: Done) -> Any:
     return Reporter()
 
 
-def run_jobs(jobs: list[Job], done: Done, backend: str, workers: int, address: str | None = None) -> None:
-    """Run ``jobs`` on ``backend``, calling ``done`` as each trial ends (in the order they end)."""
+def check_backend(backend: str, address: str | None = None) -> None:
+    """A :class:`LabError` for a backend this module does not know, or an address without Ray."""
     if backend not in BACKENDS:
         raise LabError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if address is not None and backend != "ray":
         raise LabError("--address joins a Ray cluster; use it with --backend ray")
+
+
+def run_jobs(jobs: list[Job], done: Done, backend: str, workers: int, address: str | None = None) -> None:
+    """Run ``jobs`` on ``backend``, calling ``done`` as each trial ends (in the order they end)."""
+    check_backend(backend, address)
     if not jobs:
         return
     if backend == "serial" or (backend == "pool" and min(workers, len(jobs)) == 1):

@@ -27,7 +27,7 @@ from lab.core.files import write_text_atomic
 from lab.run_logs import EVAL_FIELDS, read_csv
 from lab.runs import RunDir, now
 from lab.sweeps.grid import Trial, expand
-from lab.sweeps.runner import run_jobs
+from lab.sweeps.runner import check_backend, run_jobs
 
 INDEX = "sweep.json"
 FORMAT = 1
@@ -98,6 +98,7 @@ def run_sweep(
     """Run every trial of the sweep that is not finished yet into ``sweeps_dir/<name>/``.
 
     ``data`` is the spec mapping; ``on_trial(name, error, done, total)`` hears of each trial's end."""
+    check_backend(backend, address)  # before anything is written
     base = sweep_spec(data)
     trials = expand({**base, "seed": seeds[0]}, seeds, grid)
     path = Path(sweeps_dir) / str(base["name"])
