@@ -186,7 +186,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.cli_types import frame_rate, random_seed, scale
+    from lab.cli_types import episode_count, frame_rate, random_seed, scale
 
     parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -264,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--env", default=None, metavar="ENV_ID", help="evaluate on this env instead of the trained one"
     )
-    p.add_argument("--episodes", type=int, default=100, help="greedy episodes to average (default: 100)")
+    p.add_argument(
+        "--episodes", type=episode_count, default=100, help="greedy episodes to average (default: 100)"
+    )
     p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
@@ -281,11 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", default=None, metavar="ENV_ID", help="watch it on this env instead of the trained one"
     )
     p.add_argument(
-        "--episodes", type=int, default=None, help="stop after this many episodes (default: go on)"
+        "--episodes", type=episode_count, default=None, help="stop after this many episodes (default: go on)"
     )
     p.add_argument("--fps", type=frame_rate, default=8.0, help="steps shown per second (+/- in the window)")
     p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
-    p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
+    p.add_argument(
+        "--scale", type=scale, default=1, help="enlarge the picture this many times (window or --to)"
+    )
     p.add_argument(
         "--best", action="store_true", help="the run's best evaluated model (best.npz), not its last"
     )
@@ -314,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy", choices=("optimal", "random"), default="optimal", help="who acts (default: optimal)"
     )
-    p.add_argument("--episodes", type=int, default=1, help="episodes per environment")
+    p.add_argument("--episodes", type=episode_count, default=1, help="episodes per environment")
     p.add_argument("--fps", type=frame_rate, default=8.0, help="frames per second")
     p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")

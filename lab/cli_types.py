@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from lab.core.errors import LabError
-from lab.core.limits import MAX_SAMPLES, max_threads
+from lab.core.limits import MAX_EPISODES, MAX_SAMPLES, max_threads
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0
 MAX_SCALE = 32
@@ -102,6 +102,11 @@ def random_seed(text: str) -> int:
 def scale(text: str) -> int:
     """How many times to enlarge a picture: 1 to 32."""
     return whole_in(1, MAX_SCALE)(text)
+
+
+def episode_count(text: str) -> int:
+    """Episodes to play: 1 to :data:`lab.core.limits.MAX_EPISODES`."""
+    return whole_in(1, MAX_EPISODES)(text)
 
 
 def sample_count(text: str) -> int:

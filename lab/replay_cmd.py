@@ -45,7 +45,9 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--hud", action="store_true", help="with --to: the viewer's status lines under each frame")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: the environment's)")
-    p.add_argument("--scale", type=scale, default=1, help="enlarge the window this many times")
+    p.add_argument(
+        "--scale", type=scale, default=1, help="enlarge the picture this many times (window or --to)"
+    )
     p.add_argument("--paused", action="store_true", help="open the window paused on the first frame")
     p.set_defaults(handler=cmd_replay)
 
@@ -84,7 +86,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0 if result.ok else 1
     fps = args.fps or env_fps(episode.env_id)
     if args.to is not None:
-        path = export_video(episode, args.to, fps, hud=args.hud, path=Path(args.file))
+        path = export_video(episode, args.to, fps, hud=args.hud, path=Path(args.file), scale=args.scale)
         print(f"wrote {path} ({episode.length + 1} frames at {fps:g} fps)")
         return 0
     if args.hud:
@@ -158,18 +160,24 @@ def replay_source(episode: Episode, path: Path | None = None) -> tuple[Any, list
 
 
 def export_video(
-    episode: Episode, out: str | Path, fps: float, hud: bool = False, path: Path | None = None
+    episode: Episode,
+    out: str | Path,
+    fps: float,
+    hud: bool = False,
+    path: Path | None = None,
+    scale: int = 1,
 ) -> Path:
     """Write the episode's frames (stored, or re-rendered by re-simulation) as a GIF or an MP4,
-    atomically; with ``hud``, the viewer's status lines (``path`` names the replay in them) under each."""
+    atomically, enlarged ``scale`` times; with ``hud``, the viewer's status lines (``path`` names the
+    replay in them) under each."""
     from lab.replays import episode_frames
     from lab.viewer import video_frames
 
     check_video_path(out, fps)
     if hud:
         source, _ = replay_source(episode, path)
-        return write_video(video_frames(source, hud=True), out, fps)
-    return write_video(episode_frames(episode), out, fps)
+        return write_video(video_frames(source, hud=True), out, fps, scale)
+    return write_video(episode_frames(episode), out, fps, scale)
 
 
 def check_video_path(out: str | Path, fps: float) -> None:
@@ -180,13 +188,24 @@ def check_video_path(out: str | Path, fps: float) -> None:
         raise LabError(f"the frame rate must be positive; got {fps:g}")
 
 
-def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float) -> Path:
+def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale: int = 1) -> Path:
     """Write equally sized ``(H, W, 3)`` frames as a GIF (the last held a moment) or an H.264 MP4,
-    atomically (a temporary file, then a rename)."""
+    atomically (a temporary file, then a rename); ``scale`` enlarges each frame that many times
+    (each pixel a ``scale`` x ``scale`` block, as the window shows it)."""
+    import numpy as np
+
     from lab.core.files import atomic_path
+    from lab.core.limits import MAX_VIDEO_BYTES
 
     check_video_path(out, fps)
     out = Path(out)
+    if scale != 1:
+        if sum(np.asarray(f).nbytes for f in frames) * scale**2 > MAX_VIDEO_BYTES:
+            raise LabError(
+                f"{len(frames):,} frames enlarged {scale} times would pass the {MAX_VIDEO_BYTES / 2**30:g} "
+                "GiB a video may hold: ask for a smaller --scale or fewer --episodes"
+            )
+        frames = [np.asarray(f).repeat(scale, axis=0).repeat(scale, axis=1) for f in frames]
     with atomic_path(out) as tmp:
         if out.suffix.lower() == ".gif":
             _write_gif(frames, tmp, fps)

@@ -89,7 +89,8 @@ def watch(
             stream = LiveSource(
                 lambda: episode_stream(env, act, seed=seed, episodes=episodes or 1), title=title
             )
-            written.append(write_video(video_frames(stream, overlays, hud=hud), to, fps))
+            frames = video_frames(stream, overlays, hud=hud)
+            written.append(write_video(frames, to, fps, viewer_args.get("scale", 1)))
         elif not window:  # record N episodes, no window
             for _ in episode_stream(env, act, seed=seed, episodes=episodes):
                 pass

@@ -56,6 +56,10 @@ def test_gif_export_works_out_of_the_box(tmp_path, capsys):
     assert iio.immeta(tmp_path / "kd.gif", index=0)["duration"] in (120, 130)  # 8 fps, in GIF's 10 ms units
     assert iio.immeta(tmp_path / "kd.gif", index=len(gif) - 1)["duration"] == 1000  # the ending holds
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kd.gif"]  # written atomically
+    code, out, err = lab(capsys, "replay", replay, "--to", tmp_path / "kd2.gif", "--scale", "2")
+    big = iio.imread(tmp_path / "kd2.gif")
+    assert code == 0 and big.shape == (len(gif), 2 * gif.shape[1], 2 * gif.shape[2], 3), err
+    np.testing.assert_array_equal(big[0], gif[0].repeat(2, axis=0).repeat(2, axis=1))
 
 
 def test_mp4_export_has_one_frame_per_step_at_the_chosen_rate(tmp_path, capsys):

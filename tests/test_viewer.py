@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from envs.window import FrameWindow
+from lab.core.errors import LabError
 from lab.replay_cmd import play_replay, replay_source
 from lab.replays import load_episode
 from lab.viewer import (
@@ -411,3 +412,13 @@ def test_video_frames_carry_the_hud_lines(maze):
     assert plain[0].shape == source.current().frame.shape
     assert hud[0].shape[0] > plain[0].shape[0] and len({f.shape for f in hud}) == 1
     np.testing.assert_array_equal(hud[5][: plain[5].shape[0], : plain[5].shape[1]], plain[5])
+
+
+def test_video_frames_stop_at_the_memory_bound(maze, monkeypatch):
+    from lab.viewer import loop, video_frames
+
+    source, _ = replay_source(maze)
+    frame_bytes = source.current().frame.nbytes
+    monkeypatch.setattr(loop, "MAX_VIDEO_BYTES", 3 * frame_bytes)  # room for three frames
+    with pytest.raises(LabError, match=r"4 frames passed it: ask for fewer --episodes"):
+        video_frames(source)

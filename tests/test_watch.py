@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lab.core.errors import LabError
@@ -99,6 +100,8 @@ def test_watch_writes_the_episodes_as_a_video_with_the_hud(run_dir, tmp_path):
     frames, bare = iio.imread(with_hud), iio.imread(plain)
     assert len(frames) == load_episode(replay).length + 1  # every frame differs: the HUD counts steps
     assert bare.shape[1:3] == (200, 600) and frames.shape[1] > 200  # the cliff, and the status lines under it
+    big = iio.imread(watch(run_dir, to=tmp_path / "big.gif", scale=3)[0])  # --scale: each pixel 3 x 3
+    np.testing.assert_array_equal(big[0], bare[0].repeat(3, axis=0).repeat(3, axis=1))
     with pytest.raises(LabError, match="--hud goes with --to"):
         watch(run_dir, hud=True, keys=keys())
     with pytest.raises(LabError, match=r"videos are \.gif or \.mp4"):

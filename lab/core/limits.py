@@ -29,6 +29,12 @@ MAX_META_BYTES = 16 << 20
 MAX_SAMPLES = 10_000
 """Images one ``lab gen sample`` draws."""
 
+MAX_EPISODES = 10_000
+"""Episodes one ``lab eval``, ``lab watch`` or ``lab demo`` plays."""
+
+MAX_VIDEO_BYTES = 2 << 30
+"""The frames of one video, held in memory until it is written (2 GiB)."""
+
 MAX_PARAMETERS = 50_000_000
 """Parameters of one network built from a file's or a spec's hyperparameters (200 MB of float32)."""
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lab.core.errors import LabError
+from lab.core.limits import MAX_VIDEO_BYTES
 from lab.viewer.overlays import Overlay
 from lab.viewer.sources import FrameSource, ViewFrame
 
@@ -282,7 +284,7 @@ def video_frames(
     from envs.window import BAR_BG, with_status_bar
 
     source.restart()
-    frames = []
+    frames, held = [], 0
     while True:
         view = source.current()
         frame = with_overlays(view, overlays)
@@ -291,6 +293,12 @@ def video_frames(
             lines = [*status_lines(source), "   ".join(n for n in notes if n)]
             frame = with_status_bar(frame, [line for line in lines if line], min_width=HUD_MIN_WIDTH)
         frames.append(np.asarray(frame, dtype=np.uint8))
+        held += frames[-1].nbytes
+        if held > MAX_VIDEO_BYTES:  # the frames are written at the end, so they are held until then
+            raise LabError(
+                f"a video holds at most {MAX_VIDEO_BYTES / 2**30:g} GiB of frames; {len(frames):,} frames "
+                "passed it: ask for fewer --episodes"
+            )
         if not source.forward():
             break
     height, width = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)
