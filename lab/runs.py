@@ -50,6 +50,15 @@ class RunStopped(Exception):
     """The user stopped a run (Ctrl-C) after its checkpoint was written; the message says how to go on."""
 
 
+# The kinds of run, each told by a key only its spec.yaml holds, with the command group that runs
+# it and its names for the actions where they differ from lab's own
+RUN_KINDS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "agent": ("agent", "lab", {}),
+    "generative model": ("dataset", "lab gen", {}),
+    "language model": ("language", "lab lm", {"watch": "sample"}),
+}
+
+
 class RunDir:
     """The paths of one run directory, and the small files that describe it."""
 
@@ -140,13 +149,36 @@ class RunDir:
             path.unlink(missing_ok=True)
 
     @classmethod
-    def open(cls, path: str | Path) -> RunDir:
+    def open(cls, path: str | Path, kind: str = "", action: str = "") -> RunDir:
+        """An existing run directory; with ``kind`` (a key of :data:`RUN_KINDS`), a run of another
+        kind is refused with the command that ``action`` (``"train --resume"``, ``"eval"``,
+        ``"watch"``) would be for it."""
         run = cls(path)
         if not run.path.is_dir():
             raise LabError(f"{run.path} is not a directory")
         if not run.spec.is_file():
             raise LabError(f"{run.path} is not a run directory (it has no spec.yaml)")
+        found = run.kind()
+        if kind and found and found != kind:
+            group, actions = RUN_KINDS[found][1:]
+            raise LabError(
+                f"{run.path} is the run of {_article(found)}, not of {_article(kind)}: use '{group} "
+                f"{actions.get(action, action)} {run.path}'"
+            )
         return run
+
+    def kind(self) -> str:
+        """What the run trains (a key of :data:`RUN_KINDS`), told by its spec; "" when it cannot be
+        read (the command's own reading of the spec then says why)."""
+        from lab.spec import load_spec_file
+
+        try:
+            data = load_spec_file(self.spec)
+        except LabError:
+            return ""
+        if not isinstance(data, dict):
+            return ""
+        return next((kind for kind, (key, *_) in RUN_KINDS.items() if key in data), "")
 
     def checkpoint_path(self, timestep: int) -> Path:
         return self.checkpoints / f"ckpt-{timestep:09d}.npz"
@@ -220,6 +252,10 @@ class RunDir:
     def write_status(self, **fields: Any) -> None:
         status = {**self.read_status(), **fields, "updated": now()}
         write_text_atomic(self.status_file, json.dumps(status, indent=2))
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def now() -> str:

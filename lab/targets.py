@@ -25,14 +25,15 @@ class Target:
     spec: RunSpec | None = None
 
 
-def resolve_target(target: str | Path, env_id: str | None = None) -> Target:
-    """A run directory (its final model, or its latest checkpoint) or a model file; ``env_id`` overrides."""
+def resolve_target(target: str | Path, env_id: str | None = None, action: str = "eval") -> Target:
+    """A run directory (its final model, or its latest checkpoint) or a model file; ``env_id`` overrides.
+    ``action`` names the command for the error that a run of another kind than an agent's gets."""
     from lab.core.environments import resolve_env_id
     from lab.train import saved_env
 
     path = Path(target)
     if path.is_dir():
-        run = RunDir.open(path)
+        run = RunDir.open(path, "agent", action)
         spec = spec_from_dict(load_spec_file(run.spec), str(run.spec))
         model = run.model_file()
         if env_id is not None:

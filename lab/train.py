@@ -368,7 +368,7 @@ def resume(path: str | Path, progress: bool = True) -> tuple[RunDir, EvalResult]
     """Continue a killed or stopped run from its last good checkpoint to the spec's total (a run killed
     before its first checkpoint starts again from step 0; one killed after its final checkpoint only
     finishes its files)."""
-    run = RunDir.open(path)
+    run = RunDir.open(path, "agent", "train --resume")
     spec = spec_from_dict(load_spec_file(run.spec), str(run.spec))
     run.refuse_if_finished(f"{spec.total_timesteps:,} steps")
     trainer = Trainer(spec, run, resume=True, progress=progress)

@@ -62,7 +62,7 @@ def watch(
     from lab.train import load_model
     from lab.viewer import LiveSource, Viewer, episode_stream, value_overlay
 
-    resolved = resolve_target(target, env_id)
+    resolved = resolve_target(target, env_id, "watch")
     env = make_target_env(resolved, render_mode="rgb_array")
     agent = load_model(resolved.model_path, env=env)
     algorithm = getattr(agent, "name", type(agent).__name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -415,3 +416,28 @@ def test_ctrl_c_in_a_run_of_several_seeds_names_the_seeds_not_started(tmp_path, 
         "not started: cliff-seed5, cliff-seed6 (start them with --set 'seeds=[5, 6]')"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["cliff-seed4"]
+
+
+def test_a_run_of_another_kind_is_answered_with_the_command_for_it(tmp_path):
+    from lab.gen.train import resume as resume_generative
+    from lab.lm.train import resume as resume_language_model
+    from lab.targets import resolve_target
+
+    specs = {
+        "agent": "env: lab/Maze-v0\nagent: q_learning\n",
+        "gen": "model: vae\ndataset: digits\n",
+        "lm": "language: english\nmodel: transformer\n",
+    }
+    for name, text in specs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.yaml").write_text(text)
+    gen, lm, agent = tmp_path / "gen", tmp_path / "lm", tmp_path / "agent"
+    for call, message in (
+        (lambda: resume(gen), "of a generative model, not of an agent: use 'lab gen train --resume"),
+        (lambda: resolve_target(lm), "of a language model, not of an agent: use 'lab lm eval"),
+        (lambda: resolve_target(lm, action="watch"), "use 'lab lm sample"),
+        (lambda: resume_generative(agent), "of an agent, not of a generative model: use 'lab train"),
+        (lambda: resume_language_model(gen), "not of a language model: use 'lab gen train --resume"),
+    ):
+        with pytest.raises(LabError, match=re.escape(message)):
+            call()

@@ -367,7 +367,7 @@ def resume(
 ) -> tuple[RunDir, dict[str, Any]]:
     """Continue a killed or stopped run from its last good checkpoint to the spec's steps (from step 0
     when it has none; a run killed after its final checkpoint only redoes its final figures)."""
-    run = RunDir.open(path)
+    run = RunDir.open(path, "generative model", "train --resume")
     spec = load_gen_spec(run.spec)
     run.refuse_if_finished()
     trainer = GenTrainer(spec, run, resume=True, progress=progress, cache_dir=cache_dir)

@@ -234,7 +234,7 @@ def train(
 
 def resume(path: str | Path, progress: bool = True) -> tuple[RunDir, dict[str, Any]]:
     """Continue a killed or stopped run from its last checkpoint to the spec's steps."""
-    run = RunDir.open(path)
+    run = RunDir.open(path, "language model", "train --resume")
     spec = load_lm_spec(run.spec)
     run.refuse_if_finished()
     return run, LMTrainer(spec, run, resume=True, progress=progress).fit()
