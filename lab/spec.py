@@ -123,7 +123,7 @@ def check_spec_fields(
 ) -> dict[str, Any]:
     """The checks every kind of spec (runs, ``lab gen``, ``lab lm``) makes: a mapping of known keys
     (an unknown one names the closest), ``strings`` strings or null, ``counts`` whole numbers >= 0
-    (``1e5`` counts), ``at_least_one`` of them >= 1, ``mappings`` mappings or null. Returns ``data``
+    (``1e5`` counts), the ``at_least_one`` among them >= 1, ``mappings`` mappings or null. Returns ``data``
     with its counts as ints."""
     if not isinstance(data, dict):
         raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
@@ -135,11 +135,9 @@ def check_spec_fields(
             raise SpecError(f"{key} must be a string; got {_short(data[key])}")
     data = whole_counts(data, counts)
     for key in counts:
-        if key in data and (not is_whole(data[key]) or data[key] < 0):
-            raise SpecError(f"{key} must be a whole number >= 0; got {_short(data[key])}")
-    for key in at_least_one:
-        if data.get(key, 1) == 0:
-            raise SpecError(f"{key} must be at least 1")
+        least = 1 if key in at_least_one else 0
+        if key in data and (not is_whole(data[key]) or data[key] < least):
+            raise SpecError(f"{key} must be a whole number >= {least}; got {_short(data[key])}")
     for key in mappings:
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise SpecError(f"{key} must be a mapping (key: value); got {_short(data[key])}")

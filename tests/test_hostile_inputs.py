@@ -484,7 +484,10 @@ ONE_LINE: dict[str, Row] = {
         "nest more than 64 deep",
     ),
     "spec eval_episodes 0": (lambda f, t: ["train", _spec(t, f"{BASE}eval_episodes: 0\n")], "eval_episodes"),
-    "spec threads 0": (lambda f, t: ["train", _spec(t, f"{BASE}threads: 0\n")], "threads must be at least 1"),
+    "spec threads 0": (
+        lambda f, t: ["train", _spec(t, f"{BASE}threads: 0\n")],
+        "threads must be a whole number >= 1; got 0",
+    ),
     "spec seeds 5000": (
         lambda f, t: ["train", _spec(t, f"{BASE}seeds: {list(range(5000))}\n")],
         "at most 1000",

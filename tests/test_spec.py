@@ -32,10 +32,10 @@ def test_seeds_make_one_spec_per_seed():
         ({**BASE, "zzz": 1}, "unknown key 'zzz' in the spec; valid keys:"),
         ({"agent": "q_learning"}, "needs 'env'"),
         ({"env": "lab/CliffWalk-v0"}, "needs 'agent'"),
-        ({**BASE, "total_timesteps": "many"}, "total_timesteps must be a whole number >= 0; got 'many'"),
-        ({**BASE, "total_timesteps": 0}, "total_timesteps must be at least 1"),
-        ({**BASE, "threads": 0}, "threads must be at least 1"),
-        ({**BASE, "threads": "all"}, "threads must be a whole number >= 0"),
+        ({**BASE, "total_timesteps": "many"}, "total_timesteps must be a whole number >= 1; got 'many'"),
+        ({**BASE, "total_timesteps": 0}, "total_timesteps must be a whole number >= 1; got 0"),
+        ({**BASE, "threads": 0}, "threads must be a whole number >= 1; got 0"),
+        ({**BASE, "threads": "all"}, "threads must be a whole number >= 1; got 'all'"),
         ({**BASE, "seed": -1}, "seed must be a whole number >= 0"),
         ({**BASE, "eval_episodes": 2.5}, "eval_episodes must be a whole number"),
         ({**BASE, "checkpoint_interval": True}, "checkpoint_interval must be a whole number"),
@@ -118,7 +118,7 @@ def test_exponent_floats_load_as_numbers_in_spec_files_and_overrides(tmp_path):
     spec = spec_from_dict(data)
     assert spec.total_timesteps == 100_000 and isinstance(spec.total_timesteps, int)
     assert spec.hyperparameters == {"learning_rate": 3e-4, "max_grad_norm": 1e30}
-    with pytest.raises(SpecError, match=r"total_timesteps must be a whole number >= 0; got 2500\.5"):
+    with pytest.raises(SpecError, match=r"total_timesteps must be a whole number >= 1; got 2500\.5"):
         spec_from_dict({**BASE, "total_timesteps": 2.5005e3})
 
 

@@ -59,5 +59,5 @@ def test_a_trial_that_fails_on_ray_tune_is_reported_with_its_reason(tmp_path):
     ]
     run_jobs(jobs, ended.__setitem__, "ray", workers=2)
     assert ended["good"] is None
-    assert "total_timesteps must be a whole number >= 0" in ended["bad"]
+    assert "total_timesteps must be a whole number >= 1" in ended["bad"]
     assert (tmp_path / "good" / "model.npz").is_file() and not (tmp_path / "bad").exists()

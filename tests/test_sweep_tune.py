@@ -75,7 +75,7 @@ def test_a_falling_behind_trial_is_pruned_and_the_study_resumes(tmp_path):
     [
         (
             ["--param", "hyperparameters.learnin_rate=float:0.1:1"],
-            "did you mean 'hyperparameters.learning_rate'",
+            "'hyperparameters.learnin_rate' in --param; did you mean 'hyperparameters.learning_rate'",
         ),
         (
             ["--param", "hyperparameters.initial_q=choice:0,zero"],

@@ -98,6 +98,10 @@ def test_vocabulary_over_the_configured_size(tmp_path):
         make_language(str(f), tokenizer="bpe", vocab_size=6)
     with pytest.raises(VocabularyError, match="over the configured size 10"):
         make_language("english", max_vocabulary=10)
+    with pytest.raises(
+        TextError, match=r"unknown language 'englsh'; did you mean 'english'\? \(the lab's: arithmetic, copy"
+    ):
+        make_language("englsh")
 
 
 def test_bad_prompts_and_options():

@@ -12,6 +12,7 @@ Prompts and corpus items fall into the train / validation / test split by a hash
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.errors import TextError
-from envs.text.grammar import load_grammar, parse_grammar
+from envs.text.grammar import GRAMMARS, load_grammar, parse_grammar
 from envs.text.pcfg import PCFG
 from envs.text.vocabulary import Vocabulary
 
@@ -200,4 +201,13 @@ def make_language(language: str | Path | Language, **kwargs) -> Language:
         from envs.text.textfile import TextFileLanguage
 
         return TextFileLanguage(name.removeprefix("text:"), **kwargs)
+    if not Path(name).suffix and not Path(name).exists():  # a name, not a file
+        names = ["arithmetic", "copy", *sorted(f.stem for f in GRAMMARS.glob("*.pcfg"))]
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TextError(
+                f"unknown language {name!r}{hint} (the lab's: {', '.join(names)}; or a .pcfg grammar "
+                "file, or text:FILE)"
+            )
     return GrammarLanguage(name, **kwargs)

@@ -155,7 +155,7 @@ def add_lm_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = lm.add_subparsers(dest="lm_command", metavar="LM_COMMAND", required=True)
     threads = {"type": thread_count, "default": None, "help": "torch CPU threads (default: torch's choice)"}
 
-    p = sub.add_parser("train", help="pre-train a model from a spec (configs/text-lm-*.yaml) or flags")
+    p = sub.add_parser("train", help="pre-train a model from a spec (configs/lm-*.yaml) or flags")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a language-model run spec")
     p.add_argument(
         "--language", default=None, help="english, dyck, a .pcfg file, arithmetic, copy, text:FILE"

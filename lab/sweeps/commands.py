@@ -42,7 +42,7 @@ def add_commands(sub: Any) -> None:
         "report",
         help="aggregate statistics of a sweep: IQM, bootstrap CIs, probability of improvement, plots",
         description="Mean, median and interquartile mean of each configuration's final evaluation with "
-        "95%% stratified bootstrap confidence intervals, the probability of improvement between "
+        "95% stratified bootstrap confidence intervals, the probability of improvement between "
         "configurations, performance profiles and learning curves (Agarwal et al. 2021).",
     )
     p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a directory made by lab sweep")

@@ -136,22 +136,25 @@ def typed_value(key: str, value: Any, current: Any) -> Any:
     return value
 
 
-def check_keys(grid: dict[str, list[Any]], known: dict[str, Any]) -> dict[str, list[Any]]:
-    """The grid with every value typed; an unknown key names the closest valid one."""
+def check_keys(
+    grid: dict[str, list[Any]], known: dict[str, Any], flag: str = "--grid"
+) -> dict[str, list[Any]]:
+    """The grid with every value typed; an unknown key names the closest valid one (and ``flag``, the
+    option that gave it)."""
     typed: dict[str, list[Any]] = {}
     for key, values in grid.items():
         if key in NOT_GRID_KEYS:
             raise LabError(
-                f"--grid cannot vary {key!r}: the sweep gives each trial its seed and name (--seeds)"
+                f"{flag} cannot vary {key!r}: the sweep gives each trial its seed and name (--seeds)"
             )
         head, _, rest = key.partition(".")
         if head not in FIELDS:
-            raise LabError(f"unknown key {key!r} in --grid{closest_key(key, sorted(known))}")
+            raise LabError(f"unknown key {key!r} in {flag}{closest_key(key, sorted(known))}")
         if head == "env_kwargs" and rest:
             typed[key] = [typed_value(key, v, known.get(key)) for v in values]
             continue
         if key not in known:
-            raise LabError(f"unknown key {key!r} in --grid{closest_key(key, sorted(known))}")
+            raise LabError(f"unknown key {key!r} in {flag}{closest_key(key, sorted(known))}")
         typed[key] = [typed_value(key, v, known[key]) for v in values]
     return typed
 

@@ -85,7 +85,7 @@ def check_params(params: list[Param], base: dict[str, Any]) -> list[Param]:
         raise LabError("a --param key is given twice")
     known = known_values(spec_from_dict(base, "the spec"))
     typed = check_keys(
-        {p.key: list(p.choices) if p.kind == "choice" else [p.low, p.high] for p in params}, known
+        {p.key: list(p.choices) if p.kind == "choice" else [p.low, p.high] for p in params}, known, "--param"
     )
     for key, values in typed.items():  # every choice and both ends of every range make a valid agent
         for value in values:
