@@ -608,6 +608,14 @@ def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_pa
             agent.save(folder)
 
 
+def test_stable_baselines3s_policy_argument_is_answered_in_one_line():
+    for algorithm in ("ppo", "dqn", "q_learning"):
+        with pytest.raises(AgentError, match=r"takes the env first, without stable-baselines3's policy name"):
+            AGENTS[algorithm]("MlpPolicy", gym.make("CartPole-v1"))
+    with pytest.raises(AgentError, match="A2C takes one positional argument, the env; give the others by"):
+        AGENTS["a2c"]("CartPole-v1", 0)
+
+
 def test_seeds_cover_64_bits():
     assert AGENTS["ppo"]("CartPole-v1", seed=2**64 - 1, n_steps=8).learn(8).num_timesteps >= 8
     with pytest.raises(AgentError, match=r"seed must be a whole number from 0 to 2\*\*64 - 1"):

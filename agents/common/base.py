@@ -148,13 +148,22 @@ class Agent(ABC):
     def __init__(
         self,
         env: gym.Env | gym.vector.VectorEnv | str,
-        *,
+        *more: Any,
         seed: int | None = None,
         gamma: float = 0.99,
         **hyperparameters: Any,
     ) -> None:
         from agents.common.vector import as_single_env  # vector.py imports this module
 
+        if more:  # stable-baselines3's PPO("MlpPolicy", env) is the likely reason
+            name = type(self).__name__
+            if isinstance(env, str) and env.endswith("Policy"):
+                raise AgentError(
+                    f"{name} takes the env first, without stable-baselines3's policy name {env!r} (an "
+                    "agent builds its network or table from the env's spaces; policy_kwargs shapes a "
+                    f"network): {name}(env, ...)"
+                )
+            raise AgentError(f"{name} takes one positional argument, the env; give the others by name")
         env, vector_env = as_single_env(env)  # an env id or a VectorEnv, as SB3 and gymnasium users pass
         if vector_env is not None:
             if "n_envs" not in self.config_class.names():

@@ -202,7 +202,13 @@ class OnPolicyAgent(Agent):
         """Collect rollouts and update for ``total_timesteps`` env steps (counted as
         :meth:`Agent.learn` counts them; the last rollout is finished, as in SB3). ``callback`` runs
         at each episode's end, as for every agent; returning ``False`` stops there (the unfinished
-        rollout is dropped)."""
+        rollout is dropped).
+
+        A rollout holds ``n_steps`` rows per env, and the row of a vector env's reset after an
+        episode's end is no transition (not trained on, not counted), so a rollout counts a little
+        fewer than ``n_steps * n_envs`` steps (about 1% on CartPole). A budget that is a whole number
+        of rollouts, such as ``learn(2048)`` with ``n_steps=2048``, then takes one rollout more than
+        stable-baselines3, whose vector envs reset within the step."""
         _, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps, callback)
         while self.num_timesteps < total:
             rollout = self._collect(callback)
