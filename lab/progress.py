@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
+from lab.core.progress_lines import LineProgress
+
 
 def compact_count(n: float) -> str:
     """A count in at most 5 characters: ``9,999``, ``72.5k``, ``100k``, ``1.25M``."""
@@ -59,8 +61,11 @@ class LabelledTime(ProgressColumn):
 def timed_progress(
     *columns: ProgressColumn | str, console: Console | None = None, disable: bool = False
 ) -> Progress:
-    """A progress bar of ``columns`` followed by the labelled elapsed and remaining times."""
-    return Progress(*columns, LabelledTime("elapsed"), LabelledTime("left"), console=console, disable=disable)
+    """A progress bar of ``columns`` followed by the labelled elapsed and remaining times (a line
+    every half minute where the output is not a terminal)."""
+    return LineProgress(
+        *columns, LabelledTime("elapsed"), LabelledTime("left"), console=console, disable=disable
+    )
 
 
 def measuring_bar(description: str, disable: bool = False, console: Console | None = None) -> Progress:

@@ -373,6 +373,30 @@ def test_the_training_bar_fits_80_columns_with_labelled_times(timestep, total, e
     assert f"{fields['steps']} ep {fields['episodes']} return {fields['mean_return']}" in line
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_bar_prints_lines_where_the_output_is_no_terminal(terminal, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from lab.core import progress_lines
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=terminal, force_jupyter=False)
+    readings = [0.0, 5.0, 31.0, 40.0, 62.0]  # the bar's start, then one reading per update
+    clock = iter(readings)
+    monkeypatch.setattr(progress_lines, "monotonic", lambda: next(clock))
+    with training_progress(console=console) as bar:
+        task = bar.add_task("x", total=100, **progress_fields(0, 100, 0, float("nan")))
+        for step in (10, 20, 30, 40):  # at 5 s, 31 s, 40 s and 62 s: a line at 31 s and at 62 s
+            bar.update(task, completed=step, **progress_fields(step, 100, step // 10, 1.0))
+    if terminal:  # rich's live bar redraws in place; no line is printed, nor the clock read for one
+        assert len(list(clock)) == len(readings) - 1
+    else:
+        lines = [line for line in out.getvalue().splitlines() if "/100" in line]
+        assert [line.split()[1] for line in lines] == ["20/100", "40/100", "40/100"]  # 31 s, 62 s, the end
+
+
 def test_a_budget_that_ends_inside_a_rollout_shows_the_steps_run_on_the_bar(tmp_path):
     # PPO finishes the rollout it is in (as stable-baselines3 does): 100 steps run two rollouts of 64
     spec = {

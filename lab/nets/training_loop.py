@@ -43,9 +43,11 @@ class ProgressBar:
         self.bar: Any = None
         if not enabled:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.bar = Progress(
+        from lab.core.progress_lines import LineProgress
+
+        self.bar = LineProgress(
             TextColumn("[bold]fit[/] epoch {task.fields[epoch]}/" + str(epochs)),
             BarColumn(),
             TextColumn("train {task.fields[train]}  val {task.fields[val]}"),
