@@ -5,7 +5,9 @@
 Each update waits for ``n_episodes`` complete episodes (from ``n_envs`` envs at once; episodes still
 running then are dropped and every env starts afresh, so each update is strictly on-policy).
 ``baseline=True`` learns a state value ``b(s) = V(s)`` by regression on the returns (a variance
-reducer that leaves the gradient unbiased); returns are then normalised over the batch.
+reducer that leaves the gradient unbiased). With ``normalize_advantage`` (the default) the weights
+``G_t - b(s_t)`` (or ``G_t`` without a baseline) are normalised over the batch; the value targets are
+the returns as they are.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ it carries is what a time-limited (truncated) episode bootstraps from.
 Advantages are GAE(lambda) (:mod:`agents.common.rollout`). Observation and reward normalisation
 (running mean/std, as SB3's ``VecNormalize``) are options; their statistics are saved with the
 model. Updates are plain autograd: ``loss.backward()``, ``clip_grad_norm_`` and Adam (torch's fused
-kernel, a public option). The learning rate is a schedule (a number, rl-zoo's ``"lin_<x>"`` or a
-schedule dict), read after each rollout at the step count reached, as stable-baselines3 reads its
-progress.
+kernel, a public option; A2C takes SB3's RMSprop by default). The learning rate is a schedule (a
+number, rl-zoo's ``"lin_<x>"`` or a schedule dict), read after each rollout at the step count
+reached, as stable-baselines3 reads its progress.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """DQN's hyperparameters (:class:`DQNConfig`): stable-baselines3's names and defaults, so that an
 rl-baselines3-zoo DQN entry works unchanged, plus the lab's n-step, prioritized replay, dueling and
-Double DQN options; checked once, when the agent is built (:mod:`agents.common.config`)."""
+Double DQN options; checked once, when the agent is built (:mod:`agents.common.config`).
+
+One default differs: ``buffer_size`` is 100,000 (SB3: 1,000,000), since the buffer's arrays are
+allocated when the agent is built: a million rows of a 36x36 pixel maze would take 7.8 GB."""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from agents.dqn.q_network import check_policy_kwargs, check_replay_buffer_kwargs
 
 @dataclass(frozen=True)
 class DQNConfig(AgentConfig):
-    """DQN's hyperparameters: stable-baselines3's names and defaults, plus n-step, prioritized replay,
-    dueling and Double DQN options."""
+    """DQN's hyperparameters: stable-baselines3's names and defaults (``buffer_size`` aside: see the
+    module docstring), plus n-step, prioritized replay, dueling and Double DQN options."""
 
     learning_rate: Schedule = rate(1e-4)
     buffer_size: int = count(100_000)
