@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import VectorEnv
 
 from envs.errors import EnvError
@@ -37,10 +38,16 @@ class SeededCopies(VectorEnv):
         self._base = np.zeros(self.num_envs, dtype=np.uint64)
         self._episode = np.zeros(self.num_envs, dtype=np.int64)
         self._seeded = False
+        self._started = False  # reset() has run: step() before it would read no episode's state
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise ResetNeeded("call reset() before step(): the copies have no episode yet")
 
     def _seed_copies(self, seed: int | Sequence[int] | None) -> None:
         """``reset``'s seeding: every copy's base key and episode number (and ``np_random``)."""
         n = self.num_envs
+        self._started = True
         if seed is None:
             super().reset()
             if not self._seeded:
@@ -51,12 +58,13 @@ class SeededCopies(VectorEnv):
                 self._episode += 1
             return
         if isinstance(seed, (int, np.integer)):
-            super().reset(seed=int(seed))
-            seeds = int(seed) + np.arange(n, dtype=np.int64)
+            super().reset(seed=int(seed))  # refuses a negative seed, as a single env does
+            # copy i's seed is seed + i; the keys read seeds modulo 2**64, which uint64 sums wrap to
+            seeds = np.uint64(int(seed) % 2**64) + np.arange(n, dtype=np.uint64)
         else:
             seeds = np.asarray(seed)
-            if seeds.shape != (n,) or seeds.dtype.kind not in "iu":
-                raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints (one per copy)")
+            if seeds.shape != (n,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+                raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints >= 0 (one per copy)")
             super().reset()
         self._base = rng.seed_key_array(seeds)
         self._episode[:] = 0

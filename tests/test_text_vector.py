@@ -90,3 +90,15 @@ def test_bad_vector_input():
         env.step(np.array([1, 3]))
     with pytest.raises(InvalidActionError, match="2 integer actions"):
         env.step(np.array([1]))
+
+
+def test_an_end_token_at_the_step_limit_is_also_truncated_as_under_time_limit():
+    kwargs = {"num_envs": 1, "max_episode_steps": 5}
+    ours = gym.make_vec("lab/TextDyck-v0", vectorization_mode="vector_entry_point", **kwargs)
+    ref = gym.make_vec("lab/TextDyck-v0", vectorization_mode="sync", **kwargs)
+    ours.reset(seed=0)
+    ref.reset(seed=0)
+    for token in (1, 2, 1, 2, 0):  # ( ) ( ) <eos>: the end token is the fifth step, the limit
+        x, y = ours.step(np.array([token])), ref.step(np.array([token]))
+        assert_same(x, y, f"token {token}")
+    assert x[2][0] and x[3][0]  # terminated, and truncated by the limit: gymnasium's TimeLimit says both

@@ -251,3 +251,38 @@ def test_every_integer_action_dtype(dtype):
     for _ in range(30):
         actions = rng.integers(4, size=3)
         assert_same(ours.step(actions.astype(dtype)), ref.step(actions))
+
+
+@pytest.mark.parametrize("env_id", ["lab/CliffWalk-v0", "lab/TextDyck-v0"])
+def test_a_batched_env_steps_only_after_a_reset(env_id):
+    from gymnasium.error import ResetNeeded
+
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    with pytest.raises(ResetNeeded, match=r"call reset\(\) before step\(\)"):
+        venv.step(np.array([1, 1]))
+    venv.reset(seed=0)
+    venv.step(np.array([1, 1]))
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64 - 1, 2**64 + 3])
+def test_seeds_past_63_bits_give_what_single_envs_give(seed):
+    ours = gym.make_vec("lab/IceLake-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    ref = SyncVectorEnv([lambda: gym.make("lab/IceLake-v0")] * 3)
+    assert_same_reset(ours.reset(seed=seed), ref.reset(seed=seed))
+    rng = np.random.default_rng(1)
+    for t in range(40):
+        actions = rng.integers(4, size=3)
+        assert_same(ours.step(actions), ref.step(actions), f"step {t}")
+    with pytest.raises(envs.EnvError, match=r"a list of 3 ints >= 0"):
+        ours.reset(seed=[1, -1, 2])
+
+
+def test_grid_envs_and_their_specs_pickle():
+    import pickle
+
+    env = gym.make("lab/Maze-v0", obs_type="onehot")
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.spec.id == env.spec.id and copy.spec.kwargs == env.spec.kwargs
+    np.testing.assert_array_equal(copy.reset(seed=3)[0], env.reset(seed=3)[0])
+    make = pickle.loads(pickle.dumps(env.spec.vector_entry_point))
+    assert make(num_envs=2).num_envs == 2

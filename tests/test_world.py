@@ -282,6 +282,26 @@ def test_default_render_tile_size():
     assert env.render().shape == (36, 36, 3)
 
 
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "message"),
+    [
+        ("lab/WindyGrid-v0", {"king_moves": "False"}, "king_moves must be true or false; got 'False'"),
+        ("lab/WindyGrid-v0", {"stochastic_wind": "no"}, "stochastic_wind must be true or false"),
+        ("lab/CliffWalk-v0", {"slippery": "False"}, "slippery must be true or false"),
+        ("lab/IceLake-v0", {"pit_terminal": 0}, "pit_terminal must be true or false; got 0"),
+        ("lab/IceLake-v0", {"slip_prob": "0.5"}, "slip_prob must be a number; got '0.5'"),
+        ("lab/CliffWalk-v0", {"step_reward": "x"}, "step_reward must be a number; got 'x'"),
+        ("lab/CliffWalk-v0", {"goal_reward": float("nan")}, "goal_reward must be a finite number"),
+        ("lab/CliffWalk-v0", {"render_tile_size": 0}, "must be a whole number >= 4; got 0"),
+        ("lab/CliffWalk-v0", {"render_tile_size": -5}, "must be a whole number >= 4; got -5"),
+        ("lab/TextDyck-v0", {"action_mask": "False"}, "action_mask must be true or false"),
+    ],
+)
+def test_arguments_given_as_text_or_out_of_range_are_refused_when_the_env_is_made(env_id, kwargs, message):
+    with pytest.raises(envs.EnvError, match=message):
+        gym.make(env_id, **kwargs)
+
+
 def test_render_without_mode_warns_and_returns_none():
     env = make_unwrapped("lab/IceLake-v0")
     env.reset(seed=0)

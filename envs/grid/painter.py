@@ -9,6 +9,7 @@ one tile pasted from that copy, and a batch of frames is two fancy-indexing oper
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -229,6 +230,21 @@ def draw_cell(
     return np.round(c.rgb).clip(0, 255).astype(np.uint8)
 
 
+def check_tile_size(tile_size: Any, shape: tuple[int, int]) -> None:
+    """Pixels per cell (``obs_tile_size``, ``render_tile_size``): a whole number >= 4 that keeps a
+    frame of a ``shape`` (rows, columns) map within :data:`MAX_FRAME_SIDE` pixels a side."""
+    h, w = shape
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) or tile_size < 4:
+        raise EnvError(
+            f"tile_size (obs_tile_size, render_tile_size) must be a whole number >= 4; got {tile_size!r}"
+        )
+    if max(h, w) * tile_size > MAX_FRAME_SIDE:  # a size read from a file must not ask for gigabytes
+        raise EnvError(
+            f"{tile_size} pixels per cell make a {h * tile_size} x {w * tile_size} frame; "
+            f"frames are at most {MAX_FRAME_SIDE} pixels on a side"
+        )
+
+
 class GridPainter:
     """Draws a grid world's frames.
 
@@ -249,15 +265,7 @@ class GridPainter:
             shapes = f"{tiles.shape}, {ice.shape}, {wind.shape}"
             raise ValueError(f"tiles must be (H, W), ice (H, W) and wind (W,); got {shapes}")
         h, w = tiles.shape
-        if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) or tile_size < 4:
-            raise EnvError(
-                f"tile_size (obs_tile_size, render_tile_size) must be a whole number >= 4; got {tile_size!r}"
-            )
-        if max(h, w) * tile_size > MAX_FRAME_SIDE:  # a size read from a file must not ask for gigabytes
-            raise EnvError(
-                f"{tile_size} pixels per cell make a {h * tile_size} x {w * tile_size} frame; "
-                f"frames are at most {MAX_FRAME_SIDE} pixels on a side"
-            )
+        check_tile_size(tile_size, (h, w))
         self.tile_size = int(tile_size)
         self.shape: tuple[int, int] = (h * self.tile_size, w * self.tile_size)
         self._tiles, self._ice, self._wind = tiles, ice, wind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -72,13 +73,9 @@ class GridVectorEnv(SeededCopies):
 
     @classmethod
     def entry_point(cls, env_class: Callable[..., GridWorld]) -> Callable[..., GridVectorEnv]:
-        """A ``vector_entry_point`` for gymnasium's registry: ``(num_envs, max_episode_steps, **kwargs)``."""
-
-        def make(num_envs: int = 1, max_episode_steps: int | None = None, **kwargs: Any) -> GridVectorEnv:
-            return cls(env_class(**kwargs), num_envs=num_envs, max_episode_steps=max_episode_steps)
-
-        make.__name__ = f"make_{getattr(env_class, '__name__', 'grid')}_vector"
-        return make
+        """A ``vector_entry_point`` for gymnasium's registry: ``(num_envs, max_episode_steps, **kwargs)``
+        (a ``partial`` of a module-level function, so that an env's spec, and the env, can be pickled)."""
+        return functools.partial(_make_vector, cls, env_class)
 
     @property
     def states(self) -> np.ndarray:
@@ -116,6 +113,7 @@ class GridVectorEnv(SeededCopies):
         return actions.astype(np.int64, copy=False)  # uint64 + int64 would promote to float64
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        self._check_started()
         actions = self._check_actions(actions)
         i = self._state * self._n_actions
         i += actions
@@ -161,3 +159,13 @@ class GridVectorEnv(SeededCopies):
 
     def close_extras(self, **kwargs: Any) -> None:
         self.env.close()
+
+
+def _make_vector(
+    cls: type[GridVectorEnv],
+    env_class: Callable[..., GridWorld],
+    num_envs: int = 1,
+    max_episode_steps: int | None = None,
+    **kwargs: Any,
+) -> GridVectorEnv:
+    return cls(env_class(**kwargs), num_envs=num_envs, max_episode_steps=max_episode_steps)

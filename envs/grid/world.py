@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from envs.arguments import flag, number
 from envs.errors import EnvError, InvalidActionError
 from envs.grid import rng
 from envs.grid.layout import TILE_CHAR, Tile, parse_map
 from envs.grid.model import ACTION_NAMES, Dynamics, GridModel, TransitionModel
 from envs.grid.observations import ObservationEncoder, check_obs_type
+from envs.grid.painter import check_tile_size
 from envs.rendering import FrameRendering
 
 if TYPE_CHECKING:
@@ -127,16 +129,16 @@ class GridWorld(FrameRendering):
         modes = self.metadata["render_modes"]
         if render_mode is not None and render_mode not in modes:
             raise EnvError(f"unknown render_mode {render_mode!r}; choose one of: {', '.join(modes)}")
-        layout = parse_map(ascii_map, slippery=slippery)
+        layout = parse_map(ascii_map, slippery=flag("slippery", slippery))
         dynamics = Dynamics(
-            slip_prob=float(slip_prob),
+            slip_prob=number("slip_prob", slip_prob),
             wind=None if wind is None else tuple(wind),
-            stochastic_wind=bool(stochastic_wind),
-            king_moves=bool(king_moves),
-            step_reward=float(step_reward),
-            goal_reward=float(goal_reward),
-            pit_reward=float(pit_reward),
-            pit_terminal=bool(pit_terminal),
+            stochastic_wind=flag("stochastic_wind", stochastic_wind),
+            king_moves=flag("king_moves", king_moves),
+            step_reward=number("step_reward", step_reward),
+            goal_reward=number("goal_reward", goal_reward),
+            pit_reward=number("pit_reward", pit_reward),
+            pit_terminal=flag("pit_terminal", pit_terminal),
         )
         self.model = GridModel(layout, dynamics)
         self.obs_type = obs_type
@@ -144,6 +146,8 @@ class GridWorld(FrameRendering):
         self.encoder = ObservationEncoder(self.model, obs_type, obs_tile_size)
         self.observation_space = self.encoder.space
         self.action_space = spaces.Discrete(self.model.n_actions)
+        if render_tile_size is not None:  # checked now, not at the first render()
+            check_tile_size(render_tile_size, layout.shape)
         self.render_tile_size = render_tile_size or default_render_tile(layout.shape)
 
         # Hot-path copies of the outcome tables as Python lists: scalar list indexing is several

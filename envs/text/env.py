@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from envs.arguments import flag
 from envs.errors import EnvError, TextError
 from envs.grid import rng
 from envs.grid.world import check_action
@@ -112,7 +113,7 @@ class TextGenEnv(FrameRendering):
         self.eos = vocab.eos
         self.max_length = max_length
         self.automaton = PrefixAutomaton(lang.pcfg, vocab, max_length)
-        self.action_mask = bool(action_mask)
+        self.action_mask = flag("action_mask", action_mask)
         if prompts is not None:
             if isinstance(prompts, str) or not prompts:
                 raise TextError("prompts= takes a non-empty list of strings")

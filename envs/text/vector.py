@@ -38,8 +38,10 @@ class TextVectorEnv(SeededCopies):
             raise EnvError(f"TextVectorEnv gives token observations; got obs_type={env.obs_type!r}")
         self.env = env
         n = self.num_envs
-        limit = env.max_length if max_episode_steps is None else min(env.max_length, int(max_episode_steps))
-        self.limit = limit
+        # Truncated as a single env under gymnasium's TimeLimit: at its own max_length unless the
+        # episode ended there, and at max_episode_steps whether it ended or not
+        time_limit = env.max_length + 1 if max_episode_steps is None else int(max_episode_steps)
+        self.limit, self._time_limit = min(env.max_length, time_limit), time_limit
         self.single_observation_space = env.observation_space
         self.single_action_space = env.action_space
         self.observation_space = batch_space(env.observation_space, n)
@@ -131,7 +133,11 @@ class TextVectorEnv(SeededCopies):
             )
         return actions.astype(np.int64, copy=False)
 
+    def _truncated(self, eos: np.ndarray, generated: np.ndarray) -> np.ndarray:
+        return (~eos & (generated >= self.limit)) | (generated >= self._time_limit)
+
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        self._check_started()
         actions = self._check_actions(actions)
         env, automaton = self.env, self.env.automaton
         n_tokens = self._n_tokens
@@ -172,10 +178,10 @@ class TextVectorEnv(SeededCopies):
             terminated = np.zeros(self.num_envs, dtype=bool)
             terminated[rows] = eos
             truncated = np.zeros(self.num_envs, dtype=bool)
-            truncated[rows] = ~eos & (generated >= self.limit)
+            truncated[rows] = self._truncated(eos, generated)
             self._episode[restart] += 1
             self._start(restart)
         else:
-            reward, terminated, truncated = part, eos, ~eos & (generated >= self.limit)
+            reward, terminated, truncated = part, eos, self._truncated(eos, generated)
         self._needs_reset = terminated | truncated
         return self._observation(), reward, terminated, truncated, self._info(ended)
