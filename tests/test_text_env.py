@@ -101,6 +101,14 @@ def test_masks_follow_the_grammar_exactly():
     short.step(w["the"])
     assert not short.action_masks()[w["good"]]  # "the good N V <eos>" needs 5 tokens
     assert short.action_masks()[w["dog"]]
+    short.step(w["good"])  # against the mask: no sentence can end in time now
+    assert short.action_masks().all()  # as after a dead prefix, every token goes: a mask is never empty
+
+
+@pytest.mark.parametrize("language", ["arithmetic", "copy"])
+def test_a_max_length_too_short_for_any_answer_is_refused(language):
+    with pytest.raises(TextError, match=r"needs 1 more words and the end token: over max_length=1"):
+        TextGenEnv(language, max_length=1)
 
 
 def test_without_masks_ungrammatical_text_is_scored_and_shaped():

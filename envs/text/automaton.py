@@ -142,6 +142,7 @@ class PrefixAutomaton:
     def _fill_masks(self, s: int) -> None:
         table = self.after_min[s][None, :] <= self._budgets
         table[:, self.eos] = self.eos_ok[s]
+        table[~table.any(axis=1)] = True  # too few tokens left to end well: as dead, any token goes
         self.mask_table[s] = table
         self.expanded[s] = True
 
@@ -160,7 +161,8 @@ class PrefixAutomaton:
         """Allowed tokens in expanded state ``s`` with ``0 <= remaining <= horizon`` tokens left (the
         end token counts): a word only if some sentence continues with it and can still end in
         time, the end token only when the prefix is a whole sentence (every token, once the prefix
-        is dead). A view into the table: copy it to keep it."""
+        is dead or too few tokens are left for it to end well: a mask is never empty). A view into
+        the table: copy it to keep it."""
         return self.mask_table[s, remaining]
 
     def masks(self, states: np.ndarray, remaining: np.ndarray) -> np.ndarray:
