@@ -10,6 +10,7 @@ episode (the first unseeded reset draws the bases from ``np_random``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.error import ResetNeeded
@@ -44,9 +45,25 @@ class SeededCopies(VectorEnv):
         if not self._started:
             raise ResetNeeded("call reset() before step(): the copies have no episode yet")
 
-    def _seed_copies(self, seed: int | Sequence[int] | None) -> None:
-        """``reset``'s seeding: every copy's base key and episode number (and ``np_random``)."""
+    def _reset_rows(self, options: dict[str, Any] | None) -> np.ndarray | None:
+        """The copies gymnasium's ``options={"reset_mask": mask}`` resets (``None``: all of them), checked
+        as ``SyncVectorEnv`` checks it; only copies of a started env can be reset alone."""
+        mask = (options or {}).get("reset_mask")
+        if mask is None:
+            return None
+        if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape != (self.num_envs,):
+            raise EnvError(f"reset_mask must be a numpy bool array of shape ({self.num_envs},); got {mask!r}")
+        if not mask.any():
+            raise EnvError("reset_mask resets no copy: mark at least one True")
+        if not self._started:
+            raise EnvError("reset_mask resets some copies; the first reset() starts them all")
+        return np.flatnonzero(mask)
+
+    def _seed_copies(self, seed: int | Sequence[int] | None, rows: np.ndarray | None = None) -> None:
+        """``reset``'s seeding: the base key and episode number of every copy, or of copies ``rows``
+        (``reset_mask``; the others carry on), and ``np_random``."""
         n = self.num_envs
+        rows = np.arange(n) if rows is None else rows
         self._started = True
         if seed is None:
             super().reset()
@@ -55,7 +72,7 @@ class SeededCopies(VectorEnv):
                 self._episode[:] = 0
                 self._seeded = True
             else:
-                self._episode += 1
+                self._episode[rows] += 1
             return
         if isinstance(seed, (int, np.integer)):
             super().reset(seed=int(seed))  # refuses a negative seed, as a single env does
@@ -66,6 +83,6 @@ class SeededCopies(VectorEnv):
             if seeds.shape != (n,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
                 raise EnvError(f"reset(seed=...) takes one int, or a list of {n} ints >= 0 (one per copy)")
             super().reset()
-        self._base = rng.seed_key_array(seeds)
-        self._episode[:] = 0
+        self._base[rows] = rng.seed_key_array(seeds[rows])
+        self._episode[rows] = 0
         self._seeded = True

@@ -286,3 +286,35 @@ def test_grid_envs_and_their_specs_pickle():
     np.testing.assert_array_equal(copy.reset(seed=3)[0], env.reset(seed=3)[0])
     make = pickle.loads(pickle.dumps(env.spec.vector_entry_point))
     assert make(num_envs=2).num_envs == 2
+
+
+@pytest.mark.parametrize("env_id", ["lab/IceLake-v0", "lab/TextDyck-v0"])
+def test_reset_mask_resets_only_those_copies_as_sync_vector_env_does(env_id):
+    n, rng = 4, np.random.default_rng(2)
+    ours = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", max_episode_steps=9)
+    ref = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", max_episode_steps=9)
+    with pytest.raises(envs.EnvError, match="the first reset"):
+        ours.reset(options={"reset_mask": np.ones(n, dtype=bool)})
+    ours.reset(seed=5)
+    ref.reset(seed=5)
+    for t in range(120):
+        if t % 7 == 6:  # some copies start over: with a seed, without one, or with one seed each
+            mask = rng.random(n) < 0.5
+            mask[t % n] = True
+            seed = (None, 11, [3, 1, 4, 1])[(t // 7) % 3]
+            a, b = (
+                ours.reset(seed=seed, options={"reset_mask": mask}),
+                ref.reset(seed=seed, options={"reset_mask": mask.copy()}),
+            )
+            obs_a, obs_b = (a[0]["tokens"], b[0]["tokens"]) if isinstance(a[0], dict) else (a[0], b[0])
+            np.testing.assert_array_equal(obs_a, obs_b, err_msg=f"reset at {t}")
+            for key in b[1]:
+                np.testing.assert_array_equal(a[1][key], b[1][key], err_msg=f"reset at {t}: info {key}")
+        actions = rng.integers(ours.single_action_space.n, size=n)
+        x, y = ours.step(actions), ref.step(actions)
+        for i in (1, 2, 3):
+            np.testing.assert_array_equal(x[i], y[i], err_msg=f"step {t}")
+        obs_x, obs_y = (x[0]["tokens"], y[0]["tokens"]) if isinstance(x[0], dict) else (x[0], y[0])
+        np.testing.assert_array_equal(obs_x, obs_y, err_msg=f"step {t}")
+    with pytest.raises(envs.EnvError, match="reset_mask resets no copy"):
+        ours.reset(options={"reset_mask": np.zeros(n, dtype=bool)})

@@ -24,7 +24,9 @@ class GridVectorEnv(SeededCopies):
     environments (e.g. in a ``SyncVectorEnv``) return: observations, rewards, flags and
     ``info["state"]``. Autoreset follows gymnasium's next-step convention: the step after a copy
     terminates or truncates resets it (its action is ignored) and returns the first observation of
-    the new episode with reward 0. ``reset(seed=s)`` seeds copy ``i`` with ``s + i``.
+    the new episode with reward 0. ``reset(seed=s)`` seeds copy ``i`` with ``s + i``, and
+    ``reset(options={"reset_mask": mask})`` starts only the copies ``mask`` marks, as
+    ``SyncVectorEnv`` does.
 
     Information: ``reset`` and ``step`` return ``info = {"state": states, "_state": mask}``, gymnasium's
     batched form of :class:`GridWorld`'s ``{"state": s}``: every copy's state number (int64, shape
@@ -85,12 +87,23 @@ class GridVectorEnv(SeededCopies):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        self._seed_copies(seed)
-        self._key = rng.episode_key_array(self._base, self._episode)
-        self._state = self._start_states(self._key)
-        self._t[:] = 0
-        self._needs_reset[:] = False
-        return self.encoder.encode(self._state), {"state": self._state.copy(), "_state": self._all.copy()}
+        rows = self._reset_rows(options)
+        self._seed_copies(seed, rows)
+        if rows is None:
+            self._key = rng.episode_key_array(self._base, self._episode)
+            self._state = self._start_states(self._key)
+            self._t[:] = 0
+            self._needs_reset[:] = False
+            return self.encoder.encode(self._state), {"state": self._state.copy(), "_state": self._all.copy()}
+        # reset_mask: those copies start anew; the others keep their episode, and report no state
+        self._key[rows] = keys = rng.episode_key_array(self._base[rows], self._episode[rows])
+        self._state[rows] = self._start_states(keys)
+        self._t[rows] = 0
+        self._needs_reset[rows] = False
+        reported = np.zeros(self.num_envs, dtype=bool)
+        reported[rows] = True
+        info = {"state": np.where(reported, self._state, 0), "_state": reported}
+        return self.encoder.encode(self._state), info
 
     def _start_states(self, keys: np.ndarray) -> np.ndarray:
         if len(self._starts) == 1:

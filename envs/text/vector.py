@@ -25,7 +25,8 @@ class TextVectorEnv(SeededCopies):
     same seeds and actions it returns what a ``SyncVectorEnv`` of single environments returns:
     observations, rewards, flags and infos (``action_mask``; ``success`` and ``grammatical`` with
     their ``_`` masks on the end token). Autoreset is gymnasium's next-step convention;
-    ``reset(seed=s)`` seeds copy ``i`` with ``s + i``.
+    ``reset(seed=s)`` seeds copy ``i`` with ``s + i``, and ``reset(options={"reset_mask": mask})``
+    starts only the copies ``mask`` marks.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -72,10 +73,17 @@ class TextVectorEnv(SeededCopies):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        self._seed_copies(seed)
-        self._start(self._rows)
-        self._needs_reset[:] = False
-        return self._observation(), self._info(None)
+        rows = self._reset_rows(options)
+        self._seed_copies(seed, rows)
+        self._start(self._rows if rows is None else rows)
+        self._needs_reset[self._rows if rows is None else rows] = False
+        info = self._info(None)
+        if rows is not None and "action_mask" in info:  # reset_mask: only those copies report
+            reported = np.zeros(self.num_envs, dtype=bool)
+            reported[rows] = True
+            info["action_mask"][~reported] = False
+            info["_action_mask"] = reported
+        return self._observation(), info
 
     def _start(self, rows: np.ndarray) -> None:
         """Begin a new episode in copies ``rows`` (their episode numbers already set)."""
