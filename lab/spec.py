@@ -123,8 +123,8 @@ def check_spec_fields(
 ) -> dict[str, Any]:
     """The checks every kind of spec (runs, ``lab gen``, ``lab lm``) makes: a mapping of known keys
     (an unknown one names the closest), ``strings`` strings or null, ``counts`` whole numbers >= 0
-    (``1e5`` counts), the ``at_least_one`` among them >= 1, ``mappings`` mappings or null. Returns ``data``
-    with its counts as ints."""
+    (``1e5`` counts), the ``at_least_one`` among them >= 1, ``mappings`` mappings or null. Returns
+    ``data`` with its counts as ints."""
     if not isinstance(data, dict):
         raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
     for key in data:

@@ -265,9 +265,9 @@ def begin_vector_learning(
     agent: Any, total_timesteps: int, reset_num_timesteps: bool, callback: Callback | None
 ) -> tuple[VectorSteps, int]:
     """The start of ``learn`` for an agent that collects from ``agent.config.n_envs`` copies of its
-    env: its arguments checked, the copies (made on the first call), the counts started again or carried on as
-    ``reset_num_timesteps`` says (:func:`~agents.common.base.learning_budget`). Returns the copies'
-    steps and the step count to train up to."""
+    env: its arguments checked, the copies (made on the first call), the counts started again or
+    carried on as ``reset_num_timesteps`` says (:func:`~agents.common.base.learning_budget`).
+    Returns the copies' steps and the step count to train up to."""
     total = learning_budget(agent, total_timesteps, reset_num_timesteps, callback)
     steps = agent._steps  # VectorSteps, or None until the first learn()
     if steps is None:

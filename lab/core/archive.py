@@ -46,10 +46,10 @@ def read_archive(
     """The metadata and arrays of an existing file; ``error(f"{what}...")`` when it is not an archive.
 
     ``what`` names the file ("x.npz", or "x.npz is not an agent checkpoint"), and each message adds
-    ``: <the reason>`` to it; the format name in the metadata is left
-    for the caller to check. ``arrays=False`` reads the metadata alone (the arrays come back empty):
-    enough to tell what a file is without loading its weights. Entries named in ``headers_only``
-    come back as read-only stand-ins of their shape and dtype, read from their headers (no data).
+    ``: <the reason>`` to it; the format name in the metadata is left for the caller to check.
+    ``arrays=False`` reads the metadata alone (the arrays come back empty): enough to tell what a file
+    is without loading its weights. Entries named in ``headers_only`` come back as read-only
+    stand-ins of their shape and dtype, read from their headers (no data).
     """
     try:
         with open(path, "rb") as f:
