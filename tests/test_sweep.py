@@ -178,6 +178,7 @@ def test_a_sweep_section_in_the_spec(tmp_path, capsys):
         (["--backend", "nope"], "unknown backend 'nope'"),
         (["--address", "auto"], "use it with --backend ray"),
         (["--workers", "0"], "--workers must be a whole number >= 1; got 0"),
+        (["--grid", "hyperparameters.learning_rate=1,1.0"], "learning_rate lists the value 1.0 twice"),
         (["--backend", "ray", "--address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
     ],
 )
@@ -190,6 +191,30 @@ def test_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert message in err and err.count("\n") == 1
     if "127.0.0.1:9" not in args:  # only a cluster's answer is learned by trying
         assert not (tmp_path / "out").exists()  # checked before anything is written
+
+
+def test_a_seed_the_spec_lists_twice_runs_once(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "total_timesteps": 300, "seeds": [1, 0, 1]}))
+    assert main(["sweep", str(spec), "--backend", "serial", "--sweeps-dir", str(tmp_path / "out")]) == 0
+    assert [t["seed"] for t in read_index(tmp_path / "out" / "tiny")["trials"]] == [0, 1]
+    spec.write_text(yaml.safe_dump({**SPEC, "sweep": {"seeds": [0, 1.5]}}))
+    assert main(["sweep", str(spec), "--sweeps-dir", str(tmp_path / "other")]) == 2
+    assert "sweep: seeds must list whole numbers >= 0" in capsys.readouterr().err
+
+
+def test_a_trial_without_a_final_figure_is_left_out_of_the_report(serial_sweep, tmp_path):
+    sweep = tmp_path / "tiny"
+    shutil.copytree(serial_sweep, sweep)
+    evals = sweep / "trials" / "tiny-learning_rate-0.5-seed1" / "eval.csv"
+    lines = evals.read_text().splitlines()
+    header, last = lines[0].split(","), lines[-1].split(",")
+    last[header.index("mean_return")] = "nan"  # a diverged run, or an env that does not report it
+    evals.write_text("\n".join([*lines[:-1], ",".join(last)]) + "\n")
+    report = make_report(sweep, reps=100)
+    assert report["configurations"]["learning_rate=0.5"]["runs"] == 1 and report["trials_left_out"] == 1
+    with pytest.raises(ValueError, match="scores must be finite"):
+        statistics.probability_of_improvement([float("nan")], [1.0])
 
 
 def test_a_sweep_of_another_spec_is_refused(serial_sweep, tmp_path):

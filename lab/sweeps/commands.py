@@ -101,7 +101,7 @@ def sweep_section(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lab.spec import apply_overrides, load_spec_file
-    from lab.sweeps.grid import parse_grid, parse_seeds
+    from lab.sweeps.grid import parse_grid, parse_seeds, spec_seeds
     from lab.sweeps.sweep import run_sweep
 
     data = load_spec_file(args.spec)
@@ -112,10 +112,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         seeds = parse_seeds(args.seeds)
     elif section.get("seeds") is not None:
-        raw = section["seeds"]
-        seeds = parse_seeds(raw if isinstance(raw, str) else ",".join(str(s) for s in raw))
+        seeds = spec_seeds(section["seeds"], "sweep: seeds")
     else:
-        seeds = list(data.get("seeds") or [data.get("seed", 0)])
+        seeds = spec_seeds(data.get("seeds") or [data.get("seed", 0)], "seeds")
     grid = {k: list(v) for k, v in (section.get("grid") or {}).items()}
     grid.update(parse_grid(args.grid or []))
     backend = args.backend or section.get("backend") or "pool"

@@ -15,7 +15,7 @@ from typing import Any
 
 from lab.core.errors import LabError
 from lab.core.yaml_loader import load_yaml_value
-from lab.spec import FIELDS, RunSpec, apply_overrides, closest_key, spec_from_dict
+from lab.spec import FIELDS, RunSpec, apply_overrides, closest_key, is_whole, spec_from_dict
 
 # Keys a grid may not vary: the sweep names its trials and gives their seeds itself.
 NOT_GRID_KEYS = ("name", "seed", "seeds")
@@ -60,6 +60,16 @@ def parse_seeds(text: str) -> list[int]:
             raise LabError(f"--seeds range {part!r} must go up from a number >= 0 (e.g. 0-19)")
         seeds.update(range(first, last + 1))
     return sorted(seeds)
+
+
+def spec_seeds(raw: Any, where: str) -> list[int]:
+    """The seeds a spec lists (``[0, 1, 2]``, or a range such as ``"0-19"``), sorted, each once: a
+    seed listed twice would run one trial twice and count it twice."""
+    if isinstance(raw, str):
+        return parse_seeds(raw)
+    if isinstance(raw, list) and raw and all(is_whole(s) and s >= 0 for s in raw):
+        return sorted({int(s) for s in raw})
+    raise LabError(f"{where} must list whole numbers >= 0, or give a range such as 0-19; got {raw!r}")
 
 
 def split_values(text: str) -> list[str]:
@@ -156,6 +166,11 @@ def check_keys(
         if key not in known:
             raise LabError(f"unknown key {key!r} in {flag}{closest_key(key, sorted(known))}")
         typed[key] = [typed_value(key, v, known[key]) for v in values]
+    for key, values in typed.items():  # 1 and 1.0 are one learning rate: two would count one run twice
+        seen = [repr(v) for v in values]
+        twice = next((v for v, text in zip(values, seen, strict=True) if seen.count(text) > 1), None)
+        if twice is not None:
+            raise LabError(f"{flag} {key} lists the value {twice!r} twice")
     return typed
 
 

@@ -38,20 +38,25 @@ def collect(path: Path, metric: str) -> list[Config]:
     if metric not in METRICS:
         raise LabError(f"--metric must be one of: {', '.join(METRICS)} (higher is better); got {metric!r}")
     configs: dict[str, Config] = {}
-    for entry in read_index(path)["trials"]:
+    without = 0  # finished trials without a finite final figure: an env that does not report it, or
+    for entry in read_index(path)["trials"]:  # a run whose returns overflowed; they are left out
         run = RunDir(path / "trials" / entry["name"])
         columns = read_csv(run.evals)
         if entry.get("status") != "finished" or not columns.get(metric):
             continue
         values = columns[metric]
-        if any(math.isnan(v) for v in values):
-            raise LabError(
-                f"{run.evals} has no {metric} figures (this env does not report them); try another --metric"
-            )
+        if not math.isfinite(values[-1]):
+            without += 1
+            continue
         config = configs.setdefault(entry["config"], Config(entry["config"]))
         config.scores.append(values[-1])
         config.curves.append(values)
         config.timesteps.append(columns["timestep"])
+    if not configs and without:
+        raise LabError(
+            f"no finished trial of {path} has a final {metric} figure (this env may not report it); "
+            "try another --metric"
+        )
     if not configs:
         raise LabError(f"{path} has no finished trials yet; run 'lab sweep' to finish them")
     return list(configs.values())
@@ -184,7 +189,8 @@ def print_report(report: dict[str, Any], path: Path) -> None:
     console.print(table)
     if report["trials_left_out"]:
         print(
-            f"{report['trials_left_out']} unfinished or failed trial(s) left out; 'lab sweep' finishes them"
+            f"{report['trials_left_out']} trial(s) left out: unfinished or failed ('lab sweep' finishes "
+            f"them), or without a final {report['metric']} figure"
         )
     if report["probability_of_improvement"]:
         pairs = Table(title="Probability of improvement P(X > Y) of a run of X over a run of Y")

@@ -52,10 +52,14 @@ class Estimate:
 
 
 def as_matrix(scores: np.ndarray) -> np.ndarray:
+    """``scores`` as a ``(runs, tasks)`` matrix of finite numbers (a NaN would count as a loss in
+    every comparison, and an infinity would make every interval NaN)."""
     scores = np.asarray(scores, dtype=float)
     scores = scores[:, None] if scores.ndim == 1 else scores
     if scores.ndim != 2 or scores.shape[0] == 0:
         raise ValueError(f"scores must be a non-empty (runs, tasks) matrix; got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite numbers; leave out the runs without a finite score")
     return scores
 
 
@@ -98,6 +102,8 @@ def probability_of_improvement_ci(
     x: np.ndarray, y: np.ndarray, reps: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> Estimate:
     x, y = as_matrix(x), as_matrix(y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same tasks; got {x.shape[1]} and {y.shape[1]}")
     rng = np.random.default_rng(seed)
     samples = _poi(resample(x, reps, rng), resample(y, reps, rng))
     tail = 100 * (1 - confidence) / 2
