@@ -5,7 +5,6 @@ read wrongly, a YAML string): a flag given as the string ``"False"`` must not tu
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -21,9 +20,8 @@ def flag(name: str, value: Any) -> bool:
 
 
 def number(name: str, value: Any) -> float:
-    """A finite number (int or float, not a bool or a string), else an error."""
+    """A number (int or float, not a bool or a string), else an error; its range is the env's to
+    check."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise EnvError(f"{name} must be a number; got {value!r}")
-    if not math.isfinite(value):
-        raise EnvError(f"{name} must be a finite number; got {value!r}")
     return float(value)

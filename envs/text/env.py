@@ -160,13 +160,12 @@ class TextGenEnv(FrameRendering):
 
     def _prompt_state(self, prompt: tuple[int, ...]) -> int:
         a = self.automaton
+        if not self.language.prompt_in_grammar:
+            return a.start
+        s = a.run(prompt)
         text = self.language.text(prompt)
-        if self.language.prompt_in_grammar:
-            s = a.run(prompt)
-            if s == DEAD:
-                raise TextError(f"prompt {text!r} starts no sentence of {self.language.name}")
-        else:  # the prompt is a question; the answer is a sentence of the grammar
-            s = a.start
+        if s == DEAD:
+            raise TextError(f"prompt {text!r} starts no sentence of {self.language.name}")
         if self.action_mask and a.min_left[s] + 1 > self.max_length:
             raise TextError(
                 f"prompt {text!r} needs {a.min_left[s]} more words and the end token: "
