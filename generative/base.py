@@ -74,6 +74,10 @@ class GenerativeModel:
     """The keys :meth:`train_step` returns, in the order metrics.csv lists them."""
     eval_names: ClassVar[tuple[str, ...]] = ()
     """The keys :meth:`evaluate` returns."""
+    min_batch: ClassVar[int] = 1
+    """The fewest images a training batch may hold (batch norm needs two)."""
+    translates: ClassVar[bool] = False
+    """A translation model (CycleGAN, pix2pix): its data holds two domains side by side in channels."""
 
     def __init__(self, shape: tuple[int, int, int], n_classes: int, hyperparameters: dict[str, Any]) -> None:
         self.shape = check_image_shape(shape)
@@ -148,12 +152,16 @@ class GenerativeModel:
         return {k: m for k, m in self.modules().items() if not k.startswith("ema")}
 
 
-def check_loss(value: torch.Tensor, what: str, step: int) -> float:
-    """The loss as a float, or a one-line error when it is NaN or infinite (nothing is stepped)."""
+def check_loss(value: torch.Tensor, what: str, step: int, hp: dict[str, Any]) -> float:
+    """The loss as a float, or a one-line error when it is NaN or infinite (nothing is stepped) that
+    names the hyperparameters ``hp`` has to tame it: its learning rates and gradient clipping."""
     number = float(value.detach())
     if not math.isfinite(number):
+        rates = [f"--set hyperparameters.{k}=..." for k in hp if k == "lr" or k.startswith("lr_")]
+        advice = f"lower the learning rate ({', '.join(rates)})"
+        if "grad_clip" in hp:
+            advice += " or clip gradients harder (hyperparameters.grad_clip)"
         raise LabError(
-            f"the {what} became {number} at step {step}: lower the learning rate (--set "
-            "hyperparameters.lr=...) or clip gradients harder; the checkpoints written so far are intact"
+            f"the {what} became {number} at step {step}: {advice}; the checkpoints written so far are intact"
         )
     return number

@@ -174,7 +174,7 @@ class CycleGAN(TranslationModel):
             else cycle * 0
         )
         g_loss = adversarial + hp["lambda_cycle"] * (cycle + hp["lambda_identity"] * identity)
-        g_value = check_loss(g_loss, "generator loss", self.step)
+        g_value = check_loss(g_loss, "generator loss", self.step, self.hp)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -185,7 +185,7 @@ class CycleGAN(TranslationModel):
             self.realness(b, "b", 1.0) + self.realness(pooled_b, "b", 0.0)
             + self.realness(a, "a", 1.0) + self.realness(pooled_a, "a", 0.0)
         )  # fmt: skip
-        d_value = check_loss(d_loss, "discriminator loss", self.step)
+        d_value = check_loss(d_loss, "discriminator loss", self.step, self.hp)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()

@@ -37,6 +37,14 @@ def ddim_timesteps(total: int, steps: int) -> list[int]:
     return sorted({round(float(v)) for v in np.linspace(total - 1, 0, steps)}, reverse=True)
 
 
+def check_eta(eta: Any) -> float:
+    """DDIM's noise scale: 0 (deterministic) to 1 (as much noise as the ancestral sampler); outside
+    that range the update is no sampler of the model."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
+        raise LabError(f"eta (DDIM's noise) must lie in [0, 1]; got {eta!r}")
+    return float(eta)
+
+
 class Diffusion(GenerativeModel):
     family = "diffusion"
     eval_names = ("test_loss",)
@@ -70,6 +78,7 @@ class Diffusion(GenerativeModel):
             raise unknown("sampler", hp["sampler"], SAMPLERS)
         if not 0.0 <= hp["p_uncond"] < 1.0:
             raise LabError(f"p_uncond must lie in [0, 1); got {hp['p_uncond']!r}")
+        check_eta(hp["eta"])
         mult = hp["mult"]
         if not 1 <= len(mult) <= 4 or not all(
             isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mult
@@ -104,7 +113,7 @@ class Diffusion(GenerativeModel):
     def train_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         self.set_lr()
         loss = self.loss(x, y, generator)
-        value = check_loss(loss, "diffusion loss", self.step)
+        value = check_loss(loss, "diffusion loss", self.step, self.hp)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.hp["grad_clip"])
@@ -180,7 +189,7 @@ class Diffusion(GenerativeModel):
             from generative.data import unknown
 
             raise unknown("sampler", sampler, SAMPLERS)
-        eta = hp["eta"] if eta is None else eta
+        eta = hp["eta"] if eta is None else check_eta(eta)
         guidance = hp["guidance"] if guidance is None else guidance
         labels = self.sample_labels(n, labels, generator)
         x = torch.randn((n, *self.shape), generator=generator)

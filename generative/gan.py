@@ -89,6 +89,7 @@ class Discriminator(nn.Module):
 class GAN(GenerativeModel):
     family = "gan"
     loss_names = ("loss", "d_loss", "g_loss")
+    min_batch = 2  # the generator's batch norm needs two images to normalise over
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "conditional": False,
         "loss": "hinge",
@@ -111,6 +112,11 @@ class GAN(GenerativeModel):
         super().__init__(shape, n_classes, hyperparameters)
         hp = self.hp
         positive("gan", hp, "z_dim", "channels", "lr_g", "lr_d", "batch_size", "d_steps")
+        if hp["batch_size"] < self.min_batch:
+            raise LabError(
+                f"gan hyperparameter batch_size must be at least {self.min_batch} (batch norm); "
+                f"got {hp['batch_size']}"
+            )
         if hp["loss"] not in LOSSES:
             from generative.data import unknown
 
@@ -157,14 +163,14 @@ class GAN(GenerativeModel):
             with torch.no_grad():
                 fake = self.generator(torch.randn((n, self.hp["z_dim"]), generator=generator), fake_y)
             d_loss = self.d_loss(self.discriminator(x, labels), self.discriminator(fake, fake_y))
-            d_value = check_loss(d_loss, "discriminator loss", self.step)
+            d_value = check_loss(d_loss, "discriminator loss", self.step, self.hp)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
         fake_y = self.fake_labels(y, generator)
         fake = self.generator(torch.randn((n, self.hp["z_dim"]), generator=generator), fake_y)
         g_loss = self.g_loss(self.discriminator(fake, fake_y))
-        g_value = check_loss(g_loss, "generator loss", self.step)
+        g_value = check_loss(g_loss, "generator loss", self.step, self.hp)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

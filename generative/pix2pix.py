@@ -91,7 +91,7 @@ class Pix2Pix(TranslationModel):
         g_loss = (
             F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores)) + self.hp["lambda_l1"] * l1
         )
-        g_value = check_loss(g_loss, "generator loss", self.step)
+        g_value = check_loss(g_loss, "generator loss", self.step, self.hp)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -102,7 +102,7 @@ class Pix2Pix(TranslationModel):
             F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
             + F.binary_cross_entropy_with_logits(faked, torch.zeros_like(faked))
         )
-        d_value = check_loss(d_loss, "discriminator loss", self.step)
+        d_value = check_loss(d_loss, "discriminator loss", self.step, self.hp)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()

@@ -133,7 +133,7 @@ class VAE(GenerativeModel):
         self.decoder.train()
         recon, kl = self.terms(x, y, generator)
         loss = -(recon - self.hp["beta"] * kl).mean()
-        value = check_loss(loss, "VAE loss", self.step)
+        value = check_loss(loss, "VAE loss", self.step, self.hp)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(

@@ -8,6 +8,7 @@ import argparse
 import difflib
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from lab.core.errors import LabError
@@ -119,17 +120,26 @@ def thread_count(text: str) -> int:
     return whole_in(1, max_threads())(text)
 
 
+def folder(text: str) -> str:
+    """A folder, there already or made when it is first written to; an existing file is refused."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a folder")
+    return text
+
+
 def refuse_with_resume(args: argparse.Namespace, flags: Sequence[str]) -> None:
     """``--resume`` continues a run from its own ``spec.yaml``: a :class:`LabError` naming any of
     ``flags`` (``"spec"`` the positional spec file, else an option such as ``"--steps"``) that was
     given with it, rather than ignoring them."""
     given = [
-        "a spec" if flag == "spec" else flag
+        "the spec file" if flag == "spec" else flag
         for flag in flags
         if getattr(args, flag.lstrip("-").replace("-", "_"), None) not in (None, False, [])
     ]
     if given:
+        listed = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
         raise LabError(
-            f"--resume continues a run from its own spec.yaml; give no {', '.join(given)} with it "
+            f"--resume continues a run from its own spec.yaml: leave out {listed} "
             "(start a new run to change them)"
         )

@@ -59,9 +59,9 @@ def test_train_help_names_every_agent(capsys):
         (("eval", "runs/x", "--seed", "-1"), "a seed is a whole number from 0 to 2**64 - 1; got -1"),
         (("eval", "runs/x", "--debug"), "--debug goes before the command: lab --debug COMMAND"),
         (("watch", "runs/x", "--to", "x.gif", "--episodes", "100000"), "from 1 to 10000; got 100000"),
-        (("train", "--resume", "runs/x", "--steps", "9", "--set", "a=1"), "give no --steps, --set with it"),
-        (("gen", "train", "--resume", "runs/x", "--minutes", "2"), "give no --minutes with it"),
-        (("lm", "train", "--resume", "runs/x", "--seed", "3"), "give no --seed with it"),
+        (("train", "--resume", "runs/x", "--steps", "9", "--set", "a=1"), "leave out --steps and --set"),
+        (("gen", "train", "--resume", "runs/x", "--minutes", "2"), "leave out --minutes (start"),
+        (("lm", "train", "--resume", "runs/x", "--seed", "3"), "leave out --seed (start"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):

@@ -142,6 +142,18 @@ def test_watch_starts_each_diffusion_chain_from_new_noise(runs):
             ["gen", "train", "--model", "gan", "--set", "hyperparameters.lr=1"],
             r"unknown gan hyperparameter 'lr'",
         ),
+        (
+            ["gen", "train", "--model", "gan", "--set", "hyperparameters.batch_size=1"],
+            r"gan hyperparameter batch_size must be at least 2 \(batch norm\); got 1",
+        ),
+        (
+            ["gen", "train", "--model", "vae", "--dataset", "themes"],
+            r"the themes data set holds two image domains, for the translation models .*; a vae learns one",
+        ),
+        (
+            ["gen", "train", "--model", "diffusion", "--set", "hyperparameters.eta=-1"],
+            r"eta \(DDIM's noise\) must lie in \[0, 1\]; got -1",
+        ),
         (["gen", "train"], "give a spec file"),
         (["gen", "train", "nope.yaml"], "no spec file at nope.yaml"),
         (["gen", "sample", "missing-run"], "no run directory or model file at missing-run"),
@@ -182,11 +194,23 @@ def test_models_of_the_wrong_kind_are_refused(runs, tmp_path, capsys):
         assert main(["eval", str(target)]) == 2
         assert f"holds a generative model; measure it with: lab gen eval {target}" in one_error_line(capsys)
     assert main(["gen", "sample", str(runs / "gan"), "--guidance", "2"]) == 2
-    assert "--guidance apply to diffusion models" in one_error_line(capsys)
+    assert "--guidance applies to diffusion models; this is a gan" in one_error_line(capsys)
+    diffusion = str(runs / "diff")
+    for flags, message in (
+        (["--sampler", "ddpm", "--sample-steps", "3"], "--sample-steps sets the DDIM sampler; the DDPM"),
+        (["--eta", "-1"], "eta (DDIM's noise) must lie in [0, 1]; got -1"),
+    ):
+        assert main(["gen", "sample", diffusion, "--out", str(tmp_path / "x.png"), *flags]) == 2
+        assert message in one_error_line(capsys)
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(SystemExit) as stopped:  # argparse's own error: the file is refused as it is read
+        main(["gen", "eval", diffusion, "--cache", str(tmp_path / "notes.txt")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--cache: " in err and "notes.txt is a file; give a folder" in err
     assert not (tmp_path / "x.png").exists()
 
 
-def test_training_on_a_folder_says_how_many_files_it_skipped(tmp_path, capsys):
+def test_training_on_a_folder_says_how_many_files_it_skipped(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     digits = load_dataset("digits", seed=0)
@@ -195,7 +219,8 @@ def test_training_on_a_folder_says_how_many_files_it_skipped(tmp_path, capsys):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(((image[0] + 1) * 127.5).astype(np.uint8)).save(folder / f"{k}.png")
     (tmp_path / "images" / "class0" / "notes.txt").write_text("not an image")
-    folder = f"dataset_options.path={tmp_path / 'images'}"
+    monkeypatch.chdir(tmp_path)
+    folder = "dataset_options.path=images"  # relative: the run records where it is
     args = ["gen", "train", "--model", "gan", "--dataset", "folder", "--runs-dir", str(tmp_path / "runs"),
             "--steps", "2", "--no-progress", *sets(*TINY_GAN, *COMMON, folder, "measure=false")]  # fmt: skip
     assert main(args) == 0
@@ -203,3 +228,5 @@ def test_training_on_a_folder_says_how_many_files_it_skipped(tmp_path, capsys):
     assert "skipped 1 unreadable file(s)" in err and "class0/notes.txt" in err
     status = yaml.safe_load((tmp_path / "runs" / "folder-gan" / "run.json").read_text())
     assert status["data"]["images"] == 12 and status["data"]["skipped_files"] == ["class0/notes.txt"]
+    spec = yaml.safe_load((tmp_path / "runs" / "folder-gan" / "spec.yaml").read_text())
+    assert spec["dataset_options"]["path"] == str(tmp_path / "images")  # so lab gen eval works from anywhere

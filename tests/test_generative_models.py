@@ -185,3 +185,18 @@ def test_every_family_trains_with_subnormal_floats_flushed_and_puts_the_setting_
             hook.remove()
         assert seen and all(seen), family
         assert torch.tensor(1e-39) != 0, family  # flushing is off again after the step
+
+
+def test_a_non_finite_loss_names_the_models_own_learning_rates():
+    import torch
+
+    from generative.base import check_loss
+    from generative.gan import GAN
+    from generative.vae import VAE
+
+    with pytest.raises(LabError) as gan:
+        check_loss(torch.tensor(float("nan")), "generator loss", 3, GAN.DEFAULTS)
+    assert "hyperparameters.lr_g=..., --set hyperparameters.lr_d=...)" in str(gan.value)
+    assert "grad_clip" not in str(gan.value)
+    with pytest.raises(LabError, match=r"\(--set hyperparameters.lr=...\) or clip gradients harder"):
+        check_loss(torch.tensor(float("inf")), "VAE loss", 0, VAE.DEFAULTS)

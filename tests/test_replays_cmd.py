@@ -192,3 +192,10 @@ def test_replays_of_an_empty_folder_and_the_default_folder(tmp_path, capsys, mon
     monkeypatch.chdir(EXAMPLES.parents[1])
     code, out, _ = lab(capsys, "replays")
     assert code == 0 and "examples/Maze-v0.npz" in out
+
+
+def test_a_video_path_that_is_a_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "out.gif").mkdir()
+    code, _, err = lab(capsys, "replay", EXAMPLES / "KeyDoor-v0.npz", "--to", tmp_path / "out.gif")
+    assert code == 2 and "out.gif is a folder: give a file name" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["out.gif"]  # no temporary file left beside it

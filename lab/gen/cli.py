@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.cli_types import (
     finite,
+    folder,
     frame_rate,
     random_seed,
     refuse_with_resume,
@@ -99,18 +100,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from generative.metrics import load_classifier
     from lab.gen.models import data_from_meta
-    from lab.gen.sample import open_model
+    from lab.gen.sample import check_sampling_options, open_model
     from lab.gen.seeding import eval_generator, quality_seed
     from lab.gen.train import measure_with_progress
 
     _threads(args)
     loaded = open_model(args.model)
     model = loaded.model
-    options = {k: v for k, v in _sampling_options(args).items() if v is not None}
-    if options and model.family != "diffusion":
-        raise LabError(
-            f"--{', --'.join(sorted(options))} apply to diffusion models; this is a {model.family}"
-        )
+    options = check_sampling_options(model, _sampling_options(args))
     data = data_from_meta(loaded.meta)
     if data.shape != model.shape:
         raise LabError(f"the model makes {model.shape} images but its data set now gives {data.shape}")
@@ -213,7 +210,11 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--resume", default=None, metavar="RUN_DIR", help="continue a killed run from its last checkpoint"
     )
     p.add_argument(
-        "--cache", default=None, metavar="DIR", help="evaluation classifiers (default: RUNS_DIR/.classifiers)"
+        "--cache",
+        type=folder,
+        default=None,
+        metavar="DIR",
+        help="evaluation classifiers (default: RUNS_DIR/.classifiers)",
     )
     p.add_argument(
         "--force", action="store_true", help="move an existing run of the same name aside and start afresh"
@@ -247,7 +248,11 @@ def add_gen_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="seed of the generated images (default: those of the run's own measurement)",
     )
     p.add_argument(
-        "--cache", default=None, metavar="DIR", help="evaluation classifiers (default: beside the runs)"
+        "--cache",
+        type=folder,
+        default=None,
+        metavar="DIR",
+        help="evaluation classifiers (default: beside the runs)",
     )
     _diffusion_flags(p)
     p.add_argument("--threads", **threads)

@@ -47,6 +47,29 @@ def open_model(target: str | Path) -> LoadedModel:
     return LoadedModel(model, meta, path)
 
 
+FLAGS = {"sampler": "--sampler", "steps": "--sample-steps", "eta": "--eta", "guidance": "--guidance"}
+
+
+def check_sampling_options(model: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The diffusion sampler's options that were given (``sampler``, ``steps``, ``eta``,
+    ``guidance``), or a one-line error for any this model would ignore."""
+    given = {k: v for k, v in options.items() if v is not None}
+    flags = [FLAGS[k] for k in given]
+    if given and model.family != "diffusion":
+        verb = "applies" if len(flags) == 1 else "apply"
+        raise LabError(f"{', '.join(flags)} {verb} to diffusion models; this is a {model.family}")
+    if given.get("guidance") is not None and not model.conditional:
+        raise LabError(
+            "--guidance steers a conditional diffusion model towards its label; this one is unconditional"
+        )
+    sampler = given.get("sampler", model.hp.get("sampler"))
+    ddim_only = [FLAGS[k] for k in ("steps", "eta") if k in given]
+    if sampler == "ddpm" and ddim_only:
+        verb = "sets" if len(ddim_only) == 1 else "set"
+        raise LabError(f"{' and '.join(ddim_only)} {verb} the DDIM sampler; the DDPM sampler takes all steps")
+    return given
+
+
 def sample_to_files(
     target: str | Path,
     n: int = 64,
@@ -70,13 +93,9 @@ def sample_to_files(
         raise LabError(f"--gif writes a .gif; got {Path(gif).name!r}")
     loaded = open_model(target)
     model = loaded.model
+    options = check_sampling_options(model, options)
     if getattr(model, "translates", False):
         return [translation_picture(loaded, n, out, label, gif, seed)]
-    options = {k: v for k, v in options.items() if v is not None}
-    if options and model.family != "diffusion":
-        raise LabError(
-            f"--{', --'.join(sorted(options))} apply to diffusion models; this is a {model.family}"
-        )
     labels = labels_for(model, n, label)
     written = []
     if model.family == "diffusion" and gif is not None:

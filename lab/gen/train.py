@@ -112,6 +112,13 @@ class GenTrainer:
             print(f"lab: skipped {count} unreadable file(s) in {self.data.info['path']}: "
                   f"{', '.join(skipped[:3])}{' ...' if count > 3 else ''} (run.json lists them)",
                   file=sys.stderr)  # fmt: skip
+        from generative.models import model_class
+
+        if "domains" in self.data.info and not model_class(spec.model).translates:
+            raise LabError(
+                f"the {spec.dataset} data set holds two image domains, for the translation models "
+                f"(cyclegan, pix2pix); a {spec.model} learns one: use digits, grid or folder"
+            )
         self.resuming = resume
         self.state: dict[str, Any] = {}  # the trainer's part of the checkpoint resumed from
         loaded = run.load_latest(self._load) if resume else None
@@ -137,6 +144,11 @@ class GenTrainer:
         self.stop = StopOnInterrupt()
         self.x = torch.from_numpy(self.data.train_x)
         self.y = torch.from_numpy(self.data.train_y)
+        if len(self.x) < self.model.min_batch:
+            raise LabError(
+                f"a {spec.model} trains on batches of at least {self.model.min_batch} images; the training "
+                f"split holds {len(self.x)}: give it more images"
+            )
         self.batches = Batches(len(self.x), int(self.model.hp["batch_size"]), mix(spec.seed, 4))
 
     # ----- pieces -----
@@ -358,6 +370,10 @@ def train(
     """Train ``spec`` into ``runs_dir/<name>``; nothing is written before the data and model are built.
     ``force`` moves an existing run of that name aside (``<name>.old-<time>``) and starts afresh."""
     run = RunDir.new(runs_dir, str(spec.name), "lab gen train", force=force)
+    for key in ("path", "path_a", "path_b"):  # image folders, as absolute paths: the run (its spec and
+        value = spec.dataset_options.get(key)  # model file) is read again from other folders (lab gen eval)
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            spec.dataset_options[key] = str(Path(value).resolve())
     trainer = GenTrainer(spec, run, progress=progress, cache_dir=cache_dir)
     return trainer.run, trainer.fit()
 
