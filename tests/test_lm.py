@@ -172,6 +172,24 @@ def test_enumerated_kl_of_the_true_distribution_is_zero():
     assert p_mass == pytest.approx(q_mass)
 
 
+def test_an_exact_kl_over_too_many_sentences_stops_early_in_one_line():
+    from envs import TextError
+    from lab.core.errors import LabError
+
+    language = make_language("english")
+
+    class Unbounded:
+        max_length = None
+
+    with pytest.raises(
+        LabError, match=r"english: the sentences of up to 30 words have over 1,000,000 prefixes"
+    ):
+        enumerated_kl(Unbounded(), language, 30)  # hours of walking before; about 4 s now
+    with pytest.raises(TextError, match="over 100 prefixes"):
+        language.pcfg.enumerate(4, max_prefixes=100)
+    assert len(language.pcfg.enumerate(4, max_prefixes=30_000)) == 2700
+
+
 def test_lab_lm_train_sample_eval_and_resume(tmp_path, capsys):
     runs = str(tmp_path)
     small = [

@@ -17,6 +17,7 @@ from functools import cache
 
 import numpy as np
 
+from envs.errors import TextError
 from envs.text.grammar import Grammar, expected_children
 
 # A stack: words as their index (>= 0), nonterminals as -(index + 1); the leftmost symbol first.
@@ -223,11 +224,20 @@ class PCFG:
             stack.extend(reversed(rhs))
         return out
 
-    def enumerate(self, max_length: int) -> dict[tuple[int, ...], float]:
-        """Every sentence of at most ``max_length`` words with its exact probability."""
+    def enumerate(self, max_length: int, max_prefixes: int | None = None) -> dict[tuple[int, ...], float]:
+        """Every sentence of at most ``max_length`` words with its exact probability. Their count
+        grows exponentially with the length: past ``max_prefixes`` prefixes walked, a
+        :class:`TextError` says so (a length a few words too long would otherwise run for hours)."""
         out: dict[tuple[int, ...], float] = {}
+        walked = 0
 
         def walk(prefix: tuple[int, ...], state: ParserState) -> None:
+            nonlocal walked
+            walked += 1
+            if max_prefixes is not None and walked > max_prefixes:
+                raise TextError(
+                    f"the sentences of up to {max_length} words have over {max_prefixes:,} prefixes"
+                )
             weights, end = self.next_word_weights(state)
             if end > 0:
                 out[prefix] = end

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from envs.errors import TextError
 from lab.core.errors import LabError
 
 EVAL_SEED_OFFSET = 7919
@@ -130,7 +131,10 @@ def enumerated_kl(model: Any, language: Any, max_length: int) -> tuple[float, fl
     if model.max_length is not None and max_length > model.max_length:
         raise LabError(f"the KL length {max_length} is over the model's {model.max_length} tokens")
     pcfg = language.pcfg
-    sentences = pcfg.enumerate(max_length)
+    try:  # the prefixes of the sentences, the walk's cost: about 10 a sentence on english
+        sentences = pcfg.enumerate(max_length, max_prefixes=20 * MAX_ENUMERATED)
+    except TextError as exc:
+        raise LabError(f"{language.name}: {exc}: give a smaller --kl-length") from None
     if len(sentences) > MAX_ENUMERATED:
         raise LabError(
             f"{language.name} has {len(sentences):,} sentences of up to {max_length} tokens, over "
