@@ -12,7 +12,6 @@ if it had never stopped.
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import os
 import secrets
@@ -23,15 +22,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from agents.common.checkpoint import read_checkpoint, write_checkpoint
+from agents.common.checkpoint import (
+    describe_space,
+    env_record,
+    make_saved_env,
+    read_checkpoint,
+    space_name,
+    write_checkpoint,
+)
 from agents.common.config import AgentConfig, whole_number
 from agents.common.diagnostics import TrainingFigures
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
-from lab.core.environments import make_env, registered_env_id
 from lab.core.version import lab_version
 
 if TYPE_CHECKING:
@@ -102,29 +106,6 @@ def learning_budget(agent: Any, total_timesteps: Any, reset_num_timesteps: bool,
         total += agent.num_timesteps
     agent._total_timesteps = total
     return total
-
-
-def describe_space(space: gym.Space) -> dict[str, Any]:
-    """A JSON description of a space, enough to tell whether two spaces fit the same model."""
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    return {"type": type(space).__name__, "repr": str(space)}
-
-
-def space_name(description: dict[str, Any]) -> str:
-    """``Discrete(48)``-style text for a :func:`describe_space` dict."""
-    if description.get("type") == "Discrete":
-        start = description.get("start", 0)
-        return f"Discrete({description.get('n')}" + (f", start={start})" if start else ")")
-    return str(description.get("repr", description.get("type")))
-
-
-def _json_or_none(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return None
-    return value
 
 
 class Agent(ABC):
@@ -336,19 +317,11 @@ class Agent(ABC):
 
         ``metadata`` (JSON) is stored under the checkpoint's ``"metadata"`` key: a trainer's own state.
         """
-        spec = self.env.spec
-        env_meta = None
-        if spec is not None:
-            env_meta = {
-                "id": spec.id,
-                "kwargs": _json_or_none(dict(spec.kwargs)),
-                "max_episode_steps": spec.max_episode_steps,
-            }
         meta = {
             "algorithm": self.name,
             "lab_version": lab_version(),
             "hyperparameters": self.hyperparameters,
-            "env": env_meta,
+            "env": env_record(self.env),
             "observation_space": describe_space(self.env.observation_space),
             "action_space": describe_space(self.env.action_space),
             "num_timesteps": self.num_timesteps,
@@ -407,7 +380,7 @@ class Agent(ABC):
                 f"load it with {target.__name__}.load or agents.load_agent"
             )
         if env is None:
-            env = _make_saved_env(meta.get("env"), path)
+            env = make_saved_env(meta.get("env"), path)
         target.check_env(env)
         for what, saved, space in zip(
             ("observations", "actions"), saved_spaces, (env.observation_space, env.action_space), strict=True
@@ -432,21 +405,3 @@ class Agent(ABC):
         agent._total_timesteps = None if total is None else int(total)
         agent._stream.set_state(rng_state)
         return agent
-
-
-def _make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
-    """The env a checkpoint was trained on, made again from its id and kwargs."""
-    if not isinstance(env_meta, dict) or not env_meta.get("id"):
-        raise AgentError(f"{path} does not record which env it was trained on: pass env= to load it")
-    env_id = registered_env_id(env_meta["id"], str(path), AgentError)  # never a "module:" id: no imports
-    kwargs = env_meta.get("kwargs")
-    if kwargs is None:
-        raise AgentError(
-            f"the env arguments of {env_id} could not be saved with {path}: pass env= to load it"
-        )
-    steps = env_meta.get("max_episode_steps")  # types checked by read_checkpoint
-    kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
-    try:  # as the lab makes envs for agents: the text env's observation comes flattened
-        return make_env(env_id, kwargs, max_episode_steps=steps)
-    except Exception as exc:  # gymnasium raises many kinds; the user needs to know it failed and why
-        raise AgentError(f"could not make the saved env {env_id} ({exc}): pass env= to load {path}") from exc

@@ -2,19 +2,25 @@
 
 The layout, the atomic writes and the checks on reading are :mod:`lab.core.archive`'s; here every way a
 file can be wrong (missing, truncated, not a zip, not ours, a pickled object inside) becomes an
-:class:`AgentError`.
+:class:`AgentError`. A checkpoint also records its env (:func:`env_record`, made again by
+:func:`make_saved_env`) and its spaces (:func:`describe_space`), so that loading can make the env
+again and refuse one the model does not fit.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from agents.common.errors import AgentError
 from lab.core.archive import read_archive, write_archive
+from lab.core.environments import make_env, registered_env_id
 
 FORMAT = "rl-lab-agent"
 FORMAT_VERSION = 1
@@ -73,3 +79,57 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
             raise AgentError(
                 f"{path}: its env max_episode_steps {steps!r} is not a whole number >= 1 or null"
             )
+
+
+def describe_space(space: gym.Space) -> dict[str, Any]:
+    """A JSON description of a space, enough to tell whether two spaces fit the same model."""
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    return {"type": type(space).__name__, "repr": str(space)}
+
+
+def space_name(description: dict[str, Any]) -> str:
+    """``Discrete(48)``-style text for a :func:`describe_space` dict."""
+    if description.get("type") == "Discrete":
+        start = description.get("start", 0)
+        return f"Discrete({description.get('n')}" + (f", start={start})" if start else ")")
+    return str(description.get("repr", description.get("type")))
+
+
+def _json_or_none(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+def env_record(env: gym.Env) -> dict[str, Any] | None:
+    """What a checkpoint records of the env it was trained on, for :func:`make_saved_env`: its id,
+    its kwargs (``None`` when they are not JSON) and its step limit; ``None`` for an env without a spec."""
+    spec = env.spec
+    if spec is None:
+        return None
+    return {
+        "id": spec.id,
+        "kwargs": _json_or_none(dict(spec.kwargs)),
+        "max_episode_steps": spec.max_episode_steps,
+    }
+
+
+def make_saved_env(env_meta: Any, path: str | os.PathLike) -> gym.Env:
+    """The env a checkpoint was trained on, made again from its id and kwargs."""
+    if not isinstance(env_meta, dict) or not env_meta.get("id"):
+        raise AgentError(f"{path} does not record which env it was trained on: pass env= to load it")
+    env_id = registered_env_id(env_meta["id"], str(path), AgentError)  # never a "module:" id: no imports
+    kwargs = env_meta.get("kwargs")
+    if kwargs is None:
+        raise AgentError(
+            f"the env arguments of {env_id} could not be saved with {path}: pass env= to load it"
+        )
+    steps = env_meta.get("max_episode_steps")  # types checked by read_checkpoint
+    kwargs = {k: v for k, v in kwargs.items() if k != "render_mode"}
+    try:  # as the lab makes envs for agents: the text env's observation comes flattened
+        return make_env(env_id, kwargs, max_episode_steps=steps)
+    except Exception as exc:  # gymnasium raises many kinds; the user needs to know it failed and why
+        raise AgentError(f"could not make the saved env {env_id} ({exc}): pass env= to load {path}") from exc
