@@ -89,19 +89,14 @@ class GridVectorEnv(SeededCopies):
     ) -> tuple[Any, dict[str, Any]]:
         rows = self._reset_rows(options)
         self._seed_copies(seed, rows)
-        if rows is None:
-            self._key = rng.episode_key_array(self._base, self._episode)
-            self._state = self._start_states(self._key)
-            self._t[:] = 0
-            self._needs_reset[:] = False
-            return self.encoder.encode(self._state), {"state": self._state.copy(), "_state": self._all.copy()}
-        # reset_mask: those copies start anew; the others keep their episode, and report no state
-        self._key[rows] = keys = rng.episode_key_array(self._base[rows], self._episode[rows])
-        self._state[rows] = self._start_states(keys)
-        self._t[rows] = 0
-        self._needs_reset[rows] = False
+        # the copies that start anew (reset_mask: the others keep their episode and report no state)
+        fresh = slice(None) if rows is None else rows
+        self._key[fresh] = keys = rng.episode_key_array(self._base[fresh], self._episode[fresh])
+        self._state[fresh] = self._start_states(keys)
+        self._t[fresh] = 0
+        self._needs_reset[fresh] = False
         reported = np.zeros(self.num_envs, dtype=bool)
-        reported[rows] = True
+        reported[fresh] = True
         info = {"state": np.where(reported, self._state, 0), "_state": reported}
         return self.encoder.encode(self._state), info
 

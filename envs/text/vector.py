@@ -75,8 +75,9 @@ class TextVectorEnv(SeededCopies):
     ) -> tuple[Any, dict[str, Any]]:
         rows = self._reset_rows(options)
         self._seed_copies(seed, rows)
-        self._start(self._rows if rows is None else rows)
-        self._needs_reset[self._rows if rows is None else rows] = False
+        fresh = self._rows if rows is None else rows  # the copies that start anew
+        self._start(fresh)
+        self._needs_reset[fresh] = False
         info = self._info(None)
         if rows is not None and "action_mask" in info:  # reset_mask: only those copies report
             reported = np.zeros(self.num_envs, dtype=bool)
