@@ -159,6 +159,7 @@ def evaluate(
     record: int = 0,
     record_dir: Path | None = None,
     source: str = "eval",
+    on_episode: Callable[[], None] | None = None,
 ) -> EvalResult:
     """Run ``episodes`` greedy episodes; save the first ``record`` of them as replays in ``record_dir``.
 
@@ -166,7 +167,8 @@ def evaluate(
     side, each copy taking the next episode when its own ends, and the agent acts for all running
     copies at once. Episode ``k`` starts from ``reset(seed=eval_seed(seed, round_index, k))`` either
     way, so the figures are those of the episodes one after another (to the rounding of a batched
-    forward pass, which can only matter where two actions tie)."""
+    forward pass, which can only matter where two actions tie). ``on_episode`` is called as each
+    episode ends (a progress bar's count)."""
     from lab.recording import RecordEpisodes
 
     copies = [env] if isinstance(env, gym.Env) else list(env)[: max(1, episodes)]
@@ -212,6 +214,8 @@ def evaluate(
                 successes[k] = bool(info.get("success", False))
             if isinstance(runner, RecordEpisodes) and k < record and runner.saved:
                 saved[k] = runner.saved[-1]
+            if on_episode is not None:
+                on_episode()
             if started < episodes:
                 start(i)
     replays = [saved[k] for k in sorted(saved)]

@@ -57,9 +57,13 @@ def make_target_env(target: Target, **extra: Any) -> gym.Env:
     return make_env(target.env_id, target.env_kwargs, **extra)
 
 
-def evaluate_target(target: str | Path, env_id: str | None = None, episodes: int = 100, seed: int = 0) -> Any:
-    """``lab eval``: load, check the model fits the env, and evaluate greedily."""
+def evaluate_target(
+    target: str | Path, env_id: str | None = None, episodes: int = 100, seed: int = 0, progress: bool = True
+) -> Any:
+    """``lab eval``: load, check the model fits the env, and evaluate greedily (with a bar counting
+    the episodes unless ``progress`` is false)."""
     from lab.evaluation import eval_copies, evaluate
+    from lab.progress import measuring_bar
     from lab.train import load_model
 
     if episodes < 1:
@@ -68,4 +72,8 @@ def evaluate_target(target: str | Path, env_id: str | None = None, episodes: int
     env = make_target_env(resolved)
     agent = load_model(resolved.model_path, env=env)
     copies = eval_copies(lambda: make_target_env(resolved), episodes, first=env)
-    return evaluate(agent, copies, episodes, seed=seed, round_index=1_000_000)
+    with measuring_bar("episodes", disable=not progress) as bar:
+        task = bar.add_task("", total=episodes)
+        return evaluate(
+            agent, copies, episodes, seed=seed, round_index=1_000_000, on_episode=lambda: bar.advance(task)
+        )

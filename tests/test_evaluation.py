@@ -97,3 +97,12 @@ def test_fewer_episodes_than_copies_use_only_the_first_copies():
         with pytest.raises(gym.error.ResetNeeded):
             env.step(0)
     np.testing.assert_array_equal(result.returns, evaluate(agent, gym.make("CartPole-v1"), 2).returns)
+
+
+def test_on_episode_is_called_once_as_each_episode_ends():
+    agent = PPO(gym.make("CartPole-v1"), seed=0, n_steps=64, batch_size=64)
+    calls = []
+    result = evaluate(
+        agent, [gym.make("CartPole-v1") for _ in range(3)], 7, on_episode=lambda: calls.append(1)
+    )
+    assert len(calls) == 7 == len(result.returns)

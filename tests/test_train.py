@@ -121,10 +121,13 @@ def test_resume_refuses_what_is_not_a_run(tmp_path):
         resume(tmp_path / "plain", progress=False)
 
 
-def test_lab_eval_on_a_run_and_on_a_model(tmp_path):
+def test_lab_eval_on_a_run_and_on_a_model(tmp_path, capsys):
     [(run, _)] = train(spec_from_dict({**SPEC, "total_timesteps": 6000}), runs_dir=tmp_path, progress=False)
     by_run = evaluate_target(run.path, episodes=5)
-    by_model = evaluate_target(run.model, episodes=5)
+    shown = capsys.readouterr().out
+    assert "episodes" in shown and "5/5" in shown  # the bar counting the episodes
+    by_model = evaluate_target(run.model, episodes=5, progress=False)
+    assert capsys.readouterr().out == ""
     assert by_run.returns == by_model.returns == [-13.0] * 5
     assert by_run.gap == 0.0
     with pytest.raises(
