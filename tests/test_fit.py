@@ -15,7 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lab.nets import MLP, CausalTransformer, GridCNN, accuracy, fit, lr_factor, predict
-from lab.nets.training_choices import OPTIMIZERS, SCHEDULES
+from lab.nets.inference import IGNORE
+from lab.nets.training_choices import OPTIMIZERS, SCHEDULES, loss_function
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -254,6 +255,9 @@ def test_non_finite_data_is_a_clear_error():
         ({"grad_clip": 0.0}, "grad_clip must be a positive number"),
         ({"early_stopping_patience": 0}, "early_stopping_patience must be a whole number >= 1"),
         ({"early_stopping_patience": 2, "val_fraction": 0.0}, "early stopping needs validation data"),
+        ({"warmup_steps": -3}, "warmup_steps must be a whole number >= 0"),
+        ({"seed": None}, "seed must be a whole number; got None"),
+        ({"validation": (torch.zeros(2, 2),)}, r"validation must be a pair \(X_val, y_val\)"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):
@@ -273,6 +277,90 @@ def test_bad_data_is_a_clear_error():
         fit(nn.Linear(2, 3), torch.zeros(4, 2), torch.zeros(4, 2), loss="mse", val_fraction=0.0)
     with pytest.raises(TypeError, match=r"fit trains a torch\.nn\.Module"):
         fit(lambda x: x, torch.zeros(4, 2), torch.zeros(4))
+    with pytest.raises(
+        ValueError, match=r"class indices of an integer type .* got float targets of shape \(4,\)"
+    ):
+        fit(nn.Linear(2, 3), torch.zeros(4, 2), torch.tensor([0.0, 0.5, 1.0, 2.0]), val_fraction=0.0)
+    with pytest.raises(ValueError, match=r"val_fraction=0.5 leaves no training data out of 1 samples"):
+        fit(nn.Linear(2, 3), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), val_fraction=0.5)
+
+
+def test_whole_number_float_labels_are_class_indices():
+    X, labels = torch.randn(40, 3), torch.arange(40) % 3
+    as_ints, as_floats = nn.Linear(3, 3), nn.Linear(3, 3)
+    as_floats.load_state_dict(as_ints.state_dict())
+    a = fit(as_ints, X, labels, epochs=2, progress=False, validation=(X, labels))
+    b = fit(as_floats, X.numpy(), labels.numpy().astype(np.float64), epochs=2, progress=False,
+            validation=(X.numpy(), labels.numpy().astype(np.float32)))  # fmt: skip
+    assert torch.equal(as_ints.weight, as_floats.weight) and a.train_loss == b.train_loss
+    assert a.val_metric == b.val_metric
+
+
+def test_a_small_data_set_still_holds_out_the_fraction_asked_for():
+    history = fit(nn.Linear(3, 3), torch.randn(4, 3), torch.arange(4) % 3, epochs=2, progress=False)
+    assert len(history.val_loss) == 2  # round(0.1 * 4) is 0; at least one sample is held out
+
+
+def test_divergence_puts_back_batchnorm_statistics_with_the_weights():
+    X = torch.randn(256, 4)
+    y = X.sum(1, keepdim=True) * 1e3
+    model = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+    with pytest.raises(FloatingPointError):
+        fit(model, X, y, loss="mse", lr=1e6, optimizer="sgd", momentum=0.0, epochs=50, batch_size=32,
+            val_fraction=0.0, progress=False)  # fmt: skip
+    assert all(bool(torch.isfinite(b).all()) for b in model.buffers())
+    assert predict(model, X).unique().numel() > 1  # not one constant from infinite running statistics
+
+
+def test_cross_entropy_on_sequences_takes_indices_or_probabilities_alike():
+    ce = loss_function("cross_entropy")
+    logits, index = torch.randn(4, 6, 5), torch.randint(0, 5, (4, 6))
+    expected = F.cross_entropy(logits.reshape(-1, 5), index.reshape(-1))
+    torch.testing.assert_close(ce(logits, index), expected)
+    torch.testing.assert_close(ce(logits, F.one_hot(index, 5).float()), expected)
+
+
+def test_a_language_model_s_losses_and_accuracy_count_tokens_not_padding():
+    class Fixed(nn.Module):  # sentence i's logits whatever else: a known answer
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = nn.Parameter(logits)
+
+        def forward(self, x):
+            return self.logits[x[:, 0]]
+
+    # sentences of 1, 2, 3 and 5 tokens: however they pair up in batches, the pairs hold unequal numbers
+    sentences = [[4], [1, 2], [3, 3, 0], [0, 1, 2, 3, 4]]
+    targets, logits = torch.full((4, 5), IGNORE), torch.full((4, 5, 5), -10.0)
+    right = 0
+    for i, sentence in enumerate(sentences):
+        targets[i, : len(sentence)] = torch.tensor(sentence)
+        for t, token in enumerate(sentence):  # the argmax is the target at every other token
+            logits[i, t, (token + (i + t) % 2) % 5] = 10.0
+            right += (i + t) % 2 == 0
+    model, X = Fixed(logits), torch.arange(4)[:, None].expand(4, 5)
+    assert right == 6 and accuracy(model, X, targets) == pytest.approx(6 / 11)
+    # batches of two sentences of unequal lengths, a learning rate too small to move: the epoch's
+    # loss is the mean over tokens
+    history = fit(model, X, targets, epochs=1, batch_size=2, lr=1e-12, optimizer="sgd", momentum=0.0,
+                  val_fraction=0.0, progress=False)  # fmt: skip
+    per_token = F.cross_entropy(logits.reshape(-1, 5), targets.reshape(-1))
+    assert history.train_loss[0] == pytest.approx(float(per_token), rel=1e-6)
+
+
+def test_accuracy_pairs_each_prediction_with_one_target():
+    model = MLP(3, 3)
+    X, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
+    assert accuracy(model, X, y.reshape(-1, 1)) == accuracy(model, X, y)  # a column of labels
+    binary = nn.Linear(3, 1)
+    labels = (predict(binary, X) > 0).float()
+    assert accuracy(binary, X, labels) == 1.0 and accuracy(binary, X, 1 - labels) == 0.0
+    with pytest.raises(ValueError, match="1 predictions but 40 targets"):
+        accuracy(model, X[:1], y)
+    with pytest.raises(ValueError, match=r"class indices of shape \(40, 2\) do not match outputs"):
+        accuracy(model, X, torch.zeros(40, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1; got 0"):
+        predict(model, X, batch_size=0)
 
 
 # ----- the rest of the contract -----

@@ -112,6 +112,18 @@ def test_files_round_trip_and_refuse_what_is_not_a_model(tmp_path):
         load_language_model(tmp_path / "junk.npz")
 
 
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_numpy_integer_sizes_build_and_save_a_model(tmp_path, kind):
+    sizes = {k: np.int64(v) for k, v in {"context": 8, "width": 16, "layers": 1, "heads": 2}.items()}
+    model = LanguageModel(np.int64(5), kind=kind, **sizes)
+    path = save_language_model(tmp_path / "m.npz", model, {"vocabulary": list("abcde")})
+    assert (
+        load_language_model(path)[0].config
+        == model.config
+        == {"vocab_size": 5, "kind": kind, "context": 8, "width": 16, "layers": 1, "heads": 2, "dropout": 0.0}
+    )
+
+
 def _train_dyck(seed: int, steps: int) -> LanguageModel:
     language = make_language("dyck")
     model = tiny("transformer", vocab=len(language.vocabulary), seed=seed)
@@ -291,3 +303,9 @@ def test_sample_with_ends_flags_sentences_cut_at_the_length():
         model.net.readout.bias[0] = 1e4  # the end token always comes first
     sentences, ended = sample_with_ends(model, 8, torch.Generator().manual_seed(0), 6)
     assert all(ended) and all(s == () for s in sentences)
+    for bad in ({"n": -1}, {"max_length": -1}, {"max_length": 2.5}):
+        args = {"n": 2, "max_length": 3, **bad}
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a whole number >= 0"):
+            sample_with_ends(model, args["n"], torch.Generator(), args["max_length"])
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1; got 0"):
+        sentence_log_probs(model, [(1, 2)], batch_size=0)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.nets.inference import as_tensor, correct, predict
+from lab.nets.inference import as_tensor, correct, model_device, predict
 from lab.nets.layers import check_size, unknown_choice
 from lab.nets.training_choices import (
     CLASSIFICATION_LOSSES,
@@ -69,8 +69,10 @@ def _check_finite(tensor: torch.Tensor, what: str) -> None:
 
 
 def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
-    """Class indices as int64 for cross-entropy; float targets for the regression losses."""
-    if loss == "cross_entropy" and not y.is_floating_point():
+    """Class indices as int64 for cross-entropy (whole-number float labels, as pandas and numpy often
+    hold them, included); float targets for the regression losses."""
+    whole_labels = y.dim() == 1 and y.is_floating_point() and bool((y == y.round()).all())
+    if loss == "cross_entropy" and (not y.is_floating_point() or whole_labels):
         return y.long()
     if loss in ("binary_cross_entropy", "mse", "huber", "l1") and not y.is_floating_point():
         return y.float()
@@ -136,6 +138,13 @@ class FitOptions:
             raise ValueError(
                 f"early_stopping_patience must be a whole number >= 1 (or None); got {patience!r}"
             )
+        warmup = self.warmup_steps
+        if warmup is not None and (
+            isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0
+        ):
+            raise ValueError(f"warmup_steps must be a whole number >= 0 (or None); got {warmup!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"seed must be a whole number; got {self.seed!r}")
         return replace(self, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay)
 
 
@@ -160,7 +169,7 @@ def fit(
     early_stopping_patience: int | None = None,
     seed: int = 0,
     progress: bool = True,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> History:
     """Train ``model`` on inputs ``X`` and targets ``y`` (arrays or tensors, samples first).
 
@@ -178,6 +187,7 @@ def fit(
       loss, and end with the weights of the best epoch (whether training stopped early or not).
     - Reproducible: ``seed`` seeds torch (initialising nothing, but dropout) and the shuffling, so a
       model built after the same ``torch.manual_seed`` ends with the same weights on the same machine.
+    - ``device``: where to train (the model is moved there); by default where the model's weights are.
 
     A NaN or infinite loss or gradient stops training with a ``FloatingPointError`` that says where;
     the model keeps the last weights that gave a finite loss.
@@ -211,7 +221,7 @@ def fit(
         raise ValueError(
             "early stopping needs validation data: pass validation=(X_val, y_val) or val_fraction > 0"
         )
-    device = torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     X, y = X.to(device), y.to(device)
     loop = TrainingLoop(model, loss_fn, options, len(X))
@@ -266,6 +276,8 @@ def _split(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(X, y, X_val, y_val)``: the given validation data checked, or a seeded ``val_fraction`` held out."""
     if validation is not None:
+        if not isinstance(validation, tuple | list) or len(validation) != 2:
+            raise ValueError("validation must be a pair (X_val, y_val)")
         X_val = as_tensor(validation[0], "X_val")
         y_val = _targets(as_tensor(validation[1], "y_val"), options.loss)
         if len(X_val) != len(y_val):
@@ -274,9 +286,12 @@ def _split(
         _check_finite(y_val, "y_val")
         return X, y, X_val, y_val
     n_val = round(options.val_fraction * len(X))
+    if options.val_fraction > 0:
+        n_val = max(1, n_val)  # a fraction asked for holds out at least one sample, never silently none
     if n_val >= len(X):
         raise ValueError(
-            f"val_fraction={options.val_fraction} leaves no training data out of {len(X)} samples"
+            f"val_fraction={options.val_fraction} leaves no training data out of {len(X)} samples "
+            "(val_fraction=0: no validation)"
         )
     order = torch.randperm(len(X), generator=generator)
     return X[order[n_val:]], y[order[n_val:]], X[order[:n_val]], y[order[:n_val]]

@@ -9,6 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.nets.layers import check_size
+
+IGNORE = -100
+"""The target of a position that does not count (padding): ``F.cross_entropy``'s default
+``ignore_index``, also left out of :func:`accuracy`."""
+
 
 def as_tensor(a: Any, what: str) -> torch.Tensor:
     """A tensor of ``a``, float64 made float32 (the dtype of the networks' weights)."""
@@ -35,6 +41,7 @@ def predict(model: nn.Module, X: Any, batch_size: int = 1024) -> torch.Tensor:
     """The model's outputs on ``X``, batch by batch in evaluation mode (dropout off, BatchNorm's
     running statistics), returned on the CPU; the model's mode is left as it was."""
     X = as_tensor(X, "X")
+    batch_size = check_size("batch_size", batch_size)
     device = model_device(model)
     was_training = model.training
     model.eval()
@@ -48,20 +55,40 @@ def predict(model: nn.Module, X: Any, batch_size: int = 1024) -> torch.Tensor:
 
 
 def correct(outputs: torch.Tensor, y: torch.Tensor, binary: bool | None = None) -> torch.Tensor:
-    """Per-prediction correctness. Binary (``binary_cross_entropy``, or one output per sample): the
+    """The correctness of each prediction that counts, flattened (positions whose target is
+    :data:`IGNORE` left out). Binary (``binary_cross_entropy``, or one output per sample): the
     logit's sign against the 0/1 target. Otherwise the argmax class against the class index (or the
-    argmax of class probabilities)."""
+    argmax of class probabilities shaped like the outputs). Shapes that do not pair up one
+    prediction with one target are a ``ValueError``, never broadcast."""
+    if len(outputs) != len(y):
+        raise ValueError(f"{len(outputs)} predictions but {len(y)} targets: they must pair up one to one")
     if binary is None:
-        binary = (outputs.shape[-1] == 1 and outputs.dim() > y.dim()) or outputs.dim() == 1
+        binary = outputs.dim() == 1 or outputs.shape[-1] == 1
     if binary:
-        return (outputs > 0).reshape(y.shape) == (y > 0.5)
+        if outputs.numel() != y.numel():
+            raise ValueError(
+                f"one logit per target is needed for a 0/1 accuracy; got outputs of shape "
+                f"{tuple(outputs.shape)} for targets of shape {tuple(y.shape)}"
+            )
+        return ((outputs > 0).reshape(y.shape) == (y > 0.5)).reshape(-1)
     if y.is_floating_point() and y.shape == outputs.shape:
-        return outputs.argmax(-1) == y.argmax(-1)
-    return outputs.argmax(-1) == y
+        return (outputs.argmax(-1) == y.argmax(-1)).reshape(-1)
+    if y.dim() == outputs.dim() and y.shape[-1] == 1:
+        y = y.squeeze(-1)  # a column of class indices
+    if y.shape != outputs.shape[:-1]:
+        raise ValueError(
+            f"class indices of shape {tuple(y.shape)} do not match outputs of shape "
+            f"{tuple(outputs.shape)} (indices need the outputs' shape without its last axis)"
+        )
+    counts = y != IGNORE
+    return (outputs.argmax(-1) == y)[counts]
 
 
 def accuracy(model: nn.Module, X: Any, y: Any, batch_size: int = 1024) -> float:
-    """The fraction of samples (or sequence steps) whose predicted class is the target's: argmax of
-    the logits, or the sign of a single logit per sample against 0/1 targets."""
+    """The fraction of samples (or sequence steps, padding left out) whose predicted class is the
+    target's: argmax of the logits, or the sign of a single logit per sample against 0/1 targets."""
     targets = as_tensor(y, "y")
-    return float(correct(predict(model, X, batch_size), targets).float().mean())
+    hits = correct(predict(model, X, batch_size), targets)
+    if hits.numel() == 0:
+        raise ValueError("no target counts: every one is the ignored index -100")
+    return float(hits.float().mean())

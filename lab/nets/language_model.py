@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from torch import nn
 from lab.core.archive import read_archive, write_archive
 from lab.core.errors import LabError
 from lab.core.limits import MAX_PARAMETERS
+from lab.nets.inference import IGNORE
 from lab.nets.layers import check_dropout, check_size, unknown_choice
 from lab.nets.recurrent import RecurrentNet
 from lab.nets.transformer import CausalTransformer
@@ -29,7 +31,6 @@ from lab.nets.transformer import CausalTransformer
 KINDS = ("transformer", "gru")
 ARCHITECTURE = ("vocab_size", "kind", "context", "width", "layers", "heads", "dropout")  # model.config
 FORMAT = "lab-language-model"
-IGNORE = -100  # target of padded positions: F.cross_entropy's default ignore_index
 State = Any  # the Transformer's per-layer keys and values, or the GRU's hidden state
 
 
@@ -55,20 +56,21 @@ class LanguageModel(nn.Module):
         super().__init__()
         if kind not in KINDS:
             raise unknown_choice("language model kind", kind, KINDS)
-        self.vocab_size = check_size("vocab_size", vocab_size)
-        check_dropout(dropout)
+        self.vocab_size = vocab_size = check_size("vocab_size", vocab_size)
+        dropout = check_dropout(dropout)
         self.kind = kind
-        self.config = {
-            "vocab_size": vocab_size, "kind": kind, "context": context, "width": width,
-            "layers": layers, "heads": heads, "dropout": dropout,
-        }  # fmt: skip
         if kind == "transformer":
             self.net: nn.Module = CausalTransformer(vocab_size + 1, context, width, layers, heads, dropout)
-            self.context: int | None = context
+            self.context: int | None = operator.index(context)
         else:
             self.embedding = nn.Embedding(vocab_size + 1, width)
             self.net = RecurrentNet(width, width, vocab_size, "gru", layers, dropout)
             self.context = None
+        self.config = {  # checked by the networks above; plain ints for the file's JSON metadata
+            "vocab_size": vocab_size, "kind": kind, "context": operator.index(context),
+            "width": operator.index(width), "layers": operator.index(layers),
+            "heads": operator.index(heads), "dropout": dropout,
+        }  # fmt: skip
 
     @property
     def max_length(self) -> int | None:
@@ -113,6 +115,7 @@ def sentence_log_probs(
     model: LanguageModel, sentences: Sequence[Sequence[int]], batch_size: int = 512
 ) -> np.ndarray:
     """``log q(s)`` of each sentence (nats), end token included; the model's mode is left as it was."""
+    batch_size = check_size("batch_size", batch_size)
     was_training = model.training
     model.eval()
     out = []
@@ -198,6 +201,9 @@ def sample_with_ends(
     key/value cache, the GRU's state); without it every step rescores the whole sequence: the same
     tokens, more work."""
     check_sampling(temperature, top_k, top_p)
+    for what, value in (("n", n), ("max_length", max_length)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"{what} must be a whole number >= 0; got {value!r}")
     if model.max_length is not None and max_length > model.max_length:
         raise ValueError(f"max_length {max_length} is over the model's {model.max_length} tokens")
     was_training = model.training

@@ -33,10 +33,10 @@ class RecurrentNet(nn.Module):
         super().__init__()
         if kind not in KINDS:
             raise layers.unknown_choice("recurrent kind", kind, list(KINDS))
-        layers.check_size("RecurrentNet input_size", input_size)
-        layers.check_size("RecurrentNet hidden_size", hidden_size)
-        layers.check_size("RecurrentNet num_layers", num_layers)
-        layers.check_dropout(dropout)
+        input_size = layers.check_size("RecurrentNet input_size", input_size)
+        hidden_size = layers.check_size("RecurrentNet hidden_size", hidden_size)
+        num_layers = layers.check_size("RecurrentNet num_layers", num_layers)
+        dropout = layers.check_dropout(dropout)
         self.kind, self.hidden_size, self.num_layers = kind, hidden_size, num_layers
         # PyTorch applies dropout between stacked layers only, and warns when there is just one.
         self.rnn = KINDS[kind](
@@ -46,7 +46,7 @@ class RecurrentNet(nn.Module):
             self.readout: nn.Module = nn.Identity()
             self.out_features = hidden_size
         else:
-            layers.check_size("RecurrentNet out_features", out_features)
+            out_features = layers.check_size("RecurrentNet out_features", out_features)
             self.readout = nn.Linear(hidden_size, out_features)
             self.out_features = out_features
 

@@ -22,9 +22,20 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 
 
 def _cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Class indices (or class probabilities); ``(N, T, V)`` sequence logits are flattened over steps."""
-    if outputs.dim() == 3 and targets.dim() == 2:
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+    """Class indices (an integer type), or class probabilities shaped like the outputs; ``(N, T, V)``
+    sequence logits are flattened over steps (with either kind of target)."""
+    probabilities = targets.is_floating_point()
+    if probabilities and targets.shape != outputs.shape:
+        raise ValueError(
+            f"cross_entropy takes class indices of an integer type or class probabilities shaped like "
+            f"the outputs {tuple(outputs.shape)}; got float targets of shape {tuple(targets.shape)}"
+        )
+    if outputs.dim() == 3:
+        classes = outputs.shape[-1]
+        outputs, targets = (
+            outputs.reshape(-1, classes),
+            targets.reshape(-1, classes) if probabilities else targets.reshape(-1),
+        )
     return F.cross_entropy(outputs, targets)
 
 

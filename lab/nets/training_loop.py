@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from lab.nets.inference import IGNORE
 from lab.nets.training_choices import (
     LossFn,
     flush_denormals,
@@ -71,24 +72,25 @@ class ProgressBar:
 
 
 class WeightGuard:
-    """The weights before the latest step, which gave a finite loss: put back when the weights after
-    it give a non-finite one (or are themselves non-finite)."""
+    """The weights (and buffers, such as BatchNorm's running statistics) before the latest step,
+    which gave a finite loss: put back when the weights after it give a non-finite one (or are
+    themselves non-finite)."""
 
-    def __init__(self, params: list[nn.Parameter]) -> None:
-        self.params = params
-        self.backup = [p.detach().clone() for p in params]
+    def __init__(self, model: nn.Module, params: list[nn.Parameter]) -> None:
+        self.tensors = [*params, *model.buffers()]
+        self.backup = [t.detach().clone() for t in self.tensors]
 
     @torch.no_grad()
     def save(self) -> None:
-        for p, saved in zip(self.params, self.backup, strict=True):
-            saved.copy_(p)
+        for t, saved in zip(self.tensors, self.backup, strict=True):
+            saved.copy_(t)
 
     def diverged(self, what: str, value: float, where: str, restore: bool = True) -> FloatingPointError:
         """The error to raise, after putting the saved weights back (unless ``restore`` is False)."""
         if restore:
             with torch.no_grad():
-                for p, saved in zip(self.params, self.backup, strict=True):
-                    p.copy_(saved)
+                for t, saved in zip(self.tensors, self.backup, strict=True):
+                    t.copy_(saved)
         return FloatingPointError(
             f"the {what} became {value} at {where}: lower the learning rate, clip the gradients "
             "(grad_clip=...) or check the model and loss; the model keeps its last weights with a finite loss"
@@ -109,7 +111,7 @@ class TrainingLoop:
         self.steps_per_epoch = sum(1 for _ in index_batches(torch.arange(n_train), o.batch_size))
         self.total_steps = self.steps_per_epoch * o.epochs
         self.warmup = max(1, round(0.05 * self.total_steps)) if o.warmup_steps is None else o.warmup_steps
-        self.guard = WeightGuard(params)
+        self.guard = WeightGuard(model, params)
         self.step = 0
 
     def where(self, epoch: int, batch: int) -> str:
@@ -123,10 +125,13 @@ class TrainingLoop:
     def epoch(
         self, epoch: int, X: torch.Tensor, y: torch.Tensor, order: torch.Tensor, bar: ProgressBar
     ) -> tuple[float, int]:
-        """One pass over ``order``'s batches: the mean training loss and the number of samples seen."""
+        """One pass over ``order``'s batches: the mean training loss and the number of samples seen.
+        The mean weighs each batch's loss by what it averages: its samples, or for cross-entropy on
+        class indices its targets that count (padding left out), so a language model's is per token."""
         o, opt, params = self.options, self.opt, self.params
         self.model.train()
-        running, seen = 0.0, 0
+        running, weighed, seen = 0.0, 0, 0
+        per_target = o.loss == "cross_entropy" and not y.is_floating_point()
         for batch, index in enumerate(index_batches(order, o.batch_size)):
             factor = lr_factor(o.schedule, self.step, self.total_steps, self.warmup)
             set_learning_rate(opt, o.lr * factor)
@@ -144,9 +149,9 @@ class TrainingLoop:
             self.guard.save()
             opt.step()
             self.step += 1
-            running += value * len(index)
-            seen += len(index)
-            bar.update(advance=1, epoch=epoch + 1, train=f"{running / seen:.4f}")
+            weight = int((y[index] != IGNORE).sum()) if per_target else len(index)
+            running, weighed, seen = running + value * weight, weighed + weight, seen + len(index)
+            bar.update(advance=1, epoch=epoch + 1, train=f"{running / weighed:.4f}")
         if not all(bool(torch.isfinite(p).all()) for p in params):
             raise self.guard.diverged("weights", float("nan"), self.epoch_end(epoch))
-        return running / seen, seen
+        return running / weighed, seen
