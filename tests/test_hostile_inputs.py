@@ -132,6 +132,24 @@ def many_entries(source: Path, target: Path, count: int) -> Path:
     return target
 
 
+def patched_count(source: Path, target: Path, count: int) -> Path:
+    """:func:`many_entries`, its end record then saying one entry (zipfile walks the directory anyway)."""
+    many_entries(source, target, count)
+    data = bytearray(target.read_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8 : at + 12] = (1).to_bytes(2, "little") * 2
+    target.write_bytes(bytes(data))
+    return target
+
+
+def raw_entry(source: Path, target: Path, size: int) -> Path:
+    """A copy of an archive with an entry that is no array: ``size`` zero bytes, deflated to little."""
+    shutil.copy(source, target)
+    with zipfile.ZipFile(target, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("junk", bytes(size))
+    return target
+
+
 def deep_meta(source: Path, target: Path, depth: int) -> Path:
     """A copy of an archive whose metadata holds lists nested ``depth`` deep (written as text)."""
     document, contents = archive_contents(source)
@@ -353,6 +371,14 @@ EXHAUSTION: dict[str, tuple[Callable[..., list[Any]], str]] = {
     "archive of 20,000 entries": (
         lambda f, t: ["eval", many_entries(f["q"], t / "many.npz", 20_000)],
         "entries",
+    ),
+    "archive of 20,000 entries whose end record says 1": (
+        lambda f, t: ["eval", patched_count(f["q"], t / "many.npz", 20_000)],
+        "entries",
+    ),
+    "replay with a 256 MiB entry that is no array": (
+        lambda f, t: ["replay", raw_entry(f["replay"], t / "raw.npz", 256 << 20), "--verify"],
+        "its entry 'junk' is not an array (.npy)",
     ),
     "q_table header of 10**12 elements": (
         _archive_row("q", {"q_table": ((10**6, 10**6), "<f8")}),

@@ -110,8 +110,10 @@ def _check_directory(path: Path, what: str, error: type[Exception]) -> None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) < at + 22:
         raise error(f"{what}: it is damaged or incomplete (truncated?)")
-    (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
-    if entries > MAX_ENTRIES:  # 0xFFFF marks a ZIP64 count: more than 65,534 entries
+    (entries, directory_bytes) = struct.unpack("<HI", tail[at + 10 : at + 16])
+    # zipfile walks the directory by its size, not the count: bound both (an entry's record is 46
+    # bytes and its name; the lab's names are short)
+    if entries > MAX_ENTRIES or directory_bytes > MAX_ENTRIES * 1024:
         raise error(f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred")
 
 
@@ -121,9 +123,11 @@ def _check_sizes(path: Path, what: str, error: type[Exception]) -> None:
     total = 0
     try:
         with zipfile.ZipFile(path) as archive:
+            if len(archive.infolist()) > MAX_ENTRIES:
+                raise error(f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred")
             for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
+                if not info.filename.endswith(".npy"):  # numpy would hand back its raw bytes
+                    raise error(f"{what}: its entry {info.filename!r} is not an array (.npy)")
                 name = info.filename.removesuffix(".npy")
                 with archive.open(info) as f:
                     shape, dtype, offset = _read_header(f)
