@@ -68,7 +68,7 @@ def add_commands(sub: Any) -> None:
         "--import-minari", metavar="DATASET_ID", help="write a local Minari dataset's episodes into FOLDER"
     )
     p.add_argument(
-        "--env", default=None, metavar="ENV_ID", help="with --export-minari: only this env's replays"
+        "--env", default=None, metavar="ENV_ID", help="only this env's replays (listed or exported)"
     )
     p.set_defaults(handler=cmd_replays)
 
@@ -221,7 +221,9 @@ def _write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
     step_ms = round(1000 / fps)
     durations = [step_ms] * len(frames)
     durations[-1] = max(step_ms, round(1000 * GIF_HOLD_SECONDS))
-    iio.imwrite(path, [np.asarray(f) for f in frames], extension=".gif", duration=durations, loop=0)
+    # Pillow takes one number, not a list, for a GIF of a single frame (a replay of no steps)
+    duration = durations if len(frames) > 1 else durations[0]
+    iio.imwrite(path, [np.asarray(f) for f in frames], extension=".gif", duration=duration, loop=0)
 
 
 def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
@@ -260,14 +262,19 @@ def cmd_replays(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    from lab.core.environments import resolve_env_id
     from lab.replays import list_replays
 
     folder = Path(args.folder)
     if args.import_minari or args.export_minari:
         return minari_command(args, folder)
     rows = list_replays(folder)
+    if args.env:
+        env_id = resolve_env_id(args.env)
+        rows = [(path, s) for path, s in rows if s.env_id == env_id]
     if not rows:
-        print(f"no replays in {folder} (lab play records them; lab replay FILE plays one)")
+        of = f" of {resolve_env_id(args.env)}" if args.env else ""
+        print(f"no replays{of} in {folder} (lab play records them; lab replay FILE plays one)")
         return 0
     table = Table(title=f"Replays in {folder} (lab replay FILE to watch one)")
     for name, justify in (("file", "left"), ("env", "left"), ("source", "left"), ("steps", "right")):
@@ -288,7 +295,7 @@ def cmd_replays(args: argparse.Namespace) -> int:
             escape(s.source),
             str(s.length),
             f"{s.total_return:g}",
-            s.created[:16].replace("T", " "),
+            escape(s.created[:16].replace("T", " ")),
         )
     Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False).print(table)
     if bad:
@@ -303,13 +310,21 @@ def minari_command(args: argparse.Namespace, folder: Path) -> int:
     from lab.replays.minari_io import export_minari, import_minari
 
     if args.import_minari:
+        if args.env:
+            raise LabError(
+                "--env picks the replays to list or export; --import-minari imports a whole dataset"
+            )
         written = import_minari(args.import_minari, folder)
         print(f"wrote {len(written)} replays from Minari dataset {args.import_minari} into {folder}")
         return 0
     env_id = resolve_env_id(args.env) if args.env else None
-    paths = [p for p, s in list_replays(folder) if s.error is None and env_id in (None, s.env_id)]
+    rows = list_replays(folder)
+    paths = [p for p, s in rows if s.error is None and env_id in (None, s.env_id)]
     if not paths:
         raise LabError(f"no readable replays{f' of {env_id}' if env_id else ''} in {folder} to export")
+    for path, s in rows:
+        if s.error is not None:
+            print(f"left out {path}: {s.error}", file=sys.stderr)
     name, episodes, steps = export_minari(paths, args.export_minari)
     print(f"wrote Minari dataset {name}: {episodes} episodes, {steps} steps (minari.load_dataset({name!r}))")
     return 0

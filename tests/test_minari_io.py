@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -136,3 +137,66 @@ def test_the_replays_command_exports_and_imports(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["replays", str(tmp_path / "empty"), "--export-minari", "lab/cli/none-v0"]) == 2
     assert "no readable replays" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad_id", ["bad id", "noversion", "../../escape-v0", "/abs/x-v0", "a/../b-v0"])
+def test_a_malformed_dataset_id_is_refused_before_minari_makes_anything(bad_id, minari_root, tmp_path):
+    with pytest.raises(ReplayError, match="a Minari dataset id is \\(namespace/\\)name-vVERSION"):
+        export_minari([EXAMPLES / "Maze-v0.npz"], bad_id)
+    assert not minari_root.exists() or not any(minari_root.iterdir())
+    export_minari([EXAMPLES / "Maze-v0.npz"], "lab/test/after-v0")  # nothing left behind breaks the next
+    assert minari.list_local_datasets() == {
+        "lab/test/after-v0": minari.list_local_datasets()["lab/test/after-v0"]
+    }
+
+
+def test_a_replay_of_no_steps_is_refused_and_leaves_no_dataset(tmp_path):
+    env = gym.make("lab/Maze-v0")
+    recorder = EpisodeRecorder.for_env(env, seed=3, source="agent:none")
+    recorder.start(*env.reset(seed=3))
+    zero = save_episode(recorder.finish(), tmp_path / "zero.npz")
+    with pytest.raises(ReplayError, match=r"zero\.npz has no steps; a Minari episode holds at least one"):
+        export_minari([EXAMPLES / "Maze-v0.npz", zero], "lab/test/zero-v0")
+    assert "lab/test/zero-v0" not in minari.list_local_datasets()
+
+
+def test_a_failed_export_removes_what_minari_made(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        (Path(os.environ["MINARI_DATASETS_PATH"]) / "lab/test/broken-v0/data").mkdir(parents=True)
+        raise ValueError("disk trouble")
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", broken)
+    with pytest.raises(ReplayError, match="Minari refused dataset 'lab/test/broken-v0': disk trouble"):
+        export_minari([EXAMPLES / "Maze-v0.npz"], "lab/test/broken-v0")
+    assert not (Path(os.environ["MINARI_DATASETS_PATH"]) / "lab/test/broken-v0").exists()
+
+
+def test_a_replay_without_a_step_limit_comes_back_without_one(tmp_path):
+    episode = load_episode(EXAMPLES / "Maze-v0.npz")
+    episode.max_episode_steps = None
+    path = save_episode(episode, tmp_path / "nolimit.npz")
+    export_minari([path], "lab/test/nolimit-v0")
+    (back,) = import_minari("lab/test/nolimit-v0", tmp_path / "out")
+    assert load_episode(back) == load_episode(path)
+
+
+def test_an_import_that_fails_part_way_writes_nothing(tmp_path):
+    paths = record("CartPole-v1", [0, 1], tmp_path / "in")
+    export_minari(paths, "lab/test/partial-v0")
+    dataset = minari.load_dataset("lab/test/partial-v0")
+    dataset.storage.update_episode_metadata([{"lab_replay": "not json"}], [1])
+    with pytest.raises(ReplayError, match="episode 1 has malformed lab_replay metadata"):
+        import_minari("lab/test/partial-v0", tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_export_names_the_replays_it_leaves_out(tmp_path, capsys):
+    from lab.cli import main
+
+    (tmp_path / "maze.npz").write_bytes((EXAMPLES / "Maze-v0.npz").read_bytes())
+    (tmp_path / "cut.npz").write_bytes((EXAMPLES / "Maze-v0.npz").read_bytes()[:500])
+    assert main(["replays", str(tmp_path), "--export-minari", "lab/cli/left-v0"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 episodes" in out and "left out" in err and "cut.npz" in err
+    assert main(["replays", str(tmp_path), "--import-minari", "lab/cli/left-v0", "--env", "Maze"]) == 2
+    assert "--env picks the replays to list or export" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -183,8 +184,9 @@ def test_recorder_leaves_gymnasium_make_arguments_out_of_env_kwargs():
 
 
 def test_recorder_refuses_misuse():
-    with pytest.raises(ReplayError, match="integer seed"):
-        EpisodeRecorder("lab/Maze-v0", seed=None)  # type: ignore[arg-type]
+    for seed in (None, -1, 2**64):
+        with pytest.raises(ReplayError, match=r"the seed given to reset\(seed=...\), a whole number from 0"):
+            EpisodeRecorder("lab/Maze-v0", seed=seed)  # type: ignore[arg-type]
     with pytest.raises(ReplayError, match="plain JSON"):
         EpisodeRecorder("lab/Maze-v0", {"f": object()})
     rec = EpisodeRecorder("lab/Maze-v0")
@@ -285,6 +287,19 @@ def bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
         rewrite(good, folder / "fseed.npz", set_meta={"seed": 1.5}),
         "meta 'seed' must be int; got 1.5",
     )
+    out["negative seed"] = (
+        rewrite(good, folder / "nseed.npz", set_meta={"seed": -1}),
+        "meta 'seed' must be a reset seed from 0 to 2**64 - 1; got -1",
+    )
+    out["a window in env_kwargs"] = (
+        rewrite(good, folder / "window.npz", set_meta={"env_kwargs": {"render_mode": "human"}}),
+        "meta 'env_kwargs' may not hold render_mode",
+    )
+    junk = folder / "junk.npz"
+    junk.write_bytes(good.read_bytes())
+    with zipfile.ZipFile(junk, "a") as archive:
+        archive.writestr("junk", b"not an array")
+    out["an entry that is no array"] = (junk, "its entry 'junk' is not an array (.npy)")
     out["meta not json"] = (rewrite(good, folder / "mj.npz", meta=np.array("{")), "not valid JSON")
     out["meta not a string"] = (
         rewrite(good, folder / "mn.npz", meta=np.zeros(2)),

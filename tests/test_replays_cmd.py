@@ -199,3 +199,37 @@ def test_a_video_path_that_is_a_folder_is_one_line(tmp_path, capsys):
     code, _, err = lab(capsys, "replay", EXAMPLES / "KeyDoor-v0.npz", "--to", tmp_path / "out.gif")
     assert code == 2 and "out.gif is a folder: give a file name" in err and len(err.strip().splitlines()) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["out.gif"]  # no temporary file left beside it
+
+
+def zero_step_replay(folder: Path) -> Path:
+    env = gym.make("lab/Maze-v0")
+    recorder = EpisodeRecorder.for_env(env, seed=3, source="agent:none")
+    recorder.start(*env.reset(seed=3))
+    return save_episode(recorder.finish(), folder / "zero.npz")
+
+
+def test_a_replay_of_no_steps_exports_a_one_frame_gif(tmp_path, capsys):
+    code, out, err = lab(capsys, "replay", zero_step_replay(tmp_path), "--to", tmp_path / "zero.gif")
+    assert code == 0 and "1 frames" in out, err
+    assert iio.imread(tmp_path / "zero.gif").shape[0] == 1
+
+
+def test_replays_lists_odd_text_as_text_and_filters_by_env(tmp_path, capsys):
+    episode = load_episode(EXAMPLES / "KeyDoor-v0.npz")
+    episode.created = "[/bold]2026"  # rich markup would break the whole table
+    save_episode(episode, tmp_path / "odd.npz")
+    (tmp_path / "maze.npz").write_bytes((EXAMPLES / "Maze-v0.npz").read_bytes())
+    code, out, err = lab(capsys, "replays", tmp_path)
+    assert code == 0 and "[/bold]2026" in out and "maze.npz" in out, err
+    code, out, err = lab(capsys, "replays", tmp_path, "--env", "Maze")
+    assert code == 0 and "maze.npz" in out and "odd.npz" not in out, err
+    code, out, err = lab(capsys, "replays", tmp_path, "--env", "CliffWalk")
+    assert code == 0 and "no replays of lab/CliffWalk-v0 in" in out, err
+
+
+def test_frames_of_a_replay_whose_states_were_saved_as_floats(tmp_path, capsys):
+    episode = load_episode(EXAMPLES / "KeyDoor-v0.npz")
+    episode.infos["state"] = episode.infos["state"].astype(np.float64)  # same values, another type
+    path = save_episode(episode, tmp_path / "floats.npz")
+    code, out, err = lab(capsys, "replay", path, "--to", tmp_path / "floats.gif")
+    assert code == 0 and "10 frames" in out, err

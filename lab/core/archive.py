@@ -124,7 +124,9 @@ def _check_sizes(path: Path, what: str, error: type[Exception]) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             if len(archive.infolist()) > MAX_ENTRIES:
-                raise error(f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred")
+                raise error(
+                    f"{what}: it has over {MAX_ENTRIES:,} entries; the lab's files have a few hundred"
+                )
             for info in archive.infolist():
                 if not info.filename.endswith(".npy"):  # numpy would hand back its raw bytes
                     raise error(f"{what}: its entry {info.filename!r} is not an array (.npy)")

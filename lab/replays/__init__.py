@@ -9,6 +9,7 @@ from lab.replays.format import (
     ARRAYS,
     FORMAT_VERSION,
     INFO_PREFIX,
+    MAKE_ARGS,
     META_KEYS,
     SUFFIX,
     Episode,
@@ -19,7 +20,7 @@ from lab.replays.format import (
     replay_path,
     save_episode,
 )
-from lab.replays.recorder import MAKE_ARGS, EpisodeRecorder
+from lab.replays.recorder import EpisodeRecorder
 from lab.replays.verify import (
     Difference,
     VerifyResult,

@@ -183,21 +183,15 @@ def save_episode(episode: Episode, path: str | Path) -> Path:
             raise ReplayError(f"info key {key!r} cannot name a replay entry (letters, digits, _ and - only)")
     meta = episode.meta()
     check_json(meta, "the episode's metadata")
+    _check_meta(meta, where=f"episode {episode.id!r}")  # what load_episode checks, checked first
     arrays = episode.arrays()
     _check_arrays(arrays, where=f"episode {episode.id!r}")
     arrays["meta"] = np.array(json.dumps(meta, allow_nan=False))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        _readable(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename replaces an existing file with it
     return path
-
-
-def _readable(path: Path) -> None:
-    """Give a temporary file (created private) the permissions of a normally created file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def load_episode(path: str | Path, frames: bool = True) -> Episode:
@@ -244,6 +238,9 @@ def _read(path: Path, frames: bool) -> tuple[Episode, bool]:
     return episode, has_frames
 
 
+MAKE_ARGS = frozenset({"render_mode", "max_episode_steps", "autoreset", "disable_env_checker"})
+"""Arguments of ``gymnasium.make`` itself, not of the env: never among a replay's ``env_kwargs``."""
+
 _META_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,),
     "seed": (int,),
@@ -273,6 +270,13 @@ def _check_meta(meta: dict[str, Any], where: str) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ReplayError(f"{where}: meta {key!r} must be {wanted}; got {value!r}")
+    if not 0 <= meta["seed"] < 2**64:
+        raise ReplayError(
+            f"{where}: meta 'seed' must be a reset seed from 0 to 2**64 - 1; got {meta['seed']}"
+        )
+    made_with = sorted(MAKE_ARGS & set(meta["env_kwargs"]))
+    if made_with:  # a replay says how to build its env, never how to show it (a window) or wrap it
+        raise ReplayError(f"{where}: meta 'env_kwargs' may not hold {', '.join(made_with)}")
     return meta
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,28 @@ from lab.replays.format import Episode, ReplayError, load_episode, replay_path, 
 # Each episode's metadata in the dataset carries these replay fields under one key, as JSON. The
 # spec's kwargs include the registered defaults; ``env_kwargs`` keeps the replay's own, as written.
 LAB_METADATA = "lab_replay"
-REPLAY_FIELDS = ("id", "env_kwargs", "source", "created", "lab_version")
+REPLAY_FIELDS = ("id", "env_kwargs", "max_episode_steps", "source", "created", "lab_version")
+
+# Minari's id form, ``(namespace/)name-vN``, in plain letters, digits, ``_`` and ``-``: Minari makes
+# the dataset's folder from the id before it checks it, so the lab checks first
+DATASET_ID = re.compile(r"(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+-v[0-9]+")
+
+
+def check_dataset_id(dataset_id: str) -> str:
+    if not DATASET_ID.fullmatch(dataset_id):
+        raise ReplayError(
+            f"a Minari dataset id is (namespace/)name-vVERSION in letters, digits, _ and -, such as "
+            f"lab/maze-expert-v0; got {dataset_id!r}"
+        )
+    return dataset_id
+
+
+def _local_datasets(minari: Any) -> Any:
+    """The local datasets, or a ReplayError when Minari's folder holds one it cannot read."""
+    try:
+        return minari.list_local_datasets()
+    except (ValueError, OSError, KeyError) as exc:
+        raise ReplayError(f"Minari cannot list its local datasets: {exc}") from None
 
 
 @contextmanager
@@ -61,7 +83,11 @@ def export_minari(
 
     if not paths:
         raise ReplayError("no replays to export")
+    check_dataset_id(dataset_id)
     episodes = [load_episode(path) for path in paths]
+    for path, episode in zip(paths, episodes, strict=True):
+        if episode.length == 0:
+            raise ReplayError(f"{path} has no steps; a Minari episode holds at least one")
     groups: dict[str, list[Path]] = {}
     for path, episode in zip(paths, episodes, strict=True):
         key = json.dumps([episode.env_id, episode.env_kwargs, episode.max_episode_steps], sort_keys=True)
@@ -83,7 +109,7 @@ def export_minari(
     with _minari() as minari:
         from minari.data_collector import EpisodeBuffer
 
-        if dataset_id in minari.list_local_datasets():
+        if dataset_id in _local_datasets(minari):
             raise ReplayError(f"a local Minari dataset {dataset_id!r} exists already; choose another name")
         buffers = [
             EpisodeBuffer(
@@ -111,23 +137,37 @@ def export_minari(
                 action_space=action_space,
                 jpeg_encoding=False,  # lossless: pixel observations come back bit for bit
             )
-        except (ValueError, gym.error.Error) as exc:
-            raise ReplayError(f"Minari refused dataset {dataset_id!r}: {exc}") from None
-        metadata = [{LAB_METADATA: json.dumps({k: e.meta()[k] for k in REPLAY_FIELDS})} for e in episodes]
-        dataset.storage.update_episode_metadata(metadata, range(len(episodes)))
+            metadata = [{LAB_METADATA: json.dumps({k: e.meta()[k] for k in REPLAY_FIELDS})} for e in episodes]
+            dataset.storage.update_episode_metadata(metadata, range(len(episodes)))
+        except BaseException as exc:
+            _remove_dataset(minari, dataset_id)  # it did not exist before: nothing half-made stays
+            if isinstance(exc, ValueError | gym.error.Error):
+                raise ReplayError(f"Minari refused dataset {dataset_id!r}: {exc}") from None
+            raise
         return dataset_id, len(episodes), int(sum(episode.length for episode in episodes))
+
+
+def _remove_dataset(minari: Any, dataset_id: str) -> None:
+    """Delete what Minari made of a dataset whose export failed."""
+    import shutil
+
+    from minari.storage import get_dataset_path
+
+    path = get_dataset_path(dataset_id)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def import_minari(dataset_id: str, folder: str | Path) -> list[Path]:
     """Write each episode of the local Minari dataset ``dataset_id`` as a replay in ``folder``."""
     with _minari() as minari:
-        if dataset_id not in minari.list_local_datasets():
+        if dataset_id not in _local_datasets(minari):
             raise ReplayError(f"no local Minari dataset {dataset_id!r} (see `minari list local`)")
         dataset = minari.load_dataset(dataset_id)
         env_id, env_kwargs, max_steps = _env_of(dataset.storage.metadata, dataset_id)
         indices = list(dataset.episode_indices)
         metadata = list(dataset.storage.get_episode_metadata(indices))
-        written: list[Path] = []
+        episodes: list[Episode] = []  # all read and checked before the first file is written
         for meta, data in zip(metadata, dataset.iterate_episodes(indices), strict=True):
             try:
                 lab_meta = json.loads(str(meta.get(LAB_METADATA, "{}")))
@@ -145,14 +185,15 @@ def import_minari(dataset_id: str, folder: str | Path) -> list[Path]:
                     f"{dataset_id}: episode {data.id} has no reset seed, so it cannot be replayed"
                 )
             kwargs = lab_meta.get("env_kwargs", env_kwargs)
-            if not isinstance(kwargs, dict):
+            steps = lab_meta.get("max_episode_steps", max_steps)  # the replay's own: null stays null
+            if not isinstance(kwargs, dict) or not (steps is None or isinstance(steps, int)):
                 raise ReplayError(f"{dataset_id}: episode {data.id} has malformed env arguments")
             episode = Episode(
                 id=str(lab_meta.get("id", f"minari-{data.id}")),
                 seed=int(seed),
                 env_id=env_id,
                 env_kwargs=kwargs,
-                max_episode_steps=max_steps,
+                max_episode_steps=steps,
                 observations=data.observations,
                 actions=data.actions,
                 rewards=np.asarray(data.rewards, dtype=np.float64),
@@ -162,9 +203,17 @@ def import_minari(dataset_id: str, folder: str | Path) -> list[Path]:
                 source=str(lab_meta.get("source", f"minari:{dataset_id}")),
                 **{k: str(lab_meta[k]) for k in ("created", "lab_version") if k in lab_meta},
             )
-            written.append(save_episode(episode, replay_path(folder, env_id, episode.source)))
-        if not written:
+            episodes.append(episode)
+        if not episodes:
             raise ReplayError(f"{dataset_id} holds no episodes")
+        written: list[Path] = []
+        try:
+            for episode in episodes:
+                written.append(save_episode(episode, replay_path(folder, env_id, episode.source)))
+        except BaseException:
+            for path in written:  # all or nothing: a retry does not duplicate the first ones
+                path.unlink(missing_ok=True)
+            raise
         return written
 
 

@@ -12,10 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.replays.format import INFO_KEY, NUMERIC_KINDS, Episode, ReplayError, check_json
-
-# gymnasium.make's own arguments: not the environment's, so not stored in env_kwargs
-MAKE_ARGS = frozenset({"render_mode", "max_episode_steps", "autoreset", "disable_env_checker"})
+from lab.replays.format import INFO_KEY, MAKE_ARGS, NUMERIC_KINDS, Episode, ReplayError, check_json
 
 
 class EpisodeRecorder:
@@ -48,8 +45,11 @@ class EpisodeRecorder:
         max_episode_steps: int | None = None,
         record_frames: bool = False,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ReplayError(f"a replay needs the integer seed given to reset(seed=...); got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ReplayError(
+                f"a replay needs the seed given to reset(seed=...), a whole number from 0 to 2**64 - 1; "
+                f"got {seed!r}"
+            )
         kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in MAKE_ARGS}
         if max_episode_steps is None and env_kwargs and env_kwargs.get("max_episode_steps") is not None:
             max_episode_steps = int(env_kwargs["max_episode_steps"])

@@ -153,7 +153,8 @@ def episode_frames(episode: Episode) -> Sequence[np.ndarray]:
                 frames.append(np.asarray(env.render(), dtype=np.uint8))
     finally:
         env.close()
-    return _StateFrames(grid, episode.infos["state"]) if lazy else frames
+    # the states were just checked equal in value to the simulation's; as indices they need its type
+    return _StateFrames(grid, episode.infos["state"].astype(np.intp)) if lazy else frames
 
 
 class _StateFrames(Sequence[np.ndarray]):
