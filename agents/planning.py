@@ -51,27 +51,84 @@ def q_values(model: TransitionModel, V: np.ndarray, gamma: float) -> np.ndarray:
     return Q
 
 
+def _check_iterations(tol: float, max_iterations: int) -> None:
+    if not tol >= 0:
+        raise PlanningError(f"tol must be a number >= 0; got {tol}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+        raise PlanningError(f"max_iterations must be a whole number >= 1; got {max_iterations!r}")
+
+
 def value_iteration(
     model: TransitionModel, gamma: float = 0.99, tol: float = 1e-12, max_iterations: int = 100_000
 ) -> Plan:
     """Optimal values by repeated Bellman optimality backups until no value moves more than ``tol``.
 
-    With ``gamma=1`` this converges when every state can reach a terminal state (an episodic task);
-    otherwise it stops after ``max_iterations`` with a :class:`PlanningError`.
+    With ``gamma=1`` this converges when the optimal return is finite from every state; a state that
+    can never end the episode with negative rewards on the way, or a loop that collects positive
+    rewards forever, has none, and it stops after ``max_iterations`` with a :class:`PlanningError`.
+    The policy takes the lowest action index among ties, except at ``gamma=1``, where among the
+    optimal actions it takes the one that ends the episode soonest (:func:`ending_greedy`).
     """
     gamma = _check_gamma(gamma)
+    _check_iterations(tol, max_iterations)
     V = np.zeros(model.n_states)
+    # Undiscounted, a finite optimum's changes shrink over any stretch of many sweeps; an infinite
+    # one's (a loop that costs or pays forever) stay as they are: stop early on those
+    window, watched = 10 * (model.n_states + 1), np.inf
     for iteration in range(1, max_iterations + 1):
         Q = q_values(model, V, gamma)
         V_new = Q.max(axis=1)
         delta = np.max(np.abs(V_new - V))
         V = V_new
         if delta <= tol:
-            return Plan(V=V, Q=Q, policy=Q.argmax(axis=1), iterations=iteration)
-    raise PlanningError(
-        f"value iteration did not converge in {max_iterations} iterations (last change {delta:.3g}); "
-        "with gamma=1 some state may never reach a terminal state: use gamma < 1"
+            policy = ending_greedy(model, Q, V, tol) if gamma == 1.0 else Q.argmax(axis=1)
+            return Plan(V=V, Q=Q, policy=policy, iterations=iteration)
+        if gamma == 1.0 and iteration % window == 0:
+            if delta >= watched:
+                break
+            watched = delta
+    why = (
+        "with gamma=1 the optimal return may not be finite (a state that never ends the episode, or a "
+        "loop whose rewards are positive): use gamma < 1"
+        if gamma == 1.0
+        else "raise max_iterations or tol"
     )
+    raise PlanningError(
+        f"value iteration did not converge in {iteration} iterations (last change {delta:.3g}); {why}"
+    )
+
+
+def ending_greedy(model: TransitionModel, Q: np.ndarray, V: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """A greedy policy that ends the episode: among each state's optimal actions, the one with the
+    fewest expected steps to a terminal state.
+
+    Undiscounted, many actions can tie: where steps cost nothing, bumping into a wall keeps the
+    value as well as walking to the goal does, and the lowest-index tie can loop forever. States from
+    which no optimal action ends the episode keep the lowest-index optimal action.
+    """
+    n, a = Q.shape
+    scale = np.maximum(1.0, np.abs(V))[:, None]
+    allowed = (Q - V[:, None] >= -(tol + 1e-9) * scale) & ~model.terminal[:, None]
+    # Almost-sure reachability: drop actions that may lead where the end cannot be reached, until
+    # every allowed action keeps the episode able to end.
+    while True:
+        step = (model.P * allowed[:, :, None]).sum(axis=1) > 0
+        can_end = reachable_mask(step.T, model.terminal)  # walked backward from the terminal states
+        safe = allowed & ~(model.P[:, :, ~can_end] > 0).any(axis=2)
+        if np.array_equal(safe, allowed):
+            break
+        allowed = safe
+    ending = can_end & ~model.terminal
+    P = model.P.reshape(n * a, n)
+    steps = np.zeros(n)
+    for _ in range(1_000_000):  # expected steps to the end, by value iteration on unit costs
+        D = 1.0 + (P @ steps).reshape(n, a)
+        D[~allowed] = np.inf
+        new = np.where(ending, D.min(axis=1), 0.0)
+        if np.max(np.abs(new - steps)) <= 1e-9 * max(1.0, new.max()):
+            break
+        steps = new
+    return np.where(ending, D.argmin(axis=1), Q.argmax(axis=1))
 
 
 def _policy_matrix(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
@@ -96,27 +153,52 @@ def _policy_matrix(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
 def policy_evaluation(model: TransitionModel, policy: np.ndarray, gamma: float = 0.99) -> np.ndarray:
     """The exact value ``V[S]`` of a policy, by solving the linear Bellman equations.
 
-    ``policy`` is one action per state, or a ``[S, A]`` matrix of action probabilities.
+    ``policy`` is one action per state, or a ``[S, A]`` matrix of action probabilities. Undiscounted
+    (``gamma=1``), a state from which the policy may never end the episode is worth what its endless
+    rewards add up to: ``-inf`` when they cost, ``+inf`` when they pay, and a finite value when the
+    loops it can fall into give nothing (a :class:`PlanningError` when costs and payments could
+    both go on forever).
     """
     gamma = _check_gamma(gamma)
     pi = _policy_matrix(model, policy)
-    live = ~model.terminal
-    P_pi = np.einsum("sa,sat->st", pi, model.P)[np.ix_(live, live)]
-    R_pi = (pi * model.R).sum(axis=1)[live]
+    P_pi = np.einsum("sa,sat->st", pi, model.P)
+    R_pi = (pi * model.R).sum(axis=1)
     V = np.zeros(model.n_states)
-    system = np.eye(int(live.sum())) - gamma * P_pi
-    try:
-        V[live] = np.linalg.solve(system, R_pi)
-    except np.linalg.LinAlgError:
-        raise PlanningError(
-            "this policy never reaches a terminal state from some states, so its undiscounted value is "
-            "not finite: use gamma < 1"
-        ) from None
-    if not np.isfinite(V).all() or np.linalg.cond(system) > 1e12:
-        raise PlanningError(
-            "this policy's value is not finite (it never terminates from some states): use gamma < 1"
-        )
+    solve = ~model.terminal
+    if gamma == 1.0:
+        solve = _set_endless_values(model, P_pi, R_pi, V)
+    if solve.any():
+        system = np.eye(int(solve.sum())) - gamma * P_pi[np.ix_(solve, solve)]
+        # the states left out are worth V there (0 at terminal and zero-reward loops): the rest of the
+        # chain leaves the solved states with certainty, so the system is regular
+        boundary = np.where(np.isfinite(V), V, 0.0)[~solve]  # no solved state reaches an infinite one
+        V[solve] = np.linalg.solve(system, R_pi[solve] + gamma * P_pi[np.ix_(solve, ~solve)] @ boundary)
     return V
+
+
+def _set_endless_values(
+    model: TransitionModel, P_pi: np.ndarray, R_pi: np.ndarray, V: np.ndarray
+) -> np.ndarray:
+    """Fill ``V`` where the undiscounted return of the chain ``P_pi`` is not found by a linear solve,
+    and return the mask of the states whose values are (those that end, or fall into loops that give
+    nothing, with certainty)."""
+    step = P_pi > 0
+    live = ~model.terminal
+    endless = live & ~reachable_mask(step.T, model.terminal)  # from here the episode never ends
+    paying = endless & (R_pi != 0)
+    # endless states that never meet a reward again are worth 0
+    zero = endless & ~reachable_mask(step.T & endless[None, :] & endless[:, None], paying)
+    # endless states that can never reach such a zero loop collect rewards forever
+    forever = endless & ~reachable_mask(step.T, zero)
+    costs = reachable_mask(step.T, forever & (R_pi < 0)) & live
+    pays = reachable_mask(step.T, forever & (R_pi > 0)) & live
+    if (costs & pays).any():
+        raise PlanningError(
+            "this policy may collect both costs and payments forever (gamma=1), so its value has no "
+            "limit: use gamma < 1"
+        )
+    V[costs], V[pays] = -np.inf, np.inf
+    return live & ~zero & ~costs & ~pays
 
 
 def reachable_states(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
@@ -128,9 +210,8 @@ def reachable_states(model: TransitionModel, policy: np.ndarray) -> np.ndarray:
 def policy_start_value(model: TransitionModel, policy: np.ndarray, gamma: float = 0.99) -> float:
     """The exact expected return of a policy from the start distribution.
 
-    Only the states the policy can reach from the start matter, so at ``gamma=1`` a greedy policy
-    that loops forever in some state it never visits still has a finite value here (where
-    :func:`policy_evaluation`, which values every state, would raise).
+    Only the states the policy can reach from the start matter (at ``gamma=1``, a loop that costs
+    forever in a state it never visits leaves this value finite).
     """
     gamma = _check_gamma(gamma)
     pi = _policy_matrix(model, policy)

@@ -104,16 +104,26 @@ def greedy_policy_on_grid(agent: Any, grid: Any) -> np.ndarray:
     return np.asarray(actions, dtype=np.int64).reshape(-1)
 
 
-def exact_values(agent: Any, grid: Any, gamma: float) -> tuple[float, float]:
-    """(optimal value, value of the agent's greedy policy) from the start distribution, exactly."""
+# The exact figures plan on the dense model P[S, A, S']: past this size (about 2,900 states of a
+# four-action world) they are left out rather than take gigabytes and minutes each evaluation
+MAX_EXACT_BYTES = 256 << 20
+
+
+def exact_values(agent: Any, grid: Any, gamma: float) -> tuple[float | None, float | None]:
+    """(optimal value, value of the agent's greedy policy) from the start distribution, exactly; both
+    None when the world is too large to plan on densely or has no finite optimum (gamma=1 with a
+    loop that pays forever)."""
     from agents.planning import PlanningError, policy_start_value, value_iteration
 
-    model = grid.transition_model()
-    optimal = value_iteration(model, gamma=gamma).start_value(model)
+    model = grid.model
+    if model.n_states**2 * model.n_actions * 8 > MAX_EXACT_BYTES:
+        return None, None
+    dense = grid.transition_model()
     try:
-        achieved = policy_start_value(model, greedy_policy_on_grid(agent, grid), gamma=gamma)
-    except PlanningError:  # at gamma=1 a greedy policy that never ends from the start is worth -infinity
-        achieved = float("-inf")
+        optimal = value_iteration(dense, gamma=gamma).start_value(dense)
+        achieved = policy_start_value(dense, greedy_policy_on_grid(agent, grid), gamma=gamma)
+    except PlanningError:
+        return None, None
     return optimal, achieved
 
 

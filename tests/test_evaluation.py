@@ -106,3 +106,24 @@ def test_on_episode_is_called_once_as_each_episode_ends():
         agent, [gym.make("CartPole-v1") for _ in range(3)], 7, on_episode=lambda: calls.append(1)
     )
     assert len(calls) == 7 == len(result.returns)
+
+
+def test_exact_figures_are_left_out_where_there_are_none_or_they_would_cost_gigabytes():
+    from lab.evaluation import MAX_EXACT_BYTES, exact_values
+
+    paying = make_env("lab/GridWorld-v0", {"ascii_map": ["S.G"], "step_reward": 0.5})
+    agent = QLearning(paying, seed=0, gamma=1.0)
+    assert exact_values(agent, paying.unwrapped, 1.0) == (None, None)  # bumping a wall pays forever
+    assert exact_values(agent, paying.unwrapped, 0.9)[0] is not None
+    big = make_env("lab/Maze-v0", {"size": 81})
+    assert big.unwrapped.model.n_states**2 * 4 * 8 > MAX_EXACT_BYTES
+    assert exact_values(QLearning(big, seed=0), big.unwrapped, 0.99) == (None, None)
+
+
+def test_undiscounted_exact_figures_of_a_world_whose_steps_cost_nothing():
+    from lab.evaluation import exact_values
+
+    env = make_env("lab/FourRooms-v0")
+    agent = QLearning(env, seed=0, gamma=1.0)  # untrained: its greedy policy bumps the first wall
+    optimal, achieved = exact_values(agent, env.unwrapped, 1.0)
+    assert optimal == 1.0 and achieved == 0.0  # a loop that costs nothing is worth nothing, not -inf

@@ -170,8 +170,9 @@ def test_wind_wrong_length(wind):
         WindyGrid(wind=wind)
 
 
-@pytest.mark.parametrize("wind", [(0, 0, 0, 1, 1, 1, 2, 2, 1, -1), (0, 0, 0, 1, 1, 1.5, 2, 2, 1, 0)])
-def test_wind_negative_or_fractional(wind):
+@pytest.mark.parametrize("last", [-1, 1.5, float("inf"), float("nan"), "abc", True, None])
+def test_wind_negative_fractional_or_not_a_number(last):
+    wind = (0, 0, 0, 1, 1, 1, 2, 2, 1, last)
     with pytest.raises(MapError, match="wind strengths are whole numbers >= 0"):
         WindyGrid(wind=wind)
 

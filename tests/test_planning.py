@@ -13,11 +13,12 @@ from agents.planning import (
     model_from_toy_text,
     policy_evaluation,
     policy_iteration,
+    policy_start_value,
     q_values,
     value_iteration,
 )
 from envs import GridWorld
-from envs.grid.model import TransitionModel
+from envs.grid.model import TransitionModel, reachable_mask
 from envs.grid.presets import CliffWalk, IceLake, WindyGrid
 
 # FrozenLake's action for each of ours: ours 0 up, 1 right, 2 down, 3 left; FrozenLake 0 left,
@@ -133,21 +134,62 @@ def test_policy_evaluation_exact_small_chain():
     assert V[2] == 0.0
 
 
-def test_improper_policy_undiscounted_raises():
-    model = CliffWalk().transition_model()
+def test_an_endless_policy_undiscounted_is_worth_what_its_loops_add_up_to():
+    cliff = CliffWalk()
+    model = cliff.transition_model()
     always_down = np.full(model.n_states, 2)  # bumps the bottom edge or falls back to start forever
-    with pytest.raises(PlanningError, match="gamma < 1"):
-        policy_evaluation(model, always_down, gamma=1.0)
+    V = policy_evaluation(model, always_down, gamma=1.0)
+    above_goal = [cliff.model.state_of(row, 11) for row in range(3)]
+    np.testing.assert_array_equal(V[above_goal], [-3.0, -2.0, -1.0])  # walks down into the goal
+    rest = np.ones(model.n_states, bool)
+    rest[above_goal] = False
+    assert (V[rest & ~model.terminal] == -np.inf).all()  # every step costs 1, forever
     assert np.isfinite(policy_evaluation(model, always_down, gamma=0.9)).all()
-    # a two-state cycle: right then left between two floor cells of FourRooms, everything else optimal
+    # a two-state cycle between two floor cells of FourRooms, where steps cost nothing: worth 0 there,
+    # and the optimum (1) everywhere the policy still reaches the goal
     env = make_unwrapped("lab/FourRooms-v0")
-    m = env.model
-    plan = value_iteration(env.transition_model(), 0.99)
+    m, dense = env.model, env.transition_model()
+    plan = value_iteration(dense, 1.0)
     policy = plan.policy.copy()
     policy[m.state_of(1, 1)] = 1
     policy[m.state_of(1, 2)] = 3
-    with pytest.raises(PlanningError):
-        policy_evaluation(env.transition_model(), policy, gamma=1.0)
+    V = policy_evaluation(dense, policy, gamma=1.0)
+    assert V[m.state_of(1, 1)] == V[m.state_of(1, 2)] == 0.0
+    loops = ~reachable_mask((np.einsum("sa,sat->st", np.eye(4)[policy], dense.P) > 0).T, dense.terminal)
+    np.testing.assert_allclose(V[~loops & ~dense.terminal], 1.0, rtol=0, atol=1e-9)
+    # paying forever: a step reward of +1 and a policy that bumps into the wall
+    paid = make_unwrapped("lab/GridWorld-v0", ascii_map=["S.G"], step_reward=1.0).transition_model()
+    assert policy_evaluation(paid, np.array([3, 3, 3]), gamma=1.0)[0] == np.inf
+
+
+def test_costs_and_payments_that_both_go_on_forever_have_no_value():
+    P = np.zeros((2, 1, 2))
+    P[0, 0, 1] = P[1, 0, 0] = 1.0  # a two-state loop paying +1 then costing 1, never ending
+    model = TransitionModel(
+        P=P, R=np.array([[1.0], [-1.0]]), terminal=np.zeros(2, bool), initial=np.ones(2) / 2
+    )
+    with pytest.raises(PlanningError, match="both costs and payments forever"):
+        policy_evaluation(model, np.array([0, 0]), gamma=1.0)
+
+
+@pytest.mark.parametrize("env_id", ["lab/FourRooms-v0", "lab/Maze-v0", "lab/KeyDoor-v0"])
+def test_undiscounted_planners_give_policies_that_end_the_episode(env_id):
+    # steps cost nothing here: walking into a wall ties with walking to the goal
+    model = make_unwrapped(env_id).transition_model()
+    for plan in (value_iteration(model, 1.0), policy_iteration(model, 1.0)):
+        assert policy_start_value(model, plan.policy, 1.0) == pytest.approx(plan.start_value(model))
+        steps = (np.einsum("sa,sat->st", np.eye(model.n_actions)[plan.policy], model.P) > 0).T
+        assert reachable_mask(steps, model.terminal)[model.reachable()].all()  # every state can end
+
+
+def test_value_iteration_stops_early_on_a_loop_that_pays_forever():
+    model = make_unwrapped("lab/GridWorld-v0", ascii_map=["S.G"], step_reward=0.5).transition_model()
+    with pytest.raises(PlanningError, match=r"did not converge in \d+ iterations .* may not be finite"):
+        value_iteration(model, gamma=1.0)
+    with pytest.raises(PlanningError, match="max_iterations must be a whole number >= 1; got 0"):
+        value_iteration(model, 0.9, max_iterations=0)
+    with pytest.raises(PlanningError, match="tol must be a number >= 0; got -1"):
+        value_iteration(model, 0.9, tol=-1)
 
 
 def test_value_iteration_undiscounted_without_termination_raises():

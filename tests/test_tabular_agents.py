@@ -111,6 +111,10 @@ def test_box_observations_refused(name):
     message = str(info.value)
     assert f"{cls.__name__} needs a Discrete observation space" in message
     assert "obs_type='index'" in message
+    with pytest.raises(
+        AgentError, match=f"{cls.__name__} learns on a gymnasium env \\(or an env id\\); got 42"
+    ):
+        cls(42)
 
 
 class BoxActions(gym.Env):

@@ -181,6 +181,16 @@ def test_bad_contents(tmp_path):
             "random-number",
         ),
         "no_env": (lambda m: m.update(env=None), "pass env="),
+        "rng_state_out_of_range": (
+            lambda m: m["rng"]["bit_generator"]["state"].update(state=-1),
+            "random-number state is not usable",
+        ),
+        "steps_not_a_number": (
+            lambda m: m.update(num_timesteps="abc"),
+            "num_timesteps must be a whole number",
+        ),
+        "negative_steps": (lambda m: m.update(num_timesteps=-5), "num_timesteps must be a whole number >= 0"),
+        "negative_budget": (lambda m: m.update(total_timesteps=-1), "total_timesteps must be a whole number"),
     }
     for name, (change, message) in cases.items():
         path = tmp_path / f"{name}.npz"
@@ -196,6 +206,12 @@ def test_bad_contents(tmp_path):
     np.savez(tmp_path / "strings.npz", **{**arrays, "q_table": np.full((16, 4), "x")})
     with pytest.raises(AgentError, match="'q_table' is <U1"):
         load_agent(tmp_path / "strings.npz")
+    mc = AGENTS["monte_carlo"]("lab/IceLake-v0", seed=0).save(tmp_path / "mc")  # 1/N step sizes
+    with np.load(mc, allow_pickle=False) as data:
+        mc_arrays = {k: data[k] for k in data.files}
+    np.savez(tmp_path / "counts.npz", **{**mc_arrays, "visit_counts": np.full((16, 4), -1)})
+    with pytest.raises(AgentError, match=r"'visit_counts' holds counts outside 0\.\.2"):
+        load_agent(tmp_path / "counts.npz")
     del arrays["q_table"]
     np.savez(tmp_path / "no_table.npz", **arrays)
     with pytest.raises(AgentError, match="no 'q_table' array"):

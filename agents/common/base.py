@@ -363,10 +363,11 @@ class Agent(ABC):
             algorithm = meta["algorithm"]
             hyperparameters = dict(meta["hyperparameters"])
             saved_spaces = (meta["observation_space"], meta["action_space"])
-            counts = (int(meta["num_timesteps"]), int(meta["num_episodes"]))
+            counts = tuple(whole_number(key, meta[key], 0) for key in ("num_timesteps", "num_episodes"))
             total = meta.get("total_timesteps")
+            total = None if total is None else whole_number("total_timesteps", total, 0)
             rng_state = meta["rng"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AgentError) as exc:
             raise AgentError(f"{path} is not a complete agent checkpoint (missing or bad {exc})") from None
         target = AGENTS.get(algorithm)
         if target is None:
@@ -402,6 +403,6 @@ class Agent(ABC):
             raise AgentError(f"{path} was saved by rl-lab {meta.get('lab_version', '?')}: {exc}") from None
         agent._restore_arrays(arrays)
         agent.num_timesteps, agent.num_episodes = counts
-        agent._total_timesteps = None if total is None else int(total)
+        agent._total_timesteps = total
         agent._stream.set_state(rng_state)
         return agent

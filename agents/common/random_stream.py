@@ -64,7 +64,7 @@ class RandomStream:
             if int(state.get("block", BLOCK)) != BLOCK or not 0 <= position <= BLOCK:
                 raise ValueError("block size or position out of range")
             self.generator.bit_generator.state = copy.deepcopy(bit_state)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise AgentError(f"the checkpoint's random-number state is not usable: {exc}") from None
         self._start()
         if position:

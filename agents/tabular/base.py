@@ -87,6 +87,8 @@ class TabularAgent(Agent):
     def check_env(cls, env: gym.Env) -> None:
         obs_space = getattr(env, "observation_space", None)
         act_space = getattr(env, "action_space", None)
+        if obs_space is None or act_space is None:
+            raise AgentError(f"{cls.__name__} learns on a gymnasium env (or an env id); got {env!r}")
         if not isinstance(obs_space, spaces.Discrete):
             raise AgentError(
                 f"{cls.__name__} needs a Discrete observation space; this env has {obs_space}. "
@@ -301,4 +303,10 @@ class TabularAgent(Agent):
                         f"the checkpoint's {key!r} is {array.dtype} {array.shape}; "
                         f"a {self.name} agent on this env needs {shape}"
                     )
+                if (
+                    kinds == "iu"
+                    and array.size
+                    and not 0 <= array.min() <= array.max() <= np.iinfo(np.int64).max
+                ):
+                    raise AgentError(f"the checkpoint's {key!r} holds counts outside 0..2**63 - 1")
                 target[...] = array

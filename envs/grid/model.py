@@ -28,6 +28,8 @@ Goal and pit states are absorbing: every action keeps the agent there with rewar
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
@@ -116,7 +118,14 @@ class Dynamics:
                     "wind needs one strength per column: "
                     f"the map has {width} columns, wind has {len(self.wind)}"
                 )
-            if any(int(w) != w or w < 0 for w in self.wind):
+            whole = (
+                isinstance(w, numbers.Real)
+                and not isinstance(w, bool)
+                and math.isfinite(w)
+                and int(w) == w >= 0
+                for w in self.wind
+            )
+            if not all(whole):
                 raise MapError(
                     f"wind strengths are whole numbers >= 0 (cells pushed up); got {list(self.wind)}"
                 )
