@@ -254,3 +254,10 @@ def test_every_option_of_every_command_has_help_text():
         return missing
 
     assert undocumented(build_parser(), "lab") == []
+
+
+def test_python_dash_m_lab_is_the_lab_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "eval", "no/such/run"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.startswith("lab: error: no/such/run")
