@@ -65,7 +65,8 @@ def value_iteration(
 
     With ``gamma=1`` this converges when the optimal return is finite from every state; a state that
     can never end the episode with negative rewards on the way, or a loop that collects positive
-    rewards forever, has none, and it stops after ``max_iterations`` with a :class:`PlanningError`.
+    rewards forever, has none, and it stops with a :class:`PlanningError` (early, once the changes
+    stop shrinking, or after ``max_iterations``).
     The policy takes the lowest action index among ties, except at ``gamma=1``, where among the
     optimal actions it takes the one that ends the episode soonest (:func:`ending_greedy`).
     """
@@ -179,9 +180,9 @@ def policy_evaluation(model: TransitionModel, policy: np.ndarray, gamma: float =
 def _set_endless_values(
     model: TransitionModel, P_pi: np.ndarray, R_pi: np.ndarray, V: np.ndarray
 ) -> np.ndarray:
-    """Fill ``V`` where the undiscounted return of the chain ``P_pi`` is not found by a linear solve,
-    and return the mask of the states whose values are (those that end, or fall into loops that give
-    nothing, with certainty)."""
+    """Fill ``V`` where the chain ``P_pi``'s undiscounted return is not found by a linear solve (the
+    states in or bound for endless loops), and return the mask of the states left to that solve:
+    those from which the episode ends, or falls into loops that give nothing, with certainty."""
     step = P_pi > 0
     live = ~model.terminal
     endless = live & ~reachable_mask(step.T, model.terminal)  # from here the episode never ends
