@@ -43,13 +43,34 @@ def quiet_sdl() -> None:
         os.environ["XDG_RUNTIME_DIR"] = private
 
 
+HEADLESS_DRIVERS = ("dummy", "offscreen")  # SDL's video drivers that show nothing
+
+
 def has_display() -> bool:
-    """Whether a real window can open here (False on a headless Linux machine or with the dummy driver)."""
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+    """Whether a real window can open here: False on a headless Linux machine, with SDL's dummy or
+    offscreen driver, or when DISPLAY names a server that cannot be reached (SDL then falls back to
+    its offscreen driver without a word, and a window would wait, unseen, for keys)."""
+    if os.environ.get("SDL_VIDEODRIVER") in HEADLESS_DRIVERS:
         return False
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+    named = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if sys.platform.startswith("linux") and not named:
+        return False  # the fast path: no need to start SDL
+    return _video_driver() not in (None, *HEADLESS_DRIVERS)
+
+
+def _video_driver() -> str | None:
+    """The video driver SDL picks here (None when none starts); a display started here is stopped again."""
+    pygame = _pygame()
+    if pygame.display.get_init():  # a window is open: ask, and leave it be
+        return pygame.display.get_driver()
+    try:
+        pygame.display.init()
+    except pygame.error:
+        return None
+    try:
+        return pygame.display.get_driver()
+    finally:
+        pygame.display.quit()
 
 
 def _pygame() -> ModuleType:
@@ -176,7 +197,7 @@ class FrameWindow:
         w, h = self._frame_size
         bar = self._bar_height()
         self.shrink = 1.0
-        if self.fit_to_screen and pygame.display.get_driver() not in ("dummy", "offscreen"):
+        if self.fit_to_screen and pygame.display.get_driver() not in HEADLESS_DRIVERS:
             screen_w, screen_h = pygame.display.get_desktop_sizes()[0]
             room_w, room_h = screen_w - SCREEN_MARGIN[0], screen_h - SCREEN_MARGIN[1] - bar
             self.shrink = min(1.0, room_w / max(w, 1), room_h / max(h, 1))

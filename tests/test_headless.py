@@ -36,31 +36,69 @@ def run_dir(tmp_path_factory):
     return run.path
 
 
+UNREACHABLE = {"DISPLAY": ":987"}  # no X server there: SDL falls back, unannounced, to its offscreen driver
+EXAMPLE = ROOT / "replays" / "examples" / "Maze-v0.npz"
+
+
 def lab(*args: str, cwd: Path, dummy: bool = True, extra: dict[str, str] | None = None):
     """``lab ARGS`` in a subprocess with no display: SDL's dummy driver, or (``dummy=False``) no
-    DISPLAY, WAYLAND_DISPLAY, SDL_VIDEODRIVER nor XDG_RUNTIME_DIR at all, as on a bare server."""
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(extra or {})}
+    DISPLAY, WAYLAND_DISPLAY, SDL_VIDEODRIVER nor XDG_RUNTIME_DIR at all, as on a bare server;
+    ``extra`` variables are set last."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER"):
         environment.pop(name, None)
     if dummy:
         environment["SDL_VIDEODRIVER"] = "dummy"
+    environment.update(extra or {})
     return subprocess.run(
         [sys.executable, "-m", "lab.cli", *args], cwd=cwd, env=environment, capture_output=True, text=True,
-        timeout=90,
+        timeout=60,
     )  # fmt: skip
 
 
-def test_has_display_reads_the_environment(monkeypatch):
+def test_has_display_reads_the_environment_then_asks_sdl(monkeypatch):
+    import envs.window
     from envs.window import has_display
+
+    def no_probe():
+        raise AssertionError("SDL started although the environment says there is no display")
 
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(envs.window, "_video_driver", no_probe)
     assert not has_display()
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    assert has_display()
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     assert not has_display()
+    monkeypatch.delenv("SDL_VIDEODRIVER")
+    for driver, shown in (("x11", True), ("wayland", True), ("offscreen", False), (None, False)):
+        monkeypatch.setattr(envs.window, "_video_driver", lambda driver=driver: driver)
+        assert has_display() is shown, driver
+
+
+def test_a_display_that_cannot_be_reached_is_no_display(monkeypatch):
+    from envs.window import has_display
+
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", UNREACHABLE["DISPLAY"])
+    assert not has_display()
+
+
+def test_window_commands_with_a_display_that_cannot_be_reached_stop_or_write_the_gif(run_dir, tmp_path):
+    # they used to wait for keys in an invisible window (the demo played in it)
+    commands = [("play", "CliffWalk", "--no-record"), ("replay", str(EXAMPLE)), ("watch", str(run_dir))]
+    for args in commands:
+        result = lab(*args, cwd=tmp_path, dummy=False, extra=UNREACHABLE)
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert "there is no display here" in line and "cannot be reached" in line
+    sampled = lab("gen", "watch", str(tmp_path / "model.npz"), cwd=tmp_path, dummy=False, extra=UNREACHABLE)
+    assert sampled.returncode == 2 and "no display" in sampled.stderr and "--gif out.gif" in sampled.stderr
+    demo = lab("demo", "--env", "IceLake", cwd=tmp_path, dummy=False, extra=UNREACHABLE)
+    assert demo.returncode == 0, demo.stderr
+    assert "no window shown: wrote the demo to demo.gif" in demo.stdout and (tmp_path / "demo.gif").is_file()
 
 
 def test_watch_without_a_display_is_one_line_naming_the_headless_ways(run_dir, tmp_path):

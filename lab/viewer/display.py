@@ -12,5 +12,5 @@ def require_display(command: str, instead: str) -> None:
     if not has_display():
         raise LabError(
             f"{command} opens a window, and there is no display here (no DISPLAY or WAYLAND_DISPLAY, "
-            f"or SDL_VIDEODRIVER=dummy); {instead}"
+            f"one that cannot be reached, or SDL_VIDEODRIVER=dummy); {instead}"
         )
