@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # numpy and the replay format load with the commands, so `lab
     from lab.replays import Episode
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
+# the most pixels a side: GIF stores sizes in 16 bits, and libx264 refuses frames over 16,384 a side
+MAX_VIDEO_SIDE = {".gif": 65_535, ".mp4": 16_384}
 GIF_HOLD_SECONDS = 1.0  # the last frame of a GIF stays this long before it loops
 
 
@@ -174,10 +176,14 @@ def export_video(
     from lab.viewer import video_frames
 
     check_video_path(out, fps)
-    if hud:
+
+    def check_size(frame: np.ndarray) -> None:
+        check_video_size(out, *frame.shape[:2], scale)
+
+    if hud:  # the status lines are drawn on every frame: check the first before the others
         source, _ = replay_source(episode, path)
-        return write_video(video_frames(source, hud=True), out, fps, scale)
-    return write_video(episode_frames(episode), out, fps, scale)
+        return write_video(video_frames(source, hud=True, check=check_size), out, fps, scale)
+    return write_video(episode_frames(episode), out, fps, scale)  # checked there before scaling
 
 
 def check_video_path(out: str | Path, fps: float) -> None:
@@ -188,10 +194,27 @@ def check_video_path(out: str | Path, fps: float) -> None:
         raise LabError(f"the frame rate must be positive; got {fps:g}")
 
 
+def check_video_size(out: str | Path, height: int, width: int, scale: int = 1) -> None:
+    """A clear error for ``height`` x ``width`` frames that, enlarged ``scale`` times, are larger than
+    the format of ``out`` (``.gif`` or ``.mp4``) allows: call it before the frames are rendered."""
+    suffix = Path(out).suffix.lower()
+    limit = MAX_VIDEO_SIDE[suffix]
+    if max(height, width) * scale <= limit:
+        return
+    fits = limit // max(height, width)
+    hint = f"ask for --scale {fits} or less" if fits >= 1 else "the frames themselves are too large"
+    raise LabError(
+        f"{Path(out).name}: {width}x{height} frames enlarged {scale} times are {width * scale}x"
+        f"{height * scale} pixels, and {'a GIF' if suffix == '.gif' else 'an H.264 MP4'} holds at most "
+        f"{limit:,} a side: {hint}"
+    )
+
+
 def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale: int = 1) -> Path:
     """Write equally sized ``(H, W, 3)`` frames as a GIF (the last held a moment) or an H.264 MP4,
     atomically (a temporary file, then a rename); ``scale`` enlarges each frame that many times
-    (each pixel a ``scale`` x ``scale`` block, as the window shows it)."""
+    (each pixel a ``scale`` x ``scale`` block, as the window shows it). An MP4 that ffmpeg could not
+    encode is a :class:`LabError`, and a file already at ``out`` is left as it was."""
     import numpy as np
 
     from lab.core.files import atomic_path
@@ -199,6 +222,8 @@ def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale
 
     check_video_path(out, fps)
     out = Path(out)
+    if len(frames):
+        check_video_size(out, *np.asarray(frames[0]).shape[:2], scale)
     if scale != 1:
         if sum(np.asarray(f).nbytes for f in frames) * scale**2 > MAX_VIDEO_BYTES:
             raise LabError(
@@ -210,7 +235,7 @@ def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale
         if out.suffix.lower() == ".gif":
             _write_gif(frames, tmp, fps)
         else:
-            _write_mp4(frames, tmp, fps)
+            _write_mp4(frames, tmp, fps, out)
     return out
 
 
@@ -226,8 +251,9 @@ def _write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
     iio.imwrite(path, [np.asarray(f) for f in frames], extension=".gif", duration=duration, loop=0)
 
 
-def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
-    """H.264 in yuv420p (plays everywhere), so odd frame sizes are padded by one pixel."""
+def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float, out: Path) -> None:
+    """H.264 in yuv420p (plays everywhere), so odd frame sizes are padded by one pixel. ffmpeg's
+    writer reports no failure when it closes, so the file is read back: it must hold every frame."""
     import imageio_ffmpeg
     import numpy as np
 
@@ -253,8 +279,30 @@ def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
             if (ph, pw) != (h, w):
                 frame = np.pad(frame, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
             writer.send(np.ascontiguousarray(frame))
+    except OSError:  # ffmpeg stopped reading frames
+        raise LabError(f"ffmpeg could not encode {out} (its message is above); nothing was written") from None
     finally:
         writer.close()
+    written = _frames_in(path)
+    if written != len(frames):
+        raise LabError(
+            f"ffmpeg could not encode {out}: {written} of {len(frames)} frames written "
+            "(its message is above); nothing was written"
+        )
+
+
+def _frames_in(path: Path) -> int:
+    """The video frames of the MP4 at ``path``, counted without decoding (0 when ffmpeg cannot read it)."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    command += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    counts = re.findall(r"frame=\s*(\d+)", result.stderr)
+    return int(counts[-1]) if result.returncode == 0 and counts else 0
 
 
 def cmd_replays(args: argparse.Namespace) -> int:

@@ -83,14 +83,17 @@ def watch(
     written: list[Path] = []
     try:
         if to is not None:
-            from lab.replay_cmd import write_video
+            from lab.replay_cmd import check_video_size, write_video
             from lab.viewer import video_frames
 
+            scale = viewer_args.get("scale", 1)
             stream = LiveSource(
                 lambda: episode_stream(env, act, seed=seed, episodes=episodes or 1), title=title
             )
-            frames = video_frames(stream, overlays, hud=hud)
-            written.append(write_video(frames, to, fps, viewer_args.get("scale", 1)))
+            frames = video_frames(
+                stream, overlays, hud=hud, check=lambda f: check_video_size(to, *f.shape[:2], scale)
+            )
+            written.append(write_video(frames, to, fps, scale))
         elif not window:  # record N episodes, no window
             for _ in episode_stream(env, act, seed=seed, episodes=episodes):
                 pass

@@ -233,3 +233,45 @@ def test_frames_of_a_replay_whose_states_were_saved_as_floats(tmp_path, capsys):
     path = save_episode(episode, tmp_path / "floats.npz")
     code, out, err = lab(capsys, "replay", path, "--to", tmp_path / "floats.gif")
     assert code == 0 and "10 frames" in out, err
+
+
+def thin_replay(folder: Path) -> Path:
+    """A replay of three steps whose stored frames are 8 x 4096 pixels (the widest a frame may be)."""
+    env = gym.make("lab/CliffWalk-v0")
+    recorder = EpisodeRecorder.for_env(env, 0, "test", record_frames=True)
+    thin = np.zeros((8, 4096, 3), dtype=np.uint8)
+    recorder.start(*env.reset(seed=0), thin)
+    for action in (0, 1, 1):
+        recorder.step(action, *env.step(action), frame=thin + 60 * action)
+    return save_episode(recorder.finish(), folder / "thin.npz")
+
+
+@pytest.mark.parametrize(("name", "scale", "fits"), [("thin.mp4", 5, 4), ("thin.gif", 16, 15)])
+def test_frames_larger_than_the_format_allows_are_one_line_before_any_work(
+    tmp_path, capsys, name, scale, fits
+):
+    # H.264 wrote an empty MP4 and said "wrote"; a GIF was an internal OverflowError (65,536 wide)
+    code, out, err = lab(capsys, "replay", thin_replay(tmp_path), "--to", tmp_path / name, "--scale", scale)
+    assert code == 2 and out == "", err
+    [line] = err.strip().splitlines()
+    assert f"4096x8 frames enlarged {scale} times are {4096 * scale}x{8 * scale} pixels" in line
+    assert f"ask for --scale {fits} or less" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thin.npz"]
+    code, _, err = lab(capsys, "replay", tmp_path / "thin.npz", "--to", tmp_path / name, "--scale", fits)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_an_mp4_that_ffmpeg_cannot_encode_is_an_error_and_the_old_file_stays(tmp_path, monkeypatch, steps):
+    from lab.core.errors import LabError
+    from lab.replay_cmd import MAX_VIDEO_SIDE, write_video
+
+    monkeypatch.setitem(MAX_VIDEO_SIDE, ".mp4", 10**6)  # past the size check: libx264 itself refuses
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier video")
+    frames = [np.full((8, 4096, 3), 40 * i, dtype=np.uint8) for i in range(steps)]
+    with pytest.raises(LabError, match=r"ffmpeg could not encode .*out\.mp4") as raised:
+        write_video(frames, out, 8.0, scale=5)
+    assert "\n" not in str(raised.value)
+    assert out.read_bytes() == b"an earlier video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left

@@ -106,3 +106,14 @@ def test_watch_writes_the_episodes_as_a_video_with_the_hud(run_dir, tmp_path):
         watch(run_dir, hud=True, keys=keys())
     with pytest.raises(LabError, match=r"videos are \.gif or \.mp4"):
         watch(run_dir, to=tmp_path / "x.png")
+
+
+def test_a_video_too_large_for_its_format_is_refused_after_the_first_frame(run_dir, tmp_path, monkeypatch):
+    import envs.window
+
+    drawn: list[int] = []
+    draw = envs.window.with_status_bar
+    monkeypatch.setattr(envs.window, "with_status_bar", lambda *a, **k: drawn.append(1) or draw(*a, **k))
+    with pytest.raises(LabError, match=r"600x\d+ frames enlarged 28 times .* ask for --scale 27 or less"):
+        watch(run_dir, to=tmp_path / "big.mp4", hud=True, scale=28)  # 16,800 pixels wide
+    assert drawn == [1] and list(tmp_path.iterdir()) == []

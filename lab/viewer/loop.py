@@ -277,10 +277,14 @@ def with_overlays(view: ViewFrame, overlays: Sequence[Overlay]) -> np.ndarray:
 
 
 def video_frames(
-    source: FrameSource, overlays: Sequence[Overlay] = (), hud: bool = False
+    source: FrameSource,
+    overlays: Sequence[Overlay] = (),
+    hud: bool = False,
+    check: Callable[[np.ndarray], None] | None = None,
 ) -> list[np.ndarray]:
     """Every frame of ``source`` from its start to its end, with the enabled overlays, and with
-    ``hud`` the viewer's status lines under each (frames padded to one size, as videos need)."""
+    ``hud`` the viewer's status lines under each (frames padded to one size, as videos need).
+    ``check`` sees the first frame before the others are made (a video's size limit)."""
     from envs.window import BAR_BG, with_status_bar
 
     source.restart()
@@ -293,6 +297,8 @@ def video_frames(
             lines = [*status_lines(source), "   ".join(n for n in notes if n)]
             frame = with_status_bar(frame, [line for line in lines if line], min_width=HUD_MIN_WIDTH)
         frames.append(np.asarray(frame, dtype=np.uint8))
+        if check is not None and len(frames) == 1:
+            check(frames[0])
         held += frames[-1].nbytes
         if held > MAX_VIDEO_BYTES:  # the frames are written at the end, so they are held until then
             raise LabError(
