@@ -26,8 +26,10 @@ def action_names(env: Any) -> tuple[str, ...]:
     n = int(space.n)
     inner = getattr(env, "unwrapped", env)
     vocabulary = getattr(inner, "vocabulary", None)
-    if vocabulary is not None and len(vocabulary.tokens) == n:  # the text env: the token strings
-        return tuple(vocabulary.tokens)
+    if vocabulary is not None and len(vocabulary.tokens) == n:  # the text env: the tokens as drawn
+        from envs.text.painter import visible
+
+        return tuple(visible(token) for token in vocabulary.tokens)
     if hasattr(inner, "model"):  # the lab's grid worlds: four moves, or eight with king's moves
         from envs.grid.model import ACTION_NAMES
 

@@ -85,6 +85,17 @@ def test_action_labels_name_known_actions_and_number_the_others():
     assert action_labels(FiveActions(gym.make("CartPole-v1"))) == ["0", "1", "2", "3", "4"]
 
 
+def test_a_text_envs_tokens_are_named_as_its_frames_show_them(tmp_path):
+    from envs.text import TextGenEnv
+
+    corpus = tmp_path / "odd.txt"
+    corpus.write_text("a\x00b\u200bc d\n", encoding="utf-8")
+    labels = action_labels(TextGenEnv(f"text:{corpus}", "length", target_length=3))
+    assert labels == ["<eos>", "\\x00", "\u00b7", "a", "b", "c", "d", "\\u200b"]
+    strip = bar_chart(np.arange(len(labels), dtype=float), labels, width=400)  # pygame draws every label
+    assert strip.shape == (HEIGHT, 400, 3)
+
+
 def test_lunar_lander_actions_are_named():
     import gymnasium as gym
 

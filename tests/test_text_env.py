@@ -288,6 +288,47 @@ def test_render_modes(tmp_path):
     human.close()
 
 
+def test_tokens_that_draw_nothing_are_shown_as_escapes():
+    from envs.text.painter import visible
+
+    tokens = ["\x00", "\u200b", "\ufeff", "\t", "\xa0", " ", "  ", "a b", "\u00e9", "<eos>"]
+    shown = [
+        "\\x00",
+        "\\u200b",
+        "\\ufeff",
+        "\\t",
+        "\\xa0",
+        "\u00b7",
+        "\u00b7\u00b7",
+        "a b",
+        "\u00e9",
+        "<eos>",
+    ]
+    assert [visible(t) for t in tokens] == shown
+
+
+def test_a_text_file_with_a_bom_zero_width_and_nul_characters_renders(tmp_path):
+    from envs.text.painter import Choice, Picker
+
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbfabc cab\nbca abc\n")
+    env = TextGenEnv(f"text:{bom}", "length", target_length=3, render_mode="rgb_array")
+    assert env.vocabulary.tokens == ("<eos>", " ", "a", "b", "c")  # the byte-order mark is no token
+    env.reset(seed=0)
+    assert env.render().shape == (440, 760, 3)
+    odd = tmp_path / "odd.txt"
+    odd.write_text("ab\u200bc\x00 cab\tx\nbca abc\n", encoding="utf-8")
+    env = TextGenEnv(f"text:{odd}", "length", target_length=3, max_length=12, render_mode="rgb_array")
+    env.reset(seed=0)
+    first = env.render()  # the list of next tokens holds them all
+    for token in ("\x00", "\u200b", "\t", " "):
+        env.step(env.vocabulary.index[token])
+    chips = env.render()  # and the sentence
+    assert chips.shape == first.shape and not np.array_equal(chips[40:110], first[40:110])
+    odd_ones = [Choice(str(k), t, None) for k, t in enumerate(("\x00", "\u200b", "\ufeff", " "))]
+    assert env.frame(picker=Picker(odd_ones, rows=2)).shape[1] == 760  # lab play's page of tokens
+
+
 def test_maskable_ppo_trains_and_never_picks_a_masked_action():
     sb3_contrib = pytest.importorskip("sb3_contrib")
 

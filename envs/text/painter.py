@@ -38,6 +38,16 @@ SENTENCE_ROW = 42  # pixels per row of chips
 SENTENCE_ROWS = 2  # a picker frame keeps room for this many rows, so its height stays put
 
 
+def visible(token: str) -> str:
+    """``token`` as frames and charts show it: a character that is not printable (NUL and other
+    controls, a tab, zero-width and format characters such as a BOM) as its escape (``\\x00``,
+    ``\\u200b``), and a token of spaces alone as middle dots, so that every token draws something
+    (pygame refuses NUL and text of zero width)."""
+    if token and not token.strip(" "):
+        return "\u00b7" * len(token)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in token)
+
+
 @dataclass(frozen=True)
 class Choice:
     """One token of a :class:`Picker`: the key that picks it, the token, the language's probability
@@ -76,6 +86,14 @@ class TextPainter:
         self.bold = pygame.font.Font(None, 26)
         self.bold.set_bold(True)
 
+    @staticmethod
+    def _shown(font, token: str) -> str:
+        """:func:`visible` ``token``, or every character escaped where ``font`` draws that as nothing."""
+        text = visible(token)
+        if font.size(text)[0] == 0:
+            text = token.encode("unicode_escape").decode("ascii") or "''"
+        return text
+
     def _chip(self, surface, x: int, y: int, text: str, fill, ink, outline=None) -> int:
         label = self.font.render(text, True, ink)
         w, h = label.get_width() + 18, 34
@@ -106,8 +124,10 @@ class TextPainter:
         alive = dead_from is None
         pg = self.pg
         ended = bool(generated) and generated[-1] == "<eos>"
-        chips: list[tuple[str, tuple, tuple]] = [(t, PROMPT_CHIP, PROMPT_TEXT) for t in prompt]
-        words = list(generated[:-1] if ended else generated)
+        chips: list[tuple[str, tuple, tuple]] = [
+            (self._shown(self.font, t), PROMPT_CHIP, PROMPT_TEXT) for t in prompt
+        ]
+        words = [self._shown(self.font, t) for t in (generated[:-1] if ended else generated)]
         chips += [
             (t, GEN_CHIP if alive or i < dead_from else DEAD_CHIP, GEN_TEXT) for i, t in enumerate(words)
         ]
@@ -170,7 +190,9 @@ class TextPainter:
                 cy = panel.y + 36 + (i // COLUMNS) * ROW
                 if cy + 26 > panel.bottom:
                     break
-                surface.blit(self.small.render(token, True, PROMPT_TEXT), (cx, cy + 4))
+                surface.blit(
+                    self.small.render(self._shown(self.small, token), True, PROMPT_TEXT), (cx, cy + 4)
+                )
                 self._bar(surface, cx + 92, cy, col_w - 160, p / scale, f"{100 * p:.1f}%")
             if len(valid) > len(listed) and alive:
                 more = self.small.render(f"+{len(valid) - len(listed)} more", True, MUTED)
@@ -207,7 +229,7 @@ class TextPainter:
             badge = pg.Rect(cx, cy + 2, max(20, key.get_width() + 10), 20)
             pg.draw.rect(surface, HEADER if choice.grammatical else FAINT, badge, border_radius=5)
             surface.blit(key, (badge.centerx - key.get_width() // 2, badge.y + 3))
-            token = choice.token
+            token = self._shown(self.small, choice.token)
             while self.small.size(token)[0] > 84 and len(token) > 2:  # a long subword: shortened
                 token = token[:-2] + "\u2026"
             surface.blit(self.small.render(token, True, ink), (cx + 28, cy + 4))

@@ -24,7 +24,7 @@ def read_lines(path: str | Path) -> list[str]:
     if not p.is_file():
         raise CorpusError(f"corpus file {p} not found")
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark starts the file, not its text
     except UnicodeDecodeError as e:
         raise CorpusError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
