@@ -127,6 +127,13 @@ def test_speed_keys_step_through_the_ladder_and_show_in_the_hud(maze):
     assert viewer.hud()[2].startswith(f"{FPS_STEPS[-1]:g} fps")
 
 
+def test_speed_keys_off_the_ladder_never_go_the_wrong_way():
+    from lab.viewer.loop import _next_speed
+
+    assert [_next_speed(fps, faster=True) for fps in (1000, 128, 100, 0.01, 5)] == [1000, 128, 128, 0.5, 6]
+    assert [_next_speed(fps, faster=False) for fps in (0.01, 0.5, 0.7, 1000, 5)] == [0.01, 0.5, 0.5, 128, 4]
+
+
 def test_restart_and_escape(maze):
     source, _ = replay_source(maze)
     _, reader = run(source, ["end", "r", "escape", "right"], paused=True)

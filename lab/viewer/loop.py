@@ -336,6 +336,8 @@ def _slug(text: str) -> str:
 
 
 def _next_speed(fps: float, faster: bool) -> float:
+    """The next speed of :data:`FPS_STEPS` above (``faster``) or below ``fps``; past the ladder's end
+    (``--fps 1000``, ``--fps 0.01``) the speed stays, so faster never slows and slower never speeds up."""
     if faster:
-        return next((f for f in FPS_STEPS if f > fps + 1e-9), FPS_STEPS[-1])
-    return next((f for f in reversed(FPS_STEPS) if f < fps - 1e-9), FPS_STEPS[0])
+        return next((f for f in FPS_STEPS if f > fps + 1e-9), max(fps, FPS_STEPS[-1]))
+    return next((f for f in reversed(FPS_STEPS) if f < fps - 1e-9), min(fps, FPS_STEPS[0]))
