@@ -95,10 +95,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         gif=args.gif,
     )
     if path is not None:
+        from lab.replay_cmd import gif_note
+
+        note = gif_note(path, args.fps)
         print(
-            f"no window shown: wrote the demo to {path} (open it in any image viewer)"
+            f"no window shown: wrote the demo to {path} (open it in any image viewer){note}"
             if args.gif is None
-            else f"wrote {path}"
+            else f"wrote {path}{note}"
         )
     return 0
 
@@ -180,8 +183,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
         hud=args.hud,
         scale=args.scale,
     )
+    from lab.replay_cmd import gif_note
+
     for path in written:
-        print(f"{'recorded' if path.suffix == '.npz' else 'wrote'} {path}")
+        print(f"recorded {path}" if path.suffix == ".npz" else f"wrote {path}{gif_note(path, args.fps)}")
     return 0
 
 
@@ -285,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--episodes", type=episode_count, default=None, help="stop after this many episodes (default: go on)"
     )
-    p.add_argument("--fps", type=frame_rate, default=8.0, help="steps shown per second (+/- in the window)")
+    p.add_argument(
+        "--fps",
+        type=frame_rate,
+        default=8.0,
+        help="steps shown per second (+/- in the window; a GIF above 50 keeps 1 frame in k, an MP4 all)",
+    )
     p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument(
         "--scale", type=scale, default=1, help="enlarge the picture this many times (window or --to)"
@@ -319,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", choices=("optimal", "random"), default="optimal", help="who acts (default: optimal)"
     )
     p.add_argument("--episodes", type=episode_count, default=1, help="episodes per environment")
-    p.add_argument("--fps", type=frame_rate, default=8.0, help="frames per second")
+    p.add_argument(
+        "--fps", type=frame_rate, default=8.0, help="frames per second (a GIF above 50 keeps 1 frame in k)"
+    )
     p.add_argument("--seed", type=random_seed, default=0, help="seed of the first episode")
     p.add_argument("--gif", default=None, metavar="PATH", help="write a GIF instead of opening a window")
     p.set_defaults(handler=cmd_demo)

@@ -7,6 +7,7 @@ an episode as a GIF or MP4 without a window.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ VIDEO_SUFFIXES = (".gif", ".mp4")
 # the most pixels a side: GIF stores sizes in 16 bits, and libx264 refuses frames over 16,384 a side
 MAX_VIDEO_SIDE = {".gif": 65_535, ".mp4": 16_384}
 GIF_HOLD_SECONDS = 1.0  # the last frame of a GIF stays this long before it loops
+# GIF delays are hundredths of a second, and browsers play one under 20 ms at about 100 ms
+GIF_MIN_DELAY_MS = 20
 
 
 def add_commands(sub: Any) -> None:
@@ -46,7 +49,12 @@ def add_commands(sub: Any) -> None:
         help="re-simulate it and check every step (exit status 1 if it differs)",
     )
     p.add_argument("--hud", action="store_true", help="with --to: the viewer's status lines under each frame")
-    p.add_argument("--fps", type=float, default=None, help="frames per second (default: the environment's)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frames per second (default: the environment's; a GIF above 50 keeps 1 frame in k, an MP4 all)",
+    )
     p.add_argument(
         "--scale", type=scale, default=1, help="enlarge the picture this many times (window or --to)"
     )
@@ -89,7 +97,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     fps = args.fps or env_fps(episode.env_id)
     if args.to is not None:
         path = export_video(episode, args.to, fps, hud=args.hud, path=Path(args.file), scale=args.scale)
-        print(f"wrote {path} ({episode.length + 1} frames at {fps:g} fps)")
+        print(f"wrote {path} ({episode.length + 1} frames at {fps:g} fps){gif_note(path, fps)}")
         return 0
     if args.hud:
         raise LabError("--hud goes with --to (the window always shows the status lines)")
@@ -210,11 +218,29 @@ def check_video_size(out: str | Path, height: int, width: int, scale: int = 1) -
     )
 
 
+def gif_stride(fps: float) -> int:
+    """A GIF at ``fps`` keeps 1 frame in this many (and the last), so that each frame stays at least
+    :data:`GIF_MIN_DELAY_MS`: above 50 frames a second a browser would play it slower, not faster."""
+    return max(1, math.ceil(fps * GIF_MIN_DELAY_MS / 1000 - 1e-9))
+
+
+def gif_note(out: str | Path, fps: float) -> str:
+    """What the "wrote" line adds for a video at ``fps``: the frames a GIF leaves out ("" for none)."""
+    stride = gif_stride(fps) if Path(out).suffix.lower() == ".gif" else 1
+    if stride == 1:
+        return ""
+    return (
+        f"; a GIF plays at most {1000 // GIF_MIN_DELAY_MS} frames a second, so it keeps 1 frame in "
+        f"{stride}, at {fps / stride:g} fps (an .mp4 keeps them all)"
+    )
+
+
 def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale: int = 1) -> Path:
     """Write equally sized ``(H, W, 3)`` frames as a GIF (the last held a moment) or an H.264 MP4,
     atomically (a temporary file, then a rename); ``scale`` enlarges each frame that many times
-    (each pixel a ``scale`` x ``scale`` block, as the window shows it). An MP4 that ffmpeg could not
-    encode is a :class:`LabError`, and a file already at ``out`` is left as it was."""
+    (each pixel a ``scale`` x ``scale`` block, as the window shows it). A GIF above 50 fps keeps 1
+    frame in :func:`gif_stride` and the last. An MP4 that ffmpeg could not encode is a
+    :class:`LabError`, and a file already at ``out`` is left as it was."""
     import numpy as np
 
     from lab.core.files import atomic_path
@@ -224,6 +250,10 @@ def write_video(frames: Sequence[np.ndarray], out: str | Path, fps: float, scale
     out = Path(out)
     if len(frames):
         check_video_size(out, *np.asarray(frames[0]).shape[:2], scale)
+    stride = gif_stride(fps) if out.suffix.lower() == ".gif" else 1
+    if stride > 1:
+        kept = [*range(0, len(frames) - 1, stride), len(frames) - 1]
+        frames, fps = [frames[i] for i in kept], fps / stride
     if scale != 1:
         if sum(np.asarray(f).nbytes for f in frames) * scale**2 > MAX_VIDEO_BYTES:
             raise LabError(

@@ -275,3 +275,23 @@ def test_an_mp4_that_ffmpeg_cannot_encode_is_an_error_and_the_old_file_stays(tmp
     assert "\n" not in str(raised.value)
     assert out.read_bytes() == b"an earlier video"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+
+
+def test_a_gif_above_50_fps_keeps_one_frame_in_k_and_the_last_and_says_so(tmp_path, capsys):
+    from lab.replay_cmd import gif_stride
+
+    assert [gif_stride(fps) for fps in (8, 50, 51, 100, 200, 1000)] == [1, 1, 2, 2, 4, 20]
+    replay = EXAMPLES / "Maze-v0.npz"  # 25 frames
+    expected = episode_frames(load_episode(replay))
+    code, out, err = lab(capsys, "replay", replay, "--to", tmp_path / "fast.gif", "--fps", 200)
+    assert code == 0, err
+    assert "(25 frames at 200 fps); a GIF plays at most 50 frames a second, so it keeps 1 frame in 4" in out
+    gif = iio.imread(tmp_path / "fast.gif")
+    kept = [expected[i] for i in range(0, 25, 4)]  # 0, 4, ..., 24: the last one too
+    assert len(gif) == distinct_runs(kept) == 7
+    delays = [iio.immeta(tmp_path / "fast.gif", index=i)["duration"] for i in range(len(gif))]
+    assert delays == [20] * 6 + [1000]  # a delay of 0 (200 fps) plays at about 100 ms in a browser
+    np.testing.assert_allclose(gif[-1].astype(float).mean(), expected[-1].astype(float).mean(), atol=2)
+    code, out, err = lab(capsys, "replay", replay, "--to", tmp_path / "fifty.gif", "--fps", 50)
+    assert code == 0 and "a GIF plays" not in out, err
+    assert len(iio.imread(tmp_path / "fifty.gif")) == distinct_runs(expected)
