@@ -329,6 +329,41 @@ def test_a_text_file_with_a_bom_zero_width_and_nul_characters_renders(tmp_path):
     assert env.frame(picker=Picker(odd_ones, rows=2)).shape[1] == 760  # lab play's page of tokens
 
 
+class RenderedTexts:
+    """A font that records the strings it renders."""
+
+    def __init__(self, font) -> None:
+        self.font, self.texts = font, []
+
+    def render(self, text, *args):
+        self.texts.append(text)
+        return self.font.render(text, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.font, name)
+
+
+@pytest.mark.parametrize("language", ["english", "text"])
+def test_next_tokens_carry_exact_probabilities_only_where_the_language_has_a_grammar(tmp_path, language):
+    from envs.text.painter import BAR
+
+    corpus = tmp_path / "abc.txt"
+    corpus.write_text("abc cab\n", encoding="utf-8")
+    name = f"text:{corpus}" if language == "text" else language
+    env = TextGenEnv(name, "length", target_length=3, render_mode="rgb_array")
+    env.reset(seed=0)
+    spy = RenderedTexts(env.painter().small)
+    env.painter().small = spy
+    frame = env.render()
+    bars = bool((frame == BAR).all(axis=2).any())
+    percentages = [t for t in spy.texts if t.endswith("%")]
+    if language == "english":
+        assert "allowed next tokens (exact probability)" in spy.texts and bars and percentages
+    else:  # a text file has no grammar: its uniform "probabilities" are no exact ones
+        assert "tokens that may come next" in spy.texts and not bars and not percentages
+        assert {"a", "b", "c", "<eos>"} <= set(spy.texts)
+
+
 def test_maskable_ppo_trains_and_never_picks_a_masked_action():
     sb3_contrib = pytest.importorskip("sb3_contrib")
 

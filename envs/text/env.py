@@ -341,8 +341,11 @@ class TextGenEnv(FrameRendering):
         ids = self._tokens[: self._length].tolist()
         done = len(ids) > p and ids[-1] == self.eos
         mask = self.automaton.mask(self._state, self.max_length - self._generated)
-        probs = self.automaton.next_prob[self._state]
-        valid = [(self.vocabulary.tokens[t], float(probs[t])) for t in np.flatnonzero(mask)]
+        probs = self.automaton.next_prob[self._state] if self.language.pcfg is not None else None
+        valid = [
+            (self.vocabulary.tokens[t], float(probs[t]) if probs is not None else None)
+            for t in np.flatnonzero(mask)
+        ]
         return self.painter().frame(
             prompt=self.vocabulary.decode(ids[:p]),
             generated=self.vocabulary.decode(ids[p:]),

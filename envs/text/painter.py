@@ -3,7 +3,8 @@
 The sentence is a row of token chips (prompt grey, generated blue, red from the token after which
 no grammatical sentence was possible; the end token green when the sentence is grammatical, red
 when not), then the tokens allowed next with their exact probabilities
-as bars (scaled to the likeliest), and the return once the episode has ended. ``lab play`` passes a
+as bars (scaled to the likeliest; a language without a grammar, a text file, lists the tokens
+alone), and the return once the episode has ended. ``lab play`` passes a
 :class:`Picker` instead: every token it may choose, in columns, each with the key that picks it.
 """
 
@@ -109,7 +110,7 @@ class TextPainter:
         self,
         prompt: Sequence[str],
         generated: Sequence[str],
-        valid: Sequence[tuple[str, float]],
+        valid: Sequence[tuple[str, float | None]],
         title: str,
         step: str,
         reward: float | None,
@@ -117,10 +118,11 @@ class TextPainter:
         verdict: str = "",
         picker: Picker | None = None,
     ) -> np.ndarray:
-        """An ``(H, W, 3)`` uint8 frame; ``dead_from`` is the first generated token after which no
-        grammatical sentence was possible (``None`` while one is). With ``picker`` (and no
-        ``reward``) its tokens replace the list of ``valid`` ones; the frame grows to hold
-        ``picker.rows`` rows (with ``reward`` too, so that a game's frames keep one size)."""
+        """An ``(H, W, 3)`` uint8 frame. ``valid`` holds the tokens allowed next and the language's
+        probability of each (None without a grammar: no bars then); ``dead_from`` is the first
+        generated token after which no grammatical sentence was possible (``None`` while one is). With
+        ``picker`` (and no ``reward``) its tokens replace the list of ``valid`` ones; the frame grows
+        to hold ``picker.rows`` rows (with ``reward`` too, so that a game's frames keep one size)."""
         alive = dead_from is None
         pg = self.pg
         ended = bool(generated) and generated[-1] == "<eos>"
@@ -176,14 +178,14 @@ class TextPainter:
         elif picker is not None:
             self._picker(surface, panel, picker)
         else:
-            note = (
-                "allowed next tokens (exact probability)"
-                if alive
-                else "no grammatical sentence starts like this: every token is allowed"
-            )
+            known = all(p is not None for _, p in valid)
+            note = "allowed next tokens (exact probability)" if known else "tokens that may come next"
+            if not alive:
+                note = "no grammatical sentence starts like this: every token is allowed"
             surface.blit(self.small.render(note, True, MUTED), (panel.x + 14, panel.y + 10))
-            listed = sorted(valid, key=lambda tp: -tp[1])[:MAX_LISTED] if alive else []
-            scale = max([p for _, p in listed], default=0.0) or 1.0
+            ranked = sorted(valid, key=lambda tp: -(tp[1] or 0.0)) if known else list(valid)
+            listed = ranked[:MAX_LISTED] if alive else []
+            scale = max([p or 0.0 for _, p in listed], default=0.0) or 1.0
             col_w = (panel.width - 28) // COLUMNS
             for i, (token, p) in enumerate(listed):
                 cx = panel.x + 14 + (i % COLUMNS) * col_w
@@ -193,7 +195,8 @@ class TextPainter:
                 surface.blit(
                     self.small.render(self._shown(self.small, token), True, PROMPT_TEXT), (cx, cy + 4)
                 )
-                self._bar(surface, cx + 92, cy, col_w - 160, p / scale, f"{100 * p:.1f}%")
+                if p is not None:
+                    self._bar(surface, cx + 92, cy, col_w - 160, p / scale, f"{100 * p:.1f}%")
             if len(valid) > len(listed) and alive:
                 more = self.small.render(f"+{len(valid) - len(listed)} more", True, MUTED)
                 surface.blit(more, (panel.right - more.get_width() - 14, panel.y + 10))
