@@ -364,6 +364,24 @@ def test_next_tokens_carry_exact_probabilities_only_where_the_language_has_a_gra
         assert {"a", "b", "c", "<eos>"} <= set(spy.texts)
 
 
+def test_a_long_sentence_makes_the_frame_taller_and_the_result_stays_on_it(tmp_path):
+    from envs.text.painter import HEIGHT, MUTED, PAD, PANEL
+
+    corpus = tmp_path / "ab.txt"
+    corpus.write_text("ab ba\n", encoding="utf-8")
+    env = TextGenEnv(f"text:{corpus}", "length", target_length=3, max_length=160, render_mode="rgb_array")
+    env.reset(seed=0)
+    for _ in range(150):
+        env.step(env.vocabulary.index["a"])
+    listing = env.render()
+    env.step(env.eos)
+    result = env.render()  # the return of a 150-token sentence, which was drawn below the frame
+    assert listing.shape[0] > HEIGHT and result.shape == listing.shape
+    bottom = result[-PAD - 100 : -PAD, PAD + 2 : -PAD - 2]  # the panel's lower part, inside its border
+    assert (bottom == PANEL).all(axis=2).mean() > 0.5  # the white panel, not the chips over it
+    assert (result[-PAD - 140 :] == MUTED).all(axis=2).any()  # its verdict line ("failed": return 0)
+
+
 def test_maskable_ppo_trains_and_never_picks_a_masked_action():
     sb3_contrib = pytest.importorskip("sb3_contrib")
 

@@ -37,6 +37,7 @@ COLUMNS = 3
 ROW = 30  # pixels per listed token
 SENTENCE_ROW = 42  # pixels per row of chips
 SENTENCE_ROWS = 2  # a picker frame keeps room for this many rows, so its height stays put
+LIST_PANEL = 36 + (MAX_LISTED // COLUMNS) * ROW + 8  # pixels: the panel under the sentence, at least
 
 
 def visible(token: str) -> str:
@@ -149,10 +150,11 @@ class TextPainter:
             if x + 34 > WIDTH - PAD:
                 x, y = PAD, y + SENTENCE_ROW
             cursor = (x, y)
-        height = HEIGHT
         if picker is not None:
             y = max(y, 58 + (SENTENCE_ROWS - 1) * SENTENCE_ROW)
             height = max(HEIGHT, y + 58 + 36 + picker.rows * ROW + 8 + PAD)
+        else:  # a long sentence makes the frame taller, so the panel under it stays whole
+            height = max(HEIGHT, y + 58 + LIST_PANEL + PAD)
 
         surface = pg.Surface((WIDTH, height))
         surface.fill(BG)
