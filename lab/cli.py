@@ -191,7 +191,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.cli_types import episode_count, frame_rate, random_seed, scale
+    from lab.cli_types import episode_count, folder, frame_rate, random_seed, scale
 
     parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -217,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=random_seed, default=None, help="seed of the first episode")
     p.add_argument("--scale", type=scale, default=1, help="enlarge the picture this many times")
     p.add_argument(
-        "--replays", default="replays", metavar="DIR", help="save finished episodes here (default: replays)"
+        "--replays",
+        type=folder,
+        default="replays",
+        metavar="DIR",
+        help="save finished episodes here (default: replays)",
     )
     p.add_argument("--no-record", action="store_true", help="do not save the episodes as replays")
     p.set_defaults(handler=cmd_play)
@@ -309,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the watched episodes as replays (no window with --episodes)",
     )
     p.add_argument(
-        "--replays", default="replays", metavar="DIR", help="where --record saves (default: replays)"
+        "--replays",
+        type=folder,
+        default="replays",
+        metavar="DIR",
+        help="where --record saves (default: replays)",
     )
     p.add_argument(
         "--to",

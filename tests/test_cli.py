@@ -261,3 +261,14 @@ def test_python_dash_m_lab_is_the_lab_command():
         [sys.executable, "-m", "lab", "eval", "no/such/run"], capture_output=True, text=True
     )
     assert done.returncode == 2 and done.stderr.startswith("lab: error: no/such/run")
+
+
+@pytest.mark.parametrize("command", [["play", "CliffWalk"], ["watch", "runs/any"]])
+def test_replays_that_name_a_file_are_refused_as_the_arguments_are_read(command, tmp_path, capsys):
+    # it was found only when the first finished episode was saved
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a folder")
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--replays", str(notes)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--replays: " in err and "notes.txt is a file; give a folder" in err
