@@ -193,8 +193,12 @@ class TextGame:
         return self.total
 
     def screenshot(self) -> None:
-        from lab.viewer import save_screenshot
+        from lab.viewer import save_screenshot, screenshot_failure
 
         stem = f"{self.name.removeprefix('lab/')}_step{self.generated:02d}"
-        path = save_screenshot(self.window, Path.cwd(), stem)
+        try:
+            path = save_screenshot(self.window, Path.cwd(), stem)
+        except OSError as exc:  # the game goes on; the message line says why
+            self.message = screenshot_failure("the current folder", exc)
+            return
         self.message = f"saved {path.name}"

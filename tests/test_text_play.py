@@ -84,6 +84,22 @@ def test_s_saves_a_screenshot_of_the_window_in_the_current_folder(monkeypatch, t
     assert np.array_equal(iio.imread(png)[: frame.shape[0], : frame.shape[1], :3], frame)  # what was shown
 
 
+def test_a_screenshot_that_cannot_be_saved_is_said_and_the_game_goes_on(monkeypatch, tmp_path):
+    import errno
+
+    from lab.play import play
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lab.core.files.atomic_path", full)
+    shown = feed_keys(monkeypatch, ["s", "1"])
+    play("TextDyck", seed=0)
+    assert "could not save screenshot in the current folder: No space left on device" in shown[1][1][0]
+    assert shown[-1][1][1].split("step ")[1].startswith("1/") and list(tmp_path.iterdir()) == []
+
+
 def test_r_restarts_and_a_finished_sentence_takes_no_more_tokens(monkeypatch):
     from lab.play import play
 

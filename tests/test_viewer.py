@@ -179,6 +179,15 @@ def test_screenshot_message_shows_on_the_hud(tmp_path, maze):
     assert "saved shot_step0000.png" in viewer.hud()[3]
 
 
+def test_a_screenshot_that_cannot_be_saved_is_said_on_the_hud_and_the_viewer_goes_on(tmp_path, maze):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the screenshot folder would be")
+    source, _ = replay_source(maze)
+    viewer, reader = run(source, ["s", "right"], paused=True, screenshot_dir=blocker / "shots")
+    assert viewer.screenshots == [] and [p for p, _ in reader.seen] == [0, 0, 1]  # it went on
+    assert viewer.hud()[3] == f"could not save screenshot in {blocker / 'shots'}: Not a directory"
+
+
 def test_the_default_key_reader_drives_the_loop_through_the_window(monkeypatch, maze):
     import pygame
 

@@ -93,7 +93,7 @@ def watch(
     from generative.images import write_png
     from generative.sampling import labels_for
     from lab.gen.sample import open_model
-    from lab.viewer import window_keys
+    from lab.viewer import screenshot_failure, window_keys
 
     if n < 1:
         raise LabError(f"--n must be at least 1; got {n}")
@@ -164,8 +164,11 @@ def watch(
                 message = "an unconditional model has no labels to switch"
             elif key == "s":
                 path = folder / f"gen-{model.family}-seed{seed_box[0]}-{shown:05d}.png"
-                saved.append(write_png(picture, path))
-                message = f"saved {path}"
+                try:
+                    saved.append(write_png(picture, path))
+                    message = f"saved {path}"
+                except OSError as exc:  # the window stays; its message line says why
+                    message = screenshot_failure(folder, exc)
     finally:
         window.close()
     return saved

@@ -239,12 +239,18 @@ class Viewer:
     def draw(self) -> None:
         self.window.show(self.frame(), self.hud())
 
-    def screenshot(self) -> Path:
-        """Save the window (HUD included) as a PNG beside the replay or in the current folder."""
+    def screenshot(self) -> Path | None:
+        """Save the window (HUD included) as a PNG in ``screenshot_dir`` (the current folder unless
+        given; never beside the replay, where the tracked examples live). A file system error is said
+        on the HUD's message line, and the viewer goes on; None then."""
         view = self.source.current()
-        path = save_screenshot(
-            self.window, self.screenshot_dir, f"{self.screenshot_stem}_step{view.step:04d}"
-        )
+        try:
+            path = save_screenshot(
+                self.window, self.screenshot_dir, f"{self.screenshot_stem}_step{view.step:04d}"
+            )
+        except OSError as exc:
+            self.say(screenshot_failure(self.screenshot_dir, exc))
+            return None
         self.screenshots.append(path)
         self.say(f"saved {path.name}")  # the full path goes to stdout; the status bar is narrow
         return path
@@ -265,6 +271,11 @@ def save_screenshot(window: FrameWindow, folder: str | Path, base: str) -> Path:
         iio.imwrite(tmp, window.snapshot(), extension=".png")
     print(f"screenshot: {path}", flush=True)
     return path
+
+
+def screenshot_failure(folder: str | Path, exc: OSError) -> str:
+    """The HUD's line for a screenshot that could not be saved in ``folder`` (full disk, no permission)."""
+    return f"could not save screenshot in {folder}: {exc.strerror or exc}"
 
 
 def with_overlays(view: ViewFrame, overlays: Sequence[Overlay]) -> np.ndarray:
