@@ -239,6 +239,18 @@ def test_live_sources_play_and_restart_but_do_not_seek():
     assert "step 4   " in viewer.hud()[1] and "/" not in viewer.hud()[1].split()[1]
 
 
+def test_a_viewer_that_closes_at_the_end_says_so_rather_than_that_space_plays_again(monkeypatch):
+    shown: list[list[str]] = []
+    show = FrameWindow.show
+    monkeypatch.setattr(
+        FrameWindow, "show", lambda self, frame, lines=(): shown.append(lines) or show(self, frame, lines)
+    )
+    run(LiveSource(live_factory([]), title="live"), [None] * 5, quit_at_end=True)  # plays to the end
+    assert shown[-1][2] == "8 fps   end (closing; any key closes now)"
+    run(LiveSource(live_factory([]), title="live"), ["right"] * 5, paused=True, quit_at_end=True)
+    assert shown[-1][2] == "8 fps   end (space plays again)"  # stepped there by hand: it stays open
+
+
 def test_a_live_agent_streams_episode_after_episode_with_its_values():
     grid, plan = grid_and_plan("lab/KeyDoor-v0")
     env = gym.make("lab/KeyDoor-v0", render_mode="rgb_array")

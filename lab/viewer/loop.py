@@ -115,6 +115,7 @@ class Viewer:
         self._message_until = 0.0
         self.screenshots: list[Path] = []
         self.at_end = False
+        self.closing = False  # played to the end with ``quit_at_end``: the last frame is held, then it closes
 
     # ----- the loop -----
 
@@ -134,6 +135,7 @@ class Viewer:
                         self._advance()
                         deadline = max(deadline + 1.0 / self.fps, self.clock())
                         if self.at_end and self.quit_at_end:
+                            self.closing = True
                             self.draw()
                             self._hold_then_quit()
                             break
@@ -223,7 +225,9 @@ class Viewer:
         messages (kept even when empty, so the window does not grow when one appears), the keys."""
         view, source = self.source.current(), self.source
         state = "paused" if not self.playing else "playing"
-        if self.at_end:
+        if self.closing:
+            state = "end (closing; any key closes now)"
+        elif self.at_end:
             state = "end (space plays again)"
         line3 = f"{self.fps:g} fps   {state}"
         for overlay in self.overlays:
