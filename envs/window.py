@@ -150,8 +150,9 @@ class FrameWindow:
     ``min_width`` wide; a smaller frame sits centred on the bar colour); the status bar grows to the
     most lines shown so far. Neither shrinks, so the window does not jump between frames or scenes.
     A window that would not fit the screen is scaled down to fit it (``fit_to_screen``; not under
-    SDL's dummy driver, so off-screen snapshots keep the frame's size). ``closed`` turns true when
-    the user closes it or :meth:`close` is called; :meth:`show` then does nothing.
+    SDL's dummy driver, so off-screen snapshots keep the frame's size). When the user closes it the
+    window closes (:meth:`close`), and ``closed`` turns true, as after :meth:`close`; :meth:`show`
+    then does nothing.
     """
 
     def __init__(
@@ -237,8 +238,9 @@ class FrameWindow:
         _paint(self._screen, self._font, frame, size, rows)
         pygame.display.flip()
         pygame.event.pump()
-        if pygame.event.peek(pygame.QUIT):
-            self.closed = True
+        if pygame.event.peek(pygame.QUIT):  # closed by the user (a human-mode env's window too): gone
+            self.close()
+            return
         if self.fps:
             self._clock.tick(self.fps)
 
@@ -248,18 +250,19 @@ class FrameWindow:
         return wrap(self._font, lines, width)
 
     def poll(self) -> list[pygame.event.Event]:
-        """The pending events; a QUIT among them sets ``closed``."""
+        """The pending events; a QUIT among them closes the window."""
         if self._screen is None:
             return []
         pygame = _pygame()
 
         events = pygame.event.get()
         if any(e.type == pygame.QUIT for e in events):
-            self.closed = True
+            self.close()
         return events
 
     def wait_key(self, timeout_ms: int = 50) -> int | None:
-        """Wait up to ``timeout_ms`` for a key press and return its key code or None; QUIT sets ``closed``."""
+        """Wait up to ``timeout_ms`` for a key press and return its key code or None (QUIT closes the
+        window)."""
         if self._screen is None or self.closed:
             return None
         pygame = _pygame()
@@ -271,7 +274,7 @@ class FrameWindow:
                 return None
             event = pygame.event.wait(left)
             if event.type == pygame.QUIT:
-                self.closed = True
+                self.close()
                 return None
             if event.type == pygame.KEYDOWN:
                 return int(event.key)

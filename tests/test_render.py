@@ -119,6 +119,21 @@ def test_human_render_mode_window():
     env.close()
 
 
+def test_closing_a_human_render_window_closes_it_and_the_env_goes_on():
+    import pygame
+
+    env = gym.make("lab/CliffWalk-v0", render_mode="human")
+    inner = env.unwrapped
+    inner.metadata = {**inner.metadata, "render_fps": 1000}
+    env.reset(seed=0)
+    window = inner._window
+    pygame.event.post(pygame.event.Event(pygame.QUIT))  # the user closes the window
+    env.step(1)
+    assert window.closed and not pygame.display.get_init()  # gone, not left on screen unanswered
+    assert env.step(1)[0] is not None  # the env steps on without a window
+    env.close()
+
+
 def test_human_render_default_fps_paces_frames():
     env = gym.make("lab/IceLake-v0", render_mode="human").unwrapped
     assert env.metadata["render_fps"] == 8
