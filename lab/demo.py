@@ -97,6 +97,9 @@ def run_demo(
     path = Path(gif or "demo.gif")
     if path.suffix.lower() != ".gif":
         raise LabError(f"the demo writes a GIF; give a path ending in .gif, not {path.name!r}")
+    from lab.replay_cmd import check_video_path
+
+    check_video_path(path, fps)  # before the tour is rendered
     return _write_demo_gif(scenes, policy, episodes, fps, seed, path)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -195,11 +196,28 @@ def export_video(
 
 
 def check_video_path(out: str | Path, fps: float) -> None:
-    """A clear error for a video path that is not .gif or .mp4, or a frame rate that is not positive."""
-    if Path(out).suffix.lower() not in VIDEO_SUFFIXES:
-        raise LabError(f"videos are .gif or .mp4; got {Path(out).name!r}")
+    """A clear error, before any frame is made, for a video path that is not .gif or .mp4, is a
+    folder or lies where no file can be written, or a frame rate that is not positive."""
+    path = Path(out)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise LabError(f"videos are .gif or .mp4; got {path.name!r}")
     if fps <= 0:
         raise LabError(f"the frame rate must be positive; got {fps:g}")
+    if path.is_dir():
+        raise LabError(f"{path} is a folder: give a file name")
+    _check_writable_folder(path)
+
+
+def _check_writable_folder(path: Path) -> None:
+    """A :class:`LabError` when the folders that ``path`` lies in cannot be made or written to (the
+    first of them there already must be a folder this process may write in)."""
+    there = path.parent
+    while not there.exists() and there != there.parent:  # the folders still missing are made on writing
+        there = there.parent
+    if not there.is_dir():
+        raise LabError(f"{there} is a file, so {path} cannot be written: give another path")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise LabError(f"{path} cannot be written: no permission to write in {there} (or it is read-only)")
 
 
 def check_video_size(out: str | Path, height: int, width: int, scale: int = 1) -> None:

@@ -57,3 +57,19 @@ def test_the_tour_draws_every_world_at_most_tour_height_tall():
         env.close()
     assert max(heights.values()) <= TOUR_HEIGHT and set(heights) == {s.env_id for s in SCENES}
     assert heights["lab/CliffWalk-v0"] == 200  # flat worlds keep their size; the square maze shrinks
+
+
+def test_a_gif_path_where_no_file_can_be_written_is_refused_before_the_tour_is_rendered(
+    monkeypatch, tmp_path
+):
+    import pytest
+
+    from lab.core.errors import LabError
+
+    def rendered(*args):
+        raise AssertionError("the tour was rendered before the path was checked")
+
+    monkeypatch.setattr("lab.demo.episode_frames", rendered)
+    (tmp_path / "notes.txt").write_text("a file where a folder would be")
+    with pytest.raises(LabError, match=r"notes\.txt is a file, so .*tour\.gif cannot be written"):
+        run_demo(env_id="IceLake", gif=str(tmp_path / "notes.txt" / "tour.gif"))

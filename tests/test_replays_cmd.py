@@ -295,3 +295,16 @@ def test_a_gif_above_50_fps_keeps_one_frame_in_k_and_the_last_and_says_so(tmp_pa
     code, out, err = lab(capsys, "replay", replay, "--to", tmp_path / "fifty.gif", "--fps", 50)
     assert code == 0 and "a GIF plays" not in out, err
     assert len(iio.imread(tmp_path / "fifty.gif")) == distinct_runs(expected)
+
+
+def test_a_video_path_where_no_file_can_be_written_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    def rendered(*args):
+        raise AssertionError("the frames were made before the path was checked")
+
+    monkeypatch.setattr("lab.replays.episode_frames", rendered)
+    (tmp_path / "notes.txt").write_text("a file where a folder would be")
+    out_path = tmp_path / "notes.txt" / "videos" / "out.gif"
+    code, out, err = lab(capsys, "replay", EXAMPLES / "Maze-v0.npz", "--to", out_path)
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
+    assert f"{tmp_path / 'notes.txt'} is a file, so {out_path} cannot be written" in line

@@ -117,3 +117,9 @@ def test_a_video_too_large_for_its_format_is_refused_after_the_first_frame(run_d
     with pytest.raises(LabError, match=r"600x\d+ frames enlarged 28 times .* ask for --scale 27 or less"):
         watch(run_dir, to=tmp_path / "big.mp4", hud=True, scale=28)  # 16,800 pixels wide
     assert drawn == [1] and list(tmp_path.iterdir()) == []
+
+
+def test_a_video_path_where_no_file_can_be_written_is_refused_before_the_agent_loads(run_dir, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file where a folder would be")
+    with pytest.raises(LabError, match=r"notes\.txt is a file, so .*out\.mp4 cannot be written"):
+        watch(run_dir, to=tmp_path / "notes.txt" / "out.mp4")
