@@ -68,6 +68,12 @@ def test_a_falling_behind_trial_is_pruned_and_the_study_resumes(tmp_path):
     assert again.trials[6].intermediate_values == study.trials[3].intermediate_values  # same rate, same curve
     with pytest.raises(LabError, match=r"another spec \(it differs in: eval_episodes\)"):
         run_tune({**CLIFF, "eval_episodes": 3}, [parse_param(LEARNING_RATE)], 8, tmp_path)
+    # another search space or metric would mix its trials with these: refused, naming the study's flags
+    recorded = r"--param hyperparameters.learning_rate=float:0.0001:1:log --metric mean_return"
+    wider = [parse_param(LEARNING_RATE), parse_param("hyperparameters.gamma=float:0.9:1")]
+    for params, metric in ((wider, "mean_return"), ([parse_param(LEARNING_RATE)], "policy_value")):
+        with pytest.raises(LabError, match=f"another search \\({recorded}\\)"):
+            run_tune(CLIFF, params, 8, tmp_path, metric=metric)
 
 
 @pytest.mark.parametrize(

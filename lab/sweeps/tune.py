@@ -48,6 +48,22 @@ class Param:
         return trial.suggest_categorical(self.key, list(self.choices))
 
 
+def search_record(param: Param) -> dict[str, Any]:
+    """``param`` as the study records it (JSON)."""
+    return {**dataclasses.asdict(param), "choices": list(param.choices)}
+
+
+def describe_search(search: dict[str, Any]) -> str:
+    """A recorded search as the flags that give it."""
+    flags = []
+    for p in search.get("params", []):
+        if p["kind"] == "choice":
+            flags.append(f"{p['key']}=choice:{','.join(map(str, p['choices']))}")
+        else:
+            flags.append(f"{p['key']}={p['kind']}:{p['low']:g}:{p['high']:g}{':log' if p['log'] else ''}")
+    return " ".join([*(f"--param {f}" for f in flags), f"--metric {search.get('metric')}"])
+
+
 def parse_param(text: str) -> Param:
     key, sep, rest = text.partition("=")
     kind, _, spec = rest.partition(":")
@@ -253,6 +269,15 @@ def run_tune(
         raise LabError(
             f"{path} holds a study of another spec (it differs in: {keys}); "
             "rerun with that spec, or give this one another name or --tunes-dir"
+        )
+    search = {"params": [search_record(p) for p in params], "metric": metric}
+    recorded = study.user_attrs.get("search")
+    if recorded is None:
+        study.set_user_attr("search", search)
+    elif recorded != search:  # its trials answer another question: continuing would mix them
+        raise LabError(
+            f"{path} holds a study of another search ({describe_search(recorded)}); "
+            "rerun with those flags, or give this search another --tunes-dir"
         )
     dead = fail_dead_trials(study)
     if dead:
