@@ -9,6 +9,7 @@ from lab.nets.cnn import CNN, GridCNN, NatureCNN
 from lab.nets.encoders import encoder_for_space
 from lab.nets.fit import History, fit
 from lab.nets.inference import accuracy, predict
+from lab.nets.language_model import LanguageModel
 from lab.nets.layers import gain, initialize
 from lab.nets.mlp import MLP
 from lab.nets.recurrent import RecurrentNet
@@ -21,6 +22,7 @@ __all__ = [
     "CausalTransformer",
     "GridCNN",
     "History",
+    "LanguageModel",
     "NatureCNN",
     "RecurrentNet",
     "accuracy",
