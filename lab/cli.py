@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         gif=args.gif,
     )
     if path is not None:
-        from lab.replay_cmd import gif_note
+        from lab.video import gif_note
 
         note = gif_note(path, args.fps)
         print(
@@ -183,7 +183,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         hud=args.hud,
         scale=args.scale,
     )
-    from lab.replay_cmd import gif_note
+    from lab.video import gif_note
 
     for path in written:
         print(f"recorded {path}" if path.suffix == ".npz" else f"wrote {path}{gif_note(path, args.fps)}")

@@ -97,7 +97,7 @@ def run_demo(
     path = Path(gif or "demo.gif")
     if path.suffix.lower() != ".gif":
         raise LabError(f"the demo writes a GIF; give a path ending in .gif, not {path.name!r}")
-    from lab.replay_cmd import check_video_path
+    from lab.video import check_video_path
 
     check_video_path(path, fps)  # before the tour is rendered
     return _write_demo_gif(scenes, policy, episodes, fps, seed, path)
@@ -150,7 +150,7 @@ def _write_demo_gif(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from envs.window import with_status_bar
-    from lab.replay_cmd import write_video
+    from lab.video import write_video
 
     captured: list[np.ndarray] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -42,7 +42,7 @@ def watch(
     if hud and to is None:
         raise LabError("--hud goes with --to (the window always shows the status lines)")
     if to is not None:
-        from lab.replay_cmd import check_video_path
+        from lab.video import check_video_path
 
         check_video_path(to, fps)
     window = to is None and not (record_dir is not None and episodes is not None)
@@ -83,7 +83,7 @@ def watch(
     written: list[Path] = []
     try:
         if to is not None:
-            from lab.replay_cmd import check_video_size, write_video
+            from lab.video import check_video_size, write_video
             from lab.viewer import video_frames
 
             scale = viewer_args.get("scale", 1)

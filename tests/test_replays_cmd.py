@@ -264,7 +264,7 @@ def test_frames_larger_than_the_format_allows_are_one_line_before_any_work(
 @pytest.mark.parametrize("steps", [1, 3])
 def test_an_mp4_that_ffmpeg_cannot_encode_is_an_error_and_the_old_file_stays(tmp_path, monkeypatch, steps):
     from lab.core.errors import LabError
-    from lab.replay_cmd import MAX_VIDEO_SIDE, write_video
+    from lab.video import MAX_VIDEO_SIDE, write_video
 
     monkeypatch.setitem(MAX_VIDEO_SIDE, ".mp4", 10**6)  # past the size check: libx264 itself refuses
     out = tmp_path / "out.mp4"
@@ -278,7 +278,7 @@ def test_an_mp4_that_ffmpeg_cannot_encode_is_an_error_and_the_old_file_stays(tmp
 
 
 def test_a_gif_above_50_fps_keeps_one_frame_in_k_and_the_last_and_says_so(tmp_path, capsys):
-    from lab.replay_cmd import gif_stride
+    from lab.video import gif_stride
 
     assert [gif_stride(fps) for fps in (8, 50, 51, 100, 200, 1000)] == [1, 1, 2, 2, 4, 20]
     replay = EXAMPLES / "Maze-v0.npz"  # 25 frames
