@@ -224,7 +224,8 @@ def policy_start_value(model: TransitionModel, policy: np.ndarray, gamma: float 
         terminal=model.terminal[index],
         initial=model.initial[index],
     )
-    return float(sub.initial @ policy_evaluation(sub, pi[index], gamma))
+    V, starts = policy_evaluation(sub, pi[index], gamma), sub.initial > 0
+    return float(sub.initial[starts] @ V[starts])  # not 0 * inf where a state is not a start
 
 
 def policy_iteration(model: TransitionModel, gamma: float = 0.99, max_iterations: int = 1_000) -> Plan:

@@ -160,6 +160,8 @@ def test_an_endless_policy_undiscounted_is_worth_what_its_loops_add_up_to():
     # paying forever: a step reward of +1 and a policy that bumps into the wall
     paid = make_unwrapped("lab/GridWorld-v0", ascii_map=["S.G"], step_reward=1.0).transition_model()
     assert policy_evaluation(paid, np.array([3, 3, 3]), gamma=1.0)[0] == np.inf
+    # from the start: right into the middle cell, which bumps the wall forever (not 0 * inf = nan)
+    assert policy_start_value(paid, np.array([1, 3, 3]), gamma=1.0) == np.inf
 
 
 def test_costs_and_payments_that_both_go_on_forever_have_no_value():
