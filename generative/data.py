@@ -24,12 +24,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lab.core.errors import LabError
 from lab.core.limits import MAX_DATASET_FILES
+
+if TYPE_CHECKING:  # Pillow loads with the image folders that need it
+    from PIL import Image
 
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Larger images are skipped (counted with the unreadable ones) before they are decoded."""
@@ -181,6 +184,22 @@ def _parse_size(value: Any) -> tuple[int, int] | None:
     raise LabError(f"resize takes HxW (e.g. 16x16) or one number; got {value!r}")
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A copy of ``image`` with 8 bits a channel. Pillow's ``convert("L")`` clips 16-bit grey values
+    at 255 instead of rescaling them (a 16-bit picture comes out black and white), so those are
+    rescaled here; 32-bit integer and float pictures have no agreed range and are refused."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or (image.mode == "I" and np.asarray(image).max(initial=0) <= 65535):
+        values = np.asarray(image, dtype=np.float64)
+        if values.min(initial=0) < 0:
+            raise ValueError("negative 16-bit grey values")
+        return Image.fromarray(np.round(values * (255 / 65535)).astype(np.uint8), "L")
+    if image.mode in ("I", "F"):
+        raise ValueError(f"{image.mode} pictures (32-bit) have no agreed range of grey")
+    return image.copy()
+
+
 def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> ImageData:
     """Images under ``path``: one class per sub-folder (or one class), Pillow-readable files only."""
     from PIL import Image, UnidentifiedImageError
@@ -205,7 +224,7 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
                     skipped.append(str(path.relative_to(root)))
                     continue
                 image.load()
-                picture = image.copy()
+                picture = eight_bit(image)
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
             skipped.append(str(path.relative_to(root)))
             continue

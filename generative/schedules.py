@@ -52,6 +52,11 @@ class NoiseSchedule:
             raise unknown("noise schedule", kind, SCHEDULES)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise LabError(f"a diffusion chain needs at least 2 steps; got {steps!r}")
+        if kind == "linear" and 1000.0 / steps * 0.02 >= 1.0:  # rescaled, its last beta would be >= 1
+            raise LabError(
+                f"the linear schedule needs more than 20 steps (its betas grow as 1000/T and at {steps} "
+                "the last leaves no signal); use schedule: cosine for short chains"
+            )
         self.kind, self.steps = kind, steps
         betas = linear_betas(steps) if kind == "linear" else cosine_betas(steps)
         alpha_bar = np.cumprod(1.0 - betas)

@@ -108,3 +108,14 @@ def test_to_uint8_round_trips_the_level_grid():
     raw = np.arange(256).reshape(1, 1, 16, 16)
     pictures = to_uint8(scale_levels(raw, 256))
     assert pictures.shape == (1, 16, 16, 3) and np.array_equal(pictures[0, :, :, 1], raw[0, 0])
+
+
+def test_sixteen_bit_grey_pictures_keep_their_levels(tmp_path):
+    (tmp_path / "c").mkdir()
+    levels = (np.arange(64).reshape(8, 8) * 1040).astype(np.uint16)  # 0 .. 65,520: 64 grey levels
+    for i in range(4):
+        Image.fromarray(levels).save(tmp_path / "c" / f"{i}.png")
+    data = load_dataset("folder", {"path": str(tmp_path)})
+    pixels = np.concatenate([data.train_x.ravel(), data.test_x.ravel()])
+    expected = 2 * np.round(levels.astype(float) * 255 / 65535) / 255 - 1  # 8-bit levels in [-1, 1]
+    np.testing.assert_allclose(np.unique(pixels), np.unique(expected), atol=1e-6)  # not black and white

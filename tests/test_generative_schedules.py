@@ -114,3 +114,9 @@ def test_schedule_errors():
         NoiseSchedule("cosin")
     with pytest.raises(LabError, match="at least 2 steps"):
         NoiseSchedule("linear", 1)
+    for steps in (10, 20):  # the rescaled betas reach 1 (no signal left) or pass it (NaN tables)
+        with pytest.raises(LabError, match="the linear schedule needs more than 20 steps"):
+            NoiseSchedule("linear", steps)
+    for kind in ("linear", "cosine"):  # just past the bound, and the cosine one at any length
+        schedule = NoiseSchedule(kind, 21 if kind == "linear" else 2)
+        assert np.isfinite(schedule.alpha_bar64).all() and schedule.alpha_bar64[-1] > 0
