@@ -309,3 +309,20 @@ def test_sample_with_ends_flags_sentences_cut_at_the_length():
             sample_with_ends(model, args["n"], torch.Generator(), args["max_length"])
     with pytest.raises(ValueError, match="batch_size must be a whole number >= 1; got 0"):
         sentence_log_probs(model, [(1, 2)], batch_size=0)
+
+
+def test_an_ambiguous_grammar_has_no_exact_entropy_and_the_held_out_figure_is_not_called_a_kl(tmp_path):
+    grammar = tmp_path / "twice.pcfg"  # every sentence has two parses: N and M share their words
+    grammar.write_text(
+        'S -> N V [0.5] | M V [0.5]\nN -> "a" [0.5] | "b" [0.5]\nM -> "a" [0.5] | "b" [0.5]\n'
+        'V -> "x" [0.5] | "y" [0.5]\n',
+        encoding="utf-8",
+    )
+    language = make_language(str(grammar))
+    result = evaluate(tiny("gru", len(language.vocabulary)), language, samples=20, held_out=40)
+    assert result.entropy is None and result.nll_over_entropy is None  # the derivation entropy is log 8
+    assert result.true_nll == pytest.approx(math.log(4))  # four sentences, each 1/4
+    assert result.held_out_log_ratio == pytest.approx(result.nll - result.true_nll)
+    assert "no exact entropy: the grammar is ambiguous" in result.summary()
+    dyck = evaluate(tiny("gru", 3), make_language("dyck"), samples=20, held_out=40)
+    assert dyck.entropy == pytest.approx(make_language("dyck").pcfg.entropy())

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("handle", [True, False])
 def test_a_truncation_bootstraps_only_while_timeouts_are_handled(handle, n_envs):
     """One token per episode: the end token terminates (discount 0), any other token truncates."""
-    env = make_env("lab/TextArithmetic-v0", {"max_operand": 4, "max_length": 1})
+    env = make_env("lab/TextArithmetic-v0", {"max_operand": 4, "max_length": 1, "action_mask": False})
     agent = DQN(env, seed=0, gamma=0.9, n_envs=n_envs, learning_starts=10_000,
                 replay_buffer_kwargs={"handle_timeout_termination": handle})  # fmt: skip
     agent.learn(300)  # random tokens only (before learning starts)

@@ -106,9 +106,11 @@ def test_masks_follow_the_grammar_exactly():
 
 
 @pytest.mark.parametrize("language", ["arithmetic", "copy"])
-def test_a_max_length_too_short_for_any_answer_leaves_every_token_allowed(language):
-    env = TextGenEnv(language, max_length=1)  # one token: any word truncates, the end token fails
-    assert env.reset(seed=0)[1]["action_mask"].all()
+def test_a_max_length_too_short_for_any_answer_is_refused_as_for_a_grammar_prompt(language):
+    # one token: any word truncates, the end token fails; masks could not keep their promise
+    with pytest.raises(TextError, match=r"an answer needs 1 token\(s\) and the end token: over max_length=1"):
+        TextGenEnv(language, max_length=1)
+    assert TextGenEnv(language, max_length=1, action_mask=False).reset(seed=0)  # no masks: allowed
 
 
 def test_without_masks_ungrammatical_text_is_scored_and_shaped():

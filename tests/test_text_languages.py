@@ -71,6 +71,11 @@ def test_text_file_characters_and_subwords(tmp_path):
         "the dog sat on the log",
         "my cat is grey",
     }
+    with pytest.raises(VocabularyError, match=r"'the zebra' has characters the file poems\.txt does not"):
+        bpe.encode("the zebra")  # BPE has no unknown token: it dropped the z without a word
+    (tmp_path / "eos.txt").write_text("a<eos>b b<eos>c\n" * 20, encoding="utf-8")
+    with pytest.raises(VocabularyError, match="a token is spelled <eos>, as the end token is"):
+        make_language(str(tmp_path / "eos.txt"), tokenizer="bpe", vocab_size=30)
     env = TextGenEnv(f"text:{f}", "keyword", keyword="c", max_length=6)
     _, info = env.reset(seed=0)
     assert info["action_mask"].all()  # no grammar: every token, the end token too, is allowed
@@ -135,3 +140,10 @@ def test_malformed_task_prompts():
     with pytest.raises(TextError, match="reverse prompt 'ab' must be a word then"):
         TextGenEnv("copy", "reverse", prompts=["ab"])
     TextGenEnv("copy", "reverse", prompts=["ab|"])
+
+
+def test_a_grammar_word_spelled_as_the_end_token_is_refused(tmp_path):
+    grammar = tmp_path / "eos.pcfg"
+    grammar.write_text('S -> "a" "<eos>" "b" [0.5] | "a" [0.5]\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match="a token is spelled <eos>"):
+        make_language(str(grammar))  # it became the end token: "a <eos> b" could never be made

@@ -160,7 +160,12 @@ class TextGenEnv(FrameRendering):
 
     def _prompt_state(self, prompt: tuple[int, ...]) -> int:
         a = self.automaton
-        if not self.language.prompt_in_grammar:
+        if not self.language.prompt_in_grammar:  # the answer is a sentence of the grammar on its own
+            if self.action_mask and a.min_left[a.start] + 1 > self.max_length:
+                raise TextError(
+                    f"an answer needs {a.min_left[a.start]} token(s) and the end token: "
+                    f"over max_length={self.max_length}"
+                )
             return a.start
         s = a.run(prompt)
         text = self.language.text(prompt)

@@ -54,7 +54,8 @@ class TextFileLanguage(Language):
         elif tokenizer == "bpe":
             if vocab_size is None:
                 raise TextError("tokenizer='bpe' needs vocab_size= (the number of subwords, with <eos>)")
-            self._bpe = _train_bpe(self.lines, vocab_size)
+            self._alphabet = {c for line in self.lines for c in line.replace(" ", SPACE)} | {SPACE}
+            self._bpe = _train_bpe(self.lines, vocab_size, self._alphabet)
             vocab = Vocabulary(
                 sorted(self._bpe.get_vocab(), key=self._bpe.get_vocab().get), max_size=vocab_size
             )
@@ -66,6 +67,12 @@ class TextFileLanguage(Language):
     def tokenize(self, text: str) -> list[str]:
         if self._bpe is None:
             return list(text)
+        # BPE has no unknown token: it would drop a character the file never holds, without a word
+        unknown = sorted(set(text.replace(" ", SPACE)) - self._alphabet)
+        if unknown:
+            raise VocabularyError(
+                f"{text!r} has characters the file {self.name} does not: {' '.join(map(repr, unknown))}"
+            )
         return self._bpe.encode(text).tokens
 
     def text(self, ids: Sequence[int]) -> str:
@@ -77,10 +84,9 @@ class TextFileLanguage(Language):
         return line, self.encode(line, "corpus line")
 
 
-def _train_bpe(lines: list[str], vocab_size: int):
+def _train_bpe(lines: list[str], vocab_size: int, alphabet: set[str]):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    alphabet = {c for line in lines for c in line.replace(" ", SPACE)} | {SPACE}
     if len(alphabet) + 1 > vocab_size:
         raise VocabularyError(
             f"the file has {len(alphabet)} distinct characters, so its vocabulary (with <eos>) is over the "

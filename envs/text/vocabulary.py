@@ -13,7 +13,10 @@ class Vocabulary:
     """Token strings numbered from 0; id 0 is ``<eos>``, which ends a sentence."""
 
     def __init__(self, tokens: Iterable[str], max_size: int | None = None) -> None:
-        self.tokens: tuple[str, ...] = (EOS, *dict.fromkeys(t for t in tokens if t != EOS))
+        tokens = list(tokens)
+        if EOS in tokens:  # it would be the end token, not a word: sentences would end inside
+            raise VocabularyError(f"a token is spelled {EOS}, as the end token is; rename it in the text")
+        self.tokens: tuple[str, ...] = (EOS, *dict.fromkeys(tokens))
         if max_size is not None and len(self.tokens) > max_size:
             raise VocabularyError(
                 f"the vocabulary has {len(self.tokens)} tokens (with {EOS}), "
