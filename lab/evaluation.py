@@ -20,6 +20,8 @@ class EvalResult:
     optimal_value: float | None = None
     policy_value: float | None = None
     replays: list[Path] = field(default_factory=list)
+    exact_note: str | None = None
+    """Why a grid world's exact values are left out, when they are."""
 
     @property
     def mean_return(self) -> float:
@@ -66,6 +68,8 @@ class EvalResult:
             exact = abs(self.relative_gap) < 1e-9
             gap = "optimal" if exact else f"gap {self.gap:.3g}, {100 * self.relative_gap:.2f}%"
             parts.append(f"greedy value {self.policy_value:.6g} vs optimal {self.optimal_value:.6g} ({gap})")
+        elif self.exact_note:
+            parts.append(self.exact_note)
         return "; ".join(parts)
 
 
@@ -109,14 +113,18 @@ def greedy_policy_on_grid(agent: Any, grid: Any) -> np.ndarray:
 MAX_EXACT_BYTES = 256 << 20
 
 
+def too_large_to_plan(grid: Any) -> bool:
+    """Whether the grid world's dense model would pass :data:`MAX_EXACT_BYTES`."""
+    return bool(grid.model.n_states**2 * grid.model.n_actions * 8 > MAX_EXACT_BYTES)
+
+
 def exact_values(agent: Any, grid: Any, gamma: float) -> tuple[float | None, float | None]:
     """(optimal value, value of the agent's greedy policy) from the start distribution, exactly; both
     None when the world is too large to plan on densely or has no finite optimum (gamma=1 with a
     loop that pays forever)."""
     from agents.planning import PlanningError, policy_start_value, value_iteration
 
-    model = grid.model
-    if model.n_states**2 * model.n_actions * 8 > MAX_EXACT_BYTES:
+    if too_large_to_plan(grid):
         return None, None
     dense = grid.transition_model()
     try:
@@ -234,4 +242,10 @@ def evaluate(
     )
     if grid is not None and hasattr(agent, "gamma"):
         result.optimal_value, result.policy_value = exact_values(agent, grid, float(agent.gamma))
+        if result.optimal_value is None:
+            result.exact_note = (
+                f"no exact values: {grid.model.n_states:,} states are past the planner's dense model"
+                if too_large_to_plan(grid)
+                else "no exact values: undiscounted, a return here is not finite"
+            )
     return result
