@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.common.base import Agent, Callback, check_observation
+from agents.common.arguments import Callback, check_observation
+from agents.common.base import Agent
 from agents.common.config import AgentConfig, count, flag, mapping, non_negative, positive, rate
 from agents.common.diagnostics import explained_variance
 from agents.common.errors import AgentError

@@ -28,7 +28,8 @@ import numpy as np
 from gymnasium.spaces import Box
 from gymnasium.vector import AutoresetMode
 
-from agents.common.base import Callback, episode_seed, learning_budget
+from agents.common.arguments import Callback, learning_budget
+from agents.common.base import episode_seed
 from agents.common.errors import AgentError
 
 # The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
@@ -266,7 +267,7 @@ def begin_vector_learning(
 ) -> tuple[VectorSteps, int]:
     """The start of ``learn`` for an agent that collects from ``agent.config.n_envs`` copies of its
     env: its arguments checked, the copies (made on the first call), the counts started again or
-    carried on as ``reset_num_timesteps`` says (:func:`~agents.common.base.learning_budget`).
+    carried on as ``reset_num_timesteps`` says (:func:`~agents.common.arguments.learning_budget`).
     Returns the copies' steps and the step count to train up to."""
     total = learning_budget(agent, total_timesteps, reset_num_timesteps, callback)
     steps = agent._steps  # VectorSteps, or None until the first learn()

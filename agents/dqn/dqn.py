@@ -28,7 +28,8 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.common.base import Agent, Callback, check_observation
+from agents.common.arguments import Callback, check_observation
+from agents.common.base import Agent
 from agents.common.config import AgentConfig
 from agents.common.errors import AgentError
 from agents.common.networks import (
