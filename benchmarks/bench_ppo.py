@@ -161,26 +161,29 @@ def minibatch_flops(agent, batch_size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, float, PPO]:
+def run_grid_ours(hp: dict, steps: int, compile: bool) -> tuple[float, float, float, int, PPO]:
     """Our PPO on the grid env: ``(env steps/s over the run, env steps/s after the first two updates,
-    seconds in updates, the agent)``; the first two updates hold ``compile: true``'s compiling."""
+    seconds in updates, samples the updates trained on, the agent)``; the first two updates hold
+    ``compile: true``'s compiling. The samples are counted as the updates run: a rollout's reset
+    steps are no samples, so the env step count does not give the updates' work."""
     from agents.ppo import PPO
 
     agent = PPO(gym.make("lab/Maze-v0", obs_type="onehot"), seed=0, compile=compile, **hp)
-    update, update_seconds, warm = agent._update, [0.0], []
+    update, update_seconds, warm, trained = agent._update, [0.0], [], [0]
 
     def timed_update(rollout):  # the benchmark's stopwatch around each update
         start = time.perf_counter()
         update(rollout)
         update_seconds[0] += time.perf_counter() - start
         warm.append((time.perf_counter(), agent.num_timesteps))
+        trained[0] += int(rollout.valid.sum()) * hp["n_epochs"]  # no target_kl: every epoch runs
 
     agent._update = timed_update
     start = time.perf_counter()
     agent.learn(steps)
     end = time.perf_counter()
     after = (agent.num_timesteps - warm[1][1]) / (end - warm[1][0]) if len(warm) > 2 else float("nan")
-    return agent.num_timesteps / (end - start), after, update_seconds[0], agent
+    return agent.num_timesteps / (end - start), after, update_seconds[0], trained[0], agent
 
 
 def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> None:
@@ -193,11 +196,12 @@ def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> Non
 
     hp = {**GRID, "n_envs": n_envs}
     steps = max(steps, 3 * n_envs * hp["n_steps"])  # at least three rollouts
-    ours_runs, sb3_runs, update_seconds = [], [], 0.0
+    ours_runs, sb3_runs, update_seconds, trained = [], [], 0.0, 0
     for turn in range(1, turns + 1):
-        ours, _, seconds, agent = run_grid_ours(hp, steps, compile=False)
+        ours, _, seconds, samples, agent = run_grid_ours(hp, steps, compile=False)
         ours_runs.append(ours)
         update_seconds += seconds
+        trained += samples
         venv = make_vec_env("lab/Maze-v0", n_envs=n_envs, seed=0, env_kwargs={"obs_type": "onehot"})
         model = SB3PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0,
                        **{k: v for k, v in hp.items() if k != "n_envs"})  # fmt: skip
@@ -206,12 +210,11 @@ def grid_throughput(steps: int, n_envs: int, peak: float, turns: int = 1) -> Non
         sb3_runs.append(model.num_timesteps / (time.perf_counter() - start))
         print(f"  {n_envs} copies, turn {turn}/{turns}: ours {ours:,.0f} env steps/s, stable-baselines3 "
               f"{sb3_runs[-1]:,.0f} ({ours / sb3_runs[-1]:.1f}x)", flush=True)  # fmt: skip
-    fast, fast_after, fast_update_seconds, _ = run_grid_ours(hp, steps, compile=True)
+    fast, fast_after, fast_update_seconds, _, _ = run_grid_ours(hp, steps, compile=True)
     ours, sb3, done = statistics.median(ours_runs), statistics.median(sb3_runs), agent.num_timesteps
-    rollouts = done // (n_envs * hp["n_steps"])
-    minibatches = rollouts * hp["n_epochs"] * -(-n_envs * hp["n_steps"] // hp["batch_size"])
+    # the FLOPs of the samples the updates trained on, over the updates' own seconds (all turns)
+    share = minibatch_flops(agent, hp["batch_size"]) / hp["batch_size"] * trained / update_seconds / peak
     update_seconds /= turns
-    share = minibatch_flops(agent, hp["batch_size"]) * minibatches / update_seconds / peak
     runs = f"the median of {turns} runs" if turns > 1 else "one run"
     print(f"\nPPO on lab/Maze-v0 (one-hot), {n_envs} envs x {hp['n_steps']} steps, {hp['n_epochs']} "
           f"epochs of {hp['batch_size']}; {done:,} env steps a run, {runs} a side:")  # fmt: skip

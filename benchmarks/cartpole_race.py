@@ -10,6 +10,7 @@ between the implementations, so the question "does ours need more steps?" needs 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -161,11 +162,19 @@ Figures = tuple[float | None, float | None, int, float, float | None]
 
 def figures(clocks: list[Clock]) -> Figures:
     """(median steps, median seconds, seeds that reached, median final, microseconds per env step:
-    the seconds to TARGET of every run over their env steps) of one side's runs."""
+    the seconds to TARGET of every run over their env steps) of one side's runs. The medians count a
+    run that never reached TARGET as the slowest (infinite): dropping it would favour the side that
+    fails more; ``None`` when half the runs or more never reached it."""
     got = [c.reached for c in clocks if c.reached]
+    missing = [math.inf] * (len(clocks) - len(got))
+
+    def median(values: list[float]) -> float | None:
+        middle = statistics.median(values + missing)
+        return middle if math.isfinite(middle) else None
+
     return (
-        statistics.median([s for s, _ in got]) if got else None,
-        statistics.median([t for _, t in got]) if got else None,
+        median([s for s, _ in got]),
+        median([t for _, t in got]),
         len(got),
         statistics.median([c.last for c in clocks]),
         sum(t for _, t in got) / sum(s for s, _ in got) * 1e6 if got else None,
@@ -177,7 +186,7 @@ def print_table(title: str, clocks: dict[str, list[Clock]]) -> None:
     the wall-clock ratio with a bootstrap interval (:func:`ratio_interval`)."""
     table = {name: figures(side) for name, side in clocks.items()}
     seeds = len(clocks["stable-baselines3"])
-    print(f"\n{title}, medians over seeds that reached {TARGET:g}:")
+    print(f"\n{title}, medians over the seeds (a run that never reached {TARGET:g} counts as the slowest):")
     for name, (steps, seconds, n, final, per_step) in table.items():
         shown = f"{steps:>8,.0f} steps {seconds:7.1f} s" if steps is not None else "     never reached    "
         cost = f"{per_step:.0f} us per env step" if per_step is not None else ""
@@ -195,13 +204,14 @@ def print_table(title: str, clocks: dict[str, list[Clock]]) -> None:
 
 def ratio_interval(ours: list[Clock], sb3: list[Clock]) -> tuple[float, float] | None:
     """A 95% bootstrap interval of the ratio of the sides' median seconds to TARGET (the seeds of each
-    side resampled apart), from 10 runs a side that reached it; ``None`` with fewer. The ratio of the
+    side resampled apart), from 10 runs a side or more, every one of which reached it; ``None``
+    otherwise (a resample of runs that never reached it has no finite median). The ratio of the
     medians moves with the seeds drawn: on this machine PPO's spanned 0.59-0.89 over 60 seeds a side
     and 0.57-0.67 over 400 (docs/benchmarks.md)."""
     from scipy.stats import bootstrap
 
     a, b = ([c.reached[1] for c in side if c.reached] for side in (ours, sb3))
-    if min(len(a), len(b)) < 10:
+    if min(len(a), len(b)) < 10 or (len(a), len(b)) != (len(ours), len(sb3)):
         return None
     result = bootstrap(
         (a, b), lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
@@ -279,21 +289,29 @@ def compare(steps: dict[str, list[int | None]], every: int | None = None) -> Non
 
     from lab.sweeps.statistics import bootstrap_ci, iqm, probability_of_improvement_ci
 
+    # A run that never reached TARGET counts as the slowest (infinite steps), in the ranks of the tests
+    # and in the medians: left out, it would favour the side that fails more.
     got: dict[str, np.ndarray] = {}
     for name, runs in steps.items():
-        got[name] = values = np.array([s for s in runs if s is not None], dtype=float)
+        got[name] = np.array([math.inf if s is None else s for s in runs], dtype=float)
         print(f"  {name:<19} per seed: {' '.join(f'{s:,}' if s is not None else '-' for s in runs)}")
+        values = got[name][np.isfinite(got[name])]
         if len(values):
-            q1, q2, q3 = np.percentile(values, [25, 50, 75])
+            q1, q2, q3 = np.percentile(got[name], [25, 50, 75], method="inverted_cdf")  # runs, not between
             error = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
             print(f"  {name:<19} reached {len(values)}/{len(runs)}; quartiles {q1:,.0f} / {q2:,.0f} / "
-                  f"{q3:,.0f}; mean {values.mean():,.0f} (standard error {error:,.0f})")  # fmt: skip
+                  f"{q3:,.0f}; mean of the runs that reached it {values.mean():,.0f} (standard error "
+                  f"{error:,.0f})")  # fmt: skip
     ours, sb3 = got["ours"], got["stable-baselines3"]
-    if len(ours) < 3 or len(sb3) < 3:
+    if np.isfinite(ours).sum() < 3 or np.isfinite(sb3).sum() < 3:
         return
     p = mannwhitneyu(ours, sb3, alternative="two-sided").pvalue
-    print(f"  median ratio ours / sb3 {np.median(ours) / np.median(sb3):.2f}, mean ratio "
-          f"{ours.mean() / sb3.mean():.2f}; Mann-Whitney U two-sided p = {p:.2f}")  # fmt: skip
+    print(f"  median ratio ours / sb3 {np.median(ours) / np.median(sb3):.2f}; "
+          f"Mann-Whitney U two-sided p = {p:.2f}")  # fmt: skip
+    if not (np.isfinite(ours).all() and np.isfinite(sb3).all()):
+        print("  (IQM and P(fewer steps) need every run to reach the target: left out)")
+        return
+    print(f"  mean ratio ours / sb3 {ours.mean() / sb3.mean():.2f}")
     # The statistics `lab report` gives a sweep (Agarwal et al. 2021), on the same runs
     for name, values in got.items():
         estimate = bootstrap_ci(values, iqm)

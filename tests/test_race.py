@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from cartpole_race import Clock, pairs, positive, race, ratio_interval, study
+from cartpole_race import Clock, compare, figures, pairs, positive, race, ratio_interval, study
 
 
 def make_run(name: str, calls: list[tuple[str, int]], seconds: dict[tuple[str, int], list[float]]):
@@ -143,3 +143,14 @@ def test_the_study_reports_each_run_as_it_ends_and_compares_the_steps_in_seed_or
     assert "ours seed 2 (" in out and "475 not reached" in out
     assert "ours                per seed: 10,000 11,000 - 13,000" in out
     assert "stable-baselines3   per seed: 11,000 12,000 13,000 14,000" in out
+
+
+def test_a_run_that_never_reaches_the_target_counts_as_the_slowest_not_as_missing(capsys):
+    # left out, the 6 failures would make ours look faster than a side that always gets there
+    assert figures(clocks_of([1.0, 2.0, None]))[1] == 2.0 and figures(clocks_of([1.0, None, None]))[1] is None
+    assert ratio_interval(clocks_of([1.0] * 10 + [None]), clocks_of([2.0] * 10)) is None
+    compare({"ours": [40_000] * 14 + [None] * 6, "stable-baselines3": [45_000] * 20})
+    out = capsys.readouterr().out
+    assert "reached 14/20; quartiles 40,000 / 40,000 / inf" in out
+    assert "Mann-Whitney U two-sided p = 0.02" in out  # all 14 below sb3's 20 alone: p near 1e-9
+    assert "IQM and P(fewer steps) need every run to reach the target: left out" in out
