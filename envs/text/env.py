@@ -160,22 +160,16 @@ class TextGenEnv(FrameRendering):
 
     def _prompt_state(self, prompt: tuple[int, ...]) -> int:
         a = self.automaton
-        if not self.language.prompt_in_grammar:  # the answer is a sentence of the grammar on its own
-            if self.action_mask and a.min_left[a.start] + 1 > self.max_length:
-                raise TextError(
-                    f"an answer needs {a.min_left[a.start]} token(s) and the end token: "
-                    f"over max_length={self.max_length}"
-                )
-            return a.start
-        s = a.run(prompt)
-        text = self.language.text(prompt)
-        if s == DEAD:
-            raise TextError(f"prompt {text!r} starts no sentence of {self.language.name}")
+        if self.language.prompt_in_grammar:
+            s, text = a.run(prompt), self.language.text(prompt)
+            if s == DEAD:
+                raise TextError(f"prompt {text!r} starts no sentence of {self.language.name}")
+            needs = f"prompt {text!r} needs {a.min_left[s]} more words"
+        else:  # the answer is a sentence of the grammar on its own
+            s = a.start
+            needs = f"an answer needs {a.min_left[s]} token(s)"
         if self.action_mask and a.min_left[s] + 1 > self.max_length:
-            raise TextError(
-                f"prompt {text!r} needs {a.min_left[s]} more words and the end token: "
-                f"over max_length={self.max_length}"
-            )
+            raise TextError(f"{needs} and the end token: over max_length={self.max_length}")
         return s
 
     # ----- the finite version -----
