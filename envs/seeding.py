@@ -20,6 +20,12 @@ from envs.errors import EnvError
 from envs.grid import rng
 
 
+def is_seed(value: Any) -> bool:
+    """Whether ``value`` is a reset seed as the lab takes it everywhere (agents, replays, the ``lab``
+    command): a whole number from 0 to 2**64 - 1, numpy integers included, bools not."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < 2**64
+
+
 class SeededCopies(VectorEnv):
     """A :class:`VectorEnv` base with per-copy episode keys (``_base``, ``_episode``)."""
 

@@ -94,8 +94,10 @@ def whole_in(low: int, high: int) -> Callable[[str], int]:
 
 def random_seed(text: str) -> int:
     """A random seed: a whole number from 0 to 2**64 - 1 (what the agents, numpy and torch take)."""
+    from envs.seeding import is_seed
+
     value = _whole(text)
-    if not 0 <= value < 2**64:
+    if not is_seed(value):
         raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**64 - 1; got {text}")
     return value
 

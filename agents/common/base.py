@@ -35,6 +35,7 @@ from agents.common.diagnostics import TrainingFigures
 from agents.common.errors import AgentError
 from agents.common.random_stream import RandomStream
 from envs.grid.rng import GOLDEN, MASK64, mix64
+from envs.seeding import is_seed
 from lab.core.version import lab_version
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class Agent(ABC):
     def _resolve_seed(seed: Any) -> int:
         if seed is None:
             return secrets.randbits(32)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        if not is_seed(seed):
             raise AgentError(
                 f"seed must be a whole number from 0 to 2**64 - 1 (or None for a random one); got {seed!r}"
             )

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.seeding import is_seed
 from lab.core.archive import read_archive
 from lab.core.errors import LabError
 from lab.core.files import atomic_path
@@ -270,7 +271,7 @@ def _check_meta(meta: dict[str, Any], where: str) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ReplayError(f"{where}: meta {key!r} must be {wanted}; got {value!r}")
-    if not 0 <= meta["seed"] < 2**64:
+    if not is_seed(meta["seed"]):
         raise ReplayError(
             f"{where}: meta 'seed' must be a reset seed from 0 to 2**64 - 1; got {meta['seed']}"
         )

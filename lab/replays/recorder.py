@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.seeding import is_seed
 from lab.replays.format import INFO_KEY, MAKE_ARGS, NUMERIC_KINDS, Episode, ReplayError, check_json
 
 
@@ -45,7 +46,7 @@ class EpisodeRecorder:
         max_episode_steps: int | None = None,
         record_frames: bool = False,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        if not is_seed(seed):
             raise ReplayError(
                 f"a replay needs the seed given to reset(seed=...), a whole number from 0 to 2**64 - 1; "
                 f"got {seed!r}"
