@@ -71,8 +71,9 @@ def _check_finite(tensor: torch.Tensor, what: str) -> None:
 def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
     """Class indices as int64 for cross-entropy (whole-number float labels, as pandas and numpy often
     hold them, included); float targets for the regression losses."""
-    whole_labels = y.dim() == 1 and y.is_floating_point() and bool((y == y.round()).all())
-    if loss == "cross_entropy" and (not y.is_floating_point() or whole_labels):
+    if loss == "cross_entropy" and (
+        not y.is_floating_point() or (y.dim() == 1 and bool((y == y.round()).all()))
+    ):
         return y.long()
     if loss in ("binary_cross_entropy", "mse", "huber", "l1") and not y.is_floating_point():
         return y.float()
