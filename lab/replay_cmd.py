@@ -199,11 +199,11 @@ def cmd_replays(args: argparse.Namespace) -> int:
     if args.import_minari or args.export_minari:
         return minari_command(args, folder)
     rows = list_replays(folder)
-    if args.env:
-        env_id = resolve_env_id(args.env)
+    env_id = resolve_env_id(args.env) if args.env else None
+    if env_id is not None:
         rows = [(path, s) for path, s in rows if s.env_id == env_id]
     if not rows:
-        of = f" of {resolve_env_id(args.env)}" if args.env else ""
+        of = f" of {env_id}" if env_id else ""
         print(f"no replays{of} in {folder} (lab play records them; lab replay FILE plays one)")
         return 0
     table = Table(title=f"Replays in {folder} (lab replay FILE to watch one)")
