@@ -593,6 +593,19 @@ def test_learn_and_predict_check_their_arguments_before_any_step(algorithm):
     assert agent.predict(np.zeros((5, 4), np.float32))[0].shape == (5,)
 
 
+@pytest.mark.parametrize(
+    ("algorithm", "env_id", "width"),
+    [(a, "CartPole-v1", 4) for a in ("ppo", "a2c", "reinforce", "dqn")]
+    + [(a, "Pendulum-v1", 3) for a in ("ppo", "a2c", "reinforce")],
+)
+def test_predict_on_an_empty_batch_gives_no_actions(algorithm, env_id, width):
+    agent = AGENTS[algorithm](env_id, seed=0)
+    one = agent.predict(np.zeros((1, width), np.float32))[0]
+    for deterministic in (True, False):
+        actions, state = agent.predict(np.zeros((0, width), np.float32), deterministic=deterministic)
+        assert state is None and actions.shape == (0, *one.shape[1:]) and actions.dtype == one.dtype
+
+
 def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_path):
     agent = AGENTS["ppo"]("CartPole-v1", seed=0, n_steps=8)
     path = agent.save(tmp_path / "model")

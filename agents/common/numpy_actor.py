@@ -55,7 +55,8 @@ def numpy_actor(policy: ActorCritic) -> Any:
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
     def act(obs: np.ndarray, rng: np.random.Generator, deterministic: bool = False) -> tuple:
-        x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        x = np.asarray(obs, dtype=np.float32)
+        x = x.reshape(len(x), math.prod(x.shape[1:]))  # not -1: an empty batch has no size to infer
         out = mlp_forward(x, *towers[0])
         values = mlp_forward(x, *towers[1])[:, 0]
         if log_std is None:
