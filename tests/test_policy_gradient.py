@@ -496,6 +496,22 @@ def test_an_env_id_or_a_vector_env_is_accepted(algorithm, tmp_path):
         AGENTS[algorithm](vec, n_envs=2)
 
 
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn", "q_learning"])
+def test_what_is_not_an_env_is_refused_in_one_line(algorithm, tmp_path):
+    path = AGENTS[algorithm]("FrozenLake-v1", seed=0).save(tmp_path / "model")
+    for given, says in (
+        (None, "got NoneType None"),
+        (3, "got int 3"),
+        ([1, 2], r"got list \[1, 2\]"),
+        (CartPoleEnv, r"not the class CartPoleEnv: make one \(gym.make\(id\) or CartPoleEnv\(...\)\)"),
+    ):
+        with pytest.raises(AgentError, match=says):
+            AGENTS[algorithm](given)
+        if given is not None:  # load's env=None makes the saved env
+            with pytest.raises(AgentError, match=says):
+                load_agent(path, env=given)
+
+
 def test_a_sync_vector_env_of_a_grid_world_is_accepted():
     vec = gym.make_vec("lab/Maze-v0", 3, vectorization_mode="sync", obs_type="onehot", max_episode_steps=9)
     agent = AGENTS["ppo"](vec, seed=0, n_steps=8, batch_size=24).learn(48)

@@ -48,6 +48,7 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
         except Exception as exc:  # gymnasium raises many kinds; say which id failed
             raise AgentError(f"could not make the env {env!r}: {exc}") from exc
     if not isinstance(env, gym.vector.VectorEnv):
+        check_single_env(env)
         return env, None
     check_autoreset(env)
     spec = env.spec
@@ -74,6 +75,22 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
             )
     _GIVEN[single] = env
     return single, env
+
+
+def check_single_env(env: Any) -> None:
+    """Refuse what is not an env (``None``, a number, an env's class) in one line, before anything
+    reads its spaces: an env is anything with ``reset``, ``step`` and the two spaces, as gymnasium's are."""
+    if isinstance(env, type):
+        raise AgentError(
+            f"the env must be an env, not the class {env.__name__}: make one (gym.make(id) or "
+            f"{env.__name__}(...)), or give its id"
+        )
+    needed = ("reset", "step", "observation_space", "action_space")
+    if not all(hasattr(env, name) for name in needed):
+        raise AgentError(
+            "the env must be a gymnasium env (gym.make(id)), an env id or a gymnasium VectorEnv; "
+            f"got {type(env).__name__} {env!r:.80}"
+        )
 
 
 def check_autoreset(env: gym.vector.VectorEnv) -> None:
