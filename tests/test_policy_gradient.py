@@ -528,6 +528,15 @@ def test_dqn_takes_a_vector_env_too_and_tabular_agents_say_they_need_one_env():
         AGENTS["q_learning"](gym.make_vec("lab/IceLake8x8-v0", 2))
 
 
+def test_dqn_steps_a_vector_env_of_one_copy_it_was_given():
+    vec = gym.wrappers.vector.RecordEpisodeStatistics(gym.make_vec("CartPole-v1", 1))
+    dqn = AGENTS["dqn"](vec, seed=0, learning_starts=10, buffer_size=100).learn(100)
+    assert dqn.hyperparameters["n_envs"] == 1 and dqn._steps.vec is vec
+    assert len(vec.return_queue) == dqn.num_episodes > 0  # its episodes ran in the env given
+    with pytest.raises(AgentError, match="n_step returns need one env"):
+        AGENTS["dqn"](gym.make_vec("CartPole-v1", 1), n_step=3)
+
+
 class CountSteps(gym.Wrapper):
     """Counts the steps taken through it (and, as most users' wrappers, records no constructor
     arguments: the env cannot be made again from its spec)."""

@@ -77,6 +77,11 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
     return single, env
 
 
+def given_vector_env(env: gym.Env) -> gym.vector.VectorEnv | None:
+    """The ``VectorEnv`` a user gave in place of ``env`` (see :func:`as_single_env`), or None."""
+    return _GIVEN.get(env)
+
+
 def check_single_env(env: Any) -> None:
     """Refuse what is not an env (``None``, a number, an env's class) in one line, before anything
     reads its spaces: an env is anything with ``reset``, ``step`` and the two spaces, as gymnasium's are."""
@@ -136,7 +141,7 @@ def make_vector_env(env: gym.Env, n_envs: int) -> gym.vector.VectorEnv:
     ``TextVectorEnv``, gymnasium's ``CartPoleVectorEnv``), with a ``FlattenObservation`` around the
     env done on the batch, else a ``SyncVectorEnv`` (which keeps an ``rgb_array`` render mode for
     wrappers that observe the frames; copies never open ``human`` windows)."""
-    given = _GIVEN.get(env)
+    given = given_vector_env(env)
     if given is not None:  # Agent.__init__ has checked that n_envs is its num_envs
         return given
     if n_envs == 1:  # its wrappers and any change the user made to it count, as nothing is copied

@@ -42,7 +42,7 @@ from agents.common.networks import (
 )
 from agents.common.random_stream import pcg_state_array, set_pcg_state
 from agents.common.replay_buffer import PrioritizedReplayBuffer, ReplayBuffer
-from agents.common.vector import VectorSteps, begin_vector_learning
+from agents.common.vector import VectorSteps, begin_vector_learning, given_vector_env
 from agents.dqn.config import DQNConfig
 from agents.dqn.q_network import QNetwork
 from lab.nets.training_choices import flush_denormals, set_learning_rate
@@ -92,7 +92,12 @@ class DQN(Agent):
         else:
             self.buffer = ReplayBuffer(*layout)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))  # mini-batches, n_envs > 1
-        self._steps: VectorSteps | None = None  # n_envs > 1: made on the first learn()
+        self._steps: VectorSteps | None = None  # n_envs > 1 or a VectorEnv: made on the first learn()
+        if config.n_step > 1 and given_vector_env(self.env) is not None:
+            raise AgentError(
+                "n_step returns need one env: the buffer folds in one stream of steps (pass the env, "
+                "not a VectorEnv)"
+            )
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
         self._bootstrap_timeouts = config.replay_buffer_kwargs.get("handle_timeout_termination", True)
@@ -258,8 +263,9 @@ class DQN(Agent):
         """As :meth:`Agent.learn`; with ``n_envs > 1`` the steps come from that many copies of the env
         in a vector env, with SB3's meaning of the step counts: ``train_freq`` and
         ``target_update_interval // n_envs`` count steps of all copies at once, ``gradient_steps=-1``
-        is one per transition collected. (Exact resume holds for ``n_envs=1``.)"""
-        if self.config.n_envs == 1:
+        is one per transition collected; a ``VectorEnv`` given is stepped so, whatever its number of
+        copies. (Exact resume holds for ``n_envs=1`` on one env.)"""
+        if self.config.n_envs == 1 and given_vector_env(self.env) is None:
             return super().learn(total_timesteps, callback, reset_num_timesteps)
         steps, total = begin_vector_learning(self, total_timesteps, reset_num_timesteps, callback)
         config = self.config
