@@ -152,8 +152,16 @@ def test_bad_masking_input_is_one_clear_line():
         )
         agent.learn(16)
     agent = AGENTS["ppo"](gym.make("CartPole-v1"), seed=0)
-    with pytest.raises(AgentError, match="action_masks need 2 entries a row; got 3"):
+    with pytest.raises(AgentError, match="action_masks need 2 entries a row, one row per observation; got 3"):
         agent.predict(np.zeros(4, np.float32), action_masks=[True, True, False])
+    batch = np.zeros((2, 4), np.float32)
+    with pytest.raises(AgentError, match="one row per observation; got 3 entries for 2 observations"):
+        agent.predict(batch, action_masks=[True, False, True])
+    for deterministic in (True, False):  # no allowed action: refused, not a forbidden one taken
+        with pytest.raises(AgentError, match=r"action_masks row 1 allows no action"):
+            agent.predict(batch, deterministic=deterministic, action_masks=[[True, False], [False, False]])
+    with pytest.raises(AgentError, match=r"action_masks row 0 allows no action"):
+        agent.action_probabilities(np.zeros(4, np.float32), action_masks=[False, False])
     with pytest.raises(AgentError, match="use_masking must be true or false"):
         AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, use_masking="yes")
 

@@ -267,9 +267,18 @@ class ActorCritic(nn.Module):
         """A user's ``action_masks`` as ``(rows, n)`` booleans, checked against the action space."""
         if not self.discrete:
             raise AgentError("action_masks apply to Discrete actions only")
-        mask = np.asarray(action_masks, dtype=bool).reshape(rows, -1)
-        if mask.shape[1] != self.action_dim:
-            raise AgentError(f"action_masks need {self.action_dim} entries a row; got {mask.shape[1]}")
+        mask, n = np.asarray(action_masks, dtype=bool), self.action_dim
+        if mask.size != rows * n:
+            whole = rows and mask.size % rows == 0
+            got = str(mask.size // rows) if whole else f"{mask.size} entries for {rows} observations"
+            raise AgentError(f"action_masks need {n} entries a row, one row per observation; got {got}")
+        mask = mask.reshape(rows, n)
+        blocked = ~mask.any(axis=1)
+        if blocked.any():  # every logit masked: the choice would fall among the forbidden actions
+            raise AgentError(
+                f"action_masks row {int(np.flatnonzero(blocked)[0])} allows no action: each observation "
+                "needs at least one allowed (True) action"
+            )
         return torch.from_numpy(mask)
 
     def to_env(self, actions: torch.Tensor) -> np.ndarray:
