@@ -631,6 +631,34 @@ def test_predict_on_an_empty_batch_gives_no_actions(algorithm, env_id, width):
         assert state is None and actions.shape == (0, *one.shape[1:]) and actions.dtype == one.dtype
 
 
+def test_the_one_state_helpers_refuse_a_batch_a_wrong_shape_and_the_other_action_kind():
+    discrete, box = AGENTS["ppo"]("CartPole-v1", seed=0), AGENTS["ppo"]("Pendulum-v1", seed=0)
+    assert discrete.action_probabilities(np.zeros(4, np.float32)).shape == (2,)
+    assert box.action_distribution(np.zeros(3, np.float32))[0].shape == (1,)
+    for agent, method, width in (
+        (discrete, "action_probabilities", 4), (discrete, "value", 4), (box, "action_distribution", 3),
+    ):  # fmt: skip
+        call = getattr(agent, method)
+        with pytest.raises(
+            AgentError, match=rf"{method} takes one observation, not a batch; got shape \(3, {width}\)"
+        ):
+            call(np.zeros((3, width), np.float32))
+        with pytest.raises(AgentError, match=r"observations have shape .*; got shape \(7,\)"):
+            call(np.zeros(7, np.float32))
+    with pytest.raises(
+        AgentError, match=r"action_probabilities is for Discrete actions; .* use action_distribution"
+    ):
+        box.action_probabilities(np.zeros(3, np.float32))
+    with pytest.raises(
+        AgentError, match=r"action_distribution is for Box actions; .* use action_probabilities"
+    ):
+        discrete.action_distribution(np.zeros(4, np.float32))
+    dqn = AGENTS["dqn"]("CartPole-v1", seed=0)
+    assert dqn.q_values(np.zeros((2, 4), np.float32)).shape == (2, 2)
+    with pytest.raises(AgentError, match=r"observations have shape .*; got shape \(7,\)"):
+        dqn.q_values(np.zeros(7, np.float32))
+
+
 def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_path):
     agent = AGENTS["ppo"]("CartPole-v1", seed=0, n_steps=8)
     path = agent.save(tmp_path / "model")

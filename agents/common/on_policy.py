@@ -150,11 +150,28 @@ class OnPolicyAgent(Agent):
             actions = self.policy.to_env(raw) + self._action_start
         return (int(actions[0]) if self._discrete else actions[0]) if single else actions, None
 
+    def _one_observation(self, observation: Any, method: str) -> torch.Tensor:
+        """One observation as a batch of one for the policy (an :class:`AgentError` for a batch or a
+        shape the env does not give)."""
+        obs = np.asarray(observation)
+        if not check_observation(self.env.observation_space, obs):
+            raise AgentError(f"{method} takes one observation, not a batch; got shape {obs.shape}")
+        return self._prepare(obs[None])
+
+    def _check_actions(self, method: str, discrete: bool) -> None:
+        if self._discrete != discrete:
+            other = "action_probabilities" if self._discrete else "action_distribution"
+            raise AgentError(
+                f"{method} is for {'Discrete' if discrete else 'Box'} actions; this agent's are "
+                f"{self.env.action_space}: use {other}"
+            )
+
     @torch.inference_mode()
     def action_probabilities(self, observation: Any, action_masks: Any = None) -> np.ndarray:
         """Discrete actions: the policy's probability of each action in this state (0 for the actions
         ``action_masks`` rules out)."""
-        params, _, _ = self.policy(self._prepare(np.asarray(observation)[None]))
+        self._check_actions("action_probabilities", discrete=True)
+        params, _, _ = self.policy(self._one_observation(observation, "action_probabilities"))
         if action_masks is not None:
             params = mask_logits(params, self.policy.mask_rows(action_masks, 1))
         return torch.softmax(params, -1)[0].numpy()
@@ -162,13 +179,14 @@ class OnPolicyAgent(Agent):
     @torch.inference_mode()
     def action_distribution(self, observation: Any) -> tuple[np.ndarray, np.ndarray]:
         """Box actions: the Gaussian's mean and standard deviation (before any squashing)."""
-        params, log_std, _ = self.policy(self._prepare(np.asarray(observation)[None]))
+        self._check_actions("action_distribution", discrete=False)
+        params, log_std, _ = self.policy(self._one_observation(observation, "action_distribution"))
         return params[0].numpy(), log_std.exp()[0].numpy()
 
     @torch.inference_mode()
     def value(self, observation: Any) -> float:
         """The critic's estimate of this state's value."""
-        return float(self.policy.value(self._prepare(np.asarray(observation)[None]))[0])
+        return float(self.policy.value(self._one_observation(observation, "value"))[0])
 
     def _numpy_env_actions(self, actions: np.ndarray) -> np.ndarray:
         """The numpy actor's raw actions as the env takes them (what ``policy.to_env`` does in torch:

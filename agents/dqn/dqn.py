@@ -112,7 +112,7 @@ class DQN(Agent):
     def q_values(self, observation: Any) -> np.ndarray:
         """``Q(s, .)`` for one observation ``(n_actions,)`` or a batch ``(N, n_actions)``."""
         obs = np.asarray(observation)
-        single = obs.shape == self._obs_shape
+        single = check_observation(self.env.observation_space, obs)
         values = self.q_net(torch.as_tensor(obs[None] if single else obs)).numpy()
         return values[0] if single else values
 
