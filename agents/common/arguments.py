@@ -42,16 +42,33 @@ def check_callback(callback: Any) -> None:
 
 def check_observation(space: gym.Space, observation: Any) -> bool:
     """True when ``observation`` is one observation of ``space``, False when it is a batch of them
-    (one more leading axis); an :class:`AgentError` naming both shapes otherwise."""
+    (one more leading axis); an :class:`AgentError` naming both shapes otherwise, or naming values
+    that are not numbers (or, for a ``Discrete`` space, not its whole state numbers)."""
     shape, given = tuple(space.shape or ()), np.shape(observation)
     if given == shape:
-        return True
-    if given[1:] == shape and len(given) == len(shape) + 1:
-        return False
-    raise AgentError(
-        f"this agent's observations have shape {shape} (a batch: (n, {', '.join(map(str, shape))})); "
-        f"got shape {given}"
-    )
+        single = True
+    elif given[1:] == shape and len(given) == len(shape) + 1:
+        single = False
+    else:
+        raise AgentError(
+            f"this agent's observations have shape {shape} (a batch: (n, {', '.join(map(str, shape))})); "
+            f"got shape {given}"
+        )
+    values = np.asarray(observation)
+    if values.dtype.kind not in "biuf":
+        raise AgentError(f"observations must be numbers; got {values.dtype} values")
+    if isinstance(space, gym.spaces.Discrete) and values.size:  # state numbers index an embedding
+        start, n = int(space.start), int(space.n)
+        if values.dtype.kind == "f" and not (
+            np.isfinite(values).all() and (values == np.round(values)).all()
+        ):
+            raise AgentError(f"observations of {space} are whole state numbers; got {values.ravel()[:8]}")
+        low, high = values.min(), values.max()
+        if low < start or high >= start + n:
+            raise AgentError(
+                f"observations of {space} lie in [{start}, {start + n}); got values from {low} to {high}"
+            )
+    return single
 
 
 def learning_budget(agent: Any, total_timesteps: Any, reset_num_timesteps: bool, callback: Any = None) -> int:
