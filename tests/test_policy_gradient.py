@@ -660,22 +660,26 @@ def test_the_one_state_helpers_refuse_a_batch_a_wrong_shape_and_the_other_action
 
 
 @pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
-def test_predict_refuses_observations_that_are_not_numbers_or_not_state_numbers(algorithm):
+def test_predict_refuses_observations_that_are_not_finite_numbers_or_not_state_numbers(algorithm):
     agent = AGENTS[algorithm]("FrozenLake-v1", seed=0)  # Discrete(16) observations
     assert agent.predict(np.int64(3))[0] in range(4) and agent.predict([1, 2])[0].shape == (2,)
     for given, says in (
         ("3", "observations must be numbers; got <U1 values"),
         (None, "observations must be numbers; got object values"),
         (2.5, r"observations of Discrete\(16\) are whole state numbers; got \[2.5\]"),
-        ([1.0, np.nan], r"are whole state numbers; got \[ 1. nan\]"),
+        ([1.0, np.nan], "observations must be finite; got NaN or infinite values"),
         (16, r"observations of Discrete\(16\) lie in \[0, 16\); got values from 16 to 16"),
         ([1, -1], r"lie in \[0, 16\); got values from -1 to 1"),
     ):
         for deterministic in (True, False):
             with pytest.raises(AgentError, match=says):
                 agent.predict(given, deterministic=deterministic)
+    cartpole = AGENTS[algorithm]("CartPole-v1", seed=0)
     with pytest.raises(AgentError, match="observations must be numbers; got object values"):
-        AGENTS[algorithm]("CartPole-v1", seed=0).predict([None] * 4)
+        cartpole.predict([None] * 4)
+    for deterministic in (True, False):  # a NaN action, or an arbitrary one, would be garbage
+        with pytest.raises(AgentError, match="observations must be finite; got NaN or infinite values"):
+            cartpole.predict([[0.0, 0.0, 0.0, 0.0], [0.0, np.inf, 0.0, 0.0]], deterministic=deterministic)
 
 
 def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_path):

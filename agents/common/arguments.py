@@ -43,7 +43,7 @@ def check_callback(callback: Any) -> None:
 def check_observation(space: gym.Space, observation: Any) -> bool:
     """True when ``observation`` is one observation of ``space``, False when it is a batch of them
     (one more leading axis); an :class:`AgentError` naming both shapes otherwise, or naming values
-    that are not numbers (or, for a ``Discrete`` space, not its whole state numbers)."""
+    that are not finite numbers (or, for a ``Discrete`` space, not its whole state numbers)."""
     shape, given = tuple(space.shape or ()), np.shape(observation)
     if given == shape:
         single = True
@@ -57,11 +57,11 @@ def check_observation(space: gym.Space, observation: Any) -> bool:
     values = np.asarray(observation)
     if values.dtype.kind not in "biuf":
         raise AgentError(f"observations must be numbers; got {values.dtype} values")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():  # as learn refuses them from an env
+        raise AgentError("observations must be finite; got NaN or infinite values")
     if isinstance(space, gym.spaces.Discrete) and values.size:  # state numbers index an embedding
         start, n = int(space.start), int(space.n)
-        if values.dtype.kind == "f" and not (
-            np.isfinite(values).all() and (values == np.round(values)).all()
-        ):
+        if values.dtype.kind == "f" and not (values == np.round(values)).all():
             raise AgentError(f"observations of {space} are whole state numbers; got {values.ravel()[:8]}")
         low, high = values.min(), values.max()
         if low < start or high >= start + n:
