@@ -123,6 +123,17 @@ def test_the_saved_form_round_trips(name):
     assert cls.config_class.from_kwargs(cls.__name__, {}) == cls.config_class()  # the defaults
 
 
+@pytest.mark.parametrize("name", NEURAL)
+def test_changing_the_policy_kwargs_given_leaves_the_agent_and_its_checkpoint_alone(name, tmp_path):
+    given = {"net_arch": [8]} if name == "dqn" else {"net_arch": {"pi": [8], "vf": [8]}}
+    agent = AGENTS[name](make_env(name), seed=0, policy_kwargs=given)
+    arch = given["net_arch"]
+    (arch if name == "dqn" else arch["pi"]).append(16)  # a caller reusing its dict for the next run
+    saved = agent.hyperparameters["policy_kwargs"]["net_arch"]
+    assert saved == ([8] if name == "dqn" else {"pi": [8], "vf": [8]})
+    AGENTS[name].load(agent.save(tmp_path / "model"))  # the checkpoint names the network it holds
+
+
 def test_lin_schedule():
     schedule = make_schedule("lin_3e-4", "learning_rate")
     assert isinstance(schedule, ZooLinearSchedule) and schedule.config() == "lin_3e-4"

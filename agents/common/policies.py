@@ -23,6 +23,7 @@ overhead on a few observations.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -120,7 +121,7 @@ def check_policy_kwargs(value: Any) -> dict[str, Any]:
     log_std = resolved["log_std_init"]
     if isinstance(log_std, bool) or not isinstance(log_std, (int, float)) or not math.isfinite(log_std):
         raise AgentError(f"log_std_init must be a number; got {log_std!r}")
-    return {k: v for k, v in value.items()}
+    return copy.deepcopy(value)  # the caller's dict and its lists stay theirs to change
 
 
 class ActorCritic(nn.Module):
