@@ -498,17 +498,23 @@ def test_an_env_id_or_a_vector_env_is_accepted(algorithm, tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["ppo", "dqn", "q_learning"])
 def test_what_is_not_an_env_is_refused_in_one_line(algorithm, tmp_path):
-    path = AGENTS[algorithm]("FrozenLake-v1", seed=0).save(tmp_path / "model")
+    cls = AGENTS[algorithm]
+    path = cls("FrozenLake-v1", seed=0).save(tmp_path / "model")
+    others = r"an env id" if algorithm == "q_learning" else r"an env id or a gymnasium VectorEnv"
     for given, says in (
-        (None, "got NoneType None"),
-        (3, "got int 3"),
-        ([1, 2], r"got list \[1, 2\]"),
+        (None, "got None"),
+        (3, "got 3"),
+        ([1, 2], r"got \[1, 2\]"),
         (CartPoleEnv, r"not the class CartPoleEnv: make one \(gym.make\(id\) or CartPoleEnv\(...\)\)"),
     ):
+        with pytest.raises(AgentError, match=rf"{cls.__name__} learns on a gymnasium env \(or {others}\)"):
+            cls(given)
         with pytest.raises(AgentError, match=says):
-            AGENTS[algorithm](given)
+            cls(given)
         if given is not None:  # load's env=None makes the saved env
-            with pytest.raises(AgentError, match=says):
+            with pytest.raises(AgentError, match=rf"{cls.__name__} learns on a gymnasium env.*{says}"):
+                cls.load(path, env=given)
+            with pytest.raises(AgentError, match=rf"An agent learns on a gymnasium env.*{says}"):
                 load_agent(path, env=given)
 
 

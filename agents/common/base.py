@@ -88,7 +88,9 @@ class Agent(ABC):
                     f"network): {name}(env, ...)"
                 )
             raise AgentError(f"{name} takes one positional argument, the env; give the others by name")
-        env, vector_env = as_single_env(env)  # an env id or a VectorEnv, as SB3 and gymnasium users pass
+        env, vector_env = as_single_env(
+            env, type(self)
+        )  # an env id or a VectorEnv, as SB3 and gymnasium users pass
         if vector_env is not None:
             if "n_envs" not in self.config_class.names():
                 raise AgentError(f"{type(self).__name__} learns from one env: pass one env, not a VectorEnv")
@@ -291,7 +293,7 @@ class Agent(ABC):
 
         vector_env = None
         if env is not None:
-            env, vector_env = as_single_env(env)
+            env, vector_env = as_single_env(env, cls)
 
         meta, arrays = read_checkpoint(path)
         for key, array in arrays.items():  # NaN or inf weights would make every prediction garbage

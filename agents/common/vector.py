@@ -29,14 +29,14 @@ from gymnasium.spaces import Box
 from gymnasium.vector import AutoresetMode
 
 from agents.common.arguments import Callback, learning_budget
-from agents.common.base import episode_seed
+from agents.common.base import Agent, episode_seed
 from agents.common.errors import AgentError
 
 # The vector envs users gave, by the single env an agent holds in their place (see as_single_env).
 _GIVEN: weakref.WeakKeyDictionary[gym.Env, gym.vector.VectorEnv] = weakref.WeakKeyDictionary()
 
 
-def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
+def as_single_env(env: Any, agent: type[Agent] | None = None) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
     """``(one env, the vector env given or None)`` for what a user passed as an agent's env: an env, an
     env id (``gym.make``), or a ``VectorEnv`` (the single env is made from its spec; the agent reads
     the spaces and saves the id from it, and :func:`make_vector_env` then returns the given copies)."""
@@ -48,7 +48,7 @@ def as_single_env(env: Any) -> tuple[gym.Env, gym.vector.VectorEnv | None]:
         except Exception as exc:  # gymnasium raises many kinds; say which id failed
             raise AgentError(f"could not make the env {env!r}: {exc}") from exc
     if not isinstance(env, gym.vector.VectorEnv):
-        check_single_env(env)
+        check_single_env(env, agent)
         return env, None
     check_autoreset(env)
     spec = env.spec
@@ -82,20 +82,23 @@ def given_vector_env(env: gym.Env) -> gym.vector.VectorEnv | None:
     return _GIVEN.get(env)
 
 
-def check_single_env(env: Any) -> None:
-    """Refuse what is not an env (``None``, a number, an env's class) in one line, before anything
-    reads its spaces: an env is anything with ``reset``, ``step`` and the two spaces, as gymnasium's are."""
+def check_single_env(env: Any, agent: type[Agent] | None = None) -> None:
+    """Refuse what is not an env (``None``, a number, an env's class) in one line naming ``agent``'s
+    class, before anything reads its spaces: an env is anything with ``reset``, ``step`` and the two
+    spaces, as gymnasium's are."""
+    if agent is None or agent is Agent:  # Agent.load: the saved algorithm is not known yet
+        name, others = "An agent", "an env id, or for the neural agents a gymnasium VectorEnv"
+    else:
+        vector = "n_envs" in agent.config_class.names()
+        name, others = agent.__name__, "an env id or a gymnasium VectorEnv" if vector else "an env id"
     if isinstance(env, type):
         raise AgentError(
-            f"the env must be an env, not the class {env.__name__}: make one (gym.make(id) or "
-            f"{env.__name__}(...)), or give its id"
+            f"{name} learns on a gymnasium env (or {others}), not the class {env.__name__}: make one "
+            f"(gym.make(id) or {env.__name__}(...))"
         )
     needed = ("reset", "step", "observation_space", "action_space")
-    if not all(hasattr(env, name) for name in needed):
-        raise AgentError(
-            "the env must be a gymnasium env (gym.make(id)), an env id or a gymnasium VectorEnv; "
-            f"got {type(env).__name__} {env!r:.80}"
-        )
+    if not all(hasattr(env, attribute) for attribute in needed):
+        raise AgentError(f"{name} learns on a gymnasium env (or {others}); got {env!r:.80}")
 
 
 def check_autoreset(env: gym.vector.VectorEnv) -> None:
