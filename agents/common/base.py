@@ -88,9 +88,8 @@ class Agent(ABC):
                     f"network): {name}(env, ...)"
                 )
             raise AgentError(f"{name} takes one positional argument, the env; give the others by name")
-        env, vector_env = as_single_env(
-            env, type(self)
-        )  # an env id or a VectorEnv, as SB3 and gymnasium users pass
+        # an env id or a VectorEnv, as SB3 and gymnasium users pass
+        env, vector_env = as_single_env(env, type(self))
         if vector_env is not None:
             if "n_envs" not in self.config_class.names():
                 raise AgentError(f"{type(self).__name__} learns from one env: pass one env, not a VectorEnv")
