@@ -166,6 +166,42 @@ def test_bad_masking_input_is_one_clear_line():
         AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, use_masking="yes")
 
 
+
+class OddMaskCartPole(MaskedCartPole):
+    """MaskedCartPole whose mask is empty at the end of an episode (no action is taken there, so that
+    is allowed), or, with ``broken=...``, empty while the pole leans right or a row too short."""
+
+    def __init__(self, broken: str = "") -> None:
+        super().__init__()
+        self.broken = broken
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(min(int(action), 1))
+        info = self._with_mask(obs, info)
+        if terminated or truncated or (self.broken == "empty" and obs[2] > 0):
+            self._mask[:] = False
+            info["action_mask"] = self._mask.copy()
+        if self.broken == "short":
+            info["action_mask"] = info["action_mask"][:2]
+        return obs, reward, terminated, truncated, info
+
+
+gym.register("test/OddMaskCartPole-v0", entry_point=OddMaskCartPole)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "reinforce"])
+def test_an_env_mask_allowing_no_action_is_refused_unless_the_episode_ended(algorithm):
+    hp = {"n_envs": 2, "use_masking": True, **({"n_steps": 16} if algorithm == "ppo" else {})}
+    agent = AGENTS[algorithm](gym.make_vec("test/OddMaskCartPole-v0", 2, "sync"), seed=0, **hp)
+    assert agent.learn(300).num_episodes > 0  # empty masks at episode ends only: no action taken there
+    for broken, message in [
+        ("empty", r"info\['action_mask'\] allows no action in a state whose episode goes on \(copy \d\)"),
+        ("short", r"info\['action_mask'\] needs 3 entries a copy; got 4 for 2"),
+    ]:
+        vec = gym.make_vec("test/OddMaskCartPole-v0", 2, "sync", broken=broken)
+        with pytest.raises(AgentError, match=message):
+            AGENTS[algorithm](vec, seed=0, **hp).learn(300)
+
 @pytest.mark.slow
 def test_masked_ppo_learns_positive_sentences_where_unmasked_ppo_does_not_start():
     """On lab/TextPositive-v0 the masks make every sentence grammatical, so PPO only has to learn the

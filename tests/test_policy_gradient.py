@@ -698,9 +698,15 @@ def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_pa
     tabular = AGENTS["q_learning"]("lab/IceLake8x8-v0").save(tmp_path / "q")
     with pytest.raises(AgentError, match="QLearning learns from one env"):
         load_agent(tabular, env=gym.make_vec("lab/IceLake8x8-v0", 2))
-    for folder in ("", ".", "/", ".."):
+    for folder in ("", ".", "/", "..", f"{tmp_path / 'models'}/"):
         with pytest.raises(AgentError, match="names a folder: give the checkpoint a file name"):
             agent.save(folder)
+    (tmp_path / "taken.npz").mkdir()
+    with pytest.raises(AgentError, match=r"taken\.npz' is a folder: give the checkpoint another file name"):
+        agent.save(tmp_path / "taken")
+    with pytest.raises(AgentError, match="checkpoint metadata must be JSON"):
+        agent.save(tmp_path / "meta", metadata={"trainer": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "q.npz", "taken.npz"]  # nothing else
 
 
 def test_stable_baselines3s_policy_argument_is_answered_in_one_line():

@@ -28,14 +28,22 @@ FORMAT_VERSION = 1
 
 def checkpoint_path(path: str | os.PathLike) -> Path:
     """The path with ``.npz`` appended when it does not end in it."""
+    text = os.fspath(path)
     path = Path(path)
-    if path.name in ("", ".", ".."):
-        raise AgentError(f"{str(path)!r} names a folder: give the checkpoint a file name, such as model.npz")
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if path.name in ("", ".", "..") or text.endswith(("/", os.sep)):
+        raise AgentError(f"{text!r} names a folder: give the checkpoint a file name, such as model.npz")
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    if path.is_dir():
+        raise AgentError(f"{str(path)!r} is a folder: give the checkpoint another file name")
+    return path
 
 
 def write_checkpoint(path: str | os.PathLike, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically."""
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as exc:  # a user's metadata: say so before any file is touched
+        raise AgentError(f"checkpoint metadata must be JSON (numbers, text, lists, maps): {exc}") from None
     return write_archive(
         checkpoint_path(path), {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, arrays
     )

@@ -227,7 +227,18 @@ class VectorSteps:
                 "use_masking needs an env that gives info['action_mask'] at every reset and step "
                 "(the lab's text envs do, unless made with action_mask=False)"
             )
-        return np.asarray(masks, dtype=bool).reshape(self.vec.num_envs, -1)
+        masks = np.asarray(masks, dtype=bool)
+        rows, n = self.vec.num_envs, int(self.vec.single_action_space.n)
+        if masks.size != rows * n:
+            raise AgentError(f"info['action_mask'] needs {n} entries a copy; got {masks.size} for {rows}")
+        masks = masks.reshape(rows, n)
+        blocked = ~masks.any(axis=1) & ~self.ended  # an ended copy's next action is not taken: it resets
+        if blocked.any():
+            raise AgentError(
+                f"the env's info['action_mask'] allows no action in a state whose episode goes on (copy "
+                f"{int(np.flatnonzero(blocked)[0])}): the env must allow at least one action there"
+            )
+        return masks
 
     def report(self, step: Step, callback: Callback | None) -> bool:
         """Count and report the episodes that ended at ``step``; True when the callback said stop."""
