@@ -344,7 +344,9 @@ class Agent(ABC):
         try:
             agent = target._from_checkpoint(env, seed, gamma, hyperparameters, meta)
         except AgentError as exc:
-            raise AgentError(f"{path} was saved by rl-lab {meta.get('lab_version', '?')}: {exc}") from None
+            # a checkpoint of an older lab, or settings the env given does not allow (n_step, n_envs)
+            version = meta.get("lab_version", "?")
+            raise AgentError(f"cannot load {path} (saved by rl-lab {version}): {exc}") from None
         agent._restore_arrays(arrays)
         agent.num_timesteps, agent.num_episodes = counts
         agent._total_timesteps = total
