@@ -709,6 +709,20 @@ def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "q.npz", "taken.npz"]  # nothing else
 
 
+def test_loading_a_model_trained_behind_a_wrapper_without_its_env_says_to_pass_it(tmp_path):
+    env = gym.wrappers.TransformObservation(
+        gym.make("CartPole-v1"), lambda o: o[:2], gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    )
+    path = AGENTS["ppo"](env, seed=0, n_steps=8).save(tmp_path / "wrapped")
+    with pytest.raises(
+        AgentError,
+        match=r"\(2,\), float32\) observations; this env has .* \(made again "
+        r"from its saved id 'CartPole-v1', without the wrappers it trained behind: pass",
+    ):
+        load_agent(path)
+    assert load_agent(path, env=env).predict(np.zeros(2, np.float32))[0] in (0, 1)
+
+
 def test_stable_baselines3s_policy_argument_is_answered_in_one_line():
     for algorithm in ("ppo", "dqn", "q_learning"):
         with pytest.raises(AgentError, match=r"takes the env first, without stable-baselines3's policy name"):

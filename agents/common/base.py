@@ -324,16 +324,23 @@ class Agent(ABC):
                 f"{path} holds a {algorithm!r} agent ({target.__name__}), not a {cls.__name__}: "
                 f"load it with {target.__name__}.load or agents.load_agent"
             )
-        if env is None:
+        remade = env is None
+        if remade:
             env = make_saved_env(meta.get("env"), path)
         target.check_env(env)
         for what, saved, space in zip(
             ("observations", "actions"), saved_spaces, (env.observation_space, env.action_space), strict=True
         ):
             if describe_space(space) != saved:
+                hint = (  # wrappers are not saved: the id alone makes the bare env
+                    f" (made again from its saved id {env.spec.id!r}, without the wrappers it trained "
+                    "behind: pass that env as load(path, env=...))"
+                    if remade and env.spec is not None
+                    else ""
+                )
                 raise AgentError(
                     f"the model was trained on {space_name(saved)} {what}; "
-                    f"this env has {space_name(describe_space(space))}"
+                    f"this env has {space_name(describe_space(space))}{hint}"
                 )
         if vector_env is not None:  # the agent collects from its copies (as_single_env keeps it)
             if "n_envs" not in target.config_class.names():
