@@ -27,6 +27,7 @@ import difflib
 import math
 import re
 import reprlib
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +191,12 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {_short(seeds)}")
     if seeds is not None and len(seeds) > MAX_SEEDS:
         raise SpecError(f"seeds lists {len(seeds)} seeds; one spec runs at most {MAX_SEEDS}")
+    if seeds is not None and len(set(seeds)) < len(seeds):
+        twice = sorted(s for s, n in Counter(seeds).items() if n > 1)
+        raise SpecError(
+            f"seeds lists {', '.join(map(str, twice))} more than once; each seed names one run "
+            "(<name>-seed<k>), so list each once"
+        )
     values = {k: v for k, v in data.items() if v is not None or k in ("name", "max_episode_steps", "seeds")}
     for key in ("env_kwargs", "hyperparameters"):
         values[key] = dict(values.get(key) or {})

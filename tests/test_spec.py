@@ -44,6 +44,7 @@ def test_seeds_make_one_spec_per_seed():
         ({**BASE, "env_kwargs": "size=3"}, "env_kwargs must be a mapping"),
         ({**BASE, "seeds": []}, "seeds must be a non-empty list"),
         ({**BASE, "seeds": [1, "x"]}, "seeds must be a non-empty list"),
+        ({**BASE, "seeds": [3, 1, 3]}, "seeds lists 3 more than once"),
         ({**BASE, "name": "../evil"}, "name '../evil' must be letters, digits"),
         ({**BASE, "env": 3}, "env must be a string"),
         ([1, 2], "must be a mapping of keys to values"),
