@@ -347,8 +347,9 @@ def train(
     moves an existing run of the same name aside (``<name>.old-<time>``) and starts afresh."""
     results = []
     seeds = spec.per_seed()
-    for k, one in enumerate(seeds):
-        run = RunDir.new(runs_dir, one.name, force=force)
+    # every seed's directory is checked before the first trains: one that exists is refused up front
+    runs = [RunDir.new(runs_dir, str(one.name), force=force) for one in seeds]
+    for k, (one, run) in enumerate(zip(seeds, runs, strict=True)):
         trainer = Trainer(one, run, progress=progress)  # checks all before writing
         try:
             results.append((trainer.run, trainer.fit()))

@@ -191,3 +191,12 @@ def test_cli_train_from_a_spec_file_then_eval(tmp_path):
     assert "lab train --resume runs/cliff" in again.stderr and "--force" in again.stderr
     evaluated = run_lab("eval", "runs/cliff", "--episodes", "3", cwd=tmp_path)
     assert evaluated.returncode == 0 and "over 3 episodes" in evaluated.stdout
+
+
+def test_seeds_whose_later_run_exists_are_refused_before_any_trains(tmp_path):
+    """``seeds: [0, 1]`` with ``<name>-seed1`` already there: refused before seed 0 trains, not after."""
+    spec = {**SPEC, "total_timesteps": 200, "eval_interval": 0, "checkpoint_interval": 0}
+    train(spec_from_dict({**spec, "seeds": [1]}), runs_dir=tmp_path, progress=False)
+    with pytest.raises(LabError, match="cliff-seed1 already exists"):
+        train(spec_from_dict({**spec, "seeds": [0, 1]}), runs_dir=tmp_path, progress=False)
+    assert not (tmp_path / "cliff-seed0").exists()
