@@ -55,6 +55,11 @@ def test_a_typo_names_the_closest_key(name):
         ("dqn", {"tau": 1.5}, "tau must be a number in [0, 1]; got 1.5"),  # fraction
         ("ppo", {"gae_lambda": float("nan")}, "gae_lambda must be a number in [0, 1]; got nan"),
         ("dqn", {"tau": 0.0}, "tau must be in (0, 1]"),  # a config's own rule
+        (
+            "dqn",
+            {"buffer_size": 100, "batch_size": 200},
+            "batch_size (200) must be at most buffer_size (100)",
+        ),
         ("dqn", {"max_grad_norm": 0}, "max_grad_norm must be a positive number; got 0"),  # positive
         ("ppo", {"target_kl": "small"}, "target_kl must be a positive number or null; got 'small'"),
         ("a2c", {"ent_coef": -0.1}, "ent_coef must be a number >= 0; got -0.1"),  # non_negative

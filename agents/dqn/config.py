@@ -54,6 +54,11 @@ class DQNConfig(AgentConfig):
     def check(self) -> None:
         if self.tau == 0.0:
             raise AgentError("tau must be in (0, 1]: 0 would never update the target network")
+        if self.batch_size > self.buffer_size:
+            raise AgentError(
+                f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size}): "
+                "a mini-batch is drawn once the buffer holds batch_size transitions, so DQN would never train"
+            )
         if self.n_envs > 1 and self.n_step > 1:
             raise AgentError(
                 "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
