@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from lab.core.errors import LabError
+from lab.core.limits import MAX_SPEC_BYTES
 from lab.core.yaml_loader import load_yaml
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
@@ -43,7 +44,18 @@ def zoo_entry(path: str | Path, env_id: str) -> tuple[dict[str, Any], int | None
     if not path.is_file():
         raise ZooError(f"no zoo hyperparameter file at {path}")
     try:
-        data = load_yaml(path.read_text(), aliases=True)  # !!float is a standard YAML tag
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise ZooError(f"cannot read the zoo file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise ZooError(f"{path} is over {MAX_SPEC_BYTES >> 20} MiB; a zoo file is a page of YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZooError(f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    try:
+        data = load_yaml(text, aliases=True)  # !!float is a standard YAML tag
     except yaml.YAMLError as exc:
         raise ZooError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):

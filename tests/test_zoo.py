@@ -66,6 +66,12 @@ def test_bad_files_and_entries_are_clear_errors(tmp_path):
     odd.write_text("CartPole-v1: [1, 2\n")
     with pytest.raises(ZooError, match="not valid YAML"):
         zoo_entry(odd, "CartPole-v1")
+    odd.write_bytes(b"CartPole-v1:\n  n_envs: \xff\xfe\n")
+    with pytest.raises(ZooError, match=r"is not UTF-8 text \(byte 23 cannot be decoded\)"):
+        zoo_entry(odd, "CartPole-v1")
+    odd.write_bytes(b"#" * (2 << 20))
+    with pytest.raises(ZooError, match="is over 1 MiB"):
+        zoo_entry(odd, "CartPole-v1")
 
 
 def test_lab_train_takes_a_zoo_file(tmp_path, capsys):
