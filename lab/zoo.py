@@ -20,6 +20,7 @@ callbacks) are a clear error rather than silently ignored.
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,13 @@ def zoo_hyperparameters(
             raise ZooError(f"{source}: the lab does not support the zoo key {key!r}; remove it to go on")
     steps = entry.pop("n_timesteps", None)
     if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps < 1 or steps != int(steps):
+        if (
+            isinstance(steps, bool)
+            or not isinstance(steps, (int, float))
+            or not math.isfinite(steps)
+            or steps < 1
+            or steps != int(steps)
+        ):
             raise ZooError(f"{source}: n_timesteps must be a whole number >= 1; got {steps!r}")
         steps = int(steps)
     policy = entry.pop("policy", None)

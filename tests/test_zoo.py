@@ -66,6 +66,10 @@ def test_bad_files_and_entries_are_clear_errors(tmp_path):
     odd.write_text("CartPole-v1: [1, 2\n")
     with pytest.raises(ZooError, match="not valid YAML"):
         zoo_entry(odd, "CartPole-v1")
+    for steps in (".inf", ".nan", "2.5"):
+        odd.write_text(f"CartPole-v1:\n  n_timesteps: {steps}\n")
+        with pytest.raises(ZooError, match="n_timesteps must be a whole number >= 1"):
+            zoo_entry(odd, "CartPole-v1")
     odd.write_bytes(b"CartPole-v1:\n  n_envs: \xff\xfe\n")
     with pytest.raises(ZooError, match=r"is not UTF-8 text \(byte 23 cannot be decoded\)"):
         zoo_entry(odd, "CartPole-v1")
