@@ -124,7 +124,8 @@ def check_spec_fields(
 ) -> dict[str, Any]:
     """The checks every kind of spec (runs, ``lab gen``, ``lab lm``) makes: a mapping of known keys
     (an unknown one names the closest), ``strings`` strings or null, ``counts`` whole numbers >= 0
-    (``1e5`` counts), the ``at_least_one`` among them >= 1, ``mappings`` mappings or null. Returns
+    (``1e5`` counts), the ``at_least_one`` among them >= 1, ``mappings`` mappings with string keys
+    or null. Returns
     ``data`` with its counts as ints."""
     if not isinstance(data, dict):
         raise SpecError(f"{source} must be a mapping of keys to values; got {type(data).__name__}")
@@ -142,6 +143,9 @@ def check_spec_fields(
     for key in mappings:
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise SpecError(f"{key} must be a mapping (key: value); got {_short(data[key])}")
+        for name in data.get(key) or {}:  # they become keyword arguments: names, not numbers or null
+            if not isinstance(name, str):
+                raise SpecError(f"the keys of {key} must be names (strings); got {_short(name)}")
     return data
 
 

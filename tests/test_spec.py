@@ -42,6 +42,8 @@ def test_seeds_make_one_spec_per_seed():
         ({**BASE, "max_episode_steps": 0}, "max_episode_steps must be a whole number >= 1 or null"),
         ({**BASE, "hyperparameters": [1, 2]}, "hyperparameters must be a mapping"),
         ({**BASE, "env_kwargs": "size=3"}, "env_kwargs must be a mapping"),
+        ({**BASE, "env_kwargs": {1: 2}}, "the keys of env_kwargs must be names (strings); got 1"),
+        ({**BASE, "hyperparameters": {None: 2}}, "the keys of hyperparameters must be names (strings)"),
         ({**BASE, "seeds": []}, "seeds must be a non-empty list"),
         ({**BASE, "seeds": [1, "x"]}, "seeds must be a non-empty list"),
         ({**BASE, "seeds": [3, 1, 3]}, "seeds lists 3 more than once"),
