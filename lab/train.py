@@ -334,6 +334,11 @@ def spec_from_args(
         if n_timesteps is not None and "total_timesteps" not in data:
             data["total_timesteps"] = n_timesteps
     data = apply_overrides(data, overrides)
+    if seed is not None and data.get("seeds") is not None:  # per_seed would drop --seed unsaid
+        raise LabError(
+            f"--seed {seed} and the spec's seeds: {data['seeds']!r} disagree: drop --seed to run every "
+            f"listed seed, or add --set seeds=null to run seed {seed} alone"
+        )
     spec = spec_from_dict(data, source)
     spec.env = resolve_env_id(spec.env)
     agent_class(spec.agent)

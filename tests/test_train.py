@@ -200,3 +200,16 @@ def test_seeds_whose_later_run_exists_are_refused_before_any_trains(tmp_path):
     with pytest.raises(LabError, match="cliff-seed1 already exists"):
         train(spec_from_dict({**spec, "seeds": [0, 1]}), runs_dir=tmp_path, progress=False)
     assert not (tmp_path / "cliff-seed0").exists()
+
+
+def test_seed_flag_with_a_spec_that_lists_seeds_is_refused(tmp_path):
+    """``--seed 5`` on a spec with ``seeds: [0, 1]`` ran seeds 0 and 1 and dropped the flag unsaid."""
+    from lab.train import spec_from_args
+
+    path = tmp_path / "spec.yaml"
+    path.write_text("env: lab/CliffWalk-v0\nagent: q_learning\nseeds: [0, 1]\n")
+    with pytest.raises(LabError, match=r"--seed 5 and the spec's seeds: \[0, 1\] disagree"):
+        spec_from_args(str(path), None, None, None, 5, None, [])
+    one = spec_from_args(str(path), None, None, None, 5, None, ["seeds=null"])
+    assert [s.seed for s in one.per_seed()] == [5]
+    assert [s.seed for s in spec_from_args(str(path), None, None, None, None, None, []).per_seed()] == [0, 1]
