@@ -46,6 +46,8 @@ def test_seeds_make_one_spec_per_seed():
         ({**BASE, "hyperparameters": {None: 2}}, "the keys of hyperparameters must be names (strings)"),
         ({**BASE, "seeds": []}, "seeds must be a non-empty list"),
         ({**BASE, "seeds": [1, "x"]}, "seeds must be a non-empty list"),
+        ({**BASE, "seed": 2**64}, "a seed is a whole number from 0 to 2**64 - 1; got 18446744073709551616"),
+        ({**BASE, "seeds": [0, 2**64]}, "a seed is a whole number from 0 to 2**64 - 1"),
         ({**BASE, "seeds": [3, 1, 3]}, "seeds lists 3 more than once"),
         ({**BASE, "name": "../evil"}, "name '../evil' must be letters, digits"),
         ({**BASE, "env": 3}, "env must be a string"),
