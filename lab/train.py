@@ -24,7 +24,7 @@ def agent_class(name: str) -> type:
     from agents import AGENTS
 
     if name not in AGENTS:
-        close = difflib.get_close_matches(name, list(AGENTS), n=1)
+        close = difflib.get_close_matches(name.lower(), list(AGENTS), n=1)  # 'DQN' as SB3 spells it
         hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of: {', '.join(AGENTS)}"
         raise LabError(f"unknown agent {name!r}{hint}")
     return AGENTS[name]

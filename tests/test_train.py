@@ -213,3 +213,11 @@ def test_seed_flag_with_a_spec_that_lists_seeds_is_refused(tmp_path):
     one = spec_from_args(str(path), None, None, None, 5, None, ["seeds=null"])
     assert [s.seed for s in one.per_seed()] == [5]
     assert [s.seed for s in spec_from_args(str(path), None, None, None, None, None, []).per_seed()] == [0, 1]
+
+
+def test_an_agent_name_in_capitals_suggests_the_lab_name():
+    """SB3 spells its classes DQN and PPO; the lab's names are lower case."""
+    from lab.train import agent_class
+
+    with pytest.raises(LabError, match="unknown agent 'DQN'; did you mean 'dqn'"):
+        agent_class("DQN")
