@@ -75,6 +75,11 @@ def test_bound_form_equals_value(kind, start, end, knob, total, steps):
     [
         ({"start": 1.0, "end": 0.1, "fraction": 0.5}, "needs 'type'"),
         ({"type": "linaer", "start": 1.0, "end": 0.1, "fraction": 0.5}, "did you mean 'linear'"),
+        (
+            {"type": ["linear"], "start": 1.0},
+            "needs 'type' set to one of 'linear', 'exponential'; got type ['linear']",
+        ),
+        ({"type": {"a": 1}}, "needs 'type' set to one of"),
         ({"type": "linear", "start": 1.0, "end": 0.1}, "needs 'fraction'"),
         ({"type": "linear", "start": 1.0, "end": 0.1, "fractoin": 0.5}, "did you mean 'fraction'"),
         ({"type": "linear", "start": 1.0, "end": 0.1, "fraction": 0.0}, "in (0, 1]"),

@@ -199,7 +199,7 @@ def make_schedule(spec: float | str | dict[str, Any] | Schedule, name: str = "sc
         return spec
     if isinstance(spec, dict):
         kind = spec.get("type")
-        if kind not in SCHEDULE_KEYS:
+        if not isinstance(kind, str) or kind not in SCHEDULE_KEYS:  # a list or dict is not hashable
             got = "no 'type'" if kind is None else f"type {kind!r}"
             hint = _suggest(kind, tuple(SCHEDULE_KEYS)) if isinstance(kind, str) else ""
             raise AgentError(
