@@ -270,6 +270,10 @@ def apply_overrides(
         if rest:
             if head not in nested:
                 raise SpecError(f"--set {key}: only {' and '.join(nested)} hold nested keys")
+            if data.get(head) is not None and not isinstance(data[head], dict):
+                raise SpecError(
+                    f"--set {key}: {head} must be a mapping (key: value); got {_short(data[head])}"
+                )
             data[head] = {**(data.get(head) or {}), rest: value}
         else:
             data[head] = value

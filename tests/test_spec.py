@@ -83,6 +83,14 @@ def test_bad_overrides(pair, message):
         apply_overrides(BASE, [pair])
 
 
+@pytest.mark.parametrize("held", [[1, 2], 5, "abc"])
+def test_a_nested_override_into_a_value_that_is_not_a_mapping_names_it(held):
+    with pytest.raises(SpecError, match=r"--set hyperparameters\.epsilon: hyperparameters must be a mapping"):
+        apply_overrides({**BASE, "hyperparameters": held}, ["hyperparameters.epsilon=0.1"])
+    with pytest.raises(SpecError, match=r"--set env_kwargs\.size: env_kwargs must be a mapping"):
+        apply_overrides(BASE, [f"env_kwargs={held!r}", "env_kwargs.size=5"])
+
+
 def test_spec_files(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(SpecError, match="no spec file at"):
