@@ -326,11 +326,13 @@ def spec_from_args(
     if zoo is not None:  # the zoo's entry goes under what the spec and the flags set
         from lab.zoo import zoo_entry
 
-        env_id = data.get("env")
+        env_id, given = data.get("env"), data.get("hyperparameters")
         if not isinstance(env_id, str):
             raise LabError("--zoo reads the entry of the run's env: give --env (or env: in the spec)")
+        if given is not None and not isinstance(given, dict):  # spec_from_dict's check, before the merge
+            raise LabError(f"hyperparameters must be a mapping (key: value); got {given!r:.80}")
         hyperparameters, n_timesteps = zoo_entry(zoo, resolve_env_id(env_id))
-        data["hyperparameters"] = {**hyperparameters, **(data.get("hyperparameters") or {})}
+        data["hyperparameters"] = {**hyperparameters, **(given or {})}
         if n_timesteps is not None and "total_timesteps" not in data:
             data["total_timesteps"] = n_timesteps
     data = apply_overrides(data, overrides)

@@ -105,6 +105,10 @@ def test_lab_train_with_a_zoo_file_needs_the_env(tmp_path, capsys):
 
     with pytest.raises(LabError, match="--zoo reads the entry of the run's env"):
         spec_from_args(None, None, "dqn", None, None, None, [], zoo=str(ZOO_DQN))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("env: CartPole-v1\nagent: dqn\nhyperparameters: [1, 2]\n")
+    with pytest.raises(LabError, match=r"hyperparameters must be a mapping \(key: value\); got \[1, 2\]"):
+        spec_from_args(str(spec), None, None, None, None, None, [], zoo=str(ZOO_DQN))
 
 
 def test_normalize_and_n_envs_reach_the_policy_gradient_agents(tmp_path):
