@@ -209,9 +209,9 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
     for key in ("env_kwargs", "hyperparameters"):
         values[key] = dict(values.get(key) or {})
     spec = RunSpec(**values)
-    if spec.name is None:
+    if spec.name is None:  # a folder name: another namespace's '/' (phys2d/CartPole-v1) becomes '-'
         short_env = spec.env.removeprefix("lab/").rsplit("-v", 1)[0]
-        spec.name = f"{short_env}-{spec.agent}"
+        spec.name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{short_env}-{spec.agent}").strip("-.") or "run"
     check_run_name(spec.name)
     return spec
 

@@ -16,6 +16,18 @@ def test_defaults_and_name():
     assert spec.total_timesteps == 50_000 and spec.seed == 0 and spec.seeds is None
 
 
+@pytest.mark.parametrize(
+    ("env", "agent", "name"),
+    [
+        ("phys2d/CartPole-v1", "ppo", "phys2d-CartPole-ppo"),
+        ("ALE/Pong-v5", "dqn", "ALE-Pong-dqn"),
+        ("my_module:MyEnv-v0", "a2c", "my_module-MyEnv-a2c"),
+    ],
+)
+def test_the_default_name_of_an_env_in_another_namespace_names_a_folder(env, agent, name):
+    assert spec_from_dict({"env": env, "agent": agent}).name == name
+
+
 def test_seeds_make_one_spec_per_seed():
     specs = spec_from_dict({**BASE, "name": "cliff", "seeds": [3, 5]}).per_seed()
     assert [(s.name, s.seed, s.seeds) for s in specs] == [("cliff-seed3", 3, None), ("cliff-seed5", 5, None)]
