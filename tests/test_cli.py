@@ -143,6 +143,23 @@ def test_a_missing_optional_dependency_names_the_lab_extra(monkeypatch):
         make_env("CartPole-v1")
 
 
+def test_an_env_whose_module_is_missing_names_the_package():
+    """gymnasium's phys2d/ ids import jax on make: one line naming it, not an internal error."""
+    import gymnasium as gym
+
+    from lab.core.environments import make_env
+
+    gym.register("labtest/Missing-v0", entry_point="no_such_package_xyz.envs:Missing")
+    try:
+        with pytest.raises(
+            LabError,
+            match="labtest/Missing-v0 needs the package 'no_such_package_xyz', which is not installed",
+        ):
+            make_env("labtest/Missing-v0")
+    finally:
+        del gym.registry["labtest/Missing-v0"]
+
+
 def test_parse_kwargs_reads_yaml_scalars():
     assert parse_kwargs(["size=15", "king_moves=true", "slip_prob=0.5", "map_name=8x8"]) == {
         "size": 15,

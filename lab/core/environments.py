@@ -97,6 +97,8 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) ->
                 "(the lab's box2d extra, prebuilt wheels)"
             ) from None
         raise LabError(f"{env_id} needs a package that is not installed: {exc}") from None
+    except ModuleNotFoundError as exc:  # an entry point's import (phys2d/ ids need jax)
+        raise LabError(f"{env_id} needs the package {exc.name!r}, which is not installed") from None
     except TypeError as exc:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if bad:
