@@ -222,31 +222,34 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_spec_file(path: str | Path) -> dict[str, Any]:
-    """The raw mapping of a YAML spec file, with a clear error for a missing, oversized, unreadable
-    (not UTF-8, no permission) or malformed file."""
+def load_spec_file(
+    path: str | Path, what: str = "spec file", error: type[LabError] = SpecError, aliases: bool = False
+) -> Any:
+    """The raw mapping of a YAML spec file (``what`` names the kind in messages, ``error`` is their
+    class, ``aliases`` allows YAML's anchors and tags), with a clear error for a missing, oversized,
+    unreadable (not UTF-8, no permission), malformed or empty file."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"no spec file at {path}")
+        raise error(f"no {what} at {path}")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"cannot read the spec file {path}: {exc.strerror or exc}") from None
+        raise error(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(f"{path} is over {MAX_SPEC_BYTES >> 20} MiB; a spec file is a few lines of YAML")
+        raise error(f"{path} is over {MAX_SPEC_BYTES >> 20} MiB; a {what} is a page of YAML at most")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+        raise error(f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, aliases=aliases)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SpecError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise error(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
-        raise SpecError(f"{path} is empty")
+        raise error(f"{path} is empty")
     return data
 
 

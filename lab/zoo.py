@@ -24,11 +24,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lab.core.errors import LabError
-from lab.core.limits import MAX_SPEC_BYTES
-from lab.core.yaml_loader import load_yaml
+from lab.spec import load_spec_file
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
 UNSUPPORTED = ("frame_stack", "env_wrapper", "callback", "vec_env_wrapper", "use_sde", "sde_sample_freq")
@@ -42,23 +39,7 @@ class ZooError(LabError):
 def zoo_entry(path: str | Path, env_id: str) -> tuple[dict[str, Any], int | None]:
     """The hyperparameters of ``env_id``'s entry in a zoo file, and its ``n_timesteps`` (or None)."""
     path = Path(path)
-    if not path.is_file():
-        raise ZooError(f"no zoo hyperparameter file at {path}")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise ZooError(f"cannot read the zoo file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise ZooError(f"{path} is over {MAX_SPEC_BYTES >> 20} MiB; a zoo file is a page of YAML")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ZooError(f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
-    try:
-        data = load_yaml(text, aliases=True)  # !!float is a standard YAML tag
-    except yaml.YAMLError as exc:
-        raise ZooError(f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = load_spec_file(path, "zoo hyperparameter file", ZooError, aliases=True)  # !!float is standard
     if not isinstance(data, dict):
         raise ZooError(f"{path} is not a zoo file (a mapping of env ids to hyperparameters)")
     short = env_id.removeprefix("lab/")
