@@ -205,6 +205,13 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
             f"seeds lists {', '.join(map(str, twice))} more than once; each seed names one run "
             "(<name>-seed<k>), so list each once"
         )
+    data = drop_repeated_seed(data)
+    if "seed" in (data.get("hyperparameters") or {}):
+        raise SpecError(
+            f"hyperparameters.seed ({_short(data['hyperparameters']['seed'])}) is not the run's seed "
+            f"({data.get('seed', 0)}): set the seed at the top level (seed:, or --seed), not among the "
+            "hyperparameters"
+        )
     values = {k: v for k, v in data.items() if v is not None or k in ("name", "max_episode_steps", "seeds")}
     for key in ("env_kwargs", "hyperparameters"):
         values[key] = dict(values.get(key) or {})
@@ -214,6 +221,15 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         spec.name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{short_env}-{spec.agent}").strip("-.") or "run"
     check_run_name(spec.name)
     return spec
+
+
+def drop_repeated_seed(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without ``hyperparameters.seed`` where it repeats the top-level seed, as the
+    ``spec.yaml`` of earlier runs does (the run's seed is the top-level one)."""
+    hyperparameters = data.get("hyperparameters")
+    if isinstance(hyperparameters, dict) and hyperparameters.get("seed", object()) == data.get("seed", 0):
+        data = {**data, "hyperparameters": {k: v for k, v in hyperparameters.items() if k != "seed"}}
+    return data
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -296,6 +312,7 @@ def spec_mapping(
     source = spec_file or "the flags"
     if not isinstance(data, dict):
         raise SpecError(f"{source} must be a mapping of keys to values")
+    data = drop_repeated_seed(data)  # before --seed: a saved spec re-runs with another seed
     data.update({key: value for key, value in flags.items() if value is not None})
     return apply_overrides(data, overrides, fields, nested), source
 

@@ -142,15 +142,15 @@ class Trainer:
                         f"lab: {run.path} has no checkpoint yet: starting it again from step 0",
                         file=sys.stderr,
                     )
-                given = {k: v for k, v in spec.hyperparameters.items() if k != "seed"}  # a saved spec has it
-                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **given)
+                self.agent = agent_class(spec.agent)(self.env, seed=spec.seed, **spec.hyperparameters)
         except (AgentError, TypeError) as exc:
             raise LabError(str(exc)) from None
         if "torch" in sys.modules:  # a neural agent (the tabular ones never import torch)
             use_threads(spec.threads)
         self.start = int(self.agent.num_timesteps)
         if not resume:
-            spec.hyperparameters = dict(self.agent.hyperparameters)
+            # resolved, defaults included; the seed is the spec's own field
+            spec.hyperparameters = {k: v for k, v in self.agent.hyperparameters.items() if k != "seed"}
         self.next_checkpoint = self._next(self.start, spec.checkpoint_interval)
         self.next_eval = self._next(self.start, spec.eval_interval)
         self.recent: deque[float] = deque(maxlen=100)

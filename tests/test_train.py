@@ -215,6 +215,33 @@ def test_seed_flag_with_a_spec_that_lists_seeds_is_refused(tmp_path):
     assert [s.seed for s in spec_from_args(str(path), None, None, None, None, None, []).per_seed()] == [0, 1]
 
 
+def test_the_seed_is_the_specs_top_level_field_only(tmp_path):
+    """hyperparameters.seed was dropped without a word; a spec.yaml of an earlier run repeats its seed
+    there, and it still re-runs (with another seed too) and sweeps."""
+    import yaml
+
+    from lab.sweeps.grid import known_values
+    from lab.train import spec_from_args
+
+    with pytest.raises(
+        LabError, match=r"hyperparameters.seed \(4\) is not the run's seed \(3\): set the seed"
+    ):
+        spec_from_dict({**SPEC, "hyperparameters": {**SPEC["hyperparameters"], "seed": 4}})
+    spec = {**SPEC, "total_timesteps": 200, "eval_interval": 0, "checkpoint_interval": 0}
+    [(run, _)] = train(spec_from_dict(spec), runs_dir=tmp_path, progress=False)
+    saved = yaml.safe_load(run.spec.read_text())
+    assert saved["seed"] == 3 and "seed" not in saved["hyperparameters"]
+    earlier = tmp_path / "earlier.yaml"  # as runs wrote it before: the seed repeated
+    earlier.write_text(yaml.safe_dump({**saved, "hyperparameters": {**saved["hyperparameters"], "seed": 3}}))
+    assert spec_from_args(str(earlier), None, None, None, None, None, []).seed == 3
+    again = spec_from_args(str(earlier), None, None, None, 7, "again", [])
+    assert again.seed == 7 and "seed" not in again.hyperparameters
+    assert train(again, runs_dir=tmp_path, progress=False)[0][0].path.name == "again"
+    assert (
+        known_values(spec_from_dict(yaml.safe_load(earlier.read_text())))["seed"] == 3
+    )  # lab sweep reads it
+
+
 def test_an_agent_name_in_capitals_suggests_the_lab_name():
     """SB3 spells its classes DQN and PPO; the lab's names are lower case."""
     from lab.train import agent_class
