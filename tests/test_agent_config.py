@@ -128,6 +128,23 @@ def test_the_saved_form_round_trips(name):
     assert cls.config_class.from_kwargs(cls.__name__, {}) == cls.config_class()  # the defaults
 
 
+def test_dqns_n_steps_has_stable_baselines3s_name_and_its_earlier_name_still_works():
+    import inspect
+
+    from stable_baselines3 import DQN as SB3DQN
+
+    assert (
+        "n_steps" in inspect.signature(SB3DQN).parameters
+        and "n_step" not in AGENTS["dqn"].config_class.names()
+    )
+    agent = AGENTS["dqn"]("CartPole-v1", seed=0, n_step=3)  # rl-lab 0.2.0's name (test_old_checkpoints)
+    assert agent.config.n_steps == 3 and agent.buffer.n_step == 3 and "n_step" not in agent.hyperparameters
+    with pytest.raises(AgentError, match=r"DQN: give n_steps only \(n_step is its earlier name\)"):
+        AGENTS["dqn"]("CartPole-v1", n_step=3, n_steps=3)
+    with pytest.raises(AgentError, match="PPO has no hyperparameter 'n_step'; did you mean 'n_steps'"):
+        AGENTS["ppo"]("CartPole-v1", n_step=3)  # PPO's n_steps is the rollout: never renamed into it
+
+
 @pytest.mark.parametrize("name", NEURAL)
 def test_changing_the_policy_kwargs_given_leaves_the_agent_and_its_checkpoint_alone(name, tmp_path):
     given = {"net_arch": [8]} if name == "dqn" else {"net_arch": {"pi": [8], "vf": [8]}}

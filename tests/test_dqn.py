@@ -468,7 +468,7 @@ def test_the_removed_seeding_mode_is_a_clear_error():
     assert "seeding" not in make_dqn(seeding="lab").hyperparameters  # as checkpoints saved it before
 
 
-@pytest.mark.parametrize("options", [{}, {"prioritized": True}, {"n_step": 3, "double_q": True}])
+@pytest.mark.parametrize("options", [{}, {"prioritized": True}, {"n_steps": 3, "double_q": True}])
 def test_resuming_from_a_checkpoint_repeats_an_uninterrupted_run_exactly(tmp_path, options):
     """With the default hyperparameters the checkpoint holds the replay buffer (here wrapped round its
     ring), the optimizer and every random stream: the resumed run ends bit-identical to the straight one."""
@@ -502,7 +502,9 @@ def test_a_checkpoint_without_the_buffer_is_smaller_and_says_so(tmp_path):
     assert len(loaded.buffer) == 0 and loaded.hyperparameters["save_replay_buffer"] is False
 
 
-@pytest.mark.parametrize("options", [{"prioritized": True}, {"double_q": True, "dueling": True, "n_step": 3}])
+@pytest.mark.parametrize(
+    "options", [{"prioritized": True}, {"double_q": True, "dueling": True, "n_steps": 3}]
+)
 def test_the_variants_train_and_round_trip(tmp_path, options):
     agent = make_dqn(learning_starts=100, save_replay_buffer=True, **options)
     agent.learn(500)
@@ -596,8 +598,8 @@ def test_collecting_from_several_copies_of_the_env():
             break
     else:
         pytest.fail(f"no seed of {SEEDS} reached the maze's optimum in 20,000 steps")
-    with pytest.raises(AgentError, match="n_step returns need one env"):
-        make_dqn(n_envs=2, n_step=3)
+    with pytest.raises(AgentError, match=r"n-step returns \(n_steps > 1\) need one env"):
+        make_dqn(n_envs=2, n_steps=3)
 
 
 def _subnormals(optimizer: torch.optim.Optimizer) -> int:

@@ -539,8 +539,8 @@ def test_dqn_steps_a_vector_env_of_one_copy_it_was_given():
     dqn = AGENTS["dqn"](vec, seed=0, learning_starts=10, buffer_size=100).learn(100)
     assert dqn.hyperparameters["n_envs"] == 1 and dqn._steps.vec is vec
     assert len(vec.return_queue) == dqn.num_episodes > 0  # its episodes ran in the env given
-    with pytest.raises(AgentError, match="n_step returns need one env"):
-        AGENTS["dqn"](gym.make_vec("CartPole-v1", 1), n_step=3)
+    with pytest.raises(AgentError, match=r"n-step returns \(n_steps > 1\) need one env"):
+        AGENTS["dqn"](gym.make_vec("CartPole-v1", 1), n_steps=3)
 
 
 class CountSteps(gym.Wrapper):

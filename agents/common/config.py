@@ -21,7 +21,7 @@ import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -217,6 +217,9 @@ def rate(default: float | str, name: str = "learning_rate") -> Any:
 class AgentConfig:
     """An algorithm's hyperparameters (besides ``seed`` and ``gamma``), checked and resolved."""
 
+    # Earlier names of fields, renamed to stable-baselines3's: specs and checkpoints using them load.
+    renamed: ClassVar[dict[str, str]] = {}
+
     def __post_init__(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, f.metadata["resolve"](f.name, getattr(self, f.name)))
@@ -239,6 +242,11 @@ class AgentConfig:
                     f"{agent_name}'s {key}={value!r} was removed in rl-lab {version} ({what}): "
                     f"drop it from the spec (a checkpoint saved with it needs rl-lab < {version})"
                 )
+        for old_name, name in cls.renamed.items():
+            if old_name in given:
+                if name in given:
+                    raise AgentError(f"{agent_name}: give {name} only ({old_name} is its earlier name)")
+                given[name] = given.pop(old_name)
         names = cls.names()
         for key in given:
             if key not in names:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from agents.common.config import AgentConfig, choice, count, flag, fraction, mapping, positive, rate
 from agents.common.errors import AgentError
@@ -21,6 +21,8 @@ from agents.dqn.q_network import check_policy_kwargs, check_replay_buffer_kwargs
 class DQNConfig(AgentConfig):
     """DQN's hyperparameters: stable-baselines3's names and defaults (``buffer_size`` aside: see the
     module docstring), plus n-step, prioritized replay, dueling and Double DQN options."""
+
+    renamed: ClassVar[dict[str, str]] = {"n_step": "n_steps"}
 
     learning_rate: Schedule = rate(1e-4)
     buffer_size: int = count(100_000)
@@ -38,7 +40,7 @@ class DQNConfig(AgentConfig):
     policy_kwargs: dict[str, Any] = mapping({"net_arch": [64, 64]}, check_policy_kwargs)
     double_q: bool = flag(False)
     dueling: bool = flag(False)
-    n_step: int = count(1)
+    n_steps: int = count(1)  # n-step returns (SB3's name; rl-lab 0.2.0 called it n_step)
     prioritized: bool = flag(False)
     per_alpha: float = fraction(0.6)
     per_beta: float = fraction(0.4)
@@ -59,9 +61,10 @@ class DQNConfig(AgentConfig):
                 f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size}): "
                 "a mini-batch is drawn once the buffer holds batch_size transitions, so DQN would never train"
             )
-        if self.n_envs > 1 and self.n_step > 1:
+        if self.n_envs > 1 and self.n_steps > 1:
             raise AgentError(
-                "n_step returns need one env (n_envs=1): the buffer folds in one stream of steps"
+                "n-step returns (n_steps > 1) need one env (n_envs=1): the buffer folds in one stream of "
+                "steps"
             )
 
     @cached_property

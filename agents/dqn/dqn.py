@@ -86,17 +86,17 @@ class DQN(Agent):
         self._numpy_greedy = self.q_net.numpy_greedy()  # one or a batch; None: through torch
         self._epsilon_at = config.exploration.bind(None)
         shape, dtype = space.shape or (), space.dtype if space.dtype is not None else np.int64
-        layout = (config.buffer_size, shape, dtype, config.n_step, self.gamma)
+        layout = (config.buffer_size, shape, dtype, config.n_steps, self.gamma)
         if config.prioritized:
             self.buffer: ReplayBuffer = PrioritizedReplayBuffer(*layout, alpha=config.per_alpha)
         else:
             self.buffer = ReplayBuffer(*layout)
         self._sampler = np.random.Generator(np.random.PCG64(self.seed + 1))  # mini-batches, n_envs > 1
         self._steps: VectorSteps | None = None  # n_envs > 1 or a VectorEnv: made on the first learn()
-        if config.n_step > 1 and given_vector_env(self.env) is not None:
+        if config.n_steps > 1 and given_vector_env(self.env) is not None:
             raise AgentError(
-                "n_step returns need one env: the buffer folds in one stream of steps (pass the env, "
-                "not a VectorEnv)"
+                "n-step returns (n_steps > 1) need one env: the buffer folds in one stream of steps "
+                "(pass the env, not a VectorEnv)"
             )
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
         self._obs_shape = shape
