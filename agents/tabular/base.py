@@ -9,7 +9,8 @@ back from the tables, so a callback may even edit them.
 
 Hyperparameters (besides ``seed`` and ``gamma``; :class:`TabularConfig`):
 
-- ``learning_rate``: the step size, a number in (0, 1], a schedule like ``epsilon``'s, or ``"1/N"``
+- ``learning_rate``: the step size, a number in (0, 1], a schedule dict whose values stay in (0, 1]
+  (so not rl-zoo's ``"lin_<x>"``, which ends at 0), or ``"1/N"``
   for one over the number of updates of that state-action pair so far (for Monte Carlo: the
   sample average of its returns). A decaying step size settles the noisy estimates of stochastic
   worlds (IceLake), which a constant one keeps stirring.
