@@ -755,3 +755,13 @@ def test_numpy_acting_matches_the_torch_policy(action_space):
         act(obs, np.random.default_rng(1), deterministic=True)[0], greedy.numpy(), atol=1e-6
     )
     assert numpy_actor(ActorCritic(spaces.Box(-5, 5, (4,)), action_space, shared_trunk=True)) is None
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c"])
+def test_a_rollout_too_large_for_memory_is_refused_before_it_fills(algorithm):
+    """n_steps=1e9 collected for hours into a rollout of 82 GiB; it is one line at construction."""
+    with pytest.raises(
+        AgentError, match=r"a rollout of n_steps=1,000,000,000 on 2 env\(s\) would take 164 GiB"
+    ):
+        AGENTS[algorithm]("CartPole-v1", n_steps=10**9, n_envs=2)
+    assert AGENTS[algorithm]("CartPole-v1", n_steps=10**6, n_envs=2).config.n_steps == 10**6

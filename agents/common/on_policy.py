@@ -47,6 +47,7 @@ from agents.common.rollout import ROLLOUT_KEYS, Rollout
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
 from lab.core.errors import LabError
+from lab.core.limits import MAX_BUFFER_BYTES
 from lab.nets.training_choices import flush_denormals, set_learning_rate
 
 if TYPE_CHECKING:
@@ -91,6 +92,14 @@ class OnPolicyAgent(Agent):
     def _setup(self) -> None:
         config = self.config
         obs_space, act_space = self.env.observation_space, self.env.action_space
+        if (length := getattr(config, "n_steps", None)) is not None:  # PPO, A2C: refused before it fills
+            # float32 rows of the observation, the action and five figures, held twice (the rows, the batch)
+            row = 8 * (spaces.flatdim(obs_space) + spaces.flatdim(act_space) + 5) * config.n_envs
+            if length * row > MAX_BUFFER_BYTES:
+                raise AgentError(
+                    f"a rollout of n_steps={length:,} on {config.n_envs} env(s) would take "
+                    f"{length * row / 2**30:.3g} GiB; n_steps is at most {MAX_BUFFER_BYTES // row:,} here"
+                )
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching torch's global RNG
             torch.manual_seed(self.seed)
             try:
