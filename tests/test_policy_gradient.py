@@ -66,6 +66,92 @@ def test_monte_carlo_returns_end_at_every_episode_end():
     np.testing.assert_allclose(returns[:, 0], [1.5, 1.0, 1.5, 1.0])
 
 
+class TwoStepEpisodes(gym.Env):
+    """Episodes of two steps paying 1 each; episode 0 hits a time limit, episode 1 terminates, and so
+    on alternately. The observation is ``10 * episode + step``, so every state has its own value."""
+
+    observation_space = spaces.Box(-100.0, 100.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([10.0 * self.episode + self.t], np.float32)
+
+    def step(self, action):
+        self.t += 1
+        end = self.t == 2
+        return self._obs(), 1.0, end and self.episode % 2 == 1, end and self.episode % 2 == 0, {}
+
+
+def first_rollout(algorithm, **hp):
+    """The first rollout ``algorithm`` collects on :class:`TwoStepEpisodes` (untrained on) and the agent."""
+    agent = AGENTS[algorithm](TwoStepEpisodes(), seed=0, gamma=0.5, n_steps=6, **hp)
+    rollouts = []
+    agent._update = rollouts.append
+    agent.learn(4)
+    return rollouts[0], agent
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c"])
+def test_collection_records_a_time_limit_as_an_end_with_a_bootstrap_and_a_termination_without(algorithm):
+    """Rows: ep 0 steps 1-2 (truncated), its reset row, ep 1 steps 1-2 (terminated), its reset row.
+    A reset row is no transition, and its value is V(the final observation), which the truncated step
+    bootstraps from; the rollout's last value is V(the observation it stops at)."""
+    r, agent = first_rollout(algorithm)
+    assert agent.num_timesteps == 4
+    np.testing.assert_array_equal(r.obs[:, 0, 0], [0, 1, 2, 10, 11, 12])
+    np.testing.assert_array_equal(r.valid[:, 0], [True, True, False, True, True, False])
+    np.testing.assert_array_equal(r.rewards[:, 0], [1, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(r.done[:, 0], [0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(r.terminated[:, 0], [0, 0, 0, 0, 1, 0])
+
+    def v(x):
+        return agent.value(np.array([x], np.float32))
+
+    np.testing.assert_allclose(r.values[:, 0], [v(x) for x in (0, 1, 2, 10, 11, 12)], rtol=1e-5, atol=1e-6)
+    assert r.last_values[0] == pytest.approx(v(20), rel=1e-5, abs=1e-6)  # episode 2's first observation
+    g, lam = 0.5, 0.8
+    adv, _ = gae(r, g, lam)
+    a1 = 1 + g * v(2) - v(1)  # truncated: bootstraps from the final observation
+    a4 = 1 - v(11)  # terminated: no bootstrap
+    expected = [1 + g * v(1) - v(0) + g * lam * a1, a1, 1 + g * v(11) - v(10) + g * lam * a4, a4]
+    np.testing.assert_allclose(adv[[0, 1, 3, 4], 0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_reward_normalisation_divides_by_the_spread_of_discounted_returns_and_clips_at_10():
+    """As SB3's VecNormalize: each reward over the standard deviation of the discounted returns seen
+    so far (running statistics starting from mean 0, variance 1 with weight 1e-4), clipped to
+    [-10, 10]; an episode's end starts the return again and reset rows add nothing."""
+    r, _ = first_rollout("ppo", normalize_reward=True)
+    seen, expected = [], []
+    for ret in (1.0, 1.5, 1.0, 1.5):  # the discounted returns (gamma 0.5) at the four real steps
+        seen.append(ret)
+        x, c = np.array(seen), 1e-4
+        mean = x.sum() / (len(x) + c)
+        var = (c * (1.0 + mean**2) + ((x - mean) ** 2).sum()) / (len(x) + c)
+        expected.append(min(1.0 / np.sqrt(var + 1e-8), 10.0))
+    assert expected[0] == 10.0 and expected[1] < 10.0  # the clip bites at first only
+    np.testing.assert_allclose(r.rewards[[0, 1, 3, 4], 0], expected, rtol=1e-5)
+    np.testing.assert_array_equal(r.rewards[[2, 5], 0], [0, 0])
+
+
+def test_observation_statistics_leave_out_the_final_observations_that_reset_rows_carry():
+    """A reset row's observation is the ended episode's last one, already past: the running statistics
+    count the observations acted on (0, 1, 10, 11), as VecNormalize counts those its step returns."""
+    _, agent = first_rollout("ppo", normalize_observations=True)
+    seen, c = np.array([0.0, 1.0, 10.0, 11.0]), 1e-4
+    mean = seen.sum() / (len(seen) + c)
+    assert agent.obs_rms.mean[0] == pytest.approx(mean, rel=1e-9)
+    assert agent.obs_rms.var[0] == pytest.approx((c * (1 + mean**2) + ((seen - mean) ** 2).sum()) / (4 + c))
+
+
 @pytest.mark.parametrize("state_dependent_std", [False, True])
 def test_gaussian_log_probabilities_and_entropy_match_torch(state_dependent_std):
     net = ActorCritic(
