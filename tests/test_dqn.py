@@ -623,3 +623,144 @@ def test_adams_state_holds_no_subnormal_floats_after_training():
     assert agent._figures.n_updates >= 1000  # enough steps for a silent unit's mean to reach 1e-38
     assert _subnormals(agent.optimizer) == 0
     assert torch.tensor(1e-39).item() != 0  # and the flushing ends with the update
+
+
+# ----- what collection stores and when training and the target refresh happen, step by step -----
+
+
+class TwoStepEpisodes(gym.Env):
+    """Episodes of two steps paying 1 each; episode 0 hits a time limit, episode 1 terminates, and so
+    on alternately. The observation is ``10 * episode + step``."""
+
+    observation_space = gym.spaces.Box(-100.0, 100.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([10.0 * self.episode + self.t], np.float32)
+
+    def step(self, action):
+        self.t += 1
+        end = self.t == 2
+        return self._obs(), 1.0, end and self.episode % 2 == 1, end and self.episode % 2 == 0, {}
+
+
+if "TwoStepEpisodes-v0" not in gym.registry:
+    gym.register("TwoStepEpisodes-v0", entry_point=TwoStepEpisodes)
+
+SCRIPTED = {"learning_starts": 10_000, "policy_kwargs": {"net_arch": [8]}}
+
+
+@pytest.mark.parametrize("timeouts", [True, False])
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_a_time_limit_keeps_its_bootstrap_and_a_termination_does_not(n_envs, timeouts):
+    """What lands in the buffer: with SB3's handle_timeout_termination (the default) a truncated step
+    bootstraps (discount gamma), a terminated one does not (0); without it both end the return."""
+    g = 0.5
+    agent = AGENTS["dqn"](
+        gym.make("TwoStepEpisodes-v0"), seed=0, gamma=g, n_envs=n_envs,
+        replay_buffer_kwargs={"handle_timeout_termination": timeouts}, **SCRIPTED,
+    )  # fmt: skip
+    agent.learn(8)
+    n = len(agent.buffer)
+    assert n == 8
+    buffer = agent.buffer
+    columns = (buffer.obs[:n, 0], buffer.next_obs[:n, 0], buffer.rewards[:n], buffer.discounts[:n])
+    stored = sorted(zip(*columns, strict=True))
+    cut = g if timeouts else 0.0  # the discount of a truncated episode's last step
+    # episodes 0 and 2 truncated, 1 and 3 terminated; two copies step in lockstep through 0 and 1
+    rows = [(0, 1, 1, g), (1, 2, 1, cut), (10, 11, 1, g), (11, 12, 1, 0.0)]
+    rows += [(20, 21, 1, g), (21, 22, 1, cut), (30, 31, 1, g), (31, 32, 1, 0.0)] if n_envs == 1 else rows
+    np.testing.assert_allclose(np.array(stored, dtype=np.float64), np.array(sorted(rows), dtype=np.float64))
+
+
+def test_n_step_returns_in_dqn_stop_at_a_termination_and_bootstrap_a_time_limit():
+    g = 0.5
+    agent = AGENTS["dqn"](gym.make("TwoStepEpisodes-v0"), seed=0, gamma=g, n_step=2, **SCRIPTED)
+    agent.learn(4)
+    n = len(agent.buffer)
+    np.testing.assert_array_equal(agent.buffer.obs[:n, 0], [0, 1, 10, 11])
+    np.testing.assert_array_equal(agent.buffer.next_obs[:n, 0], [2, 2, 12, 12])
+    np.testing.assert_allclose(agent.buffer.rewards[:n], [1 + g, 1, 1 + g, 1])
+    np.testing.assert_allclose(agent.buffer.discounts[:n], [g**2, g, 0, 0])
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_training_and_target_refreshes_follow_sb3s_step_counts(n_envs, monkeypatch):
+    """SB3's counts: the first burst once more than ``learning_starts`` steps are in, then every
+    ``train_freq`` env steps (vector steps with several copies), each of ``gradient_steps`` steps
+    (-1: one per transition collected); the target refresh every ``target_update_interval`` steps
+    (its share per copy with several). In a corridor longer than the run: no resets."""
+    corridor = gym.make("lab/GridWorld-v0", ascii_map=["S" + "." * 30 + "G"], obs_type="onehot")
+    agent = AGENTS["dqn"](
+        corridor, seed=0, n_envs=n_envs, policy_kwargs={"net_arch": [8]}, learning_starts=6, train_freq=2,
+        gradient_steps=-1, target_update_interval=8, batch_size=2,
+    )  # fmt: skip
+    bursts, refreshes = [], []
+    monkeypatch.setattr(agent, "_train", lambda steps, t: bursts.append((len(agent.buffer), steps)))
+    monkeypatch.setattr(agent, "_update_target", lambda: refreshes.append(len(agent.buffer)))
+    agent.learn(24)
+    if n_envs == 1:
+        assert bursts == [(t, 2) for t in (8, 10, 12, 14, 16, 18, 20, 22, 24)]
+    else:  # two transitions a call: a burst of 2 * 2 every second call, past 6 transitions
+        assert bursts == [(t, 4) for t in (8, 12, 16, 20, 24)]
+    assert refreshes == [8, 16, 24]
+
+
+def test_prioritized_replay_anneals_beta_and_sets_priorities_from_the_td_errors(monkeypatch):
+    """Schaul et al.: beta goes from per_beta to 1 over training (read at the burst's step), a replayed
+    transition's priority becomes (|TD error| + eps) ** alpha, and a new one gets the largest so far."""
+    alpha, beta0 = 0.5, 0.4
+    agent = AGENTS["dqn"](
+        gym.make("TwoStepEpisodes-v0"), seed=0, gamma=0.5, prioritized=True, per_alpha=alpha, per_beta=beta0,
+        batch_size=4, **SCRIPTED,
+    )  # fmt: skip
+    agent.learn(8)  # fills the buffer (no training yet)
+    buffer = agent.buffer
+    np.testing.assert_array_equal(buffer.tree.get(np.arange(8)), np.ones(8))  # 1 ** alpha
+    betas, drawn = [], []
+    weights_of, sample_of = buffer.weights, buffer.sample_indices
+    monkeypatch.setattr(buffer, "weights", lambda i, beta: (betas.append(beta), weights_of(i, beta))[1])
+    monkeypatch.setattr(buffer, "sample_indices", lambda *args: (drawn.append(i := sample_of(*args)), i)[1])
+    obs, actions, rewards, next_obs, discounts = (torch.as_tensor(a[:8]) for a in buffer.gather(np.arange(8)))
+    with torch.no_grad():  # every transition's TD error before the step, by hand
+        q = agent.q_net(obs).gather(1, actions[:, None])[:, 0]
+        td = (q - (rewards + discounts * agent.target_net(next_obs).max(dim=1).values)).numpy()
+    agent._total_timesteps = 100
+    agent._train(1, 25)
+    assert betas == [pytest.approx(beta0 + (1 - beta0) * 0.25)]
+    index = drawn[0]
+    expected = (np.abs(td[index]).astype(np.float64) + 1e-6) ** alpha
+    np.testing.assert_allclose(buffer.tree.get(index), expected, rtol=1e-5)
+    untouched = np.setdiff1d(np.arange(8), index)
+    np.testing.assert_array_equal(buffer.tree.get(untouched), np.ones(len(untouched)))
+    buffer.add(np.zeros(1, np.float32), 0, 0.0, np.zeros(1, np.float32), False, False)
+    top = max(1.0, float(np.abs(td[index]).max()) + 1e-6)
+    assert buffer.tree.get(np.array([8]))[0] == pytest.approx(top**alpha, rel=1e-5)
+    agent._train(1, 200)  # past the end of training: beta stays at 1
+    assert betas[-1] == 1.0
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_actions_are_uniformly_random_until_learning_starts(n_envs, monkeypatch):
+    """As SB3: random actions for the first ``learning_starts`` steps whatever epsilon says (0 here),
+    greedy ones after."""
+    corridor = gym.make("lab/GridWorld-v0", ascii_map=["S" + "." * 30 + "G"], obs_type="onehot")
+    agent = AGENTS["dqn"](
+        corridor, seed=0, n_envs=n_envs, policy_kwargs={"net_arch": [8]}, learning_starts=6,
+        exploration_initial_eps=0.0, exploration_final_eps=0.0, batch_size=2,
+    )  # fmt: skip
+    greedy_at = []
+    greedy = agent._greedy_actions
+    monkeypatch.setattr(
+        agent, "_greedy_actions", lambda obs: (greedy_at.append(len(agent.buffer)), greedy(obs))[1]
+    )
+    agent.learn(10)
+    assert greedy_at == ([6, 7, 8, 9] if n_envs == 1 else [6, 8])
