@@ -350,3 +350,89 @@ def test_one_over_n_is_the_sample_average():
     q = agents.QLearning(make(), seed=0, learning_rate="1/N", epsilon=1.0)
     q.learn(1000)
     assert q._counts[0].sum() == 1000
+
+
+class Recorder(gym.Wrapper):
+    """Keeps every step's ``(action, next state, reward)`` and every reset's state."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.states, self.actions, self.rewards = [], [], []
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.states.append(int(obs))
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.actions.append(int(action))
+        self.states.append(int(obs))
+        self.rewards.append(float(reward))
+        return obs, reward, terminated, truncated, info
+
+
+ROW = [10.0, 20.0, 30.0, 40.0]  # every state's Q row: the greedy action is 3, the mean 25
+
+
+@pytest.mark.parametrize(("name", "epsilon"), [("q_learning", 1.0), ("sarsa", 1.0), ("expected_sarsa", 0.5)])
+def test_td_targets_bootstrap_from_max_next_action_or_expectation(name, epsilon):
+    """One update with step size 1 sets Q(s0, a0) to its target: r + gamma * max Q(s1, .) (Q-learning),
+    r + gamma * Q(s1, a1) with a1 the action then taken (SARSA), r + gamma * ((1 - eps) max + eps mean)
+    (Expected SARSA)."""
+    env = Recorder(make())
+    agent = AGENTS[name](env, seed=0, gamma=0.9, epsilon=epsilon, learning_rate=1.0)
+    agent.q_table[:] = ROW
+    agent.learn(2)
+    (s0, s1, _), (a0, a1), r0 = env.states, env.actions, env.rewards[0]
+    assert (s1, a1) != (s0, a0) and ROW[a1] != max(ROW)  # the second update leaves the first alone
+    bootstrap = {
+        "q_learning": max(ROW),
+        "sarsa": ROW[a1],
+        "expected_sarsa": (1 - epsilon) * max(ROW) + epsilon * np.mean(ROW),
+    }[name]
+    assert agent.q_table[s0, a0] == pytest.approx(r0 + 0.9 * bootstrap)
+
+
+def test_double_q_learning_values_each_tables_choice_with_the_other_table():
+    agent = agents.DoubleQLearning(make(), seed=0, gamma=0.9, epsilon=0.0, learning_rate=1.0)
+    a, b = agent.q_tables
+    a[:], b[:] = ROW, ROW[::-1]  # A picks action 3 (B values it 10); B picks 0 (A values it 10)
+    agent.learn(1)  # greedy on A + B (50 each): action 0, up from the start, onto a plain cell (reward -1)
+    a, b = agent.q_tables
+    changed = [(table, before) for table, before in ((a, ROW), (b, ROW[::-1])) if (table != before).any()]
+    assert len(changed) == 1
+    table, before = changed[0]
+    diff = np.argwhere(table != np.array([before] * len(table)))
+    assert len(diff) == 1 and diff[0][1] == 0
+    assert table[tuple(diff[0])] == pytest.approx(-1 + 0.9 * 10.0)  # never 0.9 * 40 (its own max)
+
+
+def test_double_q_learning_updates_either_table_half_the_time():
+    agent = agents.DoubleQLearning(make(), seed=0, learning_rate="1/N", epsilon=1.0)
+    agent.learn(4000)
+    updates = [int(counts.sum()) for counts in agent._counts]
+    assert sum(updates) == 4000 and 1800 < updates[0] < 2200
+
+
+def test_monte_carlo_averages_first_visit_returns_only():
+    """One episode of random moves on the cliff (revisiting states), cut by a time limit: with 1/N
+    each visited pair's Q is its first visit's return, the tail completed by the last state's value
+    (0 here); the pairs not visited keep their initial value."""
+    env = Recorder(make(max_episode_steps=40))
+    agent = agents.MonteCarlo(env, seed=0, gamma=0.9, epsilon=1.0)
+    agent.learn(10**6, callback=lambda event: False)  # stop after the first episode
+    states, actions, rewards = env.states[:-1], env.actions, env.rewards
+    assert len(actions) == 40 and len(set(zip(states, actions, strict=True))) < 40  # revisits
+    expected = np.zeros_like(agent.q_table)
+    g = 0.0
+    for t in reversed(range(40)):
+        g = rewards[t] + 0.9 * g
+        expected[states[t], actions[t]] = g  # the earliest visit is written last
+    np.testing.assert_allclose(agent.q_table, expected, rtol=1e-12)
+
+
+def test_monte_carlo_learns_nothing_from_an_episode_learn_cut_short():
+    agent = agents.MonteCarlo(make(), seed=0, epsilon=1.0, initial_q=3.0)
+    agent.learn(5)
+    assert agent.num_timesteps == 5 and (agent.q_table == 3.0).all()
