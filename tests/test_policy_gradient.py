@@ -851,3 +851,103 @@ def test_a_rollout_too_large_for_memory_is_refused_before_it_fills(algorithm):
     ):
         AGENTS[algorithm]("CartPole-v1", n_steps=10**9, n_envs=2)
     assert AGENTS[algorithm]("CartPole-v1", n_steps=10**6, n_envs=2).config.n_steps == 10**6
+
+
+class WholeBatch:
+    """Stands in for SB3's rollout buffer in ``A2C.train``: the whole rollout in one batch."""
+
+    def __init__(self, batch, discrete):
+        from stable_baselines3.common.type_aliases import RolloutBufferSamples
+
+        actions = batch["actions"].float().view(-1, 1) if discrete else batch["actions"]
+        self.sample = RolloutBufferSamples(
+            batch["obs"], actions, batch["values"], batch["log_probs"], batch["advantages"], batch["returns"]
+        )
+        self.values, self.returns = batch["values"].numpy(), batch["returns"].numpy()
+
+    def get(self, batch_size=None):
+        return iter([self.sample])
+
+
+A2C_CASES = {
+    "categorical, rmsprop": ("CartPole-v1", {}),
+    "gaussian, adam, normalised, entropy": (
+        "Pendulum-v1",
+        {"use_rms_prop": False, "normalize_advantage": True, "ent_coef": 0.01},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(A2C_CASES))
+def test_an_a2c_update_is_stable_baselines3s(case):
+    """The same weights and rollout (4 envs x 8 steps; GAE(0.9) advantages computed here) through our
+    update and SB3's ``A2C.train``: the same losses, clipped gradients and weights after the step."""
+    from stable_baselines3 import A2C as SB3A2C
+
+    env_id, options = A2C_CASES[case]
+    hp = {
+        "n_steps": 8,
+        "gae_lambda": 0.9,
+        "learning_rate": 1e-3,
+        "vf_coef": 0.7,
+        "max_grad_norm": 0.3,
+        **options,
+    }
+    agent = AGENTS["a2c"](gym.make(env_id), seed=1, gamma=0.97, n_envs=4, **hp)
+    model, named = sb3_twin(agent, SB3A2C, **hp)
+    rollout = collected(agent, perturb=0.3)
+    advantages, returns = gae(rollout, 0.97, 0.9)
+    model.rollout_buffer = WholeBatch(agent._flat_batch(rollout, advantages, returns), agent.policy.discrete)
+    agent._update(rollout)
+    model.train()
+    logged, figures = model.logger.name_to_value, agent.training_figures()
+    for key in ("train/policy_loss", "train/value_loss", "train/entropy_loss", "train/explained_variance"):
+        assert figures[key] == pytest.approx(logged[key], rel=1e-4, abs=1e-6), key
+    for ours, theirs in named:
+        for name in ("weight", "bias") if ours is not agent.policy else ("log_std",):
+            a, b = getattr(ours, name), getattr(theirs, name)
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)
+
+
+def test_reinforce_trains_on_whole_episodes_with_monte_carlo_returns_minus_the_baseline(monkeypatch):
+    """Two copies: copy 0 ends an episode at step 1 and is mid-episode at step 3 (dropped), copy 1
+    ends one at step 3; returns-to-go with gamma 0.5, advantages the returns minus V(s)."""
+    agent = AGENTS["reinforce"](TwoStepEpisodes(), seed=0, gamma=0.5, normalize_advantage=False)
+    valid = np.array([[True, True], [True, True], [False, True], [True, True]])
+    done = np.array([[0, 0], [1, 0], [0, 0], [0, 1]], np.float32)
+    values = np.array([[0.5, 1.0], [1.5, 2.0], [2.5, 3.0], [3.5, 4.0]], np.float32)
+    r = Rollout(
+        obs=np.arange(8, dtype=np.float32).reshape(4, 2, 1), actions=np.zeros((4, 2), np.int64),
+        log_probs=np.zeros((4, 2), np.float32), values=values, terminated=done,
+        rewards=np.where(valid, 1.0, 0.0).astype(np.float32), done=done, valid=valid,
+        last_values=np.array([9.0, 9.0], np.float32),
+    )  # fmt: skip
+    seen, loss = [], agent._loss
+    monkeypatch.setattr(agent, "_loss", lambda batch: (seen.append(batch), loss(batch))[1])
+    agent._steps = type("Steps", (), {"obs": np.zeros((2, 1))})()
+    agent._update(r)
+    batch = seen[0]
+    # kept (row-major): copy 0 rows 0, 1; copy 1 rows 0-3
+    np.testing.assert_array_equal(batch["obs"][:, 0], [0, 1, 2, 3, 5, 7])
+    returns = np.array([1.5, 1.875, 1.0, 1.75, 1.5, 1.0], np.float32)
+    np.testing.assert_allclose(batch["returns"], returns)
+    np.testing.assert_allclose(batch["advantages"], returns - np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0]))
+    assert agent._steps.obs is None  # the next batch starts every copy afresh
+
+
+def test_ppo_reads_its_clip_range_and_learning_rate_schedules_after_each_rollout(monkeypatch):
+    schedule = {"type": "linear", "start": 0.2, "end": 0.1, "fraction": 1.0}
+    agent = AGENTS["ppo"](
+        TwoStepEpisodes(), seed=0, n_steps=6, batch_size=8, n_epochs=1, clip_range=schedule,
+        learning_rate={**schedule, "start": 2e-3, "end": 1e-3},
+    )  # fmt: skip
+    seen, loss = [], agent._loss
+
+    def recording(part, bounds):
+        seen.append((bounds, agent.optimizer.param_groups[0]["lr"]))
+        return loss(part, bounds)
+
+    monkeypatch.setattr(agent, "_loss", recording)
+    agent.learn(8)  # rollouts of 4 steps: read at steps 4 and 8 of 8
+    np.testing.assert_allclose([(b[0], b[1], lr) for b, lr in seen], [(0.85, 1.15, 1.5e-3), (0.9, 1.1, 1e-3)])
