@@ -436,3 +436,15 @@ def test_monte_carlo_learns_nothing_from_an_episode_learn_cut_short():
     agent = agents.MonteCarlo(make(), seed=0, epsilon=1.0, initial_q=3.0)
     agent.learn(5)
     assert agent.num_timesteps == 5 and (agent.q_table == 3.0).all()
+
+
+def test_monte_carlo_updates_an_episode_with_the_step_size_of_its_last_step():
+    # "S.G", always right: episodes of two steps. learning_rate 1 -> 0.5 over 4 steps: 0.875 at step 1
+    # (the first episode's last), 0.625 at step 3 (the second's)
+    schedule = {"type": "linear", "start": 1.0, "end": 0.5, "fraction": 1.0}
+    agent = agents.MonteCarlo(make("lab/GridWorld-v0", **ONE_STEP), seed=0, gamma=0.9, epsilon=0.0,
+                              learning_rate=schedule)  # fmt: skip
+    agent.q_table[0] = agent.q_table[1] = [0.0, 1e-9, 0.0, 0.0]  # right is greedy
+    agent.learn(4)
+    first = 1e-9 + 0.875 * (1.0 - 1e-9)
+    assert agent.q_table[1, 1] == pytest.approx(first + 0.625 * (1.0 - first))
