@@ -319,3 +319,33 @@ def test_named_actions_match_the_moves_and_their_names():
         "up", "right", "down", "left", "up-right", "down-right", "down-left", "up-left"
     ]  # fmt: skip
     assert [MOVES[a] for a in named] == [(-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1)]
+
+
+@pytest.mark.parametrize("pit_terminal", [True, False])
+def test_pits_restart_in_the_same_key_phase_and_ends_are_absorbing_with_reward_0(pit_terminal):
+    """The model's documented rules on a map with a key, a door and a pit: a non-terminal pit sends
+    the agent back to the start keeping the key it carries; goal (and terminal pit) states keep the
+    agent there at reward 0 whatever it does."""
+    from envs.grid.model import DOWN, RIGHT
+
+    env = gym.make(
+        "lab/GridWorld-v0", ascii_map=["SK.DG", "..H.."], pit_terminal=pit_terminal, pit_reward=-5.0,
+        step_reward=-1.0,
+    )  # fmt: skip
+    model = env.unwrapped.model
+    tm = model.transition_model()
+    above_pit = model.state_of(1, 1, phase=1)  # key carried, next to the pit
+    pit = model.state_of(1, 2, phase=1)
+    landing = pit if pit_terminal else model.state_of(0, 0, phase=1)  # the start, key still carried
+    assert tm.P[above_pit, RIGHT, landing] == 1.0 and tm.R[above_pit, RIGHT] == -5.0
+    assert tm.P[model.state_of(0, 1, phase=1), DOWN, above_pit] == 1.0  # plain moves pay step_reward
+    assert tm.R[model.state_of(0, 1, phase=1), DOWN] == -1.0
+    assert bool(tm.terminal[pit]) is pit_terminal
+    ends = [model.state_of(0, 4, phase=2)] + ([pit] if pit_terminal else [])
+    for s in ends:
+        np.testing.assert_array_equal(tm.P[s, :, s], 1.0)
+        np.testing.assert_array_equal(tm.R[s], 0.0)
+    np.testing.assert_array_equal(np.flatnonzero(tm.terminal), sorted(
+        [model.state_of(0, 4, phase) for phase in range(3)]
+        + ([model.state_of(1, 2, phase) for phase in range(3)] if pit_terminal else [])
+    ))  # fmt: skip
