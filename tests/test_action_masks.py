@@ -166,7 +166,6 @@ def test_bad_masking_input_is_one_clear_line():
         AGENTS["ppo"](gym.make("CartPole-v1"), seed=0, use_masking="yes")
 
 
-
 class OddMaskCartPole(MaskedCartPole):
     """MaskedCartPole whose mask is empty at the end of an episode (no action is taken there, so that
     is allowed), or, with ``broken=...``, empty while the pole leans right or a row too short."""
@@ -201,6 +200,7 @@ def test_an_env_mask_allowing_no_action_is_refused_unless_the_episode_ended(algo
         vec = gym.make_vec("test/OddMaskCartPole-v0", 2, "sync", broken=broken)
         with pytest.raises(AgentError, match=message):
             AGENTS[algorithm](vec, seed=0, **hp).learn(300)
+
 
 @pytest.mark.slow
 def test_masked_ppo_learns_positive_sentences_where_unmasked_ppo_does_not_start():

@@ -683,7 +683,7 @@ def test_a_time_limit_keeps_its_bootstrap_and_a_termination_does_not(n_envs, tim
 
 def test_n_step_returns_in_dqn_stop_at_a_termination_and_bootstrap_a_time_limit():
     g = 0.5
-    agent = AGENTS["dqn"](gym.make("TwoStepEpisodes-v0"), seed=0, gamma=g, n_step=2, **SCRIPTED)
+    agent = AGENTS["dqn"](gym.make("TwoStepEpisodes-v0"), seed=0, gamma=g, n_steps=2, **SCRIPTED)
     agent.learn(4)
     n = len(agent.buffer)
     np.testing.assert_array_equal(agent.buffer.obs[:n, 0], [0, 1, 10, 11])
