@@ -37,7 +37,7 @@ class PPOConfig(OnPolicyConfig):
     n_epochs: int = count(10)
     gae_lambda: float = fraction(0.95)
     clip_range: Schedule = rate(0.2, "clip_range")
-    clip_range_vf: float | None = positive(None, nullable=True)
+    clip_range_vf: Schedule | None = rate(None, "clip_range_vf", nullable=True)
     target_kl: float | None = positive(None, nullable=True)
 
 
@@ -48,20 +48,25 @@ class PPO(OnPolicyAgent):
 
     def _setup(self) -> None:
         super()._setup()
-        self._clip_range_at = self.config.clip_range.bind(None)
+        self._bind_clip_ranges(None)
 
     def _start_learning(self, total_timesteps: int) -> None:
         super()._start_learning(total_timesteps)
+        self._bind_clip_ranges(total_timesteps)
+
+    def _bind_clip_ranges(self, total_timesteps: int | None) -> None:
+        vf = self.config.clip_range_vf
         self._clip_range_at = self.config.clip_range.bind(total_timesteps)
+        self._clip_range_vf_at = None if vf is None else vf.bind(total_timesteps)
 
     def loss(
-        self, part: dict[str, torch.Tensor], bounds: tuple[float, float] | torch.Tensor
+        self, part: dict[str, torch.Tensor], bounds: tuple[float, ...] | torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """PPO's loss on one mini-batch, as SB3's ``train`` computes it: ``(loss, ratio, log_ratio,
         terms)``, ``terms`` the detached policy, value and entropy losses under SB3's log names.
-        ``bounds`` holds ``1 - clip_range`` and ``1 + clip_range``: numbers, or a tensor for a compiled
-        loss, which then takes a scheduled clip range as an input instead of compiling again for each
-        value."""
+        ``bounds`` holds ``1 - clip_range``, ``1 + clip_range`` and, with value clipping,
+        ``clip_range_vf``: numbers, or a tensor for a compiled loss, which then takes scheduled clip
+        ranges as an input instead of compiling again for each value."""
         config, policy = self.config, self.policy
         adv = part["advantages"]
         if config.normalize_advantage and len(adv) > 1:
@@ -73,7 +78,7 @@ class PPO(OnPolicyAgent):
         policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(bounds[0], bounds[1])).mean()
         if config.clip_range_vf is not None:  # the new value may move at most clip_range_vf from the old
             old = part["values"]
-            values = old + (values - old).clamp(-config.clip_range_vf, config.clip_range_vf)
+            values = old + (values - old).clamp(-bounds[2], bounds[2])
         value_loss = (part["returns"] - values).square().mean()
         entropy_loss = -entropy.mean()
         loss = policy_loss + config.vf_coef * value_loss
@@ -94,7 +99,11 @@ class PPO(OnPolicyAgent):
         if n == 0:  # every step was an env's reset step: nothing to learn from
             return
         clip = self._clip_range_at(self.num_timesteps)  # after collecting, as the learning rate
-        bounds: tuple[float, float] | torch.Tensor = (1.0 - clip, 1.0 + clip)
+        bounds: tuple[float, ...] | torch.Tensor = (1.0 - clip, 1.0 + clip)
+        clips = {"train/clip_range": clip}
+        if self._clip_range_vf_at is not None:
+            clips["train/clip_range_vf"] = self._clip_range_vf_at(self.num_timesteps)
+            bounds = (*bounds, clips["train/clip_range_vf"])
         if config.compile:  # the same float32 values: clamp rounds a number to the tensor's type
             bounds = torch.tensor(bounds)
         # Per mini-batch figures stay tensors, computed and read once at the end: SB3's figures are the
@@ -134,7 +143,7 @@ class PPO(OnPolicyAgent):
             kl_terms(ratio[-last:], log_ratio[-last:]), lengths[last_epoch:]
         )
         figures["train/early_stop"] = torch.tensor(float(stopped))
-        self._report(batch, figures, epochs, {"train/clip_range": clip})
+        self._report(batch, figures, epochs, clips)
 
 
 def kl_terms(ratio: torch.Tensor, log_ratio: torch.Tensor) -> torch.Tensor:

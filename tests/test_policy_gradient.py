@@ -940,7 +940,7 @@ def test_ppo_reads_its_clip_range_and_learning_rate_schedules_after_each_rollout
     schedule = {"type": "linear", "start": 0.2, "end": 0.1, "fraction": 1.0}
     agent = AGENTS["ppo"](
         TwoStepEpisodes(), seed=0, n_steps=6, batch_size=8, n_epochs=1, clip_range=schedule,
-        learning_rate={**schedule, "start": 2e-3, "end": 1e-3},
+        learning_rate={**schedule, "start": 2e-3, "end": 1e-3}, clip_range_vf="lin_0.4",
     )  # fmt: skip
     seen, loss = [], agent._loss
 
@@ -950,4 +950,12 @@ def test_ppo_reads_its_clip_range_and_learning_rate_schedules_after_each_rollout
 
     monkeypatch.setattr(agent, "_loss", recording)
     agent.learn(8)  # rollouts of 4 steps: read at steps 4 and 8 of 8
-    np.testing.assert_allclose([(b[0], b[1], lr) for b, lr in seen], [(0.85, 1.15, 1.5e-3), (0.9, 1.1, 1e-3)])
+    np.testing.assert_allclose(
+        [(*b, lr) for b, lr in seen], [(0.85, 1.15, 0.2, 1.5e-3), (0.9, 1.1, 0.0, 1e-3)]
+    )
+    assert agent.hyperparameters["clip_range_vf"] == "lin_0.4"  # saved as given, as SB3's zoo writes it
+    assert AGENTS["ppo"]("CartPole-v1", clip_range_vf=None).config.clip_range_vf is None
+    with pytest.raises(
+        AgentError, match=r"clip_range_vf must be a positive number or 'lin_<number>' .*or null"
+    ):
+        AGENTS["ppo"]("CartPole-v1", clip_range_vf="0.2")

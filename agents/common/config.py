@@ -174,16 +174,20 @@ def schedule(
     open_low: bool = False,
     positive_start: bool = False,
     one_over_n: bool = False,
+    nullable: bool = False,
     error: str | None = None,
     range_error: str | None = None,
 ) -> Any:
     """A :class:`~agents.common.schedules.Schedule` (a number, ``"lin_<x>"`` or a schedule dict) whose
     values lie in ``[low, high]`` (``(low, high]`` when ``open_low``) and, when ``positive_start``, starts
-    above 0; ``one_over_n`` also takes the string ``"1/N"`` (kept as that string). ``error`` is the
+    above 0; ``one_over_n`` also takes the string ``"1/N"`` (kept as that string), ``nullable`` None
+    (off). ``error`` is the
     message for a value of the wrong kind or range (a schedule dict's own faults are named as such),
     ``range_error`` one for the range alone."""
 
-    def resolve(name: str, value: Any) -> Schedule | str:
+    def resolve(name: str, value: Any) -> Schedule | str | None:
+        if value is None and nullable:
+            return None
         if one_over_n and isinstance(value, str) and value.replace(" ", "").upper() == ONE_OVER_N:
             return ONE_OVER_N
         zoo_form = isinstance(value, str) and value.startswith("lin_")
@@ -200,14 +204,17 @@ def schedule(
             raise AgentError(f"{message}; got {value!r}")
         return resolved
 
-    return _field(default, resolve, lambda value: value if isinstance(value, str) else value.config())
+    return _field(
+        default, resolve, lambda value: value if value is None or isinstance(value, str) else value.config()
+    )
 
 
-def rate(default: float | str, name: str = "learning_rate") -> Any:
-    """A neural agent's learning rate or PPO's clip range: a positive number, rl-zoo's ``"lin_<x>"``
-    or a schedule dict, starting above 0."""
-    error = f"{name} must be a positive number or 'lin_<number>' (or a schedule dict)"
-    return schedule(default, 0.0, math.inf, positive_start=True, error=error)
+def rate(default: float | str | None, name: str = "learning_rate", nullable: bool = False) -> Any:
+    """A neural agent's learning rate or PPO's clip ranges: a positive number, rl-zoo's ``"lin_<x>"``
+    or a schedule dict, starting above 0 (or None when ``nullable``)."""
+    null = ", or null" if nullable else ""
+    error = f"{name} must be a positive number or 'lin_<number>' (or a schedule dict){null}"
+    return schedule(default, 0.0, math.inf, positive_start=True, nullable=nullable, error=error)
 
 
 # ----- the base class -----
