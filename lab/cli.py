@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             flags = ["spec", "--env", "--agent", "--steps", "--seed", "--name", "--set", "--zoo", "--force"]
-            refuse_with_resume(args, flags)
+            refuse_with_resume(args, [*flags, "--runs-dir"])
             runs = [resume(args.resume, progress=not args.no_progress)]
         else:
             if not args.spec and not (args.env and args.agent):
@@ -122,7 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             spec = spec_from_args(
                 args.spec, args.env, args.agent, args.steps, args.seed, args.name, args.set or [], args.zoo
             )
-            runs = train(spec, runs_dir=args.runs_dir, progress=not args.no_progress, force=args.force)
+            runs_dir = "runs" if args.runs_dir is None else args.runs_dir
+            runs = train(spec, runs_dir=runs_dir, progress=not args.no_progress, force=args.force)
     except RunStopped as stopped:  # Ctrl-C: the checkpoint is written; say how to go on
         print(f"lab: {stopped}", file=sys.stderr)
         return 130
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_commands(sub)  # lab sweep, lab report, lab tune
 
+    from lab.cli_types import step_count
+
     p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")
     p.add_argument(
@@ -241,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     from agents import AGENTS  # torch-free: the neural agents' modules load when one is used
 
     p.add_argument("--agent", default=None, help=f"one of: {', '.join(AGENTS)}")
-    p.add_argument("--steps", type=int, default=None, help="total environment steps (total_timesteps)")
+    p.add_argument("--steps", type=step_count, default=None, help="total environment steps (total_timesteps)")
     p.add_argument(
         "--seed", type=random_seed, default=None, help="the run's seed (default: the spec's, else 0)"
     )
@@ -258,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.yml",
         help="take the hyperparameters (and n_timesteps) from the env's entry in an rl-baselines3-zoo file",
     )
-    p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.add_argument("--runs-dir", default=None, help="where run directories go (default: runs)")
     p.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a killed run from its last checkpoint"
     )

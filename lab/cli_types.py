@@ -60,10 +60,18 @@ def _number(text: str) -> float:
 
 
 def _whole(text: str) -> int:
+    """A whole number, also written as a float with no fraction (``1e5``), as specs read it."""
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value.is_integer():  # nan and inf are not whole either
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
 
 
 def frame_rate(text: str) -> float:
@@ -105,6 +113,14 @@ def random_seed(text: str) -> int:
 def scale(text: str) -> int:
     """How many times to enlarge a picture: 1 to 32."""
     return whole_in(1, MAX_SCALE)(text)
+
+
+def step_count(text: str) -> int:
+    """Env steps: a whole number >= 1 (``1e5`` counts)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; got {text}")
+    return value
 
 
 def episode_count(text: str) -> int:

@@ -169,6 +169,12 @@ def run_lab(*args, cwd):
         (("train", "--env", "Maze", "--agent", "sarsa", "--set", "env_kwargs.size=4"), "maze size"),
         (("train", "--env", "Maze", "--agent", "sarsa", "--set", "env_kwargs.obs_type=pixels"), "Discrete"),
         (("eval", "nothing-here"), "neither a run directory nor a model file"),
+        (
+            ("train", "--env", "CliffWalk", "--agent", "sarsa", "--steps", "2.5"),
+            "'2.5' is not a whole number",
+        ),
+        (("train", "--env", "CliffWalk", "--agent", "sarsa", "--steps", "0"), "a whole number >= 1; got 0"),
+        (("train", "--resume", "runs/x", "--runs-dir", "elsewhere"), "leave out --runs-dir"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message):
@@ -177,6 +183,12 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_whole_number_flags_read_1e5_as_specs_do():
+    from lab.cli_types import step_count
+
+    assert step_count("1e5") == 100_000 and step_count("300") == 300 and step_count("2.0") == 2
 
 
 def test_cli_train_from_a_spec_file_then_eval(tmp_path):
