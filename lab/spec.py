@@ -289,6 +289,12 @@ def apply_overrides(
         if rest:
             if head not in nested:
                 raise SpecError(f"--set {key}: only {' and '.join(nested)} hold nested keys")
+            if "." in rest:
+                inner, _, leaf = rest.partition(".")
+                raise SpecError(
+                    f"--set {key}: --set reaches one level into {head}; give {inner}'s whole value, "
+                    f"e.g. --set '{head}.{inner}={{{leaf.split('.')[0]}: {raw}}}'"
+                )
             if data.get(head) is not None and not isinstance(data[head], dict):
                 raise SpecError(
                     f"--set {key}: {head} must be a mapping (key: value); got {_short(data[head])}"

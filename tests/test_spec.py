@@ -88,6 +88,11 @@ def test_overrides_reach_nested_keys():
         ("total_timestep=5", "did you mean 'total_timesteps'?"),
         ("seed.x=1", "only env_kwargs and hyperparameters hold nested keys"),
         ("novalue", "--set takes key=value"),
+        (
+            "hyperparameters.policy_kwargs.net_arch=[64]",
+            r"one level into hyperparameters; give policy_kwargs's whole value, e\.g\. --set "
+            r"'hyperparameters\.policy_kwargs=\{net_arch: \[64\]\}'",
+        ),
     ],
 )
 def test_bad_overrides(pair, message):
