@@ -67,6 +67,11 @@ def test_a_typo_names_the_closest_key(name):
         ("reinforce", {"baseline": "yes"}, "baseline must be true or false; got 'yes'"),  # flag
         ("dqn", {"loss": "l1"}, "loss must be 'huber' or 'mse'; got 'l1'"),  # choice
         ("dqn", {"policy_kwargs": {"net_arch": "big"}}, "net_arch must be a list of layer widths"),  # mapping
+        ("dqn", {"policy_kwargs": {"net_arch": [8], "ortho_init": True}}, "takes net_arch only; got ['ortho"),
+        *(
+            (name, {"policy_kwargs": "dict(net_arch=[64])"}, "is read from zoo files, with lab train --zoo")
+            for name in ("dqn", "ppo")
+        ),
         ("ppo", {"learning_rate": "fast"}, "learning_rate must be a positive number or 'lin_<number>'"),
         ("ppo", {"clip_range": 0}, "clip_range must be a positive number or 'lin_<number>'"),  # schedule
         ("dqn", {"learning_rate": "lin_-1e-3"}, "learning_rate must be a positive number or 'lin_<number>'"),

@@ -78,10 +78,20 @@ def split_net_arch(net_arch: Any) -> tuple[list[int], list[int]]:
     return list(net_arch), list(net_arch)
 
 
+def policy_kwargs_not_a_mapping(value: Any) -> AgentError:
+    """The error for a ``policy_kwargs`` that is not a mapping, rl-zoo's text form named as such."""
+    text = isinstance(value, str)
+    zoo = " (rl-zoo's text form is read from zoo files, with lab train --zoo)" if text else ""
+    return AgentError(
+        f"policy_kwargs must be a mapping: {{net_arch: [64, 64]}} in YAML, dict(net_arch=[64, 64]) in "
+        f"Python; got {value!r:.80}{zoo}"
+    )
+
+
 def check_policy_kwargs(value: Any) -> dict[str, Any]:
     """``policy_kwargs`` as given, checked (an :class:`AgentError` naming what is wrong)."""
     if not isinstance(value, dict):
-        raise AgentError(f"policy_kwargs must be a mapping (e.g. dict(net_arch=[64, 64])); got {value!r}")
+        raise policy_kwargs_not_a_mapping(value)
     unknown = set(value) - set(POLICY_KWARGS)
     if unknown:
         raise AgentError(f"policy_kwargs has no {sorted(unknown)[0]!r} (it takes {', '.join(POLICY_KWARGS)})")

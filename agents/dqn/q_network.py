@@ -12,6 +12,7 @@ from torch import nn
 
 from agents.common.errors import AgentError
 from agents.common.numpy_mlp import mlp_forward
+from agents.common.policies import policy_kwargs_not_a_mapping
 from lab.core.limits import check_widths
 
 
@@ -69,8 +70,10 @@ class QNetwork(nn.Module):
 
 def check_policy_kwargs(value: Any) -> dict[str, list[int]]:
     """DQN's ``policy_kwargs``: ``net_arch``, a list of layer widths, and nothing else."""
-    if not isinstance(value, dict) or set(value) - {"net_arch"}:
-        raise AgentError(f"policy_kwargs takes net_arch only (e.g. dict(net_arch=[64, 64])); got {value!r}")
+    if not isinstance(value, dict):
+        raise policy_kwargs_not_a_mapping(value)
+    if set(value) - {"net_arch"}:
+        raise AgentError(f"DQN's policy_kwargs takes net_arch only; got {sorted(set(value) - {'net_arch'})}")
     arch = value.get("net_arch", [64, 64])
     if not isinstance(arch, (list, tuple)) or not all(
         isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in arch
