@@ -48,7 +48,9 @@ def test_train_help_names_every_agent(capsys):
         (("play", "Nope"), "unknown environment 'Nope'"),
         (("play", "Maz"), "did you mean"),
         (("play", "Maze", "-k", "size=4"), "maze size must be an odd integer >= 5"),
-        (("play", "Maze", "-k", "bogus=1"), "takes no argument 'bogus'"),
+        (("play", "Maze", "-k", "bogus=1"), "takes no argument 'bogus' (see"),
+        (("play", "Maze", "-k", "sise=7"), "takes no argument 'sise'; did you mean 'size'?"),
+        (("play", "CliffWalk", "-k", "slip_prb=0.1"), "did you mean 'slip_prob'?"),  # GridWorld's
         (("play", "Maze", "-k", "obs_type=rgb"), "unknown observation type 'rgb'"),
         (("play", "Maze", "-k", "size"), "environment arguments are key=value"),
         (("play", "GridWorld", "-k", "ascii_map=[S.G, .x.G]"), "ragged map"),

@@ -126,6 +126,8 @@ def test_bad_prompts_and_options():
         TextGenEnv("english", "keyword", keyword="unicorn")
     with pytest.raises(TextError, match="bad option for language 'english'"):
         TextGenEnv("english", max_operand=3)
+    with pytest.raises(TextError, match=r"'max_lenght' \(did you mean the env's 'max_length'\?\)"):
+        TextGenEnv("english", max_lenght=3)
     with pytest.raises(TextError, match="max_length must be a positive integer"):
         TextGenEnv("dyck", max_length=0)
     with pytest.raises(TextError, match="needs 2 more words and the end token: over max_length=2"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,7 +105,11 @@ class TextGenEnv(FrameRendering):
         try:
             self.language = lang = make_language(language, **language_options)
         except TypeError as e:
-            raise TextError(f"bad option for language {language!r}: {e}") from None
+            bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+            ours = [name for name in inspect.signature(TextGenEnv).parameters if name != "language_options"]
+            close = difflib.get_close_matches(bad.group(1), ours, n=1) if bad else []
+            hint = f" (did you mean the env's {close[0]!r}?)" if close else ""
+            raise TextError(f"bad option for language {language!r}: {e}{hint}") from None
         tasks = task_names(lang)
         self.task = tasks[0] if task is None else task
         if self.task not in tasks:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 
 from lab.core.errors import LabError
 from lab.core.yaml_loader import load_yaml_value
@@ -82,6 +84,25 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
     return kwargs
 
 
+def argument_names(env_id: str) -> list[str]:
+    """The keyword arguments a registered env's maker takes, following ``**kwargs`` up a class's bases
+    (a preset passes them to ``GridWorld``); ``[]`` where they cannot be read."""
+    creator = gym.spec(env_id).entry_point
+    try:
+        if isinstance(creator, str):  # already imported by the gym.make that failed
+            creator = load_env_creator(creator)
+        makers = [c.__init__ for c in creator.__mro__] if isinstance(creator, type) else [creator]
+        names: list[str] = []
+        for maker in makers:
+            parameters = inspect.signature(maker).parameters.values()
+            names += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+                break
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return []
+    return [name for name in names if name != "self"]
+
+
 def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) -> gym.Env:
     """``gymnasium.make`` with the lab's environments registered and argument errors reworded; the text
     environment's ``Dict(length, tokens)`` observation comes flattened into one integer array."""
@@ -102,8 +123,10 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, **extra: Any) ->
     except TypeError as exc:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if bad:
+            close = difflib.get_close_matches(bad.group(1), argument_names(env_id), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise LabError(
-                f"{env_id} takes no argument {bad.group(1)!r}; see 'lab envs' and the class docstring"
+                f"{env_id} takes no argument {bad.group(1)!r}{hint} (see 'lab envs' and the class docstring)"
             ) from None
         raise
     space = env.observation_space
