@@ -15,8 +15,8 @@ from lab.cli import main
 from lab.core.errors import LabError
 from lab.sweeps import statistics
 from lab.sweeps.grid import expand, parse_grid, parse_seeds, split_values
-from lab.sweeps.report import make_report
-from lab.sweeps.sweep import read_index, run_sweep
+from lab.sweeps.report import Config, make_report, summarize
+from lab.sweeps.sweep import read_index, run_sweep, write_index
 
 SPEC = {
     "name": "tiny",
@@ -285,3 +285,37 @@ def test_a_grid_over_agents_and_env_arguments_is_a_product():
     assert trials[-1].spec_data(SPEC)["env_kwargs"] == {"slippery": False}
     with pytest.raises(LabError, match="takes no argument 'is_slippery'"):
         expand({**SPEC, "seed": 0}, [0], {"env_kwargs.is_slippery": [True]})
+
+
+def test_report_compares_the_better_configuration_first():
+    configs = [
+        Config("low", [1.0, 2.0, 3.0]),
+        Config("high", [10.0, 11.0, 12.0]),
+        Config("mid", [5.0, 6.0, 7.0]),
+    ]
+    summary = summarize(configs, reps=200, seed=0)
+    assert [(p["x"], p["y"]) for p in summary["probability_of_improvement"]] == [
+        ("high", "mid"),
+        ("high", "low"),
+        ("mid", "low"),
+    ]
+    for pair in summary["probability_of_improvement"]:  # no overlap: certain in every resample
+        assert pair["probability"] == {"value": 1.0, "low": 1.0, "high": 1.0}
+    assert summary["configurations"]["mid"]["iqm"]["value"] == 6.0
+
+
+def test_report_of_many_configurations_compares_each_with_the_best():
+    configs = [Config(f"c{i}", [float(i), i + 0.5]) for i in range(7)]  # 21 pairs: over MAX_PAIRS
+    pairs = summarize(configs, reps=100, seed=0)["probability_of_improvement"]
+    assert [(p["x"], p["y"]) for p in pairs] == [("c6", f"c{i}") for i in range(5, -1, -1)]
+
+
+def test_an_unfinished_trial_is_left_out_of_the_report(serial_sweep, tmp_path):
+    sweep = tmp_path / "tiny"
+    shutil.copytree(serial_sweep, sweep)
+    index = read_index(sweep)
+    index["trials"][0]["status"] = "pending"  # its eval.csv holds a figure, but it may be partial
+    write_index(sweep, index)
+    report = make_report(sweep, reps=100)
+    label = index["trials"][0]["config"]
+    assert report["configurations"][label]["runs"] == 1 and report["trials_left_out"] == 1

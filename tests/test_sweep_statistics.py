@@ -77,3 +77,50 @@ def test_curve_iqm_per_point():
     assert center.tolist() == [0.0, 2.5]
     assert low[0] == high[0] == 0.0
     assert low[1] <= 2.5 <= high[1]
+
+
+def test_iqm_and_median_of_eight_numbers_differ_as_defined():
+    scores = np.array([0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 3.0, 100.0])
+    assert st.iqm(scores[:, None]) == 1.75  # the middle four: 0, 1, 3, 3
+    assert st.median(scores[:, None]) == 2.0
+    center, _, _ = st.curve_iqm(np.column_stack([scores, scores + 1.0]), reps=200)
+    assert center.tolist() == [1.75, 2.75]
+    # the median is over all runs of all tasks together: of 1, 2, 3, 10, 20, 30
+    assert st.median(np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])) == 6.5
+
+
+def test_bootstrap_samples_are_trimmed_too():
+    # 15 zeros and one outlier: a resample's IQM is nonzero only if it draws the outlier over 4 times
+    # of 16 (a chance below 1e-3), so the whole interval is 0; a mean would wander up to hundreds
+    scores = np.r_[np.zeros(15), 1000.0]
+    assert st.bootstrap_ci(scores, st.iqm, reps=2000).as_dict() == {"value": 0.0, "low": 0.0, "high": 0.0}
+    center, low, high = st.curve_iqm(np.column_stack([scores, scores]), reps=2000)
+    assert center.tolist() == low.tolist() == high.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("confidence", "z"), [(0.95, 1.960), (0.9, 1.645), (0.5, 0.674)])
+def test_bootstrap_interval_width_matches_its_confidence(seed, confidence, z):
+    # the mean of 400 normal draws: the percentile interval is about +-z standard errors wide
+    sample = np.random.default_rng(100 + seed).normal(loc=2.0, scale=1.0, size=400)
+    estimate = st.bootstrap_ci(sample, st.mean, reps=4000, confidence=confidence, seed=seed)
+    ratio = (estimate.high - estimate.low) / (sample.std(ddof=1) / np.sqrt(400))
+    assert ratio == pytest.approx(2 * z, rel=0.05)
+    if confidence == 0.95:  # the default
+        assert st.bootstrap_ci(sample, st.mean, reps=4000, seed=seed) == estimate
+
+
+def test_resampling_draws_each_tasks_runs_independently():
+    scores = np.column_stack([np.arange(8.0), np.arange(8.0)])
+    samples = st.resample(scores, 200, np.random.default_rng(0))
+    assert samples.shape == (200, 8, 2)
+    assert set(np.unique(samples)) <= set(range(8))
+    assert (samples[:, :, 0] != samples[:, :, 1]).mean() > 0.5  # not the same rows for every task
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_one_non_finite_score_is_refused(bad):
+    with pytest.raises(ValueError, match="scores must be finite"):
+        st.bootstrap_ci(np.array([1.0, 2.0, bad]), st.iqm, reps=100)
+    with pytest.raises(ValueError, match="scores must be finite"):
+        st.probability_of_improvement(np.array([1.0, 2.0]), np.array([bad, 0.0]))
