@@ -300,3 +300,60 @@ def test_vector_env_samples_follow_model():
     assert counts[P == 0].sum() == 0
     sigma = np.sqrt(P * (1 - P) / 8192)
     assert (np.abs(counts / 8192 - P) <= 4 * sigma + 1e-12).all()
+
+
+def two_state_model(initial=(0.25, 0.75, 0.0)) -> TransitionModel:
+    """State 0: action 0 stays for +1, action 1 ends for 0. State 1: both actions end for +3 (a tie).
+    State 2 is terminal."""
+    P = np.zeros((3, 2, 3))
+    P[0, 0, 0] = P[0, 1, 2] = P[1, 0, 2] = P[1, 1, 2] = P[2, 0, 2] = P[2, 1, 2] = 1.0
+    R = np.array([[1.0, 0.0], [3.0, 3.0], [0.0, 0.0]])
+    return TransitionModel(P=P, R=R, terminal=np.array([False, False, True]), initial=np.array(initial))
+
+
+def test_value_iteration_by_hand_on_two_states():
+    # gamma = 1/2: V_k(0) = 1 + V_{k-1}(0) / 2 = 2 - 2^(1-k), exactly in floats; the change of sweep
+    # k is 2^(1-k), first <= 1e-12 at k = 41; V(1) = 3 from the first sweep on
+    model = two_state_model()
+    plan = value_iteration(model, gamma=0.5, tol=1e-12)
+    assert plan.iterations == 41
+    assert plan.V.tolist() == [2 - 2.0**-40, 3.0, 0.0]
+    assert plan.Q.tolist() == [[2 - 2.0**-40, 0.0], [3.0, 3.0], [0.0, 0.0]]  # Q from V_40
+    assert plan.policy.tolist()[:2] == [0, 0]  # state 1's tie goes to the lowest action
+    assert plan.start_value(model) == 0.25 * (2 - 2.0**-40) + 0.75 * 3.0  # weighted by the start
+    assert value_iteration(model, gamma=0.5, tol=0.5).iterations == 2  # changes 1, then 1/2
+    np.testing.assert_array_equal(policy_evaluation(model, np.array([0, 1, 0]), gamma=0.5), [2.0, 3.0, 0.0])
+    np.testing.assert_array_equal(policy_evaluation(model, np.array([1, 1, 0]), gamma=0.5), [0.0, 3.0, 0.0])
+    assert policy_start_value(model, np.array([0, 1, 0]), gamma=0.5) == 0.25 * 2.0 + 0.75 * 3.0
+    assert policy_start_value(model, np.array([1, 0, 0]), gamma=0.5) == 0.75 * 3.0
+    with pytest.raises(PlanningError, match="tol must be a number >= 0; got nan"):
+        value_iteration(model, 0.5, tol=float("nan"))
+
+
+def test_undiscounted_ending_greedy_keeps_to_optimal_actions():
+    # gamma = 1: from state 0, ending at once (action 1) is the shortest way out but is worth 0;
+    # moving to state 1 (action 0) is one step longer and worth 3: the policy must take it
+    P = np.zeros((3, 2, 3))
+    P[0, 0, 1] = P[0, 1, 2] = P[1, 0, 2] = P[1, 1, 2] = P[2, :, 2] = 1.0
+    R = np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 0.0]])
+    model = TransitionModel(P=P, R=R, terminal=np.array([False, False, True]), initial=np.eye(3)[0])
+    plan = value_iteration(model, gamma=1.0)
+    assert plan.V.tolist() == [3.0, 3.0, 0.0]
+    assert plan.policy.tolist()[:2] == [0, 0]
+    assert plan.start_value(model) == 3.0
+
+
+def test_value_iteration_gives_up_on_an_endless_payment_after_two_windows():
+    # 3 states: a window of 10 * (3 + 1) = 40 sweeps; the change stays 0.5, so it stops at 80
+    model = make_unwrapped("lab/GridWorld-v0", ascii_map=["S.G"], step_reward=0.5).transition_model()
+    with pytest.raises(PlanningError, match=r"did not converge in 80 iterations \(last change 0\.5\)"):
+        value_iteration(model, gamma=1.0)
+
+
+def test_toy_text_model_starts_uniformly_by_default():
+    table = {0: {0: [(1.0, 1, 2.0, True)]}, 1: {0: [(0.5, 1, 4.0, True), (0.5, 0, 0.0, False)]}}
+    model = model_from_toy_text(table)
+    assert model.initial.tolist() == [0.5, 0.5]
+    assert model.R.tolist() == [[2.0], [2.0]]  # expected rewards
+    assert model.terminal.tolist() == [False, True]
+    assert model_from_toy_text(table, initial=np.array([1.0, 0.0])).initial.tolist() == [1.0, 0.0]
