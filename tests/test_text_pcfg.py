@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from envs.errors import TextError
 from envs.text.grammar import load_grammar, parse_grammar
 from envs.text.pcfg import PCFG
 
@@ -111,3 +112,75 @@ def test_sampler_is_seeded_and_follows_the_probabilities():
         assert abs(counts[sentence] / n - p) < 4 * math.sqrt(p * (1 - p) / n)
     for s in list(counts)[:50]:
         assert DYCK.sentence_probability(s) > 0
+
+
+# "a b" has three derivations (through X, through Y, and directly): 0.4 + 0.2 + 0.2
+AMBIGUOUS = PCFG(
+    parse_grammar(
+        'S -> "a" X [0.4] | "a" Y [0.2] | "a" "b" [0.2] | "a" "d" [0.1] | "c" [0.1]\n'
+        'X -> "b" [1]\n'
+        'Y -> "b" [1]\n'
+    )
+)
+
+
+def test_an_ambiguous_sentence_sums_its_derivations():
+    w = AMBIGUOUS.word_index
+    a, b, d, c = w["a"], w["b"], w["d"], w["c"]
+    assert AMBIGUOUS.inside([a, b]) == pytest.approx(0.8, rel=1e-12)
+    assert AMBIGUOUS.inside([a, b], count_parses=True) == 3.0
+    assert AMBIGUOUS.sentence_probability([a, b]) == pytest.approx(0.8, rel=1e-12)
+    assert AMBIGUOUS.prefix_probability([a]) == pytest.approx(0.9, rel=1e-12)
+    enumerated = AMBIGUOUS.enumerate(3)
+    assert enumerated.keys() == {(a, b), (a, d), (c,)}
+    assert [enumerated[s] for s in [(a, b), (a, d), (c,)]] == pytest.approx([0.8, 0.1, 0.1], rel=1e-12)
+    assert AMBIGUOUS.length_distribution(3) == pytest.approx([0.0, 0.1, 0.9, 0.0], abs=1e-15)
+    # after "a": "b" by three stacks (X, Y and the word itself), "d" by one
+    nxt, end = AMBIGUOUS.next_word_distribution([a])
+    assert end == 0.0
+    assert nxt[[a, b, d, c]] == pytest.approx([0.0, 0.8 / 0.9, 0.1 / 0.9, 0.0], rel=1e-12)
+    # the entropy of the derivations is the start's rule choice: more than the sentences' H(.8, .1, .1)
+    assert AMBIGUOUS.entropy() == pytest.approx(
+        -(0.4 * math.log(0.4) + 0.4 * math.log(0.2) + 0.2 * math.log(0.1))
+    )
+
+
+def test_dyck_by_hand():
+    o, c = DYCK.word_index["("], DYCK.word_index[")"]
+    # S -> P [0.7] | P S [0.3]; P -> "(" ")" [0.6] | "(" S ")" [0.4]
+    assert DYCK.sentence_probability([o, c]) == pytest.approx(0.7 * 0.6, rel=1e-12)
+    assert DYCK.prefix_probability([o, c]) == pytest.approx(0.6, rel=1e-12)
+    nxt, end = DYCK.next_word_distribution([o, c])  # a whole sentence: end 0.7, go on with "(" 0.3
+    assert (end, nxt[o], nxt[c]) == pytest.approx((0.7, 0.3, 0.0), rel=1e-12)
+    assert DYCK.sentence_probability([o, o, c, c]) == pytest.approx(0.7 * 0.4 * 0.7 * 0.6, rel=1e-12)
+    # expected uses: c_S = 1 + 0.3 c_S + 0.4 c_P and c_P = c_S, so both are 10/3
+    h = -(0.7 * math.log(0.7) + 0.3 * math.log(0.3) + 0.6 * math.log(0.6) + 0.4 * math.log(0.4))
+    assert DYCK.entropy() == pytest.approx(10 / 3 * h, rel=1e-12)
+
+
+def test_the_automaton_carries_the_exact_next_token_probabilities():
+    from envs.text.automaton import PrefixAutomaton
+    from envs.text.vocabulary import Vocabulary
+
+    vocab = Vocabulary(["c", "d", "b", "a"])  # token ids differ from the grammar's word indices
+    automaton = PrefixAutomaton(AMBIGUOUS, vocab, 4)
+    t = vocab.index
+    after_a = automaton.run([t["a"]])
+    expected = np.zeros(len(vocab))
+    expected[t["b"]], expected[t["d"]] = 0.8, 0.1  # the parser's weights, normalised by P("a") = 0.9
+    np.testing.assert_allclose(automaton.next_prob[after_a], expected / 0.9, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(automaton.next_prob[automaton.start][[t["a"], t["c"]]], [0.9, 0.1], rtol=1e-12)
+    assert automaton.complete[automaton.run([t["a"], t["b"]])]
+    assert automaton.mask(after_a, 4).tolist() == [t in ("b", "d") for t in vocab.tokens]
+
+
+def test_left_corners_that_meet_add_up_and_enumeration_counts_its_prefixes():
+    # S's two rules both start with "b" and leave ("e",): one expansion of weight 0.5 + 0.5
+    g = PCFG(parse_grammar('S -> X "e" [0.5] | Y "e" [0.5]\nX -> "b" [1]\nY -> "b" [1]\n'))
+    b, e = g.word_index["b"], g.word_index["e"]
+    assert g.sentence_probability([b, e]) == pytest.approx(1.0, rel=1e-12)
+    assert g.inside([b, e]) == pytest.approx(1.0, rel=1e-12)
+    # AMBIGUOUS up to 3 words walks 5 prefixes: (), a, a b, a d, c
+    assert len(AMBIGUOUS.enumerate(3, max_prefixes=5)) == 3
+    with pytest.raises(TextError, match="have over 4 prefixes"):
+        AMBIGUOUS.enumerate(3, max_prefixes=4)
