@@ -430,3 +430,59 @@ def test_transition_model_refuses_a_tree_too_big_for_dense_arrays():
     env = TextGenEnv("dyck", max_length=8, obs_type="index")  # 9,841 nodes: fine for index observations
     with pytest.raises(TextError, match=r"a dense model of 9841 nodes x 3 tokens x 9841 nodes is 2\.2 GiB"):
         env.transition_model()
+
+
+def finish(env: TextGenEnv, words: list[str]) -> tuple[float, dict]:
+    """Emit ``words`` and the end token after a reset; the end's reward and information."""
+    env.reset(seed=0)
+    for t in words:
+        assert env.step(env.vocabulary.index[t])[1] == 0.0
+    _, reward, terminated, _, info = env.step(env.eos)
+    assert terminated
+    return reward, {k: info[k] for k in ("success", "grammatical")}
+
+
+def test_sentiment_counts_the_prompt_and_needs_a_sum_above_or_below_zero():
+    positive = TextGenEnv("english", "positive", prompts=["the good dog"])
+    assert finish(positive, ["sleeps"]) == (1.0, {"success": True, "grammatical": True})  # +1 from the prompt
+    # "the sad dog loves a cat": -1 + 1 = 0 is neither positive nor negative
+    for task in ("positive", "negative"):
+        env = TextGenEnv("english", task, prompts=["the sad dog"])
+        assert finish(env, ["loves", "a", "cat"]) == (0.0, {"success": False, "grammatical": True})
+    assert finish(TextGenEnv("english", "negative", prompts=["the sad dog"]), ["sleeps"])[0] == 1.0
+
+
+def test_keyword_counts_in_the_answer_only_and_needs_grammar_where_there_is_one(tmp_path):
+    reward = {"task": 1.0, "keyword": 0.5}
+    env = TextGenEnv("english", "keyword", keyword="cat", prompts=["the cat"], reward=reward)
+    assert finish(env, ["sleeps"]) == (0.0, {"success": False, "grammatical": True})  # only in the prompt
+    env = TextGenEnv("english", "keyword", keyword="cat", prompts=["the"], reward=reward, action_mask=False)
+    assert finish(env, ["cat", "sleeps"]) == (1.5, {"success": True, "grammatical": True})
+    # the keyword is there but the sentence is not English: the scorer pays, the task fails
+    assert finish(env, ["cat", "cat"]) == (0.5, {"success": False, "grammatical": False})
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("abc\nba\n")
+    text = TextGenEnv(f"text:{corpus}", "keyword", keyword="c", action_mask=False)
+    assert finish(text, ["b", "c", "c"])[1]["success"]  # no grammar: any text that holds it
+    with pytest.raises(TextError, match="keyword 'the dog' must be one token; it is 2"):
+        TextGenEnv("english", "keyword", keyword="the dog")
+
+
+def test_length_task_needs_exactly_the_target_and_custom_scorers_see_the_text_without_the_end():
+    seen: list[str] = []
+    env = TextGenEnv(
+        "english",
+        "length",
+        target_length=2,
+        prompts=["the"],
+        reward={"task": 1.0, "length": 0.5, "echo": 0.25},
+        scorers={"echo": lambda text: float(seen.append(text) or text == "the dog sleeps")},
+    )
+    assert finish(env, ["dog", "sleeps"]) == (1.0 + 0.5 + 0.25, {"success": True, "grammatical": True})
+    reward, info = finish(env, ["good", "dog", "sleeps"])  # 3 tokens: one too many
+    assert (reward, info["success"]) == (0.5 * (1 - 1 / 2), False)
+    assert seen == ["the dog sleeps", "the good dog sleeps"]
+    # a scorer weighted 0 is left out, and so is what it would need
+    assert TextGenEnv("english", reward={"task": 1.0, "length": 0.0, "keyword": 0}).rewards.weights == {
+        "task": 1.0
+    }
