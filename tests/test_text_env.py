@@ -486,3 +486,21 @@ def test_length_task_needs_exactly_the_target_and_custom_scorers_see_the_text_wi
     assert TextGenEnv("english", reward={"task": 1.0, "length": 0.0, "keyword": 0}).rewards.weights == {
         "task": 1.0
     }
+
+
+def test_dyck_masks_by_hand_from_the_reset_on():
+    # "()" and the end token fill 3 slots; "(())" and the end token need 5
+    env = TextGenEnv("dyck", max_length=3)
+    o, c, eos = env.vocabulary.index["("], env.vocabulary.index[")"], env.eos
+
+    def allowed(mask: np.ndarray) -> set[int]:
+        return set(np.flatnonzero(mask).tolist())
+
+    _, info = env.reset(seed=0)
+    assert allowed(info["action_mask"]) == allowed(env.action_masks()) == {o}
+    assert allowed(env.step(o)[4]["action_mask"]) == {c}  # "((" could not end in time
+    assert allowed(env.step(c)[4]["action_mask"]) == {eos}
+    env = TextGenEnv("dyck", max_length=5)
+    env.reset(seed=0)
+    assert allowed(env.step(o)[4]["action_mask"]) == {o, c}
+    assert allowed(env.step(o)[4]["action_mask"]) == {c}

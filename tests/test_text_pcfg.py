@@ -184,3 +184,21 @@ def test_left_corners_that_meet_add_up_and_enumeration_counts_its_prefixes():
     assert len(AMBIGUOUS.enumerate(3, max_prefixes=5)) == 3
     with pytest.raises(TextError, match="have over 4 prefixes"):
         AMBIGUOUS.enumerate(3, max_prefixes=4)
+
+
+def test_automaton_states_with_the_same_stacks_but_other_weights_stay_apart():
+    from envs.text.automaton import PrefixAutomaton
+    from envs.text.vocabulary import Vocabulary
+
+    g = PCFG(
+        parse_grammar(
+            'S -> "a" X [0.3] | "a" Y [0.2] | "c" X [0.1] | "c" Y [0.4]\nX -> "b" [1]\nY -> "d" [1]\n'
+        )
+    )
+    vocab = Vocabulary(g.words)
+    automaton = PrefixAutomaton(g, vocab, 3)
+    t = vocab.index
+    after_a, after_c = automaton.run([t["a"]]), automaton.run([t["c"]])
+    assert after_a != after_c  # both wait for X or Y, with weights 0.6 / 0.4 and 0.2 / 0.8
+    assert automaton.next_prob[after_a][[t["b"], t["d"]]] == pytest.approx([0.6, 0.4], rel=1e-12)
+    assert automaton.next_prob[after_c][[t["b"], t["d"]]] == pytest.approx([0.2, 0.8], rel=1e-12)
