@@ -149,3 +149,21 @@ def test_a_grammar_word_spelled_as_the_end_token_is_refused(tmp_path):
     grammar.write_text('S -> "a" "<eos>" "b" [0.5] | "a" [0.5]\n', encoding="utf-8")
     with pytest.raises(VocabularyError, match="a token is spelled <eos>"):
         make_language(str(grammar))  # it became the end token: "a <eos> b" could never be made
+
+
+def test_bpe_vocabulary_size_at_the_boundary(tmp_path):
+    f = tmp_path / "abc.txt"
+    f.write_text("abcdefghij\n")  # 10 letters and the space mark: 11 characters, 12 tokens with <eos>
+    with pytest.raises(VocabularyError, match="configured size 11; raise vocab_size to at least 12"):
+        make_language(str(f), tokenizer="bpe", vocab_size=11)
+    assert len(make_language(str(f), tokenizer="bpe", vocab_size=12).vocabulary) == 12
+
+
+def test_copy_prompts_split_disjointly_and_malformed_ones_are_refused():
+    lang = CopyLanguage(alphabet="abc", max_word=3)
+    prompts = [set(lang.prompts(s)) for s in SPLITS]
+    assert sum(len(p) for p in prompts) == len(set.union(*prompts)) == 3 + 9 + 27
+    assert all(split_of(lang.text(p)) == "validation" for p in prompts[1])
+    for bad in ("|", "a|b|"):
+        with pytest.raises(TextError, match=f"copy prompt {bad!r} must be a word then '\\|'"):
+            TextGenEnv("copy", "copy", prompts=[bad])
