@@ -535,3 +535,59 @@ def test_make_examples_script_reproduces_the_examples(tmp_path, monkeypatch):
         fresh.created = kept.created
         fresh.lab_version = kept.lab_version
         assert fresh == kept, path.name
+
+
+def test_verify_compares_truncations_infos_and_rewards_exactly():
+    from lab.replays.verify import simulate
+
+    base = record("lab/KeyDoor-v0", [2, 2, 0])
+    assert "state" in base.infos and verify_episode(base).ok
+    cut = record("lab/KeyDoor-v0", [2, 2, 0])
+    cut.truncations[-1] = True
+    assert (verify_episode(cut).difference.step, verify_episode(cut).difference.field) == (3, "truncations")
+    moved = record("lab/KeyDoor-v0", [2, 2, 0])
+    moved.infos["state"][2] += 1
+    assert (verify_episode(moved).difference.step, verify_episode(moved).difference.field) == (
+        2,
+        "infos.state",
+    )
+    env = make_replay_env(moved)
+    steps = [(t, diff is not None) for t, diff in simulate(moved, env)]
+    env.close()
+    assert steps == [(0, False), (1, False), (2, True)]  # nothing after the first difference
+    episode = load_episode(EXAMPLES / "Maze-v0.npz")
+    episode.rewards[6] += 1e-12  # "matches exactly" means exactly
+    assert (verify_episode(episode).difference.step, verify_episode(episode).difference.field) == (
+        7,
+        "rewards",
+    )
+
+
+def test_format_refuses_a_mid_episode_truncation_and_frames_of_another_length(tmp_path):
+    good = save_episode(record("lab/KeyDoor-v0", [2, 2, 0]), tmp_path / "good.npz")
+    cut = rewrite(good, tmp_path / "cut.npz", truncations=np.array([False, True, False]))
+    with pytest.raises(ReplayError, match="ends at step 2 but goes on to step 3"):
+        load_episode(cut)
+    frames = rewrite(good, tmp_path / "frames.npz", frames=np.zeros((3, 2, 2, 3), np.uint8))
+    with pytest.raises(ReplayError, match=r"'frames' must be \(4, H, W, 3\) uint8; got \(3, 2, 2, 3\)"):
+        load_episode(frames)
+    wrapped = rewrite(good, tmp_path / "limit.npz", set_meta={"env_kwargs": {"max_episode_steps": 5}})
+    with pytest.raises(ReplayError, match="meta 'env_kwargs' may not hold max_episode_steps"):
+        load_episode(wrapped)
+    big = rewrite(good, tmp_path / "big.npz", set_meta={"seed": 2**64})
+    with pytest.raises(ReplayError, match="meta 'seed' must be a reset seed from 0 to 2\\*\\*64 - 1"):
+        load_episode(big)
+    assert load_episode(rewrite(good, tmp_path / "max.npz", set_meta={"seed": 2**64 - 1})).seed == 2**64 - 1
+
+
+def test_episode_equality_truncation_and_listing(tmp_path):
+    a = record("lab/KeyDoor-v0", [2, 2, 0])
+    a.rewards = np.array([np.nan, 0.0, 0.0])
+    b = load_episode(save_episode(a, tmp_path / "nan.npz"))
+    assert b == a and not b.truncated and not b.terminated  # NaN rewards equal their copy
+    b.observations[1] += 1
+    assert b != a  # compared by content
+    b.truncations = np.array([False, False, True])
+    assert b.truncated and not b.terminated
+    (tmp_path / ".nan.npz.tmp.npz").write_bytes(b"a write in progress")
+    assert [p.name for p, _ in list_replays(tmp_path)] == ["nan.npz"]
