@@ -319,3 +319,12 @@ def test_an_unfinished_trial_is_left_out_of_the_report(serial_sweep, tmp_path):
     report = make_report(sweep, reps=100)
     label = index["trials"][0]["config"]
     assert report["configurations"][label]["runs"] == 1 and report["trials_left_out"] == 1
+
+
+def test_a_grid_value_overrides_one_hyperparameter_and_keeps_the_others():
+    (low, high) = expand({**SPEC, "seed": 0}, [3], {"hyperparameters.learning_rate": [0.2, 0.9]})
+    data = high.spec_data(SPEC)
+    assert data["hyperparameters"] == {"learning_rate": 0.9, "epsilon": 0.2, "initial_q": 1.0}
+    assert (data["seed"], data["name"]) == (3, "tiny-learning_rate-0.9-seed3")
+    assert SPEC["hyperparameters"]["learning_rate"] == 0.1  # the base spec is left as it was
+    assert low.spec_data(SPEC)["hyperparameters"]["learning_rate"] == 0.2
