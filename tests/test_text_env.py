@@ -264,6 +264,11 @@ def test_index_observations_follow_the_model():
             assert model.P[s, a, s2] == 1.0 and model.R[s, a] == r
             assert model.terminal[s2] == (terminated or truncated)
             s, done = s2, terminated or truncated
+    # the start distribution: each prompt's root, uniformly (the reset draws them so)
+    assert len(env.prompts) > 1
+    assert model.initial.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_array_equal(np.flatnonzero(model.initial), np.arange(len(env.prompts)) * env.per_prompt)
+    assert set(model.initial[model.initial > 0].tolist()) == {1.0 / len(env.prompts)}
 
 
 def test_render_modes(tmp_path):
