@@ -196,6 +196,11 @@ def test_recorder_refuses_misuse():
     rec.step(0, 1, 1.0, True, False, {"state": 1})
     with pytest.raises(ReplayError, match="episode is over"):
         rec.step(0, 1, 0.0, False, False, {"state": 1})
+    cut = EpisodeRecorder("lab/Maze-v0")
+    cut.start(0, {"state": 0})
+    cut.step(0, 1, 0.0, False, True, {"state": 1})  # truncated ends the episode too
+    with pytest.raises(ReplayError, match="episode is over"):
+        cut.step(0, 1, 0.0, False, False, {"state": 1})
     with pytest.raises(ReplayError, match="pass frame="):
         EpisodeRecorder("lab/Maze-v0", record_frames=True).start(0, {})
 
