@@ -232,7 +232,9 @@ def policy_iteration(model: TransitionModel, gamma: float = 0.99, max_iterations
     """Optimal values and policy by alternating exact evaluation and greedy improvement.
 
     Starts from the uniform random policy and stops when the greedy policy no longer changes
-    (ties broken toward the current action, so it always terminates).
+    (ties broken toward the current action, so it always terminates). With ``gamma=1``, a policy
+    on the way whose return is not finite somewhere (a state that never ends the episode, or a loop
+    whose rewards are positive) stops it with a :class:`PlanningError`, as value iteration stops.
     """
     gamma = _check_gamma(gamma)
     n, a = model.R.shape
@@ -240,6 +242,13 @@ def policy_iteration(model: TransitionModel, gamma: float = 0.99, max_iterations
     current = None
     for iteration in range(1, max_iterations + 1):
         V = policy_evaluation(model, policy, gamma)
+        if not np.isfinite(V).all():  # only at gamma=1; the next backup would be 0 * inf = nan
+            state = int(np.flatnonzero(~np.isfinite(V))[0])
+            raise PlanningError(
+                f"policy iteration met a policy worth {V[state]} from state {state} (gamma=1): the optimal "
+                "return may not be finite (a state that never ends the episode, or a loop whose rewards "
+                "are positive): use gamma < 1"
+            )
         Q = q_values(model, V, gamma)
         greedy = Q.argmax(axis=1)
         if current is not None:

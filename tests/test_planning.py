@@ -357,3 +357,23 @@ def test_toy_text_model_starts_uniformly_by_default():
     assert model.R.tolist() == [[2.0], [2.0]]  # expected rewards
     assert model.terminal.tolist() == [False, True]
     assert model_from_toy_text(table, initial=np.array([1.0, 0.0])).initial.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("ascii_map", "step_reward", "worth"),
+    [(["S.G#", "...#", "###."], -1.0, "-inf"), (["S.G"], 0.5, "inf")],
+    ids=["walled-off-cell", "paying-loop"],
+)
+def test_policy_iteration_undiscounted_without_a_finite_optimum_raises(ascii_map, step_reward, worth):
+    # value iteration refuses both; policy iteration returned inf / nan values and start value
+    model = make_unwrapped(
+        "lab/GridWorld-v0", ascii_map=ascii_map, step_reward=step_reward
+    ).transition_model()
+    with pytest.raises(PlanningError, match="may not be finite"):
+        value_iteration(model, gamma=1.0)
+    with pytest.raises(
+        PlanningError, match=rf"policy iteration met a policy worth {worth} from state \d+ .*gamma < 1"
+    ):
+        policy_iteration(model, gamma=1.0)
+    plan = policy_iteration(model, gamma=0.9)
+    assert np.isfinite(plan.V).all() and np.isfinite(plan.start_value(model))
