@@ -509,3 +509,16 @@ def test_dyck_masks_by_hand_from_the_reset_on():
     env.reset(seed=0)
     assert allowed(env.step(o)[4]["action_mask"]) == {o, c}
     assert allowed(env.step(o)[4]["action_mask"]) == {c}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "x", None])
+def test_a_custom_scorer_that_returns_no_finite_number_is_named(value):
+    env = TextGenEnv("english", prompts=["the"], reward={"odd": 1.0}, scorers={"odd": lambda text: value})
+    with pytest.raises(
+        TextError, match=r"scorer 'odd' returned .* for 'the dog sleeps'; a scorer returns a finite"
+    ):
+        finish(env, ["dog", "sleeps"])
+    fine = TextGenEnv(
+        "english", prompts=["the"], reward={"ok": 1.0}, scorers={"ok": lambda text: np.float32(0.5)}
+    )
+    assert finish(fine, ["dog", "sleeps"])[0] == 0.5

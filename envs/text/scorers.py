@@ -9,8 +9,9 @@ Terminal scorers (paid on the step that emits the end token, each in [0, 1]):
 - ``grammatical``: the whole sentence is in the language;
 - ``keyword``: the answer contains ``keyword``;
 - ``length``: ``1 - |answer length - target_length| / target_length``, floored at 0;
-- any callable ``scorers={"name": f}`` handed to the environment, ``f(text) -> float`` (learned
-  reward models live above ``envs/`` and come in this way).
+- any callable ``scorers={"name": f}`` handed to the environment, ``f(text) -> float``, a finite
+  number (else a :class:`TextError` names the scorer); learned reward models live above ``envs/``
+  and come in this way.
 
 The dense scorer ``viability`` pays minus its weight on the step whose token leaves no grammatical
 way to go on (a potential-based shaping: the potential is 1 while the prefix is viable).
@@ -122,7 +123,8 @@ class RewardSpec:
             if name in self.custom:
                 f, lang = self.custom[name], self.language
                 values = [
-                    float(f(lang.text(row[: n - 1].tolist()))) for row, n in zip(tokens, length, strict=True)
+                    _score(name, f, lang.text(row[: n - 1].tolist()))
+                    for row, n in zip(tokens, length, strict=True)
                 ]
                 reward += w * np.asarray(values)
             else:
@@ -150,6 +152,19 @@ class RewardSpec:
             return answer_len == self.target_length
         assert self.expected is not None, "bind() the prompts first"
         return (tokens == self.expected[prompt, : tokens.shape[1]]).all(axis=1)
+
+
+def _score(name: str, f: Callable[[str], float], text: str) -> float:
+    """A custom scorer's value of ``text`` as a finite float, or a :class:`TextError` naming the scorer
+    (a NaN or infinite reward would spoil every return it enters, silently)."""
+    value = f(text)
+    try:
+        number = float(value)  # numpy and torch scalars convert too
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise TextError(f"scorer {name!r} returned {value!r} for {text!r}; a scorer returns a finite number")
+    return number
 
 
 def task_names(language: Language) -> Sequence[str]:
