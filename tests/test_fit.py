@@ -394,3 +394,118 @@ def test_progress_bar_shows_the_live_losses(capsys):
     assert "epoch 2/2" in out and "train" in out and "val" in out and "acc" in out
     fit(nn.Linear(2, 2), X, y, epochs=2, progress=False)
     assert capsys.readouterr().out == ""
+
+
+# ----- exact checks of fit's plumbing (each a model whose behaviour is known in closed form) -----
+
+
+class _Recorder(nn.Module):
+    """A linear model that notes the inputs it sees, in training mode and in evaluation mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+        self.train_batches: list[list[float]] = []
+        self.eval_inputs: list[float] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.train_batches.append(x[:, 0].tolist())
+        else:
+            self.eval_inputs.extend(x[:, 0].tolist())
+        return self.linear(x)
+
+
+def test_the_held_out_fraction_is_never_trained_on_and_every_epoch_reshuffles_the_rest():
+    X, y = torch.arange(20, dtype=torch.float32)[:, None], torch.zeros(20, 1)
+    model = _Recorder()
+    fit(model, X, y, loss="mse", val_fraction=0.25, batch_size=20, epochs=3, progress=False)
+    assert len(model.train_batches) == 3  # one batch per epoch
+    held_out = set(model.eval_inputs)
+    assert len(held_out) == 5  # a quarter of the 20 samples
+    for batch in model.train_batches:
+        assert len(batch) == 15 and set(batch).isdisjoint(held_out)  # no validation sample trains
+        assert set(batch) | held_out == set(range(20))  # and every other one does, once an epoch
+    orders = {tuple(batch) for batch in model.train_batches}
+    assert len(orders) == 3  # a fresh shuffle each epoch
+
+
+class _Constant(nn.Module):
+    """A model whose outputs, and so its loss, no weight changes (its gradient is exactly 0)."""
+
+    def __init__(self, value: float = 2.0) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([value]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1] * 0.0 + self.w * 0.0
+
+
+def test_a_validation_loss_that_only_ties_is_no_improvement():
+    X, y = torch.ones(8, 1), torch.zeros(8, 1)
+    options = dict(loss="mse", val_fraction=0.5, early_stopping_patience=2, progress=False)
+    history = fit(_Constant(), X, y, epochs=10, **options)
+    assert history.val_loss == [0.0, 0.0, 0.0]  # the same loss every epoch: the first is the best
+    assert history.best_epoch == 0 and history.epochs == 3 and history.stopped_early
+    last = fit(_Constant(), X, y, epochs=3, **options)  # patience runs out on the last epoch
+    assert last.epochs == 3 and last.best_epoch == 0 and not last.stopped_early
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "weight_decay", "expected"),
+    [
+        ("adamw", None, 2.0 * (1 - 0.1 * 0.01)),  # AdamW decays by lr * 0.01 by default, decoupled
+        ("adam", None, 2.0),  # the others default to no decay
+        ("sgd", None, 2.0),
+        ("rmsprop", None, 2.0),
+        ("adamw", 0.1, 2.0 * (1 - 0.1 * 0.1)),
+        ("adam", 0.1, 2.0 - 0.1),  # an L2 gradient 0.1 * w that Adam's first step normalises to lr
+        ("sgd", 0.1, 2.0 - 0.1 * 0.1 * 2.0),  # the L2 gradient 0.1 * w times lr
+    ],
+)
+def test_weight_decay_defaults_and_kinds_in_one_step(optimizer, weight_decay, expected):
+    model = _Constant(2.0)
+    fit(model, torch.ones(4, 1), torch.zeros(4, 1), loss="mse", optimizer=optimizer, lr=0.1,
+        weight_decay=weight_decay, momentum=0.0, batch_size=4, epochs=1, val_fraction=0.0,
+        progress=False)  # fmt: skip
+    assert float(model.w.detach()) == pytest.approx(expected, rel=1e-6)
+
+
+def _linear_steps(steps: int, **options) -> float:
+    """The weight of ``w * x`` (from 0) after ``steps`` full-batch steps on the loss ``mean(w * x)``,
+    whose gradient is always 1."""
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    fit(model, torch.ones(4, 1), torch.zeros(4, 1), loss=lambda out, _: out.mean(), lr=0.1,
+        weight_decay=0.0, batch_size=4, epochs=steps, val_fraction=0.0, progress=False,
+        **options)  # fmt: skip
+    return float(model.weight.detach())
+
+
+def test_momentum_and_nesterov_reach_the_optimizers():
+    assert _linear_steps(1, optimizer="sgd", momentum=0.9) == pytest.approx(-0.1)
+    assert _linear_steps(1, optimizer="sgd", momentum=0.9, nesterov=True) == pytest.approx(-0.1 * 1.9)
+    assert _linear_steps(2, optimizer="sgd", momentum=0.9) == pytest.approx(-0.1 - 0.1 * 1.9)
+    # RMSprop (alpha 0.99): v = 0.01, then 0.0199; each step's g / sqrt(v) goes through the momentum
+    first, second = 1 / math.sqrt(0.01), 1 / math.sqrt(0.99 * 0.01 + 0.01)
+    assert _linear_steps(2, optimizer="rmsprop", momentum=0.0) == pytest.approx(
+        -0.1 * (first + second), rel=1e-5
+    )
+    assert _linear_steps(2, optimizer="rmsprop", momentum=0.9) == pytest.approx(
+        -0.1 * (first + 0.9 * first + second), rel=1e-5
+    )
+
+
+def test_the_default_warmup_is_five_percent_of_all_steps():
+    history = fit(_Constant(), torch.ones(2, 1), torch.zeros(2, 1), loss="mse", lr=0.1, batch_size=2,
+                  epochs=40, schedule="linear_warmup_cosine", val_fraction=0.0, progress=False)  # fmt: skip
+    # 40 steps, one an epoch: a warm-up of 2 steps, then a cosine over the 38 others
+    assert history.lr[:4] == pytest.approx([0.05, 0.1, 0.1, 0.05 * (1 + math.cos(math.pi / 38))])
+
+
+def test_the_regression_losses_by_hand():
+    outputs, targets = torch.tensor([0.0, 3.0]), torch.tensor([0.5, 0.0])
+    assert float(loss_function("mse")(outputs, targets)) == pytest.approx((0.25 + 9.0) / 2)
+    assert float(loss_function("l1")(outputs, targets)) == pytest.approx((0.5 + 3.0) / 2)
+    # Huber with delta 1: quadratic (x^2 / 2) inside, linear (|x| - 1/2) outside
+    assert float(loss_function("huber")(outputs, targets)) == pytest.approx((0.125 + 2.5) / 2)
