@@ -227,6 +227,45 @@ def test_transformer_rejects_sequences_beyond_its_context():
         model(torch.zeros(4, dtype=torch.long))
 
 
+def test_transformer_starts_with_gpt2_initialisation():
+    torch.manual_seed(0)
+    model = CausalTransformer(vocab_size=300, context=64, width=64, layers=2, heads=4)
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            weight = module.weight.detach()
+            assert float(weight.std()) == pytest.approx(0.02, rel=0.1), name
+            assert abs(float(weight.mean())) < 0.002, name
+        if isinstance(module, nn.Linear):
+            assert not module.bias.any(), name
+
+
+def test_transformer_block_is_pre_layer_norm():
+    """x + attention(LN1(x)), then x + MLP(LN2(x)): each sub-layer reads its own normalised input."""
+    from lab.nets.transformer import Block
+
+    torch.manual_seed(0)
+    block = Block(width=8, heads=2, dropout=0.0).eval()
+    with torch.no_grad():  # two norms that differ from each other and from none at all
+        for ln in (block.ln1, block.ln2):
+            ln.weight.uniform_(0.5, 2.0)
+            ln.bias.normal_(0.0, 0.5)
+    x = torch.randn(2, 5, 8) * 3 + 1
+    with torch.no_grad():
+        h = x + block.attention(block.ln1(x))
+        assert torch.allclose(block(x), h + block.mlp(block.ln2(h)), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_recurrent_dropout_acts_between_stacked_layers(kind):
+    net = RecurrentNet(3, 16, out_features=2, kind=kind, num_layers=2, dropout=0.5)
+    x = torch.randn(4, 6, 3)
+    assert not torch.equal(net(x)[0], net(x)[0])  # training: a fresh dropout mask each pass
+    net.eval()
+    assert torch.equal(net(x)[0], net(x)[0])
+    single = RecurrentNet(3, 16, kind=kind, num_layers=1, dropout=0.5)  # no layer to drop between
+    assert torch.equal(single(x)[0], single(x)[0])
+
+
 # ----- encoders on the lab's observation spaces -----
 
 KEYDOOR_ENCODERS = [
