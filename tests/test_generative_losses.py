@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from generative.blocks import EMA, timestep_embedding
+from generative.cyclegan import CycleGAN
 from generative.diffusion import Diffusion
 from generative.gan import GAN
+from generative.pix2pix import Pix2Pix
 from generative.vae import VAE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -276,3 +278,85 @@ def test_timestep_embedding_is_the_transformer_sinusoid():
         expected = [math.cos(step * f) for f in freqs] + [math.sin(step * f) for f in freqs]
         assert row == pytest.approx(expected, abs=1e-5)
     assert timestep_embedding(t, 7)[:, -1].tolist() == [0.0, 0.0, 0.0]  # an odd width pads a zero
+
+
+# ----- translation -----
+
+TRANSLATION = {"channels": 4, "d_channels": 4, "batch_size": 4}
+
+
+class Shift(nn.Module):
+    """A "generator" that adds ``shift`` to every pixel."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.shift
+
+
+class ConstantCritic(nn.Module):
+    """A "discriminator" scoring every patch ``score`` (a weight, so losses through it backpropagate);
+    it notes what it is shown."""
+
+    def __init__(self, score: float) -> None:
+        super().__init__()
+        self.score = nn.Parameter(torch.tensor(score))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return self.score.expand(len(x), 1, 2, 2) + 0.0 * x.mean()
+
+
+def _two_domains(n: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    a, b = torch.zeros(n, 3, 16, 16), torch.full((n, 3, 16, 16), -0.6)
+    return torch.cat([a, b], 1), a, b
+
+
+def test_cyclegan_losses_by_hand():
+    model = CycleGAN(
+        (6, 16, 16), 1, {**TRANSLATION, "blocks": 1, "lambda_cycle": 10.0, "lambda_identity": 0.5}
+    )
+    model.g_ab, model.g_ba = Shift(0.5), Shift(-0.25)
+    model.d_a, model.d_b = ConstantCritic(0.0), ConstantCritic(0.0)
+    x, _, _ = _two_domains()
+    out = model.train_step(x, torch.zeros(4), torch.Generator().manual_seed(0))
+    # cycle: F(G(a)) = a + 0.25 and G(F(b)) = b + 0.25, so 0.25 each way
+    assert out["cycle"] == pytest.approx(0.5)
+    # identity: G(b) = b + 0.5 against b, F(a) = a - 0.25 against a
+    assert out["identity"] == pytest.approx(0.75)
+    # adversarial: both critics score 0 against the target 1 (least squares): 1 each way
+    assert out["g_loss"] == pytest.approx(2.0 + 10.0 * (0.5 + 0.5 * 0.75))
+    # the critics: real (target 1) and fake (target 0) in both domains, halved
+    assert out["d_loss"] == pytest.approx(0.5 * (1.0 + 0.0 + 1.0 + 0.0))
+
+
+def test_cyclegan_global_critic_enters_weighted_by_lambda_global():
+    model = CycleGAN((6, 16, 16), 1, {**TRANSLATION, "blocks": 1, "lambda_global": 0.25})
+    model.g_ab, model.g_ba = Shift(0.5), Shift(-0.25)
+    model.d_a, model.d_b = ConstantCritic(0.0), ConstantCritic(0.0)
+    model.critics = {"c_a": ConstantCritic(3.0), "c_b": ConstantCritic(3.0)}  # (3 - 1)^2 = 4 each way
+    x, _, _ = _two_domains()
+    out = model.train_step(x, torch.zeros(4), torch.Generator().manual_seed(0))
+    assert out["g_loss"] == pytest.approx(2.0 * (1.0 + 0.25 * 4.0) + 10.0 * (0.5 + 0.5 * 0.75))
+
+
+def softplus(v: float) -> float:
+    """The cross-entropy of logit ``s``: ``softplus(-s)`` for the target 1, ``softplus(s)`` for 0."""
+    return math.log1p(math.exp(v))
+
+
+def test_pix2pix_losses_by_hand():
+    model = Pix2Pix((6, 16, 16), 1, {**TRANSLATION, "lambda_l1": 100.0})
+    model.g_ab = Shift(0.5)
+    model.d = critic = ConstantCritic(1.0)
+    x, a, b = _two_domains()
+    out = model.train_step(x, torch.zeros(4), torch.Generator().manual_seed(0))
+    assert out["l1"] == pytest.approx(1.1)  # |a + 0.5 - b|
+    assert out["g_loss"] == pytest.approx(softplus(-1.0) + 100.0 * 1.1, rel=1e-6)
+    assert out["d_loss"] == pytest.approx(0.5 * (softplus(-1.0) + softplus(1.0)), rel=1e-6)
+    fake = a + 0.5  # the critic sees each image beside its source: (a, G(a)), then (a, b), then (a, G(a))
+    for seen, pair in zip(critic.seen, (fake, b, fake), strict=True):
+        assert torch.equal(seen, torch.cat([a, pair], 1))
