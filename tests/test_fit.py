@@ -237,6 +237,26 @@ def test_non_finite_data_is_a_clear_error():
         fit(nn.Linear(2, 1), X, torch.zeros(6, 1), loss="mse", progress=False)
     with pytest.raises(ValueError, match="y holds NaN"):
         fit(nn.Linear(2, 1), torch.zeros(6, 2), torch.full((6, 1), math.inf), loss="mse", progress=False)
+    bad_x_val = (X, torch.zeros(6, 1))
+    with pytest.raises(ValueError, match=r"X_val holds NaN or infinite values \(the first at sample 3\)"):
+        fit(
+            nn.Linear(2, 1),
+            torch.zeros(6, 2),
+            torch.zeros(6, 1),
+            validation=bad_x_val,
+            loss="mse",
+            progress=False,
+        )
+    bad_y_val = (torch.zeros(6, 2), torch.full((6, 1), -math.inf))
+    with pytest.raises(ValueError, match="y_val holds NaN or infinite values"):
+        fit(
+            nn.Linear(2, 1),
+            torch.zeros(6, 2),
+            torch.zeros(6, 1),
+            validation=bad_y_val,
+            loss="mse",
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(
@@ -361,6 +381,16 @@ def test_accuracy_pairs_each_prediction_with_one_target():
         accuracy(model, X, torch.zeros(40, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="batch_size must be a whole number >= 1; got 0"):
         predict(model, X, batch_size=0)
+
+
+def test_accuracy_on_class_probabilities_compares_argmaxes_per_sample_and_step():
+    from lab.nets.inference import correct
+
+    outputs = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 3.0, 0.0], [1.0, 0.0, 0.0]]])
+    targets = torch.tensor([[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], [[0.0, 1.0, 0.0], [0.6, 0.4, 0.0]]])
+    assert correct(outputs, targets).tolist() == [True, False, True, True]
+    assert correct(outputs[:, 0], targets[:, 0]).tolist() == [True, True]
+    assert correct(outputs[:, 1], targets[:, 1]).tolist() == [False, True]
 
 
 # ----- the rest of the contract -----

@@ -167,6 +167,19 @@ def test_nature_cnn_on_frames(size, norm):
     assert strides == [(4, 4), (2, 2), (1, 1)]
 
 
+def test_grid_cnn_dropout_and_its_global_head_averages_over_positions():
+    torch.manual_seed(0)
+    x = torch.rand(4, 2, 6, 6)
+    net = GridCNN(2, 6, 6, out_features=8, channels=(4,), dropout=0.5)
+    assert not torch.equal(net(x), net(x))  # training: a fresh dropout mask each pass
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    pooled = GridCNN(2, 6, 6, out_features=8, channels=(4,), head="global").eval()
+    convs, head = pooled.net[:2], pooled.net[-2:]  # conv -> relu, then ... -> linear -> relu
+    with torch.no_grad():
+        assert torch.allclose(pooled(x), head(convs(x).mean((2, 3))), atol=1e-6)
+
+
 # ----- recurrent -----
 
 
