@@ -129,3 +129,60 @@ def test_classifier_is_cached_and_the_frechet_ratio_is_measured(tmp_path):
     assert quality.floor > 0 and quality.frechet_ratio > 3  # noise is far from digits
     assert len(quality.per_class_accuracy) == 10 and 0 <= quality.conditional_accuracy <= 1
     assert quality.samples == len(data.test_x)
+
+
+class _NumberedModel:
+    """A "generative model" whose every image is new: pixel 0 numbers it, pixel 1 holds its label."""
+
+    conditional = True
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def sample(self, n, labels, generator):
+        images = torch.zeros(n, 1, 2, 2)
+        images[:, 0, 0, 0] = torch.arange(self.made, self.made + n, dtype=torch.float32)
+        images[:, 0, 0, 1] = torch.as_tensor(labels, dtype=torch.float32)
+        self.made += n
+        return images
+
+
+class _ReadingClassifier:
+    """Features: the pixels; predictions: the label pixel, except that class 0 is always taken for 1."""
+
+    accuracy = 0.9
+
+    def features(self, images):
+        return np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+
+    def predict(self, images):
+        labels = np.asarray(images)[:, 0, 0, 1].astype(int)
+        return np.where(labels == 0, 1, labels)
+
+
+def test_measure_compares_fresh_sets_of_samples_and_counts_each_label(monkeypatch):
+    import types
+
+    import generative.metrics as metrics
+
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    monkeypatch.setattr(metrics, "frechet_distance", lambda a, b: calls.append((a, b)) or 1.0)
+    n_train, n_test = 30, 6
+    train_x = np.zeros((n_train, 1, 2, 2), dtype=np.float32)
+    train_x[:, 0, 0, 0] = -1 - np.arange(n_train)  # numbered apart from the samples
+    data = types.SimpleNamespace(
+        train_x=train_x,
+        train_y=np.arange(n_train) % 3,
+        test_x=np.ones((n_test, 1, 2, 2), np.float32),
+        n_classes=3,
+    )
+    quality = measure(_NumberedModel(), data, _ReadingClassifier(), seed=0, per_class=4, draws=5)
+    generated, floor = calls[:5], calls[5:]
+    assert len(floor) == 5
+    numbers = [set(a[:, 0].tolist()) for a, _ in generated]
+    assert all(len(s) == n_test for s in numbers)  # each set as large as the test split...
+    assert set().union(*numbers) == set(range(5 * n_test))  # ...and each a fresh one
+    for a, _ in floor:  # real training images, drawn without replacement: the split is larger than n
+        assert len(a) == n_test and len(set(a[:, 0].tolist())) == n_test and (a[:, 0] < 0).all()
+    assert quality.per_class_accuracy == [0.0, 1.0, 1.0]
+    assert quality.conditional_accuracy == pytest.approx(2 / 3)

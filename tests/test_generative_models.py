@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,33 @@ def test_a_non_finite_loss_names_the_models_own_learning_rates():
     assert "grad_clip" not in str(gan.value)
     with pytest.raises(LabError, match=r"\(--set hyperparameters.lr=...\) or clip gradients harder"):
         check_loss(torch.tensor(float("inf")), "VAE loss", 0, VAE.DEFAULTS)
+
+
+def test_the_generative_learning_rate_warms_up_then_decays_to_a_tenth():
+    from generative.base import lr_factor
+
+    assert lr_factor(0, 100, 10) == pytest.approx(0.1)  # (step + 1) / warmup
+    assert lr_factor(9, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10) == pytest.approx(1.0)  # the cosine starts at the top
+    assert lr_factor(55, 100, 10) == pytest.approx(0.1 + 0.9 * 0.5)  # halfway down
+    assert lr_factor(100, 100, 10) == pytest.approx(0.1)
+    assert lr_factor(0, 100, 0) == pytest.approx(1.0)
+
+
+def test_gan_learning_rates_follow_the_schedule_each_at_its_own_rate(digits):
+    model = tiny("gan", digits, lr_g=1e-4, lr_d=4e-4, warmup=4)
+    model.total_steps = 100
+    model.set_lr()
+    assert model.opt_g.param_groups[0]["lr"] == pytest.approx(1e-4 / 4)
+    assert model.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 / 4)
+
+
+def test_slerp_keeps_the_norm_along_the_arc():
+    from generative.sampling import slerp
+
+    a, b = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+    assert torch.allclose(slerp(a, b, 0.0), a) and torch.allclose(slerp(a, b, 1.0), b, atol=1e-6)
+    middle = slerp(a, b, 0.5)
+    assert torch.allclose(middle, torch.tensor([[3.0, 3.0]]) / math.sqrt(2.0))  # on the circle of radius 3
+    third = slerp(a, b, 1 / 3)
+    assert torch.allclose(third, 3.0 * torch.tensor([[math.cos(math.pi / 6), math.sin(math.pi / 6)]]))
