@@ -368,6 +368,23 @@ def test_a_language_model_s_losses_and_accuracy_count_tokens_not_padding():
     assert history.train_loss[0] == pytest.approx(float(per_token), rel=1e-6)
 
 
+def test_a_batch_of_padding_alone_is_passed_over_and_all_padding_is_a_clear_error():
+    torch.manual_seed(0)
+    X = torch.randn(8, 3)
+    y = torch.tensor([0, 1, 2, 1, IGNORE, IGNORE, IGNORE, IGNORE])  # half the batches of 2 hold no target
+    model = nn.Linear(3, 3)
+    with torch.no_grad():
+        expected = float(F.cross_entropy(model(X[:4]), y[:4]))
+    history = fit(model, X, y, batch_size=2, epochs=2, lr=1e-12, optimizer="sgd", momentum=0.0,
+                  val_fraction=0.0, progress=False)  # fmt: skip
+    assert history.train_loss[0] == pytest.approx(expected, rel=1e-6)  # per target that counts
+    padding = torch.full((8,), IGNORE)
+    with pytest.raises(ValueError, match="no target of y counts: every one is the ignored index -100"):
+        fit(nn.Linear(3, 3), X, padding, progress=False)
+    with pytest.raises(ValueError, match="no target of y_val counts"):
+        fit(nn.Linear(3, 3), X, y, validation=(X[:2], padding[:2]), progress=False)
+
+
 def test_accuracy_pairs_each_prediction_with_one_target():
     model = MLP(3, 3)
     X, y = torch.randn(40, 3), torch.randint(0, 3, (40,))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.nets.inference import as_tensor, correct, model_device, predict
+from lab.nets.inference import IGNORE, as_tensor, correct, model_device, predict
 from lab.nets.layers import check_size, unknown_choice
 from lab.nets.training_choices import (
     CLASSIFICATION_LOSSES,
@@ -218,6 +218,9 @@ def fit(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     X, y, X_val, y_val = _split(X, y, validation, options, generator)
+    _check_counts(y, "y", loss)
+    if len(X_val) > 0:
+        _check_counts(y_val, "y_val", loss)
     if options.early_stopping_patience is not None and len(X_val) == 0:
         raise ValueError(
             "early stopping needs validation data: pass validation=(X_val, y_val) or val_fraction > 0"
@@ -266,6 +269,13 @@ def _training_data(X: Any, y: Any, loss: str | LossFn) -> tuple[torch.Tensor, to
     _check_finite(X, "X")
     _check_finite(y, "y")
     return X, y
+
+
+def _check_counts(y: torch.Tensor, what: str, loss: str | LossFn) -> None:
+    """A ``ValueError`` when every class index of ``y`` is the ignored padding index, whose loss
+    (cross-entropy's mean over no target) does not exist."""
+    if loss == "cross_entropy" and not y.is_floating_point() and not bool((y != IGNORE).any()):
+        raise ValueError(f"no target of {what} counts: every one is the ignored index {IGNORE}")
 
 
 def _split(

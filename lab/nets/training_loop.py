@@ -127,12 +127,18 @@ class TrainingLoop:
     ) -> tuple[float, int]:
         """One pass over ``order``'s batches: the mean training loss and the number of samples seen.
         The mean weighs each batch's loss by what it averages: its samples, or for cross-entropy on
-        class indices its targets that count (padding left out), so a language model's is per token."""
+        class indices its targets that count (padding left out), so a language model's is per token;
+        a batch of padding alone is passed over without a step."""
         o, opt, params = self.options, self.opt, self.params
         self.model.train()
         running, weighed, seen = 0.0, 0, 0
         per_target = o.loss == "cross_entropy" and not y.is_floating_point()
         for batch, index in enumerate(index_batches(order, o.batch_size)):
+            weight = int((y[index] != IGNORE).sum()) if per_target else len(index)
+            if weight == 0:  # only padding: nothing to learn (cross-entropy's mean over no target is NaN)
+                self.step += 1  # the schedule still moves on by the batch, as its total counts it
+                bar.update(advance=1, epoch=epoch + 1)
+                continue
             factor = lr_factor(o.schedule, self.step, self.total_steps, self.warmup)
             set_learning_rate(opt, o.lr * factor)
             batch_loss = self.loss_fn(self.model(X[index]), y[index])
@@ -149,7 +155,6 @@ class TrainingLoop:
             self.guard.save()
             opt.step()
             self.step += 1
-            weight = int((y[index] != IGNORE).sum()) if per_target else len(index)
             running, weighed, seen = running + value * weight, weighed + weight, seen + len(index)
             bar.update(advance=1, epoch=epoch + 1, train=f"{running / weighed:.4f}")
         if not all(bool(torch.isfinite(p).all()) for p in params):
