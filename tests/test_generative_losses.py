@@ -12,7 +12,7 @@ from torch import nn
 
 from generative.blocks import EMA, timestep_embedding
 from generative.cyclegan import CycleGAN
-from generative.diffusion import Diffusion
+from generative.diffusion import Diffusion, ddim_timesteps
 from generative.gan import GAN
 from generative.pix2pix import Pix2Pix
 from generative.vae import VAE
@@ -31,9 +31,11 @@ class NoiseOracle(nn.Module):
         super().__init__()
         self.schedule, self.x0 = schedule, x0
         self.labels: list[torch.Tensor | None] = []
+        self.steps: list[int] = []
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         self.labels.append(labels)
+        self.steps.append(int(t[0]))
         a = self.schedule.sqrt_alpha_bar[t][:, None, None, None]
         s = self.schedule.sqrt_one_minus_alpha_bar[t][:, None, None, None]
         return (x - a * self.x0) / s
@@ -99,10 +101,12 @@ def test_a_perfect_noise_predictor_samples_its_clean_image(sampler, eta, schedul
     steps = 40 if schedule == "linear" else 20
     model = Diffusion(SHAPE, 10, {**TINY_DIFFUSION, "timesteps": steps, "schedule": schedule})
     x0 = torch.rand(3, *SHAPE, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
-    model.ema.shadow = NoiseOracle(model.schedule, x0)
     model.net = LabelValue(10, offset=1000.0)
+    model.ema.shadow = oracle = NoiseOracle(model.schedule, x0)
     images = model.sample(3, None, torch.Generator().manual_seed(1), sampler=sampler, eta=eta)
     assert torch.allclose(images, x0, atol=1e-4)
+    # DDPM walks the whole chain down, DDIM the 4 steps of sample_steps
+    assert oracle.steps == (list(range(steps - 1, -1, -1)) if sampler == "ddpm" else ddim_timesteps(steps, 4))
 
 
 def test_diffusion_evaluates_the_ema_network():
@@ -360,3 +364,23 @@ def test_pix2pix_losses_by_hand():
     fake = a + 0.5  # the critic sees each image beside its source: (a, G(a)), then (a, b), then (a, G(a))
     for seen, pair in zip(critic.seen, (fake, b, fake), strict=True):
         assert torch.equal(seen, torch.cat([a, pair], 1))
+
+
+def test_one_label_asked_for_is_every_samples_label():
+    model = Diffusion(SHAPE, 10, {**TINY_DIFFUSION, "conditional": True})
+    assert model.sample_labels(3, [4], None).tolist() == [4, 4, 4]
+    assert model.sample_labels(3, torch.tensor([1, 2, 9]), None).tolist() == [1, 2, 9]
+
+
+class _Overshooting(ZeroDecoder):
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
+        out = torch.full((len(z), *SHAPE), 3.0)
+        out[:, :, :4] = -3.0
+        return out
+
+
+def test_vae_samples_are_decoder_means_clamped_to_the_pixel_range():
+    model = _vae([0.0], [0.0])
+    model.decoder = _Overshooting()  # means beyond the pixel range
+    images = model.sample(2, None, torch.Generator().manual_seed(0))
+    assert images.unique().tolist() == [-1.0, 1.0]

@@ -193,6 +193,32 @@ def test_an_untranslated_image_scores_no_cell_and_fools_no_domain_classifier():
     assert row["psnr_ab"] < 21 and row["cycle_l1_a"] == 0.0  # a perfect cycle is not a translation
 
 
+class ShiftedBack(Untranslated):
+    """A->B gives the image back; B->A adds 0.2 (0.1 in [0, 1] pixel units) and notes its inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.inputs_ba: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def translate(self, images, direction="ab", batch=256):
+        images = torch.as_tensor(images)
+        if direction == "ab":
+            return images.clone()
+        self.inputs_ba.append(images.clone())
+        return images + 0.2
+
+
+def test_cycle_errors_are_in_0_1_pixel_units_and_the_probe_noise_has_the_sigma_asked_for():
+    data = load_dataset("themes", {"train": 64, "test": 16}, seed=2)
+    model = ShiftedBack()
+    row = measure_translation(model, data, noise=0.05, seed=3)
+    assert row["cycle_l1_a"] == pytest.approx(0.1) and row["cycle_l1_b"] == pytest.approx(0.1)
+    _, clean, noisy = model.inputs_ba  # F(b), F(G(a)), F(G(a) + noise)
+    jitter = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3)) * (2 * 0.05)
+    assert torch.allclose(noisy - clean, jitter, atol=1e-6)  # sigma 0.05 of [0, 1] is 0.1 of [-1, 1]
+
+
 # ----- through the lab command -----
 
 
