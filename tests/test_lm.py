@@ -62,6 +62,9 @@ def test_filter_logits_keeps_exactly_the_top_k_and_the_nucleus():
     assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.81)).tolist() == [[True, True, True, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.1)).tolist() == [[True, False, False, False]]
+    dyadic = torch.log(torch.tensor([[0.5, 0.25, 0.125, 0.125]], dtype=torch.float64))  # sums exact
+    for top_p, kept in ((0.5, 1), (0.75, 2), (0.875, 3)):  # a nucleus reached exactly takes no more
+        assert torch.isfinite(filter_logits(dyadic, top_p=top_p)).sum() == kept
     assert torch.isfinite(filter_logits(logits, temperature=0)).tolist() == [[True, False, False, False]]
     torch.testing.assert_close(filter_logits(logits, temperature=2.0), logits / 2)
     for bad in (
