@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from scripted_envs import TwoStepEpisodes  # noqa: F401  (registers TwoStepEpisodes-v0)
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
@@ -627,33 +628,6 @@ def test_adams_state_holds_no_subnormal_floats_after_training():
 
 # ----- what collection stores and when training and the target refresh happen, step by step -----
 
-
-class TwoStepEpisodes(gym.Env):
-    """Episodes of two steps paying 1 each; episode 0 hits a time limit, episode 1 terminates, and so
-    on alternately. The observation is ``10 * episode + step``."""
-
-    observation_space = gym.spaces.Box(-100.0, 100.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def __init__(self):
-        self.episode, self.t = -1, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode, self.t = self.episode + 1, 0
-        return self._obs(), {}
-
-    def _obs(self):
-        return np.array([10.0 * self.episode + self.t], np.float32)
-
-    def step(self, action):
-        self.t += 1
-        end = self.t == 2
-        return self._obs(), 1.0, end and self.episode % 2 == 1, end and self.episode % 2 == 0, {}
-
-
-if "TwoStepEpisodes-v0" not in gym.registry:
-    gym.register("TwoStepEpisodes-v0", entry_point=TwoStepEpisodes)
 
 SCRIPTED = {"learning_starts": 10_000, "policy_kwargs": {"net_arch": [8]}}
 

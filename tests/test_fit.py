@@ -237,26 +237,19 @@ def test_non_finite_data_is_a_clear_error():
         fit(nn.Linear(2, 1), X, torch.zeros(6, 1), loss="mse", progress=False)
     with pytest.raises(ValueError, match="y holds NaN"):
         fit(nn.Linear(2, 1), torch.zeros(6, 2), torch.full((6, 1), math.inf), loss="mse", progress=False)
-    bad_x_val = (X, torch.zeros(6, 1))
-    with pytest.raises(ValueError, match=r"X_val holds NaN or infinite values \(the first at sample 3\)"):
-        fit(
-            nn.Linear(2, 1),
-            torch.zeros(6, 2),
-            torch.zeros(6, 1),
-            validation=bad_x_val,
-            loss="mse",
-            progress=False,
-        )
-    bad_y_val = (torch.zeros(6, 2), torch.full((6, 1), -math.inf))
-    with pytest.raises(ValueError, match="y_val holds NaN or infinite values"):
-        fit(
-            nn.Linear(2, 1),
-            torch.zeros(6, 2),
-            torch.zeros(6, 1),
-            validation=bad_y_val,
-            loss="mse",
-            progress=False,
-        )
+    for validation, message in [
+        ((X, torch.zeros(6, 1)), r"X_val holds NaN or infinite values \(the first at sample 3\)"),
+        ((torch.zeros(6, 2), torch.full((6, 1), -math.inf)), "y_val holds NaN or infinite values"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fit(
+                nn.Linear(2, 1),
+                torch.zeros(6, 2),
+                torch.zeros(6, 1),
+                validation=validation,
+                loss="mse",
+                progress=False,
+            )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.envs.classic_control import CartPoleEnv
 from sb3_oracle import FixedBuffer, sb3_twin
+from scripted_envs import TwoStepEpisodes
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from agents import AGENTS, AgentError, load_agent
@@ -64,30 +65,6 @@ def test_monte_carlo_returns_end_at_every_episode_end():
     r = rollout([1, 1, 1, 1], [9, 9, 9, 9], last=9.0, terminated=[0, 1, 0, 0], truncated=[0, 0, 0, 1])
     returns, _ = gae(r, 0.5, 1.0, bootstrap=False)
     np.testing.assert_allclose(returns[:, 0], [1.5, 1.0, 1.5, 1.0])
-
-
-class TwoStepEpisodes(gym.Env):
-    """Episodes of two steps paying 1 each; episode 0 hits a time limit, episode 1 terminates, and so
-    on alternately. The observation is ``10 * episode + step``, so every state has its own value."""
-
-    observation_space = spaces.Box(-100.0, 100.0, (1,), np.float32)
-    action_space = spaces.Discrete(2)
-
-    def __init__(self):
-        self.episode, self.t = -1, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode, self.t = self.episode + 1, 0
-        return self._obs(), {}
-
-    def _obs(self):
-        return np.array([10.0 * self.episode + self.t], np.float32)
-
-    def step(self, action):
-        self.t += 1
-        end = self.t == 2
-        return self._obs(), 1.0, end and self.episode % 2 == 1, end and self.episode % 2 == 0, {}
 
 
 def first_rollout(algorithm, **hp):
