@@ -99,7 +99,6 @@ class DQN(Agent):
                 "(pass the env, not a VectorEnv)"
             )
         self._n_actions, self._action_start = n_actions, int(self.env.action_space.start)
-        self._obs_shape = shape
         self._bootstrap_timeouts = config.replay_buffer_kwargs.get("handle_timeout_termination", True)
 
     # ----- acting -----
