@@ -352,3 +352,40 @@ def test_tile_values_are_stable():
         ("KEY", 6),
         ("DOOR", 7),
     ]
+
+
+@pytest.mark.parametrize("size", [5, 7, 15])
+def test_a_generated_maze_is_a_perfect_maze_from_top_left_to_bottom_right(size):
+    from envs.grid.maze import generate_maze
+
+    rows = generate_maze(size, maze_seed=3)
+    assert rows[1][1] == "S" and rows[size - 2][size - 2] == "G"
+    assert "".join(rows).count("S") == 1 and "".join(rows).count("G") == 1
+    open_cells = {(r, c) for r in range(size) for c in range(size) if rows[r][c] != "#"}
+    rooms = ((size - 1) // 2) ** 2
+    # a spanning tree of the rooms: every room open, and exactly rooms - 1 walls knocked down
+    assert all((r, c) in open_cells for r in range(1, size, 2) for c in range(1, size, 2))
+    assert len(open_cells) == rooms + rooms - 1
+    seen, todo = {(1, 1)}, [(1, 1)]
+    while todo:
+        r, c = todo.pop()
+        for step in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if step in open_cells and step not in seen:
+                seen.add(step)
+                todo.append(step)
+    assert seen == open_cells  # connected, so with cells = 2 * rooms - 1 it has no loop
+
+
+def test_a_maze_seed_gives_the_same_maze_in_every_release():
+    from envs.grid.maze import generate_maze
+
+    # pinned: a saved run or a replay names its maze by (size, maze_seed) only
+    assert generate_maze(7, maze_seed=3) == [
+        "#######",
+        "#S#...#",
+        "#.#.#.#",
+        "#...#.#",
+        "#####.#",
+        "#....G#",
+        "#######",
+    ]

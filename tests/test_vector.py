@@ -318,3 +318,22 @@ def test_reset_mask_resets_only_those_copies_as_sync_vector_env_does(env_id):
         np.testing.assert_array_equal(obs_x, obs_y, err_msg=f"step {t}")
     with pytest.raises(envs.EnvError, match="reset_mask resets no copy"):
         ours.reset(options={"reset_mask": np.zeros(n, dtype=bool)})
+
+
+def test_vector_render_draws_each_copys_key_and_door_phase_as_a_single_env_does():
+    from envs.grid.vector import GridVectorEnv
+
+    single = envs.GridWorld(["SKD.G"], render_mode="rgb_array")
+    vector = GridVectorEnv(envs.GridWorld(["SKD.G"], render_mode="rgb_array"), num_envs=2)
+    single.reset(seed=0)
+    vector.reset(seed=0)
+    frames = [single.render()]
+    np.testing.assert_array_equal(vector.render()[0], frames[0])
+    for _ in range(2):  # the key picked up, then the door opened
+        single.step(envs.RIGHT)
+        vector.step(np.array([envs.RIGHT, envs.LEFT]))
+        frames.append(single.render())
+        rendered = vector.render()
+        np.testing.assert_array_equal(rendered[0], frames[-1])
+        np.testing.assert_array_equal(rendered[1], frames[0])  # the other copy bumped the edge: unchanged
+    assert not np.array_equal(frames[1], frames[2])  # an open door does not look like a shut one

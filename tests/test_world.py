@@ -349,3 +349,40 @@ def test_pits_restart_in_the_same_key_phase_and_ends_are_absorbing_with_reward_0
         [model.state_of(0, 4, phase) for phase in range(3)]
         + ([model.state_of(1, 2, phase) for phase in range(3)] if pit_terminal else [])
     ))  # fmt: skip
+
+
+def test_ansi_shows_the_key_carried_the_door_opened_and_the_running_return():
+    env = GridWorld(["SK.D.G"], render_mode="ansi", step_reward=-0.5)
+    env.reset(seed=0)
+    frames = [env.render()]
+    for _ in range(4):
+        env.step(envs.RIGHT)
+        frames.append(env.render())
+    assert frames == [
+        "@K.D.G\nstep 0   action -   return 0   key on floor\n",
+        "S@.D.G\nstep 1   action right   return -0.5   key carried\n",
+        "S.@D.G\nstep 2   action right   return -1   key carried\n",  # the key is gone, the door shut
+        "S..@.G\nstep 3   action right   return -1.5   door open\n",
+        "S../@G\nstep 4   action right   return -2   door open\n",  # the open door drawn as /
+    ]
+
+
+def test_at_goal_only_on_a_goal_not_on_a_pit_or_the_start():
+    env = GridWorld(["H.S.G"])
+    env.reset(seed=0)
+    assert not env.at_goal()
+    env.step(envs.LEFT)
+    _, _, terminated, _, _ = env.step(envs.LEFT)
+    assert terminated and not env.at_goal()  # the episode ended in the pit: no success
+    env.reset(seed=0)
+    env.step(envs.RIGHT)
+    _, _, terminated, _, _ = env.step(envs.RIGHT)
+    assert terminated and env.at_goal()
+
+
+def test_symbolic_wind_plane_is_the_column_strength_on_walkable_cells_and_zero_on_walls():
+    env = GridWorld(["#####", "#S.G#", "#####"], obs_type="symbolic", wind=[1, 2, 0, 3, 1])
+    obs, _ = env.reset(seed=0)
+    wind = obs[..., CHANNELS.index("wind")]
+    np.testing.assert_array_equal(wind, [[0, 0, 0, 0, 0], [0, 2, 0, 3, 0], [0, 0, 0, 0, 0]])
+    assert env.observation_space.high[0, 0, CHANNELS.index("wind")] == 3
