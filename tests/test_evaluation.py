@@ -132,3 +132,68 @@ def test_undiscounted_exact_figures_of_a_world_whose_steps_cost_nothing():
     agent = QLearning(env, seed=0, gamma=1.0)  # untrained: its greedy policy bumps the first wall
     optimal, achieved = exact_values(agent, env.unwrapped, 1.0)
     assert optimal == 1.0 and achieved == 0.0  # a loop that costs nothing is worth nothing, not -inf
+
+
+class _ScriptedGridAgent:
+    """A greedy policy given as a table over a grid world's states (index observations)."""
+
+    def __init__(self, actions, gamma):
+        self.actions, self.gamma = np.asarray(actions), gamma
+
+    def predict(self, obs, deterministic=True):
+        assert deterministic
+        return self.actions[np.asarray(obs, dtype=np.int64)], None
+
+
+def test_figures_of_a_scripted_policy_on_a_grid_are_exact():
+    from envs import LEFT, RIGHT, GridWorld
+
+    # two starts: from column 2 the policy walks into the pit, from column 5 onto the goal
+    def make():
+        return GridWorld(["H.S..S.G"], step_reward=-0.1)
+
+    grid = make()
+    col = grid.model.state_col
+    agent = _ScriptedGridAgent(np.where(col <= 2, LEFT, RIGHT), gamma=0.9)
+    episodes = 12
+    expected = []
+    for k in range(episodes):  # each episode's start, read from a reset with its own seed
+        _, info = make().reset(seed=eval_seed(4, 2, k))
+        expected.append(0.9 if col[info["state"]] == 5 else -1.1)
+    assert 0 < expected.count(0.9) < episodes
+    for env in (make(), eval_copies(make, episodes)):
+        result = evaluate(agent, env, episodes, seed=4, round_index=2)
+        assert result.returns == expected and result.lengths == [2] * episodes
+        assert result.successes == [r == 0.9 for r in expected]  # a pit ends the episode, no success
+        assert result.mean_return == pytest.approx(np.mean(expected))
+        assert result.std_return == pytest.approx(np.std(expected))  # over the episodes run (ddof 0)
+        assert result.success_rate == expected.count(0.9) / episodes
+        # starts 1/2 each: the optimum walks right, 4 steps from column 2 (-0.1 * (1 - 0.9**4) / 0.1
+        # + 0.9**4 = 0.3122) and 2 from column 5 (0.8); this policy is worth (-1.0 + 0.8) / 2
+        assert result.optimal_value == pytest.approx((0.3122 + 0.8) / 2)
+        assert result.policy_value == pytest.approx(-0.1)
+        assert result.gap == pytest.approx(0.6561)
+        assert result.relative_gap == pytest.approx(0.6561 / 0.5561)
+        assert "greedy value -0.1 vs optimal 0.5561 (gap 0.656, 117.98%)" in result.summary()
+
+
+def test_evaluation_seeds_differ_across_episodes_and_rounds():
+    seeds = {eval_seed(0, r, k) for r in range(4) for k in range(50)}
+    assert len(seeds) == 200
+    assert eval_seed(0, 0, 0) != eval_seed(1, 0, 0)
+
+
+def test_the_exact_gap_reads_the_greedy_policy_through_the_agents_own_observations():
+    from envs import LEFT, RIGHT, GridWorld
+    from lab.evaluation import exact_values
+
+    class CoordsAgent:  # sees [row, col]: a state number read as coordinates would be wrong
+        gamma = 0.9
+
+        def predict(self, obs, deterministic=True):
+            cols = np.asarray(obs, dtype=np.float32)[..., 1]
+            return np.where(cols <= 2, LEFT, RIGHT), None
+
+    grid = GridWorld(["H.S..S.G"], step_reward=-0.1, obs_type="coords")
+    optimal, achieved = exact_values(CoordsAgent(), grid, 0.9)
+    assert optimal == pytest.approx((0.3122 + 0.8) / 2) and achieved == pytest.approx(-0.1)
