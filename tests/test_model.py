@@ -329,3 +329,14 @@ def test_random_maps_env_follows_model(world, seed):
         if terminated:
             _, info = env.reset()
             s = info["state"]
+
+
+def test_a_transition_model_is_the_callers_to_change_without_touching_the_env():
+    env = GridWorld(["S.H.G", "....."])
+    tm = env.transition_model()
+    for array in (tm.P, tm.R, tm.terminal, tm.initial):
+        array[...] = 0  # e.g. a planner marking states, or a user's what-if edit
+    fresh = env.transition_model()
+    assert fresh.terminal.sum() == 2 and fresh.initial.sum() == 1.0
+    np.testing.assert_allclose(fresh.P.sum(axis=2), 1.0)
+    assert env.model.terminal.tolist() == [False, False, True, False, True] + [False] * 5
