@@ -329,3 +329,15 @@ def test_an_ambiguous_grammar_has_no_exact_entropy_and_the_held_out_figure_is_no
     assert "no exact entropy: the grammar is ambiguous" in result.summary()
     dyck = evaluate(tiny("gru", 3), make_language("dyck"), samples=20, held_out=40)
     assert dyck.entropy == pytest.approx(make_language("dyck").pcfg.entropy())
+
+
+def test_a_text_file_whose_lines_outrun_the_context_is_refused_not_looped_on(tmp_path, capsys):
+    """Every line is longer than the model's context: the redraws stop with one line, no hang."""
+    rng = np.random.default_rng(0)
+    lines = ["".join(rng.choice(list("abcdef "), 80)) for _ in range(50)]
+    (tmp_path / "long.txt").write_text("\n".join(lines) + "\n")
+    argv = ["lm", "train", "--language", f"text:{tmp_path / 'long.txt'}", "--steps", "2"]
+    argv += ["--set", "validation_size=20", "--runs-dir", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fit the model's" in err and "context" in err and len(err.splitlines()) == 1

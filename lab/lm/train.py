@@ -62,14 +62,25 @@ def build_model(spec: LMSpec, vocab_size: int) -> Any:
 
 
 def corpus(language: Any, n: int, split: str, seed: int, max_length: int | None) -> list[tuple[int, ...]]:
-    """``n`` sentences of ``split`` that fit the model (longer ones, rare, are dropped and redrawn)."""
+    """``n`` sentences of ``split`` that fit the model (longer ones, rare, are dropped and redrawn).
+
+    A :class:`LabError` when so few fit that ``10 n + 100`` drawn sentences do not give ``n``: a
+    language whose sentences (a text file's lines) are mostly longer than the model's context."""
     from envs.text import sample_corpus
 
     out: list[tuple[int, ...]] = []
-    draw = 0
+    draw = drawn = longest = 0
     while len(out) < n:
+        if drawn > 10 * n + 100:
+            raise LabError(
+                f"only {len(out)} of {drawn} {split} sentences of the {language.name} language fit the "
+                f"model's {max_length} tokens (the longest drawn has {longest}); raise its context "
+                "(hyperparameters: context) or shorten the sentences"
+            )
         batch = sample_corpus(language, n - len(out), split, seed + 104_729 * draw)
         out += [s for s in batch if max_length is None or len(s) <= max_length]
+        drawn += len(batch)
+        longest = max([longest, *map(len, batch)])
         draw += 1
     return out
 
