@@ -236,10 +236,12 @@ class RunDir:
         return latest
 
     def read_status(self) -> dict[str, Any]:
+        """The run's status (``run.json``); ``{}`` when it is missing or damaged (not a JSON object)."""
         try:
-            return json.loads(self.status_file.read_text())
+            status = json.loads(self.status_file.read_text())
         except (OSError, ValueError):
             return {}
+        return status if isinstance(status, dict) else {}
 
     def refuse_if_finished(self, how_far: str | None = None) -> None:
         """``--resume`` of a finished run (its status says so and its model is written) is one line;

@@ -465,3 +465,15 @@ def test_a_run_of_another_kind_is_answered_with_the_command_for_it(tmp_path):
     ):
         with pytest.raises(LabError, match=re.escape(message)):
             call()
+
+
+@pytest.mark.parametrize("status", ["[1, 2]", '"finished"', "null", "{bad"])
+def test_a_run_json_that_is_no_object_reads_as_no_status(tmp_path, whole, status):
+    """A damaged run.json is no status: resume goes on from the checkpoints to the same run."""
+    import shutil
+
+    run = RunDir(shutil.copytree(whole[0].path, tmp_path / "cliff"))
+    run.status_file.write_text(status)
+    assert run.read_status() == {}
+    resume(run.path, progress=False)
+    assert_same_run(run, whole)
