@@ -217,6 +217,7 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
     images: list[Image.Image] = []
     classes: list[str] = []
     skipped: list[str] = []
+    least = 0  # pixel values so far, each image at its own channels: the total is at least this
     for path in files:
         try:
             with Image.open(path) as image:  # reads the header only: the size is known before decoding
@@ -228,6 +229,15 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
             skipped.append(str(path.relative_to(root)))
             continue
+        grey = picture.mode in GREY_MODES
+        if resize is not None:  # only the small picture is kept: a folder of photos would not fit decoded
+            # its own mode (L or RGB) or the asked one: the later conversion gives the same values
+            picture = picture.convert({1: "L", 3: "RGB"}.get(opts["channels"]) or ("L" if grey else "RGB"))
+            if (picture.height, picture.width) != resize:
+                picture = picture.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+        least += (opts["channels"] or (1 if grey else 3)) * picture.height * picture.width
+        if least > MAX_DATASET_VALUES:  # refused before the rest are decoded
+            raise _too_many_values(f"first {len(images) + 1}", root, least)
         images.append(picture)
         classes.append(path.parent.relative_to(root).as_posix() if path.parent != root else ".")
     if not images:
@@ -240,17 +250,14 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
             f"the images in {root} have {len(sizes)} sizes ({shown}); resize them all with "
             f"dataset_options.resize=HxW (e.g. resize={sizes[0][0]}x{sizes[0][1]})"
         )
-    grey = all(im.mode in ("1", "L", "I", "I;16", "F") for im in images)
+    grey = all(im.mode in GREY_MODES for im in images)
     channels = opts["channels"] or (1 if grey else 3)
     mode = "L" if channels == 1 else "RGB"
     values = sum(
         channels * (resize[0] * resize[1] if resize else image.height * image.width) for image in images
     )
     if values > MAX_DATASET_VALUES:
-        raise LabError(
-            f"the {len(images)} images in {root} hold {values:,} pixel values; a data set holds at most "
-            f"{MAX_DATASET_VALUES:,}: use fewer or smaller images (dataset_options.resize=HxW)"
-        )
+        raise _too_many_values(str(len(images)), root, values)
     arrays = []
     for image in images:
         converted = image.convert(mode)
@@ -267,6 +274,17 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
         "images": len(images), "skipped": len(skipped), "skipped_files": skipped[:10],
     }  # fmt: skip
     return ImageData("folder", train_x, train_y, test_x, test_y, len(names), 256, names, info)
+
+
+GREY_MODES = ("1", "L", "I", "I;16", "F")
+"""Pillow modes of grey pictures (a folder of them only is read with one channel)."""
+
+
+def _too_many_values(count: str, root: Path, values: int) -> LabError:
+    return LabError(
+        f"the {count} images in {root} hold {values:,} pixel values; a data set holds at most "
+        f"{MAX_DATASET_VALUES:,}: use fewer or smaller images (dataset_options.resize=HxW)"
+    )
 
 
 def _image_files(root: Path) -> list[Path]:

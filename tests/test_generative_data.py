@@ -119,3 +119,41 @@ def test_sixteen_bit_grey_pictures_keep_their_levels(tmp_path):
     pixels = np.concatenate([data.train_x.ravel(), data.test_x.ravel()])
     expected = 2 * np.round(levels.astype(float) * 255 / 65535) / 255 - 1  # 8-bit levels in [-1, 1]
     np.testing.assert_allclose(np.unique(pixels), np.unique(expected), atol=1e-6)  # not black and white
+
+
+def test_image_folder_over_its_values_stops_before_decoding_the_rest(tmp_path, monkeypatch):
+    """The pixel-value bound is checked image by image, not after every image is held decoded."""
+    from generative import data as module
+
+    for k in range(6):
+        _write(tmp_path / f"{k}.png", (40, 40), 10 * k)
+    decoded = []
+    eight_bit = module.eight_bit
+    monkeypatch.setattr(module, "eight_bit", lambda image: decoded.append(1) or eight_bit(image))
+    monkeypatch.setattr(module, "MAX_DATASET_VALUES", 2 * 40 * 40)
+    with pytest.raises(LabError, match=r"the first 3 images in .* hold 4,800 pixel values"):
+        load_dataset("folder", {"path": str(tmp_path)})
+    assert len(decoded) == 3
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_image_folder_resized_as_read_gives_the_values_of_resizing_at_the_end(tmp_path, channels):
+    """Each picture is shrunk as it is read (a folder of photos need not fit decoded), with the values
+    a conversion then a resize of the whole picture gives."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (30, 20, 3), dtype=np.uint8), "RGB").save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 256, (25, 25), dtype=np.uint8), "L").save(tmp_path / "b.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), "L").save(tmp_path / "c.png")
+    options = {"path": str(tmp_path), "resize": "8x8", "channels": channels}
+    data = load_dataset("folder", options, test_fraction=0.34)
+    mode = "L" if channels == 1 else "RGB"
+    expected = []
+    for name in ("a.png", "b.png", "c.png"):
+        with Image.open(tmp_path / name) as image:
+            picture = image.convert(mode)
+        if picture.size != (8, 8):
+            picture = picture.resize((8, 8), Image.Resampling.BILINEAR)
+        expected.append(np.asarray(picture, dtype=np.int64).reshape(8, 8, -1).transpose(2, 0, 1))
+    got = np.concatenate([data.train_x, data.test_x])
+    want = scale_levels(np.stack(expected), 256)
+    assert sorted(map(bytes, got)) == sorted(map(bytes, want.astype(got.dtype)))
