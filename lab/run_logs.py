@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from lab.core.errors import LabError
 from lab.core.files import atomic_path
 from lab.runs import RunDir
 
@@ -131,8 +132,11 @@ def keep_rows_until(path: Path, header: Sequence[str], start: int, limit: int | 
     run drops what a killed one wrote after its checkpoint. Returns how many rows were kept."""
     rows: list[list[str]] = []
     if path.is_file() and start > 0:
-        with path.open(newline="") as f:
-            rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start][:limit]
+        try:
+            with path.open(newline="") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= start][:limit]
+        except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+            raise damaged_log(path, exc) from None
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -145,8 +149,20 @@ def read_csv(path: Path) -> dict[str, list[float]]:
     columns: dict[str, list[float]] = {}
     if not path.is_file():
         return columns
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                columns.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                for key, value in row.items():
+                    if key is None:  # a row longer than the header: its extra cells, a list
+                        raise ValueError(f"line {reader.line_num} has more cells than the header")
+                    columns.setdefault(key, []).append(float(value) if value not in ("", None) else math.nan)
+    except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise damaged_log(path, exc) from None
     return columns
+
+
+def damaged_log(path: Path, exc: Exception) -> LabError:
+    """The one-line error of a CSV log that is not the lab's (binary, edited, cut)."""
+    reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc).splitlines()[0][:120]
+    return LabError(f"{path} is damaged ({reason}); move it away (the run's other files are kept)")

@@ -236,3 +236,26 @@ def test_ppos_figures_average_mini_batches_of_unequal_sizes_as_sb3_does():
     values, lengths = torch.cat(parts), [len(p) for p in parts]
     assert float(mean_of_means(values, lengths)) == pytest.approx((0.25 + 1.0 + 0.0) / 3)
     assert float(mean_of_means(values[:8], lengths[:2])) == pytest.approx(0.625)
+
+
+@pytest.mark.parametrize(
+    "content, reason, resume_refuses",
+    [
+        (b"\xff\xfe\x00garbage\n", "not UTF-8 text", True),
+        (b"timestep,mean_return\nx,1.0\n", "could not convert string to float: 'x'", True),
+        (b"timestep,mean_return\n1000,zz\n", "could not convert string to float: 'zz'", False),
+        (b"timestep,mean_return\n1000,1.0,7\n", "line 2 has more cells than the header", False),
+    ],
+)
+def test_a_damaged_csv_log_is_one_lab_error_naming_it(tmp_path, content, reason, resume_refuses):
+    from lab.core.errors import LabError
+    from lab.run_logs import keep_rows_until, read_csv
+
+    path = tmp_path / "eval.csv"
+    path.write_bytes(content)
+    with pytest.raises(LabError, match=rf"eval.csv is damaged \({reason}"):
+        read_csv(path)
+    if resume_refuses:  # a resume reads the steps only: it keeps a row whose step is a number
+        with pytest.raises(LabError, match=r"eval.csv is damaged"):
+            keep_rows_until(path, ["timestep", "mean_return"], 5000)
+        assert path.read_bytes() == content  # nothing rewritten
