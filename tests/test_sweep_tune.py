@@ -131,3 +131,15 @@ def test_a_trial_left_running_by_a_killed_worker_is_marked_failed(tmp_path):
     alive.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     assert fail_dead_trials(study) == [0]
     assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+
+
+def test_a_journal_naming_an_impossible_worker_pid_marks_its_trial_failed(tmp_path):
+    """A hand-edited journal's worker pid too large for the system is no live process (its trial
+    fails), not an internal error; one in non-ASCII digits is no pid (its trial is left alone)."""
+    study = open_study(tmp_path / "cliff", "cliff")
+    huge = study.ask()
+    huge.set_user_attr("worker", f"{socket.gethostname()}:{'9' * 30}")
+    other = study.ask()
+    other.set_user_attr("worker", f"{socket.gethostname()}:\u0661\u0662")  # Arabic-Indic digits
+    assert fail_dead_trials(study) == [0]
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]

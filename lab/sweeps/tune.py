@@ -164,7 +164,7 @@ def fail_dead_trials(study: Any) -> list[int]:
     dead = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
+        if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()) or process_alive(int(pid)):
             continue
         # optuna's public API has no call for another process's trial; its storage does
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
@@ -175,7 +175,7 @@ def fail_dead_trials(study: Any) -> list[int]:
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a pid no process can have
         return False
     except PermissionError:  # alive, someone else's
         return True
