@@ -328,3 +328,35 @@ def test_a_grid_value_overrides_one_hyperparameter_and_keeps_the_others():
     assert (data["seed"], data["name"]) == (3, "tiny-learning_rate-0.9-seed3")
     assert SPEC["hyperparameters"]["learning_rate"] == 0.1  # the base spec is left as it was
     assert low.spec_data(SPEC)["hyperparameters"]["learning_rate"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda index: index.update(trials=[5, None]), "its trial 0 is not a record"),
+        (lambda index: index["trials"][0].update(name=5), "its trial 0 is not a record"),
+        (lambda index: index["trials"][1].update(name="../../elsewhere"), "its trial 1 is not a record"),
+        (lambda index: index["trials"][0].pop("config"), "its trial 0 is not a record"),
+        (lambda index: index.update(grid=5), "its grid is not lists of values"),
+    ],
+)
+def test_a_hand_damaged_index_is_one_line_for_report_and_rerun(
+    serial_sweep, tmp_path, capsys, damage, message
+):
+    sweep = tmp_path / "tiny"
+    shutil.copytree(serial_sweep, sweep)
+    index = json.loads((sweep / "sweep.json").read_text())
+    damage(index)
+    (sweep / "sweep.json").write_text(json.dumps(index))
+    before = files_of(sweep)
+    before.pop(".lock", None)  # the rerun takes the sweep's lock: it writes nothing else
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    rerun = ["sweep", str(spec), "--seeds", "0-1", "--grid", "hyperparameters.learning_rate=0.1,0.5"]
+    for argv in (["report", str(sweep)], [*rerun, "--sweeps-dir", str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "sweep.json is damaged (" + message in err and err.count("\n") == 1, err
+    after = files_of(sweep)
+    after.pop(".lock", None)
+    assert after == before

@@ -64,7 +64,29 @@ def read_index(path: Path) -> dict[str, Any]:
         raise LabError(f"{file} is damaged ({exc}); delete it and rerun 'lab sweep' to rebuild it") from None
     if not isinstance(index, dict) or not isinstance(index.get("trials"), list) or "spec" not in index:
         raise LabError(f"{file} is not a sweep index (no spec or trials); was it written by 'lab sweep'?")
+    for number, entry in enumerate(index["trials"]):
+        if not (
+            isinstance(entry, dict)
+            and _trial_name(entry.get("name"))
+            and isinstance(entry.get("config"), str)
+        ):
+            raise LabError(
+                f"{file} is damaged (its trial {number} is not a record with a trial folder's name and a "
+                "config); delete it and rerun 'lab sweep' to rebuild it"
+            )
+    grid = index.get("grid", {})
+    if not (isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values())):
+        raise LabError(
+            f"{file} is damaged (its grid is not lists of values); delete it and rerun 'lab sweep'"
+        )
     return index
+
+
+def _trial_name(name: Any) -> bool:
+    """Whether ``name`` names a folder directly under ``trials/`` (not a path that leaves it)."""
+    return (
+        isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+    )
 
 
 def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
