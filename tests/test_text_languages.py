@@ -167,3 +167,23 @@ def test_copy_prompts_split_disjointly_and_malformed_ones_are_refused():
     for bad in ("|", "a|b|"):
         with pytest.raises(TextError, match=f"copy prompt {bad!r} must be a word then '\\|'"):
             TextGenEnv("copy", "copy", prompts=[bad])
+
+
+@pytest.mark.parametrize(
+    "language, options, message",
+    [
+        (
+            "arithmetic",
+            {"max_operand": 10**9},
+            "max_operand=1000000000 makes 1,000,000,002,000,000,001 prompts",
+        ),
+        ("copy", {"max_word": 10**12}, "max_word=1000000000000 makes over 2,391,483 prompts"),
+        ("copy", {"alphabet": "ab", "max_word": 19}, "makes 1,048,574 prompts"),
+    ],
+)
+def test_options_that_make_too_many_prompts_are_refused_before_enumerating(language, options, message):
+    """A few characters of options (a spec's env_kwargs, a checkpoint's env record) cannot make an
+    environment enumerate billions of prompts."""
+    with pytest.raises(TextError, match=message):
+        TextGenEnv(language, **options)
+    assert len(make_language("copy", alphabet="ab", max_word=18).prompts("train")) > 0  # at the bound: fine

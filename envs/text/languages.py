@@ -30,6 +30,18 @@ from envs.text.vocabulary import Vocabulary
 SPLITS = ("train", "validation", "test")
 # Tasks every language has, scored on the answer: it contains ``keyword``; it has ``target_length`` tokens.
 GENERIC_TASKS = ("keyword", "length")
+MAX_PROMPTS = 1_000_000
+"""Prompts an environment enumerates at most (an env keeps them all, with their prefix states)."""
+
+
+def check_prompt_count(count: int, options: str, at_least: bool = False) -> None:
+    """A :class:`TextError` when a language's options make over :data:`MAX_PROMPTS` prompts
+    (``count`` of them, or at least that many)."""
+    if count > MAX_PROMPTS:
+        raise TextError(
+            f"{options} makes {'over ' if at_least else ''}{count:,} prompts; an environment enumerates at "
+            f"most {MAX_PROMPTS:,}"
+        )
 
 
 def split_of(key: str) -> str:
@@ -123,6 +135,7 @@ class ArithmeticLanguage(Language):
     def prompts(self, split: str = "train") -> list[tuple[int, ...]]:
         check_split(split)
         n = self.max_operand + 1
+        check_prompt_count(n * n, f"max_operand={self.max_operand}")
         texts = [f"{a}+{b}=" for a in range(n) for b in range(n)]
         return [self.encode(t) for t in texts if split_of(t) == split]
 
@@ -163,6 +176,13 @@ class CopyLanguage(Language):
         super().__init__("copy", vocab, PCFG(parse_grammar(grammar, "words")), False, ("reverse", "copy"), "")
 
     def _words(self) -> list[str]:
+        count, n = 0, 0
+        while n < self.max_word and count <= MAX_PROMPTS:  # max_word may be huge: stop past the bound
+            n += 1
+            count += len(self.alphabet) ** n
+        check_prompt_count(
+            count, f"alphabet={self.alphabet!r} with max_word={self.max_word}", n < self.max_word
+        )
         return ["".join(w) for n in range(1, self.max_word + 1) for w in product(self.alphabet, repeat=n)]
 
     def prompts(self, split: str = "train") -> list[tuple[int, ...]]:
