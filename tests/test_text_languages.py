@@ -187,3 +187,18 @@ def test_options_that_make_too_many_prompts_are_refused_before_enumerating(langu
     with pytest.raises(TextError, match=message):
         TextGenEnv(language, **options)
     assert len(make_language("copy", alphabet="ab", max_word=18).prompts("train")) > 0  # at the bound: fine
+
+
+def test_a_language_with_no_item_in_a_split_says_so_at_once(tmp_path):
+    """A grammar of one sentence has it in one split only; asking another split redrew for a million
+    tries (minutes for a long sentence) before saying so."""
+    path = tmp_path / "one.pcfg"
+    path.write_text('S -> "the" "one" "sentence"\n')
+    language = make_language(str(path))
+    [split] = [s for s in SPLITS if split_of("the one sentence") == s]
+    assert len(sample_corpus(language, 3, split)) == 3
+    other = next(s for s in SPLITS if s != split)
+    with pytest.raises(
+        TextError, match=rf"no item in the {other} split: its 1 distinct item\(s\) drawn in 1001"
+    ):
+        sample_corpus(language, 50, other)
