@@ -84,6 +84,8 @@ def test_text_file_characters_and_subwords(tmp_path):
 def test_bad_corpus_files(tmp_path):
     with pytest.raises(CorpusError, match="not found"):
         make_language(f"text:{tmp_path / 'none.txt'}")
+    with pytest.raises(CorpusError, match="is a folder: give a text file"):
+        make_language(f"text:{tmp_path}")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
     with pytest.raises(CorpusError, match="empty"):

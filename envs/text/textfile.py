@@ -21,6 +21,8 @@ SPACE = "▁"
 def read_lines(path: str | Path) -> list[str]:
     """The non-empty lines of a UTF-8 text file, or a :class:`CorpusError` saying what is wrong."""
     p = Path(path)
+    if p.is_dir():
+        raise CorpusError(f"corpus file {p} is a folder: give a text file (text:path/to/file.txt)")
     if not p.is_file():
         raise CorpusError(f"corpus file {p} not found")
     try:
