@@ -767,8 +767,9 @@ def test_load_takes_what_the_constructor_takes_and_save_wants_a_file_name(tmp_pa
     (tmp_path / "taken.npz").mkdir()
     with pytest.raises(AgentError, match=r"taken\.npz' is a folder: give the checkpoint another file name"):
         agent.save(tmp_path / "taken")
-    with pytest.raises(AgentError, match="checkpoint metadata must be JSON"):
-        agent.save(tmp_path / "meta", metadata={"trainer": object()})
+    for metadata in ({"trainer": object()}, {1: "a", "b": 2}):  # keys of two kinds do not sort
+        with pytest.raises(AgentError, match="checkpoint metadata must be JSON"):
+            agent.save(tmp_path / "meta", metadata=metadata)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "q.npz", "taken.npz"]  # nothing else
 
 

@@ -40,13 +40,8 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 
 def write_checkpoint(path: str | os.PathLike, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically."""
-    try:
-        json.dumps(meta)
-    except (TypeError, ValueError) as exc:  # a user's metadata: say so before any file is touched
-        raise AgentError(f"checkpoint metadata must be JSON (numbers, text, lists, maps): {exc}") from None
-    return write_archive(
-        checkpoint_path(path), {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, arrays
-    )
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+    return write_archive(checkpoint_path(path), meta, arrays, "checkpoint", AgentError)
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -28,11 +28,18 @@ from lab.core.files import atomic_path
 from lab.core.limits import MAX_ARCHIVE_BYTES, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_META_BYTES
 
 
-def write_archive(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically."""
+def write_archive(
+    path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], what: str = "archive",
+    error: type[Exception] = ValueError,
+) -> Path:  # fmt: skip
+    """Write ``arrays`` and ``meta`` (stored as the 0-d unicode array ``"meta"``) atomically; metadata
+    that is not JSON is ``error(f"{what} metadata must be JSON ...")`` before any file is touched."""
     if "meta" in arrays:
         raise ValueError("'meta' is reserved for the metadata string")
-    document = json.dumps(meta, sort_keys=True)
+    try:
+        document = json.dumps(meta, sort_keys=True)
+    except (TypeError, ValueError) as exc:  # a caller's metadata (an object, keys of mixed kinds)
+        raise error(f"{what} metadata must be JSON (numbers, text, lists, maps): {exc}") from None
     with atomic_path(path) as temp, open(temp, "wb") as f:
         np.savez(f, meta=np.array(document), **arrays)
         f.flush()
