@@ -87,7 +87,6 @@ _INT_FIELDS = (
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_SEEDS = 1000
-MAX_SEED = 2**64 - 1
 
 
 def check_run_name(name: str) -> None:
@@ -196,8 +195,10 @@ def spec_from_dict(data: Any, source: str = "the spec") -> RunSpec:
         raise SpecError(f"seeds must be a non-empty list of whole numbers >= 0; got {_short(seeds)}")
     if seeds is not None and len(seeds) > MAX_SEEDS:
         raise SpecError(f"seeds lists {len(seeds)} seeds; one spec runs at most {MAX_SEEDS}")
+    from envs.seeding import is_seed  # here: lab gen and lm read specs without loading the envs
+
     for seed in [data.get("seed", 0), *(seeds or [])]:  # what the agents, numpy and torch take
-        if seed > MAX_SEED:
+        if not is_seed(seed):
             raise SpecError(f"a seed is a whole number from 0 to 2**64 - 1; got {seed}")
     if seeds is not None and len(set(seeds)) < len(seeds):
         twice = sorted(s for s, n in Counter(seeds).items() if n > 1)
