@@ -253,16 +253,12 @@ def image_folder(options: dict[str, Any], seed: int, test_fraction: float) -> Im
     grey = all(im.mode in GREY_MODES for im in images)
     channels = opts["channels"] or (1 if grey else 3)
     mode = "L" if channels == 1 else "RGB"
-    values = sum(
-        channels * (resize[0] * resize[1] if resize else image.height * image.width) for image in images
-    )
+    values = sum(channels * image.height * image.width for image in images)  # resized as they were read
     if values > MAX_DATASET_VALUES:
         raise _too_many_values(str(len(images)), root, values)
     arrays = []
     for image in images:
         converted = image.convert(mode)
-        if resize is not None and (converted.height, converted.width) != resize:
-            converted = converted.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(converted, dtype=np.int64).reshape(converted.height, converted.width, -1))
     raw = np.stack(arrays).transpose(0, 3, 1, 2)
     names = sorted(set(classes))
