@@ -192,7 +192,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab.cli_types import episode_count, folder, frame_rate, random_seed, scale
+    from lab.cli_types import episode_count, folder, frame_rate, random_seed, scale, step_count
 
     parser = LabArgumentParser(prog="lab", description="An RL and generative simulation lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -233,8 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
     from lab.sweeps.commands import add_commands as add_sweep_commands
 
     add_sweep_commands(sub)  # lab sweep, lab report, lab tune
-
-    from lab.cli_types import step_count
 
     p = sub.add_parser("train", help="train an agent from a spec (YAML) or flags, into runs/<name>/")
     p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="a run spec; see configs/ for examples")

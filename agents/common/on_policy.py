@@ -43,11 +43,10 @@ from agents.common.networks import (
 from agents.common.numpy_actor import numpy_actor
 from agents.common.policies import ActorCritic, RunningMeanStd, check_policy_kwargs, mask_logits
 from agents.common.random_stream import pcg_state_array, set_pcg_state
-from agents.common.rollout import ROLLOUT_KEYS, Rollout
+from agents.common.rollout import ROLLOUT_KEYS, Rollout, check_rollout_size
 from agents.common.schedules import Schedule
 from agents.common.vector import VectorSteps, begin_vector_learning
 from lab.core.errors import LabError
-from lab.core.limits import MAX_BUFFER_BYTES
 from lab.nets.training_choices import flush_denormals, set_learning_rate
 
 if TYPE_CHECKING:
@@ -92,14 +91,8 @@ class OnPolicyAgent(Agent):
     def _setup(self) -> None:
         config = self.config
         obs_space, act_space = self.env.observation_space, self.env.action_space
-        if (length := getattr(config, "n_steps", None)) is not None:  # PPO, A2C: refused before it fills
-            # float32 rows of the observation, the action and five figures, held twice (the rows, the batch)
-            row = 8 * (spaces.flatdim(obs_space) + spaces.flatdim(act_space) + 5) * config.n_envs
-            if length * row > MAX_BUFFER_BYTES:
-                raise AgentError(
-                    f"a rollout of n_steps={length:,} on {config.n_envs} env(s) would take "
-                    f"{length * row / 2**30:.3g} GiB; n_steps is at most {MAX_BUFFER_BYTES // row:,} here"
-                )
+        if (length := getattr(config, "n_steps", None)) is not None:  # PPO, A2C (REINFORCE: episodes)
+            check_rollout_size(length, config.n_envs, obs_space, act_space)
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching torch's global RNG
             torch.manual_seed(self.seed)
             try:

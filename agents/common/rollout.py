@@ -11,6 +11,10 @@ so a time limit cuts the sum but keeps the bootstrap, and a termination does nei
 from __future__ import annotations
 
 import numpy as np
+from gymnasium import spaces
+
+from agents.common.errors import AgentError
+from lab.core.limits import MAX_BUFFER_BYTES
 
 ROLLOUT_KEYS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "done", "valid")
 
@@ -31,6 +35,18 @@ class Rollout:
     valid: np.ndarray
     last_values: np.ndarray
     masks: np.ndarray  # (T, N, n) booleans, with use_masking only
+
+
+def check_rollout_size(n_steps: int, n_envs: int, obs_space: spaces.Space, act_space: spaces.Space) -> None:
+    """An :class:`AgentError` when a rollout of ``n_steps`` on ``n_envs`` envs would pass the replay
+    buffer's memory bound, before it is collected for hours."""
+    # float32 rows of the observation, the action and five figures, held twice (the rows, the batch)
+    row = 8 * (spaces.flatdim(obs_space) + spaces.flatdim(act_space) + 5) * n_envs
+    if n_steps * row > MAX_BUFFER_BYTES:
+        raise AgentError(
+            f"a rollout of n_steps={n_steps:,} on {n_envs} env(s) would take "
+            f"{n_steps * row / 2**30:.3g} GiB; n_steps is at most {MAX_BUFFER_BYTES // row:,} here"
+        )
 
 
 def gae(rollout: Rollout, gamma: float, lam: float, bootstrap: bool = True) -> tuple[np.ndarray, np.ndarray]:
