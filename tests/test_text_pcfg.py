@@ -94,6 +94,15 @@ def test_entropy_of_a_geometric_language_is_exact():
     assert -sum(q * math.log(q) for q in sentences.values()) == pytest.approx(h_b / p, rel=1e-9)
 
 
+def test_inside_of_a_long_sentence_is_exact():
+    # right recursion nests a rule per word: the inside algorithm met Python's recursion limit
+    # near 300 words before it filled its table shortest spans first
+    p = 0.3
+    g = PCFG(parse_grammar(f'S -> "a" [{p}] | "a" S [{1 - p}]'))
+    assert g.inside([0] * 320) == pytest.approx((1 - p) ** 319 * p, rel=1e-9)
+    assert g.inside([0] * 320, count_parses=True) == 1.0
+
+
 def test_english_entropy_matches_sampled_surprisal():
     rng = np.random.default_rng(0)
     surprisal = np.array([-math.log(ENGLISH.sentence_probability(ENGLISH.sample(rng))) for _ in range(1500)])
