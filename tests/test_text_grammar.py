@@ -82,3 +82,31 @@ def test_bad_files(tmp_path):
         GrammarError, match=r"mine.pcfg, line \d+: the probabilities of NP's alternatives sum to 0.95"
     ):
         load_grammar(edited)
+
+
+def test_rule_heads_may_sit_on_their_own_line():
+    # the reader tells a rule's head from a symbol by its arrow, wherever the arrow's line is
+    g = parse_grammar('S\n  -> A "x"\nA->"a" | B\nB\n->\n"b"')
+    assert [[str(s) for s in r.rhs] for r in g.rules["S"]] == [["A", '"x"']]
+    assert [[str(s) for s in r.rhs] for r in g.rules["A"]] == [['"a"'], ["B"]]
+    assert g.words == ("x", "a", "b")
+
+
+def test_large_grammars_are_bounded_before_they_are_checked(tmp_path):
+    big = tmp_path / "big.pcfg"
+    big.write_text("S -> " + " | ".join(f'"w{i}"' for i in range(120_000)))
+    with pytest.raises(GrammarError, match=r"big.pcfg: 1,\d{3},\d{3} bytes; a grammar file is read up to"):
+        load_grammar(big)
+    many = "\n".join(f'A{i} -> "a" A{i + 1} [0.5] | "b" [0.5]' for i in range(1_000)) + '\nA1000 -> "c"'
+    with pytest.raises(GrammarError, match="1,001 nonterminals; a grammar may have up to 1,000"):
+        parse_grammar(many)
+    # thousands of alternatives of one symbol read quickly (a second, not minutes)
+    assert len(parse_grammar("S -> " + " | ".join(f'"w{i}"' for i in range(5_000))).words) == 5_000
+
+
+def test_left_recursion_through_a_long_chain_is_named():
+    # a chain of rules each starting with the next is deeper than Python's recursion limit
+    chain = "\n".join(f'A{i} -> A{i + 1} "x" [0.5] | "y" [0.5]' for i in range(999))
+    with pytest.raises(GrammarError, match=r"left recursion A0 -> A1 -> .* -> A999 -> A0"):
+        parse_grammar(chain + '\nA999 -> A0 "z" [0.5] | "z" [0.5]')
+    assert len(parse_grammar(chain + '\nA999 -> "z"').rules) == 1_000

@@ -33,13 +33,14 @@ GRAMMARS = Path(__file__).resolve().parent / "grammars"
 _SYNTAX = r"""
 start: item*
 ?item: rule | directive
-rule: NAME "->" alt ("|" alt)*
+rule: HEAD alt ("|" alt)*
 alt: sym+ weight?
 ?sym: NAME -> nonterminal
     | STRING -> terminal
 weight: "[" NUMBER ("/" NUMBER)? "]"
 directive: "@" NAME STRING*
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
+HEAD: /[A-Za-z_][A-Za-z0-9_]*\s*->/
 STRING: /"[^"\s]+"/
 NUMBER: /[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|\.[0-9]+/
 COMMENT: /#[^\n]*/
@@ -48,6 +49,11 @@ COMMENT: /#[^\n]*/
 %ignore WS
 """
 _FORMAT = 'rules read: Name -> Symbol "word" [probability] | ...'
+MAX_GRAMMAR_BYTES = 1 << 20
+"""The largest grammar file read (the shipped ones are under 2 KB; a MiB holds ~100,000 alternatives)."""
+MAX_NONTERMINALS = 1_000
+"""The most nonterminals a grammar may have: the consistency check takes the eigenvalues of a square
+matrix of that side (3 s at 1,000), and the parser keeps a row of every word for each."""
 _DIRECTIVES = {"positive": 1, "negative": -1}
 
 
@@ -110,7 +116,7 @@ def _reader() -> tuple[Any, Any, type]:
             return tuple(s for s, _ in syms), None if weight is None else float(weight), syms[0][1]
 
         def rule(self, items: list) -> tuple[str, str, list, int]:
-            return "rule", str(items[0]), items[1:], items[0].line
+            return "rule", str(items[0])[:-2].rstrip(), items[1:], items[0].line
 
         def directive(self, items: list[Token]) -> tuple[str, str, list, int]:
             return "directive", str(items[0]), [str(t)[1:-1] for t in items[1:]], items[0].line
@@ -118,7 +124,7 @@ def _reader() -> tuple[Any, Any, type]:
         def start(self, items: list) -> list:
             return items
 
-    return Lark(_SYNTAX, parser="earley"), ToRules, UnexpectedInput
+    return Lark(_SYNTAX, parser="lalr"), ToRules, UnexpectedInput
 
 
 def load_grammar(path: str | Path) -> Grammar:
@@ -129,6 +135,10 @@ def load_grammar(path: str | Path) -> Grammar:
     if not p.is_file():
         shipped = ", ".join(sorted(f.stem for f in GRAMMARS.glob("*.pcfg")))
         raise GrammarError(f"grammar file {path} not found (shipped grammars: {shipped})")
+    if p.stat().st_size > MAX_GRAMMAR_BYTES:
+        raise GrammarError(
+            f"{p}: {p.stat().st_size:,} bytes; a grammar file is read up to {MAX_GRAMMAR_BYTES:,} bytes"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -171,13 +181,17 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
             alternatives.setdefault(name, []).extend(body)
     if not alternatives:
         raise GrammarError(f"{source}: no rules; {_FORMAT}")
+    if len(alternatives) > MAX_NONTERMINALS:
+        raise GrammarError(
+            f"{source}: {len(alternatives):,} nonterminals; a grammar may have up to {MAX_NONTERMINALS:,}"
+        )
     rules = {lhs: _weigh(source, lhs, alts) for lhs, alts in alternatives.items()}
-    words: list[str] = []
+    words: dict[str, None] = {}  # in order of first use
     for lhs, rs in rules.items():
         for r in rs:
             for s in r.rhs:
-                if s.terminal and s.name not in words:
-                    words.append(s.name)
+                if s.terminal:
+                    words.setdefault(s.name)
                 elif not s.terminal and s.name not in rules:
                     raise GrammarError(
                         f"{source}, line {r.line}: symbol {s.name} (in a rule of {lhs}) is never defined; "
@@ -217,25 +231,29 @@ def _weigh(
 
 def _check_no_left_recursion(grammar: Grammar) -> None:
     """No symbol may derive a string starting with itself (the top-down prefix parser would loop)."""
-    first = {lhs: {r.rhs[0].name for r in rs if not r.rhs[0].terminal} for lhs, rs in grammar.rules.items()}
-    state: dict[str, int] = {}  # 1 on the path, 2 done
-
-    def visit(a: str, path: list[str]) -> None:
-        state[a] = 1
-        for b in first[a]:
-            if state.get(b) == 1:
+    first = {
+        lhs: dict.fromkeys(r.rhs[0].name for r in rs if not r.rhs[0].terminal)
+        for lhs, rs in grammar.rules.items()
+    }
+    done: set[str] = set()
+    for root in grammar.rules:
+        # depth-first along first symbols, with the path kept by hand: a chain of rules can be
+        # deeper than Python's recursion limit
+        path, branches = [root], [iter(first[root])]
+        while path:
+            b = next(branches[-1], None)
+            if b is None:
+                done.add(path.pop())
+                branches.pop()
+            elif b in path:
                 cycle = " -> ".join([*path[path.index(b) :], b])
                 raise GrammarError(
                     f"{grammar.source}: left recursion {cycle} (a symbol starts with itself); "
                     "rewrite it right-recursively, e.g. Adjs -> Adj Adjs | Adj"
                 )
-            if state.get(b) is None:
-                visit(b, [*path, b])
-        state[a] = 2
-
-    for a in grammar.rules:
-        if a not in state:
-            visit(a, [a])
+            elif b not in done:
+                path.append(b)
+                branches.append(iter(first[b]))
 
 
 def expected_children(grammar: Grammar) -> tuple[list[str], np.ndarray]:
