@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs.errors import TextError
+from envs.errors import GrammarError, TextError
 from envs.text.grammar import load_grammar, parse_grammar
 from envs.text.pcfg import PCFG
 
@@ -101,6 +101,20 @@ def test_inside_of_a_long_sentence_is_exact():
     g = PCFG(parse_grammar(f'S -> "a" [{p}] | "a" S [{1 - p}]'))
     assert g.inside([0] * 320) == pytest.approx((1 - p) ** 319 * p, rel=1e-9)
     assert g.inside([0] * 320, count_parses=True) == 1.0
+
+
+def test_chains_of_first_symbols_are_expanded_without_recursion_and_bounded():
+    # A0 begins with A1, which begins with A2, ...: 300 deep, past Python's recursion limit when
+    # the prefix parser's first expansions recursed; a^k y is reached by k first-symbol rewrites
+    chain = "\n".join(f'A{i} -> A{i + 1} "x" [0.5] | "y" [0.5]' for i in range(300)) + '\nA300 -> "z"'
+    g = PCFG(parse_grammar(chain))
+    y, x = g.word_index["y"], g.word_index["x"]
+    assert g.sentence_probability([y, x, x]) == pytest.approx(0.5**3, rel=1e-12)
+    assert g.inside([y, x, x]) == pytest.approx(0.5**3, rel=1e-12)
+    # two ways to go on at each of 40 levels: 2**40 ways to begin, refused rather than enumerated
+    doubling = "\n".join(f'A{i} -> A{i + 1} "a" | A{i + 1} "b"' for i in range(40)) + '\nA40 -> "z"'
+    with pytest.raises(GrammarError, match="expand to over 5,000,000 stack symbols"):
+        PCFG(parse_grammar(doubling))
 
 
 def test_english_entropy_matches_sampled_surprisal():

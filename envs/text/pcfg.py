@@ -17,12 +17,14 @@ from functools import cache
 
 import numpy as np
 
-from envs.errors import TextError
+from envs.errors import GrammarError, TextError
 from envs.text.grammar import Grammar, expected_children
 
 # A stack: words as their index (>= 0), nonterminals as -(index + 1); the leftmost symbol first.
 Stack = tuple[int, ...]
 ParserState = dict[Stack, float]
+MAX_LEFT_CORNER_SYMBOLS = 5_000_000
+"""The most stack symbols the prefix parser's table of first expansions may hold (English needs 163)."""
 
 
 class PCFG:
@@ -46,9 +48,9 @@ class PCFG:
         self.min_length = self._min_lengths()
         # expansions[i][w] = [(rest of the stack, probability)] for nonterminal i =>* w rest
         self.expansions: list[dict[int, list[tuple[Stack, float]]]] = []
-        for i in range(len(self.nonterminals)):
+        for corners in self._left_corners():
             by_word: dict[int, dict[Stack, float]] = defaultdict(lambda: defaultdict(float))
-            for w, rest, p in self._left_corners(i):
+            for w, rest, p in corners:
                 by_word[w][rest] += p
             self.expansions.append({w: list(d.items()) for w, d in by_word.items()})
         # first[i][w] = P(nonterminal i derives a string starting with word w)
@@ -76,15 +78,35 @@ class PCFG:
         """The fewest words that complete ``stack``."""
         return sum(1 if s >= 0 else self.min_length[-s - 1] for s in stack)
 
-    def _left_corners(self, i: int) -> list[tuple[int, Stack, float]]:
-        out: list[tuple[int, Stack, float]] = []
-        for p, rhs in self.rules[i]:
-            head, tail = rhs[0], rhs[1:]
-            if head >= 0:
-                out.append((head, tail, p))
-            else:
-                out.extend((w, rest + tail, p * q) for w, rest, q in self._left_corners(-head - 1))
-        return out
+    def _left_corners(self) -> list[list[tuple[int, Stack, float]]]:
+        """For each nonterminal, every ``(word, rest, probability)`` it rewrites to by expanding the
+        first symbol until a word leads. Built in dependency order, without recursion (no left
+        recursion makes the order exist); refused past :data:`MAX_LEFT_CORNER_SYMBOLS`."""
+        corners: list[list[tuple[int, Stack, float]] | None] = [None] * len(self.rules)
+        pending, size = list(range(len(self.rules))), 0
+        while pending:
+            waiting = []
+            for i in pending:
+                if any(rhs[0] < 0 and corners[-rhs[0] - 1] is None for _, rhs in self.rules[i]):
+                    waiting.append(i)  # a first symbol's corners come first
+                    continue
+                out: list[tuple[int, Stack, float]] = []
+                for p, rhs in self.rules[i]:
+                    head, tail = rhs[0], rhs[1:]
+                    if head >= 0:
+                        out.append((head, tail, p))
+                    else:
+                        out.extend((w, rest + tail, p * q) for w, rest, q in corners[-head - 1] or ())
+                size += sum(1 + len(rest) for _, rest, _ in out)
+                if size > MAX_LEFT_CORNER_SYMBOLS:
+                    raise GrammarError(
+                        f"{self.grammar.source}: the ways its symbols begin expand to over "
+                        f"{MAX_LEFT_CORNER_SYMBOLS:,} stack symbols, which the prefix parser keeps; "
+                        "shorten the chains of rules that begin with another symbol"
+                    )
+                corners[i] = out
+            pending = waiting
+        return [c or [] for c in corners]
 
     # ----- the prefix parser -----
 
