@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from envs.errors import GrammarError, TextError
-from envs.text.grammar import load_grammar, parse_grammar
+from envs.text.grammar import Grammar, Rule, Symbol, load_grammar, parse_grammar
 from envs.text.pcfg import PCFG
 
 ENGLISH = PCFG(load_grammar("english"))
@@ -115,6 +115,13 @@ def test_chains_of_first_symbols_are_expanded_without_recursion_and_bounded():
     doubling = "\n".join(f'A{i} -> A{i + 1} "a" | A{i + 1} "b"' for i in range(40)) + '\nA40 -> "z"'
     with pytest.raises(GrammarError, match="expand to over 5,000,000 stack symbols"):
         PCFG(parse_grammar(doubling))
+    # a Grammar built by hand skips the reader's checks: left recursion is named, not looped on
+    rules = (
+        Rule("S", (Symbol("S", False), Symbol("a", True)), 0.5, 1),
+        Rule("S", (Symbol("a", True),), 0.5, 1),
+    )
+    with pytest.raises(GrammarError, match="by hand: left recursion among S's rules"):
+        PCFG(Grammar("by hand", "S", {"S": rules}, ("a",), {}))
 
 
 def test_english_entropy_matches_sampled_surprisal():

@@ -105,6 +105,10 @@ class PCFG:
                         "shorten the chains of rules that begin with another symbol"
                     )
                 corners[i] = out
+            if len(waiting) == len(pending):  # only a Grammar built by hand, unchecked, gets here
+                raise GrammarError(
+                    f"{self.grammar.source}: left recursion among {self.nonterminals[waiting[0]]}'s rules"
+                )
             pending = waiting
         return [c or [] for c in corners]
 
