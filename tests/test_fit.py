@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 
@@ -359,6 +360,43 @@ def test_a_language_model_s_losses_and_accuracy_count_tokens_not_padding():
                   val_fraction=0.0, progress=False)  # fmt: skip
     per_token = F.cross_entropy(logits.reshape(-1, 5), targets.reshape(-1))
     assert history.train_loss[0] == pytest.approx(float(per_token), rel=1e-6)
+
+
+def test_validation_is_taken_in_bounded_batches_weighted_by_the_tokens_that_count(monkeypatch):
+    """A language model's outputs over a whole validation set (sentences x steps x vocabulary) took
+    gigabytes at a large vocabulary: validation runs in batches of a bounded number of outputs, and
+    the loss is still the mean over every counted token of the set, padding and all-padding batches
+    left out."""
+    fit_module = importlib.import_module("lab.nets.fit")  # lab.nets.fit is also the function's name
+    torch.manual_seed(0)
+    lengths = [1, 6, 0, 3, 6, 2, 5]  # sentences' counted tokens, a padding-only one among them
+    n, steps, vocab = len(lengths), 6, 7
+    logits = torch.randn(n, steps, vocab)
+    targets = torch.full((n, steps), IGNORE)
+    for i, k in enumerate(lengths):
+        targets[i, :k] = torch.randint(vocab, (k,))
+    seen = []
+
+    class Fixed(nn.Module):  # sentence i's logits: a known answer
+        def __init__(self):
+            super().__init__()
+            self.logits = nn.Parameter(logits.clone())
+
+        def forward(self, x):
+            if not self.training:
+                seen.append(len(x))
+            return self.logits[x[:, 0]]
+
+    X = torch.arange(n)[:, None].expand(n, steps)
+    monkeypatch.setattr(fit_module, "EVAL_OUTPUTS", 2 * steps * vocab)  # two sentences' outputs at once
+    history = fit(Fixed(), X[:1], targets[:1], validation=(X, targets), epochs=1, lr=1e-12,
+                  optimizer="sgd", momentum=0.0, progress=False)  # fmt: skip
+    whole = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
+    assert history.val_loss[0] == pytest.approx(float(whole), rel=1e-6)
+    counted = targets != IGNORE
+    right = (logits.argmax(-1) == targets)[counted].float().mean()
+    assert history.val_metric[0] == pytest.approx(float(right), rel=1e-6)
+    assert max(seen) == 2 and sum(seen) == 1 + n  # the first sentence alone sizes the batches
 
 
 def test_a_batch_of_padding_alone_is_passed_over_and_all_padding_is_a_clear_error():

@@ -101,6 +101,22 @@ def test_sentence_probabilities_sum_to_one(kind):
     assert q.sum() + tail == pytest.approx(1.0, abs=1e-6)
 
 
+def test_sentence_probabilities_come_in_batches_bounded_by_the_vocabulary(monkeypatch):
+    """A batch's log-probabilities (sentences x steps x vocabulary, float64) are bounded, so a large
+    vocabulary takes fewer sentences a batch; the figures do not depend on the batching."""
+    import lab.nets.language_model as language_model
+
+    model = tiny("gru", vocab=9)
+    generator = torch.Generator().manual_seed(2)
+    sentences = [tuple(torch.randint(1, 9, (k,), generator=generator).tolist()) for k in (3, 0, 7, 5, 1, 7)]
+    whole = sentence_log_probs(model, sentences)
+    seen = []
+    model.register_forward_hook(lambda module, args, output: seen.append(len(args[0])))
+    monkeypatch.setattr(language_model, "EVAL_OUTPUTS", 2 * 8 * 9)  # two sentences of 7 tokens and the end
+    np.testing.assert_allclose(sentence_log_probs(model, sentences), whole, rtol=1e-12)
+    assert seen == [2, 2, 2]
+
+
 def test_files_round_trip_and_refuse_what_is_not_a_model(tmp_path):
     model = tiny("gru")
     path = save_language_model(tmp_path / "m.npz", model, {"vocabulary": list("abcde"), "language": "x"})

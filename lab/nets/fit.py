@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lab.nets.inference import IGNORE, as_tensor, correct, model_device, predict
+from lab.nets.inference import EVAL_OUTPUTS, IGNORE, as_tensor, correct, model_device, predict
 from lab.nets.layers import check_size, unknown_choice
 from lab.nets.training_choices import (
     CLASSIFICATION_LOSSES,
@@ -83,12 +83,30 @@ def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
 def _evaluate(
     model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn
 ) -> tuple[float, float]:
-    outputs = predict(model, X)
+    """The validation loss and accuracy. A built-in loss is a mean over the elements that count, so
+    it is taken batch by batch and weighted by each batch's count: a language model's outputs over
+    a whole validation set (sentences x steps x vocabulary) would take gigabytes. A custom loss sees
+    the whole set at once."""
     targets = y.cpu()
-    value = float(loss_fn(outputs, targets))
-    if loss == "cross_entropy" or loss == "binary_cross_entropy":
-        return value, float(correct(outputs, targets, loss == "binary_cross_entropy").float().mean())
-    return value, float("nan")
+    if not isinstance(loss, str):
+        return float(loss_fn(predict(model, X), targets)), float("nan")
+    step = max(1, EVAL_OUTPUTS // predict(model, X[:1]).numel())
+    total, counted, right = 0.0, 0, []
+    for i in range(0, len(X), step):
+        outputs, t = predict(model, X[i : i + step]), targets[i : i + step]
+        if loss != "cross_entropy":
+            n = outputs.numel()
+        elif t.is_floating_point():  # class probabilities: one distribution per row
+            n = t.numel() // t.shape[-1]
+        else:
+            n = int((t != IGNORE).sum())
+        if n:  # a batch of padding alone has no mean
+            total += float(loss_fn(outputs, t)) * n
+            counted += n
+        if loss in CLASSIFICATION_LOSSES:
+            right.append(correct(outputs, t, loss == "binary_cross_entropy"))
+    accuracy = float(torch.cat(right).float().mean()) if right else float("nan")
+    return total / counted, accuracy
 
 
 @dataclass(frozen=True)

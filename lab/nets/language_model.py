@@ -23,7 +23,7 @@ from torch import nn
 from lab.core.archive import read_archive, write_archive
 from lab.core.errors import LabError
 from lab.core.limits import MAX_PARAMETERS
-from lab.nets.inference import IGNORE
+from lab.nets.inference import EVAL_OUTPUTS, IGNORE
 from lab.nets.layers import check_dropout, check_size, unknown_choice
 from lab.nets.recurrent import RecurrentNet
 from lab.nets.transformer import CausalTransformer
@@ -116,6 +116,8 @@ def sentence_log_probs(
 ) -> np.ndarray:
     """``log q(s)`` of each sentence (nats), end token included; the model's mode is left as it was."""
     batch_size = check_size("batch_size", batch_size)
+    width = max((len(s) for s in sentences), default=0) + 1
+    batch_size = min(batch_size, max(1, EVAL_OUTPUTS // (width * model.vocab_size)))
     was_training = model.training
     model.eval()
     out = []
