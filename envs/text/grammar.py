@@ -192,7 +192,7 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
             for s in r.rhs:
                 if s.terminal:
                     words.setdefault(s.name)
-                elif not s.terminal and s.name not in rules:
+                elif s.name not in rules:
                     raise GrammarError(
                         f"{source}, line {r.line}: symbol {s.name} (in a rule of {lhs}) is never defined; "
                         f"add a rule '{s.name} -> ...' or quote it if it is a word"

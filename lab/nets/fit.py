@@ -90,7 +90,7 @@ def _evaluate(
     targets = y.cpu()
     if not isinstance(loss, str):
         return float(loss_fn(predict(model, X), targets)), float("nan")
-    step = max(1, EVAL_OUTPUTS // predict(model, X[:1]).numel())
+    step = max(1, EVAL_OUTPUTS // max(1, predict(model, X[:1]).numel()))
     total, counted, right = 0.0, 0, []
     for i in range(0, len(X), step):
         outputs, t = predict(model, X[i : i + step]), targets[i : i + step]

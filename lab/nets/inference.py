@@ -33,6 +33,7 @@ EVAL_OUTPUTS = 1 << 22
 """Output values an evaluation holds at once where the batch is the lab's choice: a language model's
 outputs over many sentences (sentences x steps x vocabulary) take gigabytes at a large vocabulary."""
 
+
 def model_device(model: nn.Module) -> torch.device:
     """Where the model's weights are: its first parameter's device (the CPU for a model without any)."""
     for tensor in model.parameters():

@@ -114,7 +114,8 @@ def sequence_arrays(
 def sentence_log_probs(
     model: LanguageModel, sentences: Sequence[Sequence[int]], batch_size: int = 512
 ) -> np.ndarray:
-    """``log q(s)`` of each sentence (nats), end token included; the model's mode is left as it was."""
+    """``log q(s)`` of each sentence (nats), end token included; the model's mode is left as it was.
+    A batch holds at most ``batch_size`` sentences and :data:`EVAL_OUTPUTS` log-probabilities."""
     batch_size = check_size("batch_size", batch_size)
     width = max((len(s) for s in sentences), default=0) + 1
     batch_size = min(batch_size, max(1, EVAL_OUTPUTS // (width * model.vocab_size)))
