@@ -276,6 +276,28 @@ def test_lab_lm_train_sample_eval_and_resume(tmp_path, capsys):
         torch.testing.assert_close(a, b)
 
 
+def test_a_run_on_a_relative_grammar_path_is_evaluated_sampled_and_resumed_from_another_folder(
+    tmp_path, capsys, monkeypatch
+):
+    (tmp_path / "mine.pcfg").write_text('S -> "a" S [0.4] | "b" [0.6]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    small = ["--set", "hyperparameters.width=8", "--set", "validation_size=20", "--set", "eval_samples=20",
+             "--set", "eval_held_out=20", "--set", "checkpoint_interval=2"]  # fmt: skip
+    argv = ["lm", "train", "--language", "mine.pcfg", "--model", "gru", "--steps", "4", "--no-progress"]
+    assert main([*argv, *small]) == 0
+    run = tmp_path / "runs" / "lm-mine.pcfg"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["lm", "eval", str(run), "--samples", "10", "--held-out", "10"]) == 0
+    assert main(["lm", "sample", str(run), "--n", "2"]) == 0
+    (run / "model.npz").unlink()
+    (run / "run.json").write_text('{"status": "running"}')
+    capsys.readouterr()
+    assert main(["lm", "train", "--resume", str(run), "--no-progress"]) == 0, capsys.readouterr().err
+    assert str(tmp_path / "mine.pcfg") in (run / "spec.yaml").read_text()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

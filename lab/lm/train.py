@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ def load_language(name: str, options: dict[str, Any]) -> Any:
         return make_language(name, **options)
     except TypeError as exc:
         raise LabError(f"the {name} language does not take these options {sorted(options)}: {exc}") from None
+
+
+def absolute_language(name: str) -> str:
+    """``name`` with a grammar or text file's path made absolute, so that the run's spec and model
+    name the same file when they are evaluated, sampled or resumed from another folder."""
+    prefix = "text:" if name.startswith("text:") else ""
+    path = Path(name.removeprefix(prefix))
+    return prefix + str(path.resolve()) if (prefix or path.suffix) and path.is_file() else name
 
 
 def build_model(spec: LMSpec, vocab_size: int) -> Any:
@@ -238,6 +247,7 @@ def train(
     spec: LMSpec, runs_dir: str | Path = "runs", progress: bool = True, force: bool = False
 ) -> tuple[RunDir, dict[str, Any]]:
     """Train ``spec`` into ``runs_dir/<name>``; ``force`` moves an existing run of that name aside."""
+    spec = replace(spec, language=absolute_language(spec.language))
     run = RunDir.new(runs_dir, str(spec.name), "lab lm train", force=force)
     trainer = LMTrainer(spec, run, progress=progress)
     return run, trainer.fit()
