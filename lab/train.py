@@ -6,6 +6,7 @@ import difflib
 import sys
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import gymnasium as gym
 
 from lab.core.environments import make_env, resolve_env_id
 from lab.core.errors import LabError
+from lab.core.files import absolute_language
 from lab.evaluation import EvalResult, eval_copies, evaluate
 from lab.progress import progress_fields, training_progress
 from lab.run_logs import MetricsLog
@@ -353,6 +355,9 @@ def train(
     """Train every seed of ``spec``; returns each run's directory and final evaluation. ``force``
     moves an existing run of the same name aside (``<name>.old-<time>``) and starts afresh."""
     results = []
+    language = spec.env_kwargs.get("language")  # the text envs' grammar or text file, from any folder
+    if isinstance(language, str):
+        spec = replace(spec, env_kwargs={**spec.env_kwargs, "language": absolute_language(language)})
     seeds = spec.per_seed()
     # every seed's directory is checked before the first trains: one that exists is refused up front
     runs = [RunDir.new(runs_dir, str(one.name), force=force) for one in seeds]

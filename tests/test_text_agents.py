@@ -125,3 +125,19 @@ def test_evaluation_reports_the_text_tasks_success_rate():
         wins.append(bool(info.get("success", False)))
     assert result.success_rate == pytest.approx(np.mean(wins))
     assert f"success {100 * np.mean(wins):.1f}%" in result.summary()
+
+
+def test_a_run_on_a_relative_grammar_file_is_evaluated_from_another_folder(tmp_path, monkeypatch, capsys):
+    """The run records the grammar's absolute path (its spec.yaml is read again by lab eval)."""
+    from lab.cli import main
+
+    (tmp_path / "ab.pcfg").write_text('S -> "a" S [0.4] | "b" [0.6]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--env", "TextGen", "--agent", "ppo", "--steps", "64", "--name", "ab", "--no-progress",
+            "--set", "env_kwargs={language: ab.pcfg, max_length: 4}", "--set", "eval_interval=0",
+            "--set", "hyperparameters.n_steps=32"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["eval", str(tmp_path / "runs" / "ab"), "--episodes", "2"]) == 0, capsys.readouterr().err
+    assert str(tmp_path / "ab.pcfg") in (tmp_path / "runs" / "ab" / "spec.yaml").read_text()

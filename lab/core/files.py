@@ -1,5 +1,5 @@
 """Atomic file writes: a temporary file in the same folder, then a rename, so a reader (or a run
-killed mid-write) only ever sees the old file or the complete new one."""
+killed mid-write) only ever sees the old file or the complete new one. And the paths a run records."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def default_file_mode() -> int:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def absolute_language(name: str) -> str:
+    """A text language's name (``english``, ``text:FILE``, a ``.pcfg`` file) with a file's path made
+    absolute, so that a run's spec and model name the same file when the run is evaluated, sampled
+    or resumed from another folder."""
+    prefix = "text:" if name.startswith("text:") else ""
+    path = Path(name.removeprefix(prefix))
+    return prefix + str(path.resolve()) if (prefix or path.suffix) and path.is_file() else name

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabError
+from lab.core.files import absolute_language
 from lab.lm.spec import LMSpec, load_lm_spec
 from lab.run_logs import add_finite_scalars, keep_rows_until, read_csv
 from lab.runs import RunDir, RunStopped, StopOnInterrupt, disk_full_is_an_error
@@ -47,14 +48,6 @@ def load_language(name: str, options: dict[str, Any]) -> Any:
         return make_language(name, **options)
     except TypeError as exc:
         raise LabError(f"the {name} language does not take these options {sorted(options)}: {exc}") from None
-
-
-def absolute_language(name: str) -> str:
-    """``name`` with a grammar or text file's path made absolute, so that the run's spec and model
-    name the same file when they are evaluated, sampled or resumed from another folder."""
-    prefix = "text:" if name.startswith("text:") else ""
-    path = Path(name.removeprefix(prefix))
-    return prefix + str(path.resolve()) if (prefix or path.suffix) and path.is_file() else name
 
 
 def build_model(spec: LMSpec, vocab_size: int) -> Any:
