@@ -135,10 +135,8 @@ def load_grammar(path: str | Path) -> Grammar:
     if not p.is_file():
         shipped = ", ".join(sorted(f.stem for f in GRAMMARS.glob("*.pcfg")))
         raise GrammarError(f"grammar file {path} not found (shipped grammars: {shipped})")
-    if p.stat().st_size > MAX_GRAMMAR_BYTES:
-        raise GrammarError(
-            f"{p}: {p.stat().st_size:,} bytes; a grammar file is read up to {MAX_GRAMMAR_BYTES:,} bytes"
-        )
+    if (size := p.stat().st_size) > MAX_GRAMMAR_BYTES:
+        raise GrammarError(f"{p}: {size:,} bytes; a grammar file is read up to {MAX_GRAMMAR_BYTES:,} bytes")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -201,7 +199,7 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
         if word not in words:
             raise GrammarError(f'{source}, line {line}: sentiment word "{word}" appears in no rule')
     grammar = Grammar(source, next(iter(rules)), rules, tuple(words), sentiment)
-    _check_no_left_recursion(grammar)
+    first_symbol_order(grammar)  # no left recursion
     _check_consistent(grammar)
     return grammar
 
@@ -229,21 +227,24 @@ def _weigh(
     return tuple(Rule(lhs, rhs, float(w), ln) for rhs, w, ln in alts)  # type: ignore[arg-type]
 
 
-def _check_no_left_recursion(grammar: Grammar) -> None:
-    """No symbol may derive a string starting with itself (the top-down prefix parser would loop)."""
+def first_symbol_order(grammar: Grammar) -> list[str]:
+    """The nonterminals, each after every nonterminal its rules start with; a :class:`GrammarError`
+    when a symbol derives a string starting with itself (the top-down prefix parser would loop)."""
     first = {
         lhs: dict.fromkeys(r.rhs[0].name for r in rs if not r.rhs[0].terminal)
         for lhs, rs in grammar.rules.items()
     }
-    done: set[str] = set()
+    done: dict[str, None] = {}  # in the order they finish: what a symbol starts with comes first
     for root in grammar.rules:
+        if root in done:
+            continue
         # depth-first along first symbols, with the path kept by hand: a chain of rules can be
         # deeper than Python's recursion limit
         path, branches = [root], [iter(first[root])]
         while path:
             b = next(branches[-1], None)
             if b is None:
-                done.add(path.pop())
+                done[path.pop()] = None
                 branches.pop()
             elif b in path:
                 cycle = " -> ".join([*path[path.index(b) :], b])
@@ -254,6 +255,7 @@ def _check_no_left_recursion(grammar: Grammar) -> None:
             elif b not in done:
                 path.append(b)
                 branches.append(iter(first[b]))
+    return list(done)
 
 
 def expected_children(grammar: Grammar) -> tuple[list[str], np.ndarray]:

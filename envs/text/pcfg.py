@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from envs.errors import GrammarError, TextError
-from envs.text.grammar import Grammar, expected_children
+from envs.text.grammar import Grammar, expected_children, first_symbol_order
 
 # A stack: words as their index (>= 0), nonterminals as -(index + 1); the leftmost symbol first.
 Stack = tuple[int, ...]
@@ -80,37 +80,27 @@ class PCFG:
 
     def _left_corners(self) -> list[list[tuple[int, Stack, float]]]:
         """For each nonterminal, every ``(word, rest, probability)`` it rewrites to by expanding the
-        first symbol until a word leads. Built in dependency order, without recursion (no left
-        recursion makes the order exist); refused past :data:`MAX_LEFT_CORNER_SYMBOLS`."""
-        corners: list[list[tuple[int, Stack, float]] | None] = [None] * len(self.rules)
-        pending, size = list(range(len(self.rules))), 0
-        while pending:
-            waiting = []
-            for i in pending:
-                if any(rhs[0] < 0 and corners[-rhs[0] - 1] is None for _, rhs in self.rules[i]):
-                    waiting.append(i)  # a first symbol's corners come first
-                    continue
-                out: list[tuple[int, Stack, float]] = []
-                for p, rhs in self.rules[i]:
-                    head, tail = rhs[0], rhs[1:]
-                    if head >= 0:
-                        out.append((head, tail, p))
-                    else:
-                        out.extend((w, rest + tail, p * q) for w, rest, q in corners[-head - 1] or ())
-                size += sum(1 + len(rest) for _, rest, _ in out)
-                if size > MAX_LEFT_CORNER_SYMBOLS:
-                    raise GrammarError(
-                        f"{self.grammar.source}: the ways its symbols begin expand to over "
-                        f"{MAX_LEFT_CORNER_SYMBOLS:,} stack symbols, which the prefix parser keeps; "
-                        "shorten the chains of rules that begin with another symbol"
-                    )
-                corners[i] = out
-            if len(waiting) == len(pending):  # only a Grammar built by hand, unchecked, gets here
+        first symbol until a word leads: built once each, in the grammar's first-symbol order (what a
+        rule starts with first), without recursion; refused past :data:`MAX_LEFT_CORNER_SYMBOLS`."""
+        index = {name: i for i, name in enumerate(self.nonterminals)}
+        corners: list[list[tuple[int, Stack, float]]] = [[] for _ in self.rules]
+        size = 0
+        for name in first_symbol_order(self.grammar):  # a Grammar built by hand is checked here too
+            i = index[name]
+            for p, rhs in self.rules[i]:
+                head, tail = rhs[0], rhs[1:]
+                if head >= 0:
+                    corners[i].append((head, tail, p))
+                else:
+                    corners[i].extend((w, rest + tail, p * q) for w, rest, q in corners[-head - 1])
+            size += sum(1 + len(rest) for _, rest, _ in corners[i])
+            if size > MAX_LEFT_CORNER_SYMBOLS:
                 raise GrammarError(
-                    f"{self.grammar.source}: left recursion among {self.nonterminals[waiting[0]]}'s rules"
+                    f"{self.grammar.source}: the ways its symbols begin expand to over "
+                    f"{MAX_LEFT_CORNER_SYMBOLS:,} stack symbols, which the prefix parser keeps; "
+                    "shorten the chains of rules that begin with another symbol"
                 )
-            pending = waiting
-        return [c or [] for c in corners]
+        return corners
 
     # ----- the prefix parser -----
 
