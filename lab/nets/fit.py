@@ -27,7 +27,7 @@ from lab.nets.training_choices import (
     loss_function,
     lr_factor,
 )
-from lab.nets.training_loop import ProgressBar, TrainingLoop
+from lab.nets.training_loop import ProgressBar, TrainingLoop, loss_weight
 
 
 @dataclass
@@ -83,10 +83,10 @@ def _targets(y: torch.Tensor, loss: str | LossFn) -> torch.Tensor:
 def _evaluate(
     model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn
 ) -> tuple[float, float]:
-    """The validation loss and accuracy. A built-in loss is a mean over the elements that count, so
-    it is taken batch by batch and weighted by each batch's count: a language model's outputs over
-    a whole validation set (sentences x steps x vocabulary) would take gigabytes. A custom loss sees
-    the whole set at once."""
+    """The validation loss and accuracy. A built-in loss is a mean over what counts, so it is taken
+    batch by batch and weighted as the training loss weighs its batches (:func:`loss_weight`): a
+    language model's outputs over a whole validation set (sentences x steps x vocabulary) would take
+    gigabytes. A custom loss sees the whole set at once."""
     targets = y.cpu()
     if not isinstance(loss, str):
         return float(loss_fn(predict(model, X), targets)), float("nan")
@@ -94,12 +94,7 @@ def _evaluate(
     total, counted, right = 0.0, 0, []
     for i in range(0, len(X), step):
         outputs, t = predict(model, X[i : i + step]), targets[i : i + step]
-        if loss != "cross_entropy":
-            n = outputs.numel()
-        elif t.is_floating_point():  # class probabilities: one distribution per row
-            n = t.numel() // t.shape[-1]
-        else:
-            n = int((t != IGNORE).sum())
+        n = loss_weight(t, loss)
         if n:  # a batch of padding alone has no mean
             total += float(loss_fn(outputs, t)) * n
             counted += n
@@ -290,9 +285,9 @@ def _training_data(X: Any, y: Any, loss: str | LossFn) -> tuple[torch.Tensor, to
 
 
 def _check_counts(y: torch.Tensor, what: str, loss: str | LossFn) -> None:
-    """A ``ValueError`` when every class index of ``y`` is the ignored padding index, whose loss
-    (cross-entropy's mean over no target) does not exist."""
-    if loss == "cross_entropy" and not y.is_floating_point() and not bool((y != IGNORE).any()):
+    """A ``ValueError`` when nothing in ``y`` (not empty) counts toward the loss: every class index is
+    the ignored padding index, and cross-entropy's mean over no target does not exist."""
+    if loss_weight(y, loss) == 0:
         raise ValueError(f"no target of {what} counts: every one is the ignored index {IGNORE}")
 
 

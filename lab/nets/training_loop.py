@@ -36,6 +36,14 @@ def index_batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor
         yield order[start:end]
 
 
+def loss_weight(targets: torch.Tensor, loss: str | LossFn) -> int:
+    """What a batch's mean loss averages over, up to a factor every batch of one data set shares: for
+    cross-entropy on class indices its targets that count (padding left out), else its samples."""
+    if loss == "cross_entropy" and not targets.is_floating_point():
+        return int((targets != IGNORE).sum())
+    return len(targets)
+
+
 class ProgressBar:
     """A rich progress bar over all optimisation steps with the live training and validation loss;
     rich is imported only when it is shown."""
@@ -132,9 +140,8 @@ class TrainingLoop:
         o, opt, params = self.options, self.opt, self.params
         self.model.train()
         running, weighed, seen = 0.0, 0, 0
-        per_target = o.loss == "cross_entropy" and not y.is_floating_point()
         for batch, index in enumerate(index_batches(order, o.batch_size)):
-            weight = int((y[index] != IGNORE).sum()) if per_target else len(index)
+            weight = loss_weight(y[index], o.loss)
             if weight == 0:  # only padding: nothing to learn (cross-entropy's mean over no target is NaN)
                 self.step += 1  # the schedule still moves on by the batch, as its total counts it
                 bar.update(advance=1, epoch=epoch + 1)
